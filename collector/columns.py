@@ -1,0 +1,101 @@
+"""Storage naming contract: the columns of `llmsight.llm_calls` and its hourly rollup.
+
+Dashboards, alert rules, the report and user queries depend on these names (ARCHITECTURE.md).
+The DDL in `llmsight.collector.store.schema` is generated from these lists, so a column is
+declared exactly once. Costs are USD and Nullable: NULL means "no known price", never 0.
+"""
+
+from typing import Final
+
+DATABASE: Final = "llmsight"
+CALLS_TABLE: Final = "llm_calls"
+HOURLY_TABLE: Final = "llm_calls_hourly"
+
+# (name, ClickHouse type) in table order. `input_tokens` INCLUDES cache reads and writes, so the
+# cache hit ratio is sum(cache_read_tokens) / sum(input_tokens).
+CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("ts", "DateTime64(6, 'UTC')"),  # span start
+    ("trace_id", "FixedString(32)"),  # hex
+    ("span_id", "FixedString(16)"),  # hex
+    ("service", "LowCardinality(String)"),
+    ("environment", "LowCardinality(String)"),
+    ("provider", "LowCardinality(String)"),
+    ("operation", "LowCardinality(String)"),
+    ("request_model", "LowCardinality(String)"),
+    ("response_model", "LowCardinality(String)"),
+    ("model_tier", "LowCardinality(String)"),
+    ("service_tier", "LowCardinality(String)"),
+    ("streaming", "Bool"),
+    ("stream_completed", "Bool"),
+    ("status", "LowCardinality(String)"),  # 'ok' | 'error'
+    ("error_type", "LowCardinality(String)"),  # '' when ok
+    ("http_status", "UInt16"),  # 0 when unknown
+    ("retries", "UInt16"),
+    ("input_tokens", "UInt64"),
+    ("cache_read_tokens", "UInt64"),
+    ("cache_write_tokens", "UInt64"),
+    ("cache_write_1h_tokens", "UInt64"),
+    ("output_tokens", "UInt64"),
+    ("reasoning_tokens", "UInt64"),
+    ("ttft_ms", "Nullable(Float64)"),  # NULL: not streamed / no content chunk
+    ("duration_ms", "Float64"),
+    ("input_cost", "Nullable(Float64)"),  # uncached input only
+    ("cache_read_cost", "Nullable(Float64)"),
+    ("cache_write_cost", "Nullable(Float64)"),
+    ("output_cost", "Nullable(Float64)"),
+    ("total_cost", "Nullable(Float64)"),
+    ("price_source", "LowCardinality(String)"),  # e.g. 'genai-prices:0.2.3', 'override:FILE', '' if unpriced
+    ("task", "LowCardinality(String)"),
+    ("prompt_name", "LowCardinality(String)"),
+    ("prompt_version", "LowCardinality(String)"),
+    ("prompt_prefix_hash", "String"),
+    ("tenant", "LowCardinality(String)"),
+    ("finish_reason", "LowCardinality(String)"),  # first finish reason, '' if none
+    ("instrumentation", "LowCardinality(String)"),  # which library produced the span
+    ("attributes", "Map(String, String)"),  # everything else on the span
+)
+
+# The hourly rollup (AggregatingMergeTree fed by a materialized view). Dashboards read it wherever
+# a panel needs no per-call detail.
+HOURLY_KEY_COLUMNS: Final[tuple[str, ...]] = (
+    "hour",  # toStartOfHour(ts), DateTime('UTC')
+    "service",
+    "environment",
+    "provider",
+    "request_model",
+    "model_tier",
+    "service_tier",
+    "task",
+    "prompt_name",
+    "prompt_version",
+    "tenant",
+    "streaming",
+)
+# Sums: SimpleAggregateFunction(sum, ...). `calls` counts rows; the *_calls columns count rows
+# matching a condition; cost sums skip NULLs, `unpriced_calls` counts them.
+HOURLY_SUM_COLUMNS: Final[tuple[str, ...]] = (
+    "calls",
+    "error_calls",
+    "rate_limited_calls",  # http_status = 429
+    "overloaded_calls",  # http_status in (500..599) incl. Anthropic 529
+    "timeout_calls",
+    "truncated_calls",  # finish_reason in ('length', 'max_tokens', 'max_output_tokens')
+    "unpriced_calls",
+    "retries",
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "input_cost",
+    "cache_read_cost",
+    "cache_write_cost",
+    "output_cost",
+    "total_cost",
+    "duration_ms_sum",
+)
+# Quantile states: AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64); read them with
+# quantilesTDigestMerge(0.5, 0.95, 0.99)(col).
+HOURLY_QUANTILE_COLUMNS: Final[tuple[str, ...]] = ("ttft_ms_q", "duration_ms_q")
+QUANTILE_LEVELS: Final = (0.5, 0.95, 0.99)

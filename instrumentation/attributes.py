@@ -1,0 +1,55 @@
+"""Span attribute names: llmsight's public naming contract (see ARCHITECTURE.md).
+
+Instrumentation writes these names and the collector reads them; dashboards and alerts depend on
+the columns they become. GenAI semantic-convention names are used wherever one exists.
+"""
+
+from typing import Final
+
+# --- GenAI semantic conventions ---
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_REQUEST_STREAM: Final = "gen_ai.request.stream"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chunk"
+# ALL input tokens: cache reads and cache writes included (semconv rule).
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+# Output tokens include reasoning tokens.
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+SERVER_ADDRESS: Final = "server.address"
+SERVER_PORT: Final = "server.port"
+HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
+ERROR_TYPE: Final = "error.type"
+
+# --- llmsight's own ---
+LLMSIGHT_CACHE_CREATION_1H_INPUT_TOKENS: Final = "llmsight.usage.cache_creation_1h.input_tokens"
+LLMSIGHT_MODEL_TIER: Final = "llmsight.model_tier"
+LLMSIGHT_SERVICE_TIER: Final = "llmsight.service_tier"
+LLMSIGHT_TASK: Final = "llmsight.task"
+LLMSIGHT_PROMPT_NAME: Final = "llmsight.prompt.name"
+LLMSIGHT_PROMPT_VERSION: Final = "llmsight.prompt.version"
+LLMSIGHT_TENANT: Final = "llmsight.tenant"
+LLMSIGHT_PROMPT_PREFIX_HASH: Final = "llmsight.prompt.prefix_hash"
+LLMSIGHT_RETRIES: Final = "llmsight.retries"
+LLMSIGHT_STREAM_COMPLETED: Final = "llmsight.stream.completed"
+
+# Operation names (gen_ai.operation.name values).
+OPERATION_CHAT: Final = "chat"
+OPERATION_EMBEDDINGS: Final = "embeddings"
+OPERATION_TEXT_COMPLETION: Final = "text_completion"
+
+# Model tiers (llmsight.model_tier values).
+TIER_FRONTIER: Final = "frontier"
+TIER_STANDARD: Final = "standard"
+TIER_SMALL: Final = "small"
