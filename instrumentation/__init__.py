@@ -19,7 +19,7 @@ def __getattr__(name: str):
 
         return getattr(_instrument, name)
     if name == "tags":
-        from llmsight.tags import tags
+        from llmsight._tags import tags
 
         return tags
     raise AttributeError(f"module 'llmsight' has no attribute {name!r}")

@@ -1,0 +1,152 @@
+"""One instrumented LLM API call: its CLIENT span and everything learnt about it until the span ends.
+
+Provider instrumentors create an `LLMCall` before the SDK issues the request, feed it what they learn
+(first content chunk, usage, response metadata, retries, HTTP status) and end it exactly once. Every
+telemetry step is guarded: a bug here must never reach the app.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, Status, StatusCode, Tracer
+
+from llmsight import attributes as attr
+
+logger = logging.getLogger("llmsight")
+
+# The call whose SDK request is in flight in this context: the retry / HTTP-status hooks on the SDK's
+# base client find it here. Set only for the duration of the synchronous (or awaited) SDK call.
+current_call: ContextVar[LLMCall | None] = ContextVar("llmsight_current_call", default=None)
+
+
+@dataclass(slots=True)
+class Usage:
+    """Token usage in llmsight's semantics (ARCHITECTURE.md): input INCLUDES cache reads and writes,
+    output INCLUDES reasoning. None means the provider did not report the field."""
+
+    input_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    cache_write_1h_tokens: int | None = None
+    output_tokens: int | None = None
+    reasoning_tokens: int | None = None
+
+    def as_attributes(self) -> dict[str, int]:
+        pairs = (
+            (attr.GEN_AI_USAGE_INPUT_TOKENS, self.input_tokens),
+            (attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read_tokens),
+            (attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, self.cache_write_tokens),
+            (attr.LLMSIGHT_CACHE_CREATION_1H_INPUT_TOKENS, self.cache_write_1h_tokens),
+            (attr.GEN_AI_USAGE_OUTPUT_TOKENS, self.output_tokens),
+            (attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self.reasoning_tokens),
+        )
+        return {name: value for name, value in pairs if value is not None}
+
+
+class LLMCall:
+    """The span of one API call (every retry and the whole stream included)."""
+
+    __slots__ = (
+        "span",
+        "context",
+        "streaming",
+        "start_ns",
+        "first_chunk_ns",
+        "usage",
+        "response_model",
+        "response_id",
+        "finish_reasons",
+        "service_tier",
+        "retries",
+        "http_status",
+        "extra_attributes",
+        "ended",
+    )
+
+    def __init__(self, tracer: Tracer, name: str, attributes: Mapping[str, Any], *, streaming: bool) -> None:
+        # Measured before the request is issued: TTFT includes connection set-up, queueing and retries,
+        # which is what the user waits for.
+        self.start_ns = time.perf_counter_ns()
+        self.span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        self.context = trace.set_span_in_context(self.span)
+        self.streaming = streaming
+        self.first_chunk_ns = 0
+        self.usage: Usage | None = None
+        self.response_model: str | None = None
+        self.response_id: str | None = None
+        self.finish_reasons: list[str] | None = None
+        self.service_tier: str | None = None
+        self.retries = 0
+        self.http_status = 0
+        self.extra_attributes: dict[str, Any] | None = None
+        self.ended = False
+
+    def mark_first_chunk(self) -> None:
+        if not self.first_chunk_ns:
+            self.first_chunk_ns = time.perf_counter_ns()
+
+    def set_attribute(self, key: str, value: Any) -> None:
+        if value is None:
+            return
+        if self.extra_attributes is None:
+            self.extra_attributes = {}
+        self.extra_attributes[key] = value
+
+    def end(self, *, error: BaseException | None = None, completed: bool | None = None) -> None:
+        """End the span once; later calls are no-ops. `completed` is for streams (False: abandoned)."""
+        if self.ended:
+            return
+        self.ended = True
+        try:
+            self._write_attributes(error, completed)
+        except Exception:  # never into the app
+            logger.debug("llmsight: failed to record call attributes", exc_info=True)
+        finally:
+            try:
+                self.span.end()
+            except Exception:
+                logger.debug("llmsight: failed to end span", exc_info=True)
+
+    def _write_attributes(self, error: BaseException | None, completed: bool | None) -> None:
+        values: dict[str, Any] = {}
+        if self.usage is not None:
+            values.update(self.usage.as_attributes())
+        if self.response_model:
+            values[attr.GEN_AI_RESPONSE_MODEL] = self.response_model
+        if self.response_id:
+            values[attr.GEN_AI_RESPONSE_ID] = self.response_id
+        if self.finish_reasons:
+            values[attr.GEN_AI_RESPONSE_FINISH_REASONS] = self.finish_reasons
+        if self.service_tier:
+            values[attr.LLMSIGHT_SERVICE_TIER] = self.service_tier
+        if self.first_chunk_ns and self.streaming:
+            values[attr.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK] = (self.first_chunk_ns - self.start_ns) / 1e9
+        values[attr.LLMSIGHT_RETRIES] = self.retries
+        status = self.http_status or getattr(error, "status_code", 0) or 0
+        if status:
+            values[attr.HTTP_RESPONSE_STATUS_CODE] = status
+        if self.streaming:
+            values[attr.LLMSIGHT_STREAM_COMPLETED] = bool(completed) if completed is not None else error is None
+        if self.extra_attributes:
+            values.update(self.extra_attributes)
+        if error is not None:
+            values[attr.ERROR_TYPE] = type(error).__qualname__
+            self.span.set_status(Status(StatusCode.ERROR, str(error)[:512]))
+        self.span.set_attributes(values)
+
+    def activate(self) -> object:
+        """Make the call span current (so httpx2 attempt spans become its children); pair with
+        `deactivate` in the same frame, never across a yield."""
+        return otel_context.attach(self.context)
+
+    @staticmethod
+    def deactivate(token: object) -> None:
+        otel_context.detach(token)  # type: ignore[arg-type]

@@ -1,0 +1,64 @@
+"""Request-side attributes every provider sets the same way: tags, model tier, content capture."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from llmsight import attributes as attr
+from llmsight.config import InstrumentationSettings
+from llmsight.model_tier import ModelTiers
+from llmsight._tags import current_tag_attributes
+
+logger = logging.getLogger("llmsight")
+
+
+class CallContext:
+    """Settings and lookups shared by one instrumentor's operations."""
+
+    def __init__(self, settings: InstrumentationSettings) -> None:
+        self.settings = settings
+        self.tiers = ModelTiers(settings.model_tiers)
+
+    def base_attributes(self, operation: str, model: str, streaming: bool) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            attr.GEN_AI_OPERATION_NAME: operation,
+            attr.GEN_AI_REQUEST_MODEL: model,
+            attr.GEN_AI_REQUEST_STREAM: streaming,
+        }
+        tier = self.tiers.tier_of(model) if model else ""
+        if tier:
+            values[attr.LLMSIGHT_MODEL_TIER] = tier
+        tags = current_tag_attributes()
+        if tags:
+            values.update(tags)
+        return values
+
+    def capture(self, value: Any) -> str | None:
+        """Captured content as a capped JSON string, or None when capture is off or redaction drops it."""
+        if not self.settings.capture_content:
+            return None
+        try:
+            if self.settings.redact is not None:
+                value = self.settings.redact(value)
+                if value is None:
+                    return None
+            text = json.dumps(value, default=_jsonable, ensure_ascii=False)
+        except Exception:
+            logger.debug("llmsight: content capture failed", exc_info=True)
+            return None
+        cap = self.settings.content_max_chars
+        return text if len(text) <= cap else text[:cap] + "…[truncated]"
+
+
+def _jsonable(value: Any) -> Any:
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return dump(mode="json", exclude_none=True)
+    return repr(value)
+
+
+def given(value: Any) -> bool:
+    """False for None and for the SDKs' `NOT_GIVEN` / `omit` sentinels."""
+    return value is not None and type(value).__name__ not in ("NotGiven", "Omit")

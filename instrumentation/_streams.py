@@ -1,0 +1,136 @@
+"""Transparent stream proxies: the app gets an object that behaves exactly like the SDK's stream
+(`isinstance`, attributes, helpers, context manager) while each item also feeds an accumulator.
+
+The call span ends exactly once, on whichever comes first: the stream is exhausted (completed), it
+raises, it is closed or its context manager exits, or the proxy is garbage-collected unread (abandoned:
+`llmsight.stream.completed=false`, usage seen so far kept). No thread, no event loop, and no OTel
+context attached across yields: the span travels inside the proxy.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Protocol
+
+import wrapt
+
+from llmsight._call import LLMCall
+
+logger = logging.getLogger("llmsight")
+
+
+class StreamAccumulator(Protocol):
+    def on_item(self, item: Any) -> None:
+        """Called for every item the app receives; must be cheap (< 1 µs) and must not raise."""
+
+    def finish(self, call: LLMCall) -> None:
+        """Write what was accumulated (usage, response model, finish reasons…) into the call."""
+
+
+def _end(call: LLMCall, accumulator: StreamAccumulator, *, completed: bool, error: BaseException | None = None) -> None:
+    if call.ended:
+        return
+    try:
+        accumulator.finish(call)
+    except Exception:
+        logger.debug("llmsight: stream accumulator failed", exc_info=True)
+    call.end(error=error, completed=completed)
+
+
+class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    def __init__(self, wrapped: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_accumulator = accumulator
+        self._self_on_item = accumulator.on_item
+
+    def __iter__(self) -> SyncStreamProxy:
+        return self
+
+    def __next__(self) -> Any:
+        try:
+            item = self.__wrapped__.__next__()
+        except StopIteration:
+            _end(self._self_call, self._self_accumulator, completed=True)
+            raise
+        except BaseException as exc:
+            _end(self._self_call, self._self_accumulator, completed=False, error=exc)
+            raise
+        try:
+            self._self_on_item(item)
+        except Exception:
+            logger.debug("llmsight: stream accumulator rejected an item", exc_info=True)
+        return item
+
+    def close(self) -> Any:
+        try:
+            return self.__wrapped__.close()
+        finally:
+            _end(self._self_call, self._self_accumulator, completed=False)
+
+    def __enter__(self) -> SyncStreamProxy:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return self.__wrapped__.__exit__(exc_type, exc, tb)
+        finally:
+            _end(self._self_call, self._self_accumulator, completed=False, error=exc)
+
+    def __del__(self) -> None:
+        try:
+            _end(self._self_call, self._self_accumulator, completed=False)
+        except Exception:
+            pass
+
+    def __reduce_ex__(self, protocol: Any) -> Any:  # streams are not picklable; keep wrapt's error away
+        return self.__wrapped__.__reduce_ex__(protocol)
+
+
+class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+    def __init__(self, wrapped: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
+        super().__init__(wrapped)
+        self._self_call = call
+        self._self_accumulator = accumulator
+        self._self_on_item = accumulator.on_item
+
+    def __aiter__(self) -> AsyncStreamProxy:
+        return self
+
+    async def __anext__(self) -> Any:
+        try:
+            item = await self.__wrapped__.__anext__()
+        except StopAsyncIteration:
+            _end(self._self_call, self._self_accumulator, completed=True)
+            raise
+        except BaseException as exc:
+            _end(self._self_call, self._self_accumulator, completed=False, error=exc)
+            raise
+        try:
+            self._self_on_item(item)
+        except Exception:
+            logger.debug("llmsight: stream accumulator rejected an item", exc_info=True)
+        return item
+
+    async def close(self) -> Any:
+        try:
+            return await self.__wrapped__.close()
+        finally:
+            _end(self._self_call, self._self_accumulator, completed=False)
+
+    async def __aenter__(self) -> AsyncStreamProxy:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> Any:
+        try:
+            return await self.__wrapped__.__aexit__(exc_type, exc, tb)
+        finally:
+            _end(self._self_call, self._self_accumulator, completed=False, error=exc)
+
+    def __del__(self) -> None:
+        try:
+            _end(self._self_call, self._self_accumulator, completed=False)
+        except Exception:
+            pass

@@ -1,0 +1,66 @@
+"""Model tier: a coarse `frontier` / `standard` / `small` label per model, for cost routing analysis.
+
+The default mapping matches model-name families; users override or extend it with
+`instrument(model_tiers={"my-finetune": "small"})` or `LLMSIGHT_MODEL_TIERS='{"prefix": "tier"}'`.
+Keys are matched as prefixes of the lower-cased model name, longest first.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+
+from llmsight.attributes import TIER_FRONTIER, TIER_SMALL, TIER_STANDARD
+
+# Order does not matter: the longest matching prefix wins ("gpt-4o-mini" beats "gpt-4o").
+DEFAULT_TIERS: Mapping[str, str] = {
+    # OpenAI
+    "gpt-5": TIER_FRONTIER,
+    "gpt-5-mini": TIER_SMALL,
+    "gpt-5-nano": TIER_SMALL,
+    "gpt-4.5": TIER_FRONTIER,
+    "o1": TIER_FRONTIER,
+    "o3": TIER_FRONTIER,
+    "o3-mini": TIER_SMALL,
+    "o4-mini": TIER_SMALL,
+    "gpt-4.1": TIER_STANDARD,
+    "gpt-4.1-mini": TIER_SMALL,
+    "gpt-4.1-nano": TIER_SMALL,
+    "gpt-4o": TIER_STANDARD,
+    "gpt-4o-mini": TIER_SMALL,
+    "gpt-4": TIER_STANDARD,
+    "gpt-3.5": TIER_SMALL,
+    "text-embedding": TIER_SMALL,
+    # Anthropic
+    "claude-opus": TIER_FRONTIER,
+    "claude-3-opus": TIER_FRONTIER,
+    "claude-sonnet": TIER_STANDARD,
+    "claude-3-5-sonnet": TIER_STANDARD,
+    "claude-3-7-sonnet": TIER_STANDARD,
+    "claude-haiku": TIER_SMALL,
+    "claude-3-haiku": TIER_SMALL,
+    "claude-3-5-haiku": TIER_SMALL,
+    # Google
+    "gemini-2.5-pro": TIER_FRONTIER,
+    "gemini-3-pro": TIER_FRONTIER,
+    "gemini-2.5-flash": TIER_SMALL,
+    "gemini-2.0-flash": TIER_SMALL,
+}
+
+
+class ModelTiers:
+    """Prefix lookup with per-model memoisation (the set of model names in an app is small)."""
+
+    def __init__(self, overrides: Mapping[str, str] | None = None) -> None:
+        table = {**DEFAULT_TIERS, **{k.lower(): v for k, v in (overrides or {}).items()}}
+        self._prefixes = sorted(table.items(), key=lambda item: len(item[0]), reverse=True)
+        self.tier_of = functools.lru_cache(maxsize=1024)(self._lookup)
+
+    def _lookup(self, model: str) -> str:
+        name = model.lower()
+        # Azure deployments and gateways often prefix the family: "openai/gpt-4o", "us.anthropic.claude-…".
+        for candidate in (name, name.rsplit("/", 1)[-1], name.split(".", 1)[-1]):
+            for prefix, tier in self._prefixes:
+                if candidate.startswith(prefix):
+                    return tier
+        return ""
