@@ -1,0 +1,283 @@
+"""A small, fast local LLM provider that speaks the OpenAI and Anthropic wire formats.
+
+    with ProviderServer(seed=1) as server:
+        client = openai.OpenAI(base_url=server.openai_base_url, api_key="test")
+        client = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="test")
+        server.faults.add(Fault.http_status(429, times=2))
+        server.ledger.totals()
+
+Endpoints: POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages, and Azure's
+/openai/deployments/{name}/chat/completions. SSE streams use chunked transfer encoding over HTTP/1.1
+keep-alive. Stdlib only: the base install stays light and the server starts in milliseconds.
+Run it alone with `python -m llmsight.testing --port 8765`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from llmsight.testing import wire_anthropic, wire_openai
+from llmsight.testing.faults import Fault, FaultPlan
+from llmsight.testing.simulation import Ledger, PromptCache
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    provider: ProviderServer
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and the demo print their own
+        pass
+
+    # --- plumbing ---
+    def _read_json(self) -> dict[str, Any] | None:
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._send_json(413, {"error": {"message": "request too large"}})
+            return None
+        raw = self.rfile.read(length) if length else b"{}"
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            self._send_json(400, {"error": {"message": f"invalid JSON body: {exc}", "type": "invalid_request_error"}})
+            return None
+        if not isinstance(body, dict):
+            self._send_json(400, {"error": {"message": "body must be a JSON object", "type": "invalid_request_error"}})
+            return None
+        return body
+
+    def _send_json(self, status: int, payload: dict[str, Any], headers: dict[str, str] | None = None) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _send_sse(
+        self, events: Iterator[tuple[str | None, dict[str, Any]]], *, done_marker: bool, faults: list[Fault],
+        headers: dict[str, str],
+    ) -> bool:
+        """Stream events; returns False if the stream was cut on purpose."""
+        slow = next((f for f in faults if f.kind == "slow"), None)
+        cut = next((f for f in faults if f.kind == "cut"), None)
+        self.send_response(200)
+        self.send_header("content-type", "text/event-stream; charset=utf-8")
+        self.send_header("transfer-encoding", "chunked")
+        self.send_header("cache-control", "no-cache")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        for index, (name, data) in enumerate(events):
+            if cut is not None and index >= cut.after_events:
+                self.wfile.flush()
+                self.close_connection = True
+                try:
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                return False
+            if slow is not None and index == 1:  # after the first (metadata) event, before content
+                time.sleep(slow.delay_s)
+            frame = (f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n"
+            self._write_chunk(frame.encode())
+        if done_marker:
+            self._write_chunk(b"data: [DONE]\n\n")
+        self.wfile.write(b"0\r\n\r\n")
+        return True
+
+    def _write_chunk(self, data: bytes) -> None:
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    def _fail(self, fault: Fault, provider: str) -> None:
+        body = wire_anthropic.error_body(fault.status) if provider == "anthropic" else wire_openai.error_body(fault.status)
+        headers = {"x-should-retry": "true"} if fault.status in (429, 500, 503, 529) else {}
+        if fault.status in (429, 503, 529):
+            headers["retry-after-ms"] = str(int(fault.retry_after_s * 1000))
+            headers["retry-after"] = str(max(1, math.ceil(fault.retry_after_s)))
+        self.server.provider.count_failure(fault.status)
+        self._send_json(fault.status, body, headers)
+
+    def _faults(self, provider: str, model: str) -> list[Fault]:
+        faults = self.server.provider.faults.take(provider, model)
+        header = self.headers.get("x-llmsight-fault")
+        if header:
+            parsed = Fault.from_header(header)
+            if parsed is not None and not any(f.kind == parsed.kind for f in faults):
+                faults.append(parsed)
+        return faults
+
+    # --- routes ---
+    def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+        path = self.path.split("?", 1)[0]
+        if path.endswith("/chat/completions"):
+            self._chat()
+        elif path.endswith("/responses"):
+            self._responses()
+        elif path.endswith("/embeddings"):
+            self._embeddings()
+        elif path.endswith("/messages"):
+            self._messages()
+        else:
+            self._read_json()
+            self._send_json(404, {"error": {"message": f"no route for {path}", "type": "invalid_request_error"}})
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/healthz":
+            self._send_json(200, {"ok": True})
+        else:
+            self._send_json(404, {"error": {"message": "not found"}})
+
+    def _status_fault(self, faults: list[Fault], provider: str) -> bool:
+        status = next((f for f in faults if f.kind == "status"), None)
+        if status is None:
+            return False
+        self._fail(status, provider)
+        return True
+
+    def _chat(self) -> None:
+        body = self._read_json()
+        if body is None:
+            return
+        provider = self.server.provider
+        faults = self._faults("openai", body.get("model", ""))
+        if self._status_fault(faults, "openai"):
+            return
+        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, responses_api=False)
+        headers = {"x-request-id": f"req_{reply.request_id}", "openai-processing-ms": "1"}
+        if body.get("stream"):
+            include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+            if self._send_sse(reply.chat_chunks(include_usage), done_marker=True, faults=faults, headers=headers):
+                provider.ledger.add(reply.billed("chat.completions", streamed=True))
+        else:
+            self._delay_first_token(faults)
+            self._send_json(200, reply.chat_completion(), headers)
+            provider.ledger.add(reply.billed("chat.completions", streamed=False))
+
+    def _responses(self) -> None:
+        body = self._read_json()
+        if body is None:
+            return
+        provider = self.server.provider
+        faults = self._faults("openai", body.get("model", ""))
+        if self._status_fault(faults, "openai"):
+            return
+        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, responses_api=True)
+        headers = {"x-request-id": f"req_{reply.request_id}"}
+        if body.get("stream"):
+            if self._send_sse(reply.response_events(), done_marker=False, faults=faults, headers=headers):
+                provider.ledger.add(reply.billed("responses", streamed=True))
+        else:
+            self._delay_first_token(faults)
+            self._send_json(200, reply.response(), headers)
+            provider.ledger.add(reply.billed("responses", streamed=False))
+
+    def _embeddings(self) -> None:
+        body = self._read_json()
+        if body is None:
+            return
+        faults = self._faults("openai", body.get("model", ""))
+        if self._status_fault(faults, "openai"):
+            return
+        payload, billed = wire_openai.embeddings(body)
+        self._send_json(200, payload)
+        self.server.provider.ledger.add(billed)
+
+    def _messages(self) -> None:
+        body = self._read_json()
+        if body is None:
+            return
+        provider = self.server.provider
+        faults = self._faults("anthropic", body.get("model", ""))
+        if self._status_fault(faults, "anthropic"):
+            return
+        reply = wire_anthropic.AnthropicReply(body, provider.cache, provider.seed)
+        headers = {"request-id": f"req_{reply.request_id}"}
+        if body.get("stream"):
+            if self._send_sse(reply.events(), done_marker=False, faults=faults, headers=headers):
+                provider.ledger.add(reply.billed(streamed=True))
+        else:
+            self._delay_first_token(faults)
+            self._send_json(200, reply.message(), headers)
+            provider.ledger.add(reply.billed(streamed=False))
+
+    @staticmethod
+    def _delay_first_token(faults: list[Fault]) -> None:
+        slow = next((f for f in faults if f.kind == "slow"), None)
+        if slow is not None:
+            time.sleep(slow.delay_s)
+
+
+class ProviderServer:
+    """The local provider: start/stop, addresses, faults, prompt cache and billing ledger."""
+
+    def __init__(self, *, seed: int = 0, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.seed = seed
+        self.faults = FaultPlan()
+        self.cache = PromptCache()
+        self.ledger = Ledger()
+        self.failures: dict[int, int] = {}
+        self._failures_lock = threading.Lock()
+        self._httpd = _Server((host, port), _Handler)
+        self._httpd.provider = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def openai_base_url(self) -> str:
+        return f"{self.base_url}/v1"
+
+    @property
+    def anthropic_base_url(self) -> str:
+        return self.base_url
+
+    def count_failure(self, status: int) -> None:
+        with self._failures_lock:
+            self.failures[status] = self.failures.get(status, 0) + 1
+
+    def reset(self) -> None:
+        self.faults.clear()
+        self.cache.clear()
+        self.ledger.clear()
+        with self._failures_lock:
+            self.failures.clear()
+
+    def start(self) -> ProviderServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="llmsight-provider", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def __enter__(self) -> ProviderServer:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()

@@ -1,0 +1,155 @@
+"""Anthropic Messages wire format for the local provider, with prompt caching like the real API:
+blocks marked `cache_control` end a cacheable prefix (tools → system → messages); the first request
+writes it (5-minute or 1-hour TTL), later ones read it. `input_tokens` EXCLUDES cache reads and writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from llmsight.testing.simulation import Billed, PromptCache, count_tokens, prefix_key, reply_length, reply_words
+
+ANTHROPIC_CACHE_MIN_TOKENS = 1024  # shorter prefixes are not cached (Sonnet/Opus minimum)
+_TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
+
+Event = tuple[str | None, dict[str, Any]]
+
+
+def _blocks(value: Any) -> list[Any]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [{"type": "text", "text": value}]
+    return list(value)
+
+
+class AnthropicReply:
+    def __init__(self, body: dict[str, Any], cache: PromptCache, seed: int) -> None:
+        self.model: str = body.get("model", "")
+        self.request_id = f"{abs(hash((seed, time.time_ns()))):x}"[:24]
+        # The prompt in cache order, as (block, cache ttl or None).
+        parts: list[tuple[Any, str | None]] = []
+        for tool in body.get("tools") or []:
+            parts.append((tool, (tool.get("cache_control") or {}).get("ttl", "5m") if tool.get("cache_control") else None))
+        for block in _blocks(body.get("system")):
+            control = block.get("cache_control") if isinstance(block, dict) else None
+            parts.append((block, (control.get("ttl") or "5m") if control else None))
+        for message in body.get("messages") or []:
+            for block in _blocks(message.get("content")):
+                control = block.get("cache_control") if isinstance(block, dict) else None
+                parts.append(({"role": message.get("role"), "block": block}, (control.get("ttl") or "5m") if control else None))
+        total = sum(count_tokens(p) for p, _ in parts)
+        # The cached prefix ends at the last breakpoint.
+        last_breakpoint = max((i for i, (_, ttl) in enumerate(parts) if ttl), default=-1)
+        self.cache_read = self.cache_write_5m = self.cache_write_1h = 0
+        if last_breakpoint >= 0:
+            prefix = [p for p, _ in parts[: last_breakpoint + 1]]
+            prefix_tokens = sum(count_tokens(p) for p in prefix)
+            ttl = parts[last_breakpoint][1] or "5m"
+            if prefix_tokens >= ANTHROPIC_CACHE_MIN_TOKENS:
+                if cache.lookup_or_store(prefix_key("anthropic", self.model, prefix), _TTL_SECONDS.get(ttl, 300.0)):
+                    self.cache_read = prefix_tokens
+                elif ttl == "1h":
+                    self.cache_write_1h = prefix_tokens
+                else:
+                    self.cache_write_5m = prefix_tokens
+        self.input_tokens = total - self.cache_read - self.cache_write_5m - self.cache_write_1h  # excludes cache
+        key = prefix_key([p for p, _ in parts])
+        wanted = reply_length(key, seed)
+        limit = body.get("max_tokens")
+        self.truncated = isinstance(limit, int) and limit < wanted
+        self.words = reply_words(key, seed, min(wanted, limit) if self.truncated else wanted)
+        thinking = body.get("thinking") or {}
+        self.thinking_tokens = 2 * len(self.words) if thinking.get("type") == "enabled" else 0
+        self.output_tokens = len(self.words) + self.thinking_tokens
+        self.tools = body.get("tools") or []
+        self.service_tier = "standard" if body.get("service_tier") in (None, "auto", "standard_only") else body["service_tier"]
+
+    @property
+    def stop_reason(self) -> str:
+        return "max_tokens" if self.truncated else "end_turn"
+
+    def billed(self, streamed: bool) -> Billed:
+        return Billed(
+            provider="anthropic",
+            endpoint="messages",
+            model=self.model,
+            streamed=streamed,
+            input_tokens=self.input_tokens + self.cache_read + self.cache_write_5m + self.cache_write_1h,
+            cache_read_tokens=self.cache_read,
+            cache_write_5m_tokens=self.cache_write_5m,
+            cache_write_1h_tokens=self.cache_write_1h,
+            output_tokens=self.output_tokens,
+            reasoning_tokens=self.thinking_tokens,
+            service_tier=self.service_tier,
+        )
+
+    def usage(self, *, output_tokens: int | None = None) -> dict[str, Any]:
+        return {
+            "input_tokens": self.input_tokens,
+            "cache_creation_input_tokens": self.cache_write_5m + self.cache_write_1h,
+            "cache_read_input_tokens": self.cache_read,
+            "cache_creation": {
+                "ephemeral_5m_input_tokens": self.cache_write_5m,
+                "ephemeral_1h_input_tokens": self.cache_write_1h,
+            },
+            "output_tokens": self.output_tokens if output_tokens is None else output_tokens,
+            "service_tier": self.service_tier,
+        }
+
+    def message(self) -> dict[str, Any]:
+        return {
+            "id": f"msg_{self.request_id}",
+            "type": "message",
+            "role": "assistant",
+            "model": self.model,
+            "content": [{"type": "text", "text": " ".join(self.words)}],
+            "stop_reason": self.stop_reason,
+            "stop_sequence": None,
+            "usage": self.usage(),
+        }
+
+    def events(self) -> Iterator[Event]:
+        start = {**self.message(), "content": [], "stop_reason": None, "usage": self.usage(output_tokens=1)}
+        yield "message_start", {"type": "message_start", "message": start}
+        yield "content_block_start", {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}}
+        for i, word in enumerate(self.words):
+            yield "content_block_delta", {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "text_delta", "text": word if i == 0 else " " + word},
+            }
+        yield "content_block_stop", {"type": "content_block_stop", "index": 0}
+        if self.tools:
+            tool = self.tools[0]
+            yield "content_block_start", {
+                "type": "content_block_start",
+                "index": 1,
+                "content_block": {"type": "tool_use", "id": f"toolu_{self.request_id}", "name": tool.get("name", "tool"), "input": {}},
+            }
+            for piece in ('{"query": ', '"' + (self.words[0] if self.words else "") + '"}'):
+                yield "content_block_delta", {
+                    "type": "content_block_delta",
+                    "index": 1,
+                    "delta": {"type": "input_json_delta", "partial_json": piece},
+                }
+            yield "content_block_stop", {"type": "content_block_stop", "index": 1}
+        yield "message_delta", {
+            "type": "message_delta",
+            "delta": {"stop_reason": "tool_use" if self.tools else self.stop_reason, "stop_sequence": None},
+            "usage": {"output_tokens": self.output_tokens},
+        }
+        yield "message_stop", {"type": "message_stop"}
+
+
+def error_body(status: int) -> dict[str, Any]:
+    kinds = {
+        429: ("rate_limit_error", "Number of request tokens has exceeded your per-minute rate limit."),
+        500: ("api_error", "Internal server error"),
+        503: ("api_error", "Service unavailable"),
+        529: ("overloaded_error", "Overloaded"),
+    }
+    kind, message = kinds.get(status, ("invalid_request_error", "Request failed."))
+    return {"type": "error", "error": {"type": kind, "message": message}}
