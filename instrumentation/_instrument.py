@@ -53,7 +53,11 @@ def instrument(tracer_provider: TracerProvider | None = None, **settings: Any) -
             if instrumentor_cls is None:
                 continue
             instrumentor = instrumentor_cls()
-            instrumentor.instrument(tracer_provider=tracer_provider, settings=config)
+            try:
+                instrumentor.instrument(tracer_provider=tracer_provider, settings=config)
+            except Exception:  # an SDK version we cannot patch must not break the app
+                logger.warning("llmsight: could not instrument %s; its calls will not be traced", sdk, exc_info=True)
+                continue
             _active.append(instrumentor)
         if config.instrument_http:
             _http_instrumentor = _instrument_http(tracer_provider)

@@ -1,0 +1,96 @@
+"""OpenTelemetry instrumentation of the `anthropic` SDK.
+
+    from llmsight.anthropic import AnthropicInstrumentor
+    AnthropicInstrumentor().instrument(tracer_provider=provider)
+
+Patched (sync and async, and the `beta.messages` twins): `messages.create` (stream or not),
+`messages.parse`, and `messages.stream` — whose manager issues its request only when entered, so the
+call starts there and its raw event stream is proxied underneath the SDK's `MessageStream` helpers
+(`text_stream`, `get_final_message`, `until_done` keep working). One call, one span.
+
+The anthropic SDK (2.x) also emits spans of its own by default. While llmsight instruments it, clients
+that have not resolved their tracer yet get none from the SDK, so a call is not counted twice; the
+collector still accepts the SDK's own spans from apps that do not use llmsight.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Collection
+from typing import Any
+
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.trace import Tracer, get_tracer
+from wrapt import wrap_function_wrapper
+
+from llmsight._common import CallContext
+from llmsight._stainless import hook_base_client, unhook_base_client
+from llmsight._version import __version__
+from llmsight._wrapping import ResultKinds, async_wrapper, sync_wrapper
+from llmsight.anthropic._managers import async_stream_manager_wrapper, stream_manager_wrapper
+from llmsight.config import InstrumentationSettings
+
+_MESSAGES = "anthropic.resources.messages.messages"
+_BETA_MESSAGES = "anthropic.resources.beta.messages.messages"
+
+
+def _no_sdk_tracer(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
+    return None
+
+
+class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+    def instrumentation_dependencies(self) -> Collection[str]:
+        return ("anthropic >= 0.40",)
+
+    def _instrument(self, **kwargs: Any) -> None:
+        import anthropic
+        from anthropic._response import APIResponse, AsyncAPIResponse
+
+        from llmsight.anthropic._operations import MessagesOperation
+
+        settings = kwargs.get("settings") or InstrumentationSettings()
+        tracer: Tracer = get_tracer(__name__, __version__, kwargs.get("tracer_provider"))
+        op = MessagesOperation(CallContext(settings))
+        kinds = ResultKinds(
+            sync_streams=(anthropic.Stream,),
+            async_streams=(anthropic.AsyncStream,),
+            raw=(APIResponse, AsyncAPIResponse),
+        )
+
+        def get_tracer_() -> Tracer:
+            return tracer
+
+        for module in self._modules():
+            for method in ("create", "parse"):
+                if hasattr(importlib.import_module(module).Messages, method):
+                    wrap_function_wrapper(module, f"Messages.{method}", sync_wrapper(op, get_tracer_, kinds))
+                    wrap_function_wrapper(module, f"AsyncMessages.{method}", async_wrapper(op, get_tracer_, kinds))
+            wrap_function_wrapper(module, "Messages.stream", stream_manager_wrapper(op, get_tracer_))
+            wrap_function_wrapper(module, "AsyncMessages.stream", async_stream_manager_wrapper(op, get_tracer_))
+        hook_base_client("anthropic")
+        base_client = importlib.import_module("anthropic._base_client")
+        if hasattr(base_client, "get_tracer"):
+            wrap_function_wrapper(base_client, "get_tracer", _no_sdk_tracer)
+
+    @staticmethod
+    def _modules() -> list[str]:
+        modules = [_MESSAGES]
+        try:
+            importlib.import_module(_BETA_MESSAGES)
+            modules.append(_BETA_MESSAGES)
+        except ImportError:
+            pass
+        return modules
+
+    def _uninstrument(self, **kwargs: Any) -> None:
+        for module in self._modules():
+            mod = importlib.import_module(module)
+            for method in ("create", "parse", "stream"):
+                if hasattr(mod.Messages, method):
+                    unwrap(mod.Messages, method)
+                    unwrap(mod.AsyncMessages, method)
+        unhook_base_client("anthropic")
+        base_client = importlib.import_module("anthropic._base_client")
+        if hasattr(getattr(base_client, "get_tracer", None), "__wrapped__"):
+            unwrap(base_client, "get_tracer")
