@@ -9,7 +9,7 @@
 
 from llmsight._version import __version__
 
-__all__ = ["__version__", "instrument", "uninstrument", "tags"]
+__all__ = ["__version__", "instrument", "uninstrument", "tags", "configure"]
 
 
 def __getattr__(name: str):
@@ -18,6 +18,10 @@ def __getattr__(name: str):
         from llmsight import _instrument
 
         return getattr(_instrument, name)
+    if name == "configure":
+        from llmsight.sdk import configure
+
+        return configure
     if name == "tags":
         from llmsight._tags import tags
 
