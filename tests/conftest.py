@@ -10,6 +10,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+pytest_plugins = ["llmsight.testing.fixtures"]
+
 
 @pytest.fixture
 def span_exporter() -> InMemorySpanExporter:

@@ -10,6 +10,7 @@ wherever `LLMSIGHT_RECORDINGS_DIR` points. Bodies and headers are served byte fo
 
 from __future__ import annotations
 
+import gzip
 import os
 import threading
 from dataclasses import dataclass
@@ -34,6 +35,13 @@ class RecordedExchange:
     status: int
     headers: list[tuple[str, str]]
     body: bytes
+
+    def decoded_body(self) -> bytes:
+        """The body as the SDK sees it after content decoding."""
+        encoding = next((v for k, v in self.headers if k.lower() == "content-encoding"), "")
+        if "gzip" in encoding:
+            return gzip.decompress(self.body)
+        return self.body
 
 
 def _as_bytes(value: Any) -> bytes:

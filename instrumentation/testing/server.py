@@ -14,12 +14,13 @@ Run it alone with `python -m llmsight.testing --port 8765`.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -34,6 +35,14 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     provider: ProviderServer
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-stream (an abandoned stream) is normal here, not a server error.
+        import sys
+
+        if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+            return
+        super().handle_error(request, client_address)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -72,9 +81,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_sse(
         self, events: Iterator[tuple[str | None, dict[str, Any]]], *, done_marker: bool, faults: list[Fault],
-        headers: dict[str, str],
-    ) -> bool:
-        """Stream events; returns False if the stream was cut on purpose."""
+        headers: dict[str, str], bill: Callable[[], None],
+    ) -> None:
+        """Stream events. `bill` runs just before the last frame, so a client that has read the whole
+        stream always finds its usage in the ledger (and a cut stream is never billed)."""
         slow = next((f for f in faults if f.kind == "slow"), None)
         cut = next((f for f in faults if f.kind == "cut"), None)
         self.send_response(200)
@@ -84,7 +94,10 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in headers.items():
             self.send_header(name, value)
         self.end_headers()
-        for index, (name, data) in enumerate(events):
+        frames = [(f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n" for name, data in events]
+        if done_marker:
+            frames.append("data: [DONE]\n\n")
+        for index, frame in enumerate(frames):
             if cut is not None and index >= cut.after_events:
                 self.wfile.flush()
                 self.close_connection = True
@@ -92,15 +105,13 @@ class _Handler(BaseHTTPRequestHandler):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 except OSError:
                     pass
-                return False
+                return
             if slow is not None and index == 1:  # after the first (metadata) event, before content
                 time.sleep(slow.delay_s)
-            frame = (f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n"
+            if index == len(frames) - 1:
+                bill()
             self._write_chunk(frame.encode())
-        if done_marker:
-            self._write_chunk(b"data: [DONE]\n\n")
         self.wfile.write(b"0\r\n\r\n")
-        return True
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -159,16 +170,18 @@ class _Handler(BaseHTTPRequestHandler):
         faults = self._faults("openai", body.get("model", ""))
         if self._status_fault(faults, "openai"):
             return
-        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, responses_api=False)
+        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, provider.next_id(), responses_api=False)
         headers = {"x-request-id": f"req_{reply.request_id}", "openai-processing-ms": "1"}
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            if self._send_sse(reply.chat_chunks(include_usage), done_marker=True, faults=faults, headers=headers):
-                provider.ledger.add(reply.billed("chat.completions", streamed=True))
+            self._send_sse(
+                reply.chat_chunks(include_usage), done_marker=True, faults=faults, headers=headers,
+                bill=lambda: provider.ledger.add(reply.billed("chat.completions", streamed=True)),
+            )
         else:
             self._delay_first_token(faults)
+            provider.ledger.add(reply.billed("chat.completions", streamed=False))  # before the client can see it
             self._send_json(200, reply.chat_completion(), headers)
-            provider.ledger.add(reply.billed("chat.completions", streamed=False))
 
     def _responses(self) -> None:
         body = self._read_json()
@@ -178,15 +191,17 @@ class _Handler(BaseHTTPRequestHandler):
         faults = self._faults("openai", body.get("model", ""))
         if self._status_fault(faults, "openai"):
             return
-        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, responses_api=True)
+        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, provider.next_id(), responses_api=True)
         headers = {"x-request-id": f"req_{reply.request_id}"}
         if body.get("stream"):
-            if self._send_sse(reply.response_events(), done_marker=False, faults=faults, headers=headers):
-                provider.ledger.add(reply.billed("responses", streamed=True))
+            self._send_sse(
+                reply.response_events(), done_marker=False, faults=faults, headers=headers,
+                bill=lambda: provider.ledger.add(reply.billed("responses", streamed=True)),
+            )
         else:
             self._delay_first_token(faults)
-            self._send_json(200, reply.response(), headers)
             provider.ledger.add(reply.billed("responses", streamed=False))
+            self._send_json(200, reply.response(), headers)
 
     def _embeddings(self) -> None:
         body = self._read_json()
@@ -196,8 +211,8 @@ class _Handler(BaseHTTPRequestHandler):
         if self._status_fault(faults, "openai"):
             return
         payload, billed = wire_openai.embeddings(body)
-        self._send_json(200, payload)
         self.server.provider.ledger.add(billed)
+        self._send_json(200, payload)
 
     def _messages(self) -> None:
         body = self._read_json()
@@ -207,15 +222,17 @@ class _Handler(BaseHTTPRequestHandler):
         faults = self._faults("anthropic", body.get("model", ""))
         if self._status_fault(faults, "anthropic"):
             return
-        reply = wire_anthropic.AnthropicReply(body, provider.cache, provider.seed)
+        reply = wire_anthropic.AnthropicReply(body, provider.cache, provider.seed, provider.next_id())
         headers = {"request-id": f"req_{reply.request_id}"}
         if body.get("stream"):
-            if self._send_sse(reply.events(), done_marker=False, faults=faults, headers=headers):
-                provider.ledger.add(reply.billed(streamed=True))
+            self._send_sse(
+                reply.events(), done_marker=False, faults=faults, headers=headers,
+                bill=lambda: provider.ledger.add(reply.billed(streamed=True)),
+            )
         else:
             self._delay_first_token(faults)
-            self._send_json(200, reply.message(), headers)
             provider.ledger.add(reply.billed(streamed=False))
+            self._send_json(200, reply.message(), headers)
 
     @staticmethod
     def _delay_first_token(faults: list[Fault]) -> None:
@@ -234,6 +251,7 @@ class ProviderServer:
         self.ledger = Ledger()
         self.failures: dict[int, int] = {}
         self._failures_lock = threading.Lock()
+        self._requests = 0
         self._httpd = _Server((host, port), _Handler)
         self._httpd.provider = self
         self._thread: threading.Thread | None = None
@@ -254,6 +272,12 @@ class ProviderServer:
     def anthropic_base_url(self) -> str:
         return self.base_url
 
+    def next_id(self) -> str:
+        """Deterministic response ids: the n-th request after a reset always gets the same id."""
+        with self._failures_lock:
+            self._requests += 1
+            return hashlib.sha256(f"{self.seed}:{self._requests}".encode()).hexdigest()[:24]
+
     def count_failure(self, status: int) -> None:
         with self._failures_lock:
             self.failures[status] = self.failures.get(status, 0) + 1
@@ -264,6 +288,7 @@ class ProviderServer:
         self.ledger.clear()
         with self._failures_lock:
             self.failures.clear()
+            self._requests = 0
 
     def start(self) -> ProviderServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="llmsight-provider", daemon=True)

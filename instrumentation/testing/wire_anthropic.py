@@ -26,9 +26,9 @@ def _blocks(value: Any) -> list[Any]:
 
 
 class AnthropicReply:
-    def __init__(self, body: dict[str, Any], cache: PromptCache, seed: int) -> None:
+    def __init__(self, body: dict[str, Any], cache: PromptCache, seed: int, request_id: str) -> None:
         self.model: str = body.get("model", "")
-        self.request_id = f"{abs(hash((seed, time.time_ns()))):x}"[:24]
+        self.request_id = request_id
         # The prompt in cache order, as (block, cache ttl or None).
         parts: list[tuple[Any, str | None]] = []
         for tool in body.get("tools") or []:

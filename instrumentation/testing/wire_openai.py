@@ -24,9 +24,11 @@ Event = tuple[str | None, dict[str, Any]]  # (SSE event name or None, data)
 class OpenAIReply:
     """Everything one chat/responses request produces, computed before anything is sent."""
 
-    def __init__(self, body: dict[str, Any], cache: PromptCache, seed: int, *, responses_api: bool) -> None:
+    def __init__(
+        self, body: dict[str, Any], cache: PromptCache, seed: int, request_id: str, *, responses_api: bool
+    ) -> None:
         self.model: str = body.get("model", "")
-        self.request_id = f"{abs(hash((seed, time.time_ns()))):x}"[:24]
+        self.request_id = request_id
         if responses_api:
             instructions = body.get("instructions")
             items = body.get("input")
