@@ -1,0 +1,235 @@
+"""The write-ahead spool: every accepted span is on disk (fsync'd) before the exporter is told so.
+
+Layout under `spool_dir`: `spool.id` (random id, part of every dedup token, so a new spool never
+collides with an old one's tokens), segment files `NNNNNNNNNNNN.wal` of frames
+`[u32 length][u32 crc32][pickle payload]`, and `checkpoint.json` with the last committed frame and the
+batch in flight. A frame holds the records of one export request. The writer inserts frames in batches
+whose bounds are journalled before the insert, so a batch replayed after a crash carries the same
+insert-deduplication token and ClickHouse drops the copy: stored exactly once.
+
+Pickle is used because the spool is private to this process's own data directory; it is the fastest
+stdlib codec for tuples of str/int/float/datetime.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import struct
+import threading
+import uuid
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_HEADER = struct.Struct("<II")
+SEGMENT_MAX_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    segment: int
+    frame: int  # frame index within the segment
+    offset: int  # byte offset of the frame after this one
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    segment: int
+    index: int
+    end_offset: int
+    payload: list[Any]
+
+
+class Spool:
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.dir.mkdir(parents=True, exist_ok=True)
+        id_file = self.dir / "spool.id"
+        if not id_file.exists():
+            _atomic_write(id_file, uuid.uuid4().hex)
+        self.id = id_file.read_text().strip()
+        self._lock = threading.Lock()
+        self._sync_lock = threading.Lock()
+        self._synced = 0  # write sequence number known durable
+        self._written = 0
+        # (segment, byte size) known to be on disk: the writer never reads past it, so nothing reaches
+        # ClickHouse that a crash could take back from the spool.
+        self.durable: tuple[int, int] = (0, 0)
+        segments = self.segments()
+        self._segment = segments[-1] if segments else 0
+        self._frame_count = 0
+        if segments:
+            self._frame_count, valid_end = _scan(self._path(self._segment))
+            with open(self._path(self._segment), "r+b") as handle:
+                handle.truncate(valid_end)  # a torn write at the tail was never acknowledged
+        self._file = open(self._path(self._segment), "ab")  # noqa: SIM115 - kept open for appends
+        self._file_size = self._file.tell()
+        self.durable = (self._segment, self._file_size)
+
+    def _path(self, segment: int) -> Path:
+        return self.dir / f"{segment:012d}.wal"
+
+    def segments(self) -> list[int]:
+        return sorted(int(p.stem) for p in self.dir.glob("*.wal"))
+
+    def append(self, payload: list[Any]) -> None:
+        """Append one frame and return once it is durable (group commit: concurrent appends share fsyncs)."""
+        data = pickle.dumps(payload, protocol=5)
+        frame = _HEADER.pack(len(data), zlib.crc32(data)) + data
+        with self._lock:
+            if self._file_size + len(frame) > SEGMENT_MAX_BYTES and self._frame_count:
+                self._rotate()
+            self._file.write(frame)
+            self._file.flush()
+            self._file_size += len(frame)
+            self._frame_count += 1
+            self._written += 1
+            ticket = self._written
+            file = self._file
+        self._sync(ticket, file)
+
+    def _sync(self, ticket: int, file: Any) -> None:
+        if self._synced >= ticket:
+            return
+        with self._sync_lock:
+            if self._synced >= ticket:
+                return
+            with self._lock:
+                target = self._written
+                durable = (self._segment, self._file_size)
+            os.fsync(file.fileno())
+            self._synced = max(self._synced, target)
+            if file is self._file or durable[0] > self.durable[0]:
+                self.durable = max(self.durable, durable)
+
+    def _rotate(self) -> None:
+        os.fsync(self._file.fileno())
+        self._file.close()
+        self.durable = max(self.durable, (self._segment, self._file_size))
+        self._segment += 1
+        self._frame_count = 0
+        self._file = open(self._path(self._segment), "ab")  # noqa: SIM115
+        self._file_size = 0
+        _fsync_dir(self.dir)
+
+    def current_segment(self) -> int:
+        with self._lock:
+            return self._segment
+
+    def read(self, segment: int, offset: int, first_index: int) -> Iterator[Frame]:
+        """Durable frames of `segment` from byte `offset` on."""
+        durable_segment, durable_size = self.durable
+        if segment > durable_segment:
+            return
+        limit = durable_size if segment == durable_segment else None
+        path = self._path(segment)
+        if not path.exists():
+            return
+        with open(path, "rb") as handle:
+            handle.seek(offset)
+            index = first_index
+            while limit is None or offset < limit:
+                header = handle.read(_HEADER.size)
+                if len(header) < _HEADER.size:
+                    return
+                length, crc = _HEADER.unpack(header)
+                data = handle.read(length)
+                if len(data) < length or zlib.crc32(data) != crc:
+                    return
+                offset += _HEADER.size + length
+                yield Frame(segment, index, offset, pickle.loads(data))
+                index += 1
+
+    def pending_bytes(self, committed: Position) -> int:
+        total = 0
+        for segment in self.segments():
+            if segment < committed.segment:
+                continue
+            size = self._path(segment).stat().st_size
+            total += size - committed.offset if segment == committed.segment else size
+        return max(total, 0)
+
+    def drop_before(self, segment: int) -> None:
+        """Delete fully committed segments."""
+        for old in self.segments():
+            if old < segment:
+                self._path(old).unlink(missing_ok=True)
+
+    def close(self) -> None:
+        with self._lock:
+            os.fsync(self._file.fileno())
+            self._file.close()
+
+
+class Checkpoint:
+    """`committed`: the position after the last frame stored in ClickHouse. `in_flight`: a batch being
+    inserted (start and end), journalled before the insert so a crash replays the same batch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.committed = Position(0, 0, 0)
+        self.in_flight: tuple[Position, Position] | None = None
+        if path.exists():
+            state = json.loads(path.read_text())
+            self.committed = Position(*state["committed"])
+            flight = state.get("in_flight")
+            self.in_flight = (Position(*flight[0]), Position(*flight[1])) if flight else None
+
+    def _save(self) -> None:
+        state = {
+            "committed": [self.committed.segment, self.committed.frame, self.committed.offset],
+            "in_flight": [list(_as_tuple(p)) for p in self.in_flight] if self.in_flight else None,
+        }
+        _atomic_write(self.path, json.dumps(state))
+
+    def begin(self, start: Position, end: Position) -> None:
+        self.in_flight = (start, end)
+        self._save()
+
+    def commit(self, end: Position) -> None:
+        self.committed = end
+        self.in_flight = None
+        self._save()
+
+
+def _as_tuple(position: Position) -> tuple[int, int, int]:
+    return (position.segment, position.frame, position.offset)
+
+
+def _scan(path: Path) -> tuple[int, int]:
+    """(valid frame count, byte offset after the last valid frame)."""
+    count = offset = 0
+    with open(path, "rb") as handle:
+        while True:
+            header = handle.read(_HEADER.size)
+            if len(header) < _HEADER.size:
+                break
+            length, crc = _HEADER.unpack(header)
+            data = handle.read(length)
+            if len(data) < length or zlib.crc32(data) != crc:
+                break
+            offset += _HEADER.size + length
+            count += 1
+    return count, offset
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

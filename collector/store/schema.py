@@ -1,0 +1,196 @@
+"""DDL for llmsight's ClickHouse schema, generated from collector/columns.py (names and types live there).
+
+`llm_calls` (one row per call) is a MergeTree partitioned by day and ordered for the dashboards'
+filters; `llm_calls_hourly` is an AggregatingMergeTree fed by a materialized view. Rollup semantics,
+which dashboards and alerts depend on:
+
+- calls                count()
+- error_calls          status = 'error'
+- rate_limited_calls   http_status = 429
+- overloaded_calls     http_status 500-599 (Anthropic's 529 included)
+- timeout_calls        error_type contains 'imeout'
+- truncated_calls      finish_reason in ('length', 'max_tokens', 'max_output_tokens')
+- unpriced_calls       total_cost IS NULL AND status = 'ok'
+- *_cost               sum, NULLs skipped
+- duration_ms_sum      sum(duration_ms)
+- ttft_ms_q / duration_ms_q   quantilesTDigest(0.5, 0.95, 0.99) states (NULL TTFT skipped)
+"""
+
+from __future__ import annotations
+
+from llmsight.collector.columns import (
+    CALL_COLUMNS,
+    CALLS_TABLE,
+    DATABASE,
+    HOURLY_KEY_COLUMNS,
+    HOURLY_QUANTILE_COLUMNS,
+    HOURLY_SUM_COLUMNS,
+    HOURLY_TABLE,
+    QUANTILE_LEVELS,
+)
+
+SCHEMA_VERSION = 1
+TRUNCATED_REASONS = "('length', 'max_tokens', 'max_output_tokens')"
+QUANTILES = ", ".join(str(level) for level in QUANTILE_LEVELS)
+# Dedup window: how many recent insert blocks (batches) a non-replicated MergeTree remembers, so a
+# batch replayed after a crash (same insert_deduplication_token) is dropped instead of counted twice.
+DEDUP_WINDOW = 10_000
+
+_CODECS = {
+    "ts": "CODEC(Delta, ZSTD(1))",
+    "duration_ms": "CODEC(ZSTD(1))",
+    "attributes": "CODEC(ZSTD(3))",
+    "prompt_prefix_hash": "CODEC(ZSTD(1))",
+}
+_COUNTER_CODEC = "CODEC(T64, ZSTD(1))"
+_COUNTERS = {
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "retries",
+    "http_status",
+}
+
+# Expressions the materialized view sums per hour (name -> expression over llm_calls).
+# Column references are qualified (src.) because the view's aliases reuse the column names.
+_HOURLY_SUMS = {
+    "calls": "count()",
+    "error_calls": "countIf(src.status = 'error')",
+    "rate_limited_calls": "countIf(src.http_status = 429)",
+    "overloaded_calls": "countIf(src.http_status >= 500 AND src.http_status < 600)",
+    "timeout_calls": "countIf(positionCaseInsensitive(src.error_type, 'timeout') > 0)",
+    "truncated_calls": f"countIf(src.finish_reason IN {TRUNCATED_REASONS})",
+    "unpriced_calls": "countIf(src.total_cost IS NULL AND src.status = 'ok')",
+    "retries": "sum(src.retries)",
+    "input_tokens": "sum(src.input_tokens)",
+    "cache_read_tokens": "sum(src.cache_read_tokens)",
+    "cache_write_tokens": "sum(src.cache_write_tokens)",
+    "cache_write_1h_tokens": "sum(src.cache_write_1h_tokens)",
+    "output_tokens": "sum(src.output_tokens)",
+    "reasoning_tokens": "sum(src.reasoning_tokens)",
+    "input_cost": "sum(ifNull(src.input_cost, 0))",
+    "cache_read_cost": "sum(ifNull(src.cache_read_cost, 0))",
+    "cache_write_cost": "sum(ifNull(src.cache_write_cost, 0))",
+    "output_cost": "sum(ifNull(src.output_cost, 0))",
+    "total_cost": "sum(ifNull(src.total_cost, 0))",
+    "duration_ms_sum": "sum(src.duration_ms)",
+}
+_HOURLY_QUANTILES = {
+    "ttft_ms_q": f"quantilesTDigestStateIf({QUANTILES})(assumeNotNull(src.ttft_ms), src.ttft_ms IS NOT NULL)",
+    "duration_ms_q": f"quantilesTDigestState({QUANTILES})(src.duration_ms)",
+}
+assert set(_HOURLY_SUMS) == set(HOURLY_SUM_COLUMNS) and set(_HOURLY_QUANTILES) == set(HOURLY_QUANTILE_COLUMNS)
+
+_CALL_TYPES = dict(CALL_COLUMNS)
+_FLOAT_SUMS = {name for name in HOURLY_SUM_COLUMNS if name.endswith("_cost") or name == "duration_ms_sum"}
+
+
+def _column_ddl(name: str, ch_type: str) -> str:
+    codec = _CODECS.get(name) or (_COUNTER_CODEC if name in _COUNTERS else "")
+    return f"    {name} {ch_type} {codec}".rstrip()
+
+
+def calls_table_ddl(*, engine: str = "MergeTree", table: str = CALLS_TABLE, ttl_days: int = 90) -> str:
+    columns = ",\n".join(_column_ddl(name, ch_type) for name, ch_type in CALL_COLUMNS)
+    settings = f"non_replicated_deduplication_window = {DEDUP_WINDOW}" if engine == "MergeTree" else "index_granularity = 8192"
+    # ORDER BY: dashboards filter on service/environment first, then provider/model, over a time range.
+    return (
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{table}\n(\n{columns}\n)\n"
+        f"ENGINE = {engine}\n"
+        "PARTITION BY toDate(ts)\n"
+        "ORDER BY (service, environment, provider, request_model, ts)\n"
+        f"TTL toDateTime(ts) + INTERVAL {ttl_days} DAY\n"
+        f"SETTINGS {settings}"
+    )
+
+
+def _hourly_key_type(name: str) -> str:
+    return "DateTime('UTC')" if name == "hour" else _CALL_TYPES[name]
+
+
+def hourly_table_ddl(*, engine: str = "AggregatingMergeTree", table: str = HOURLY_TABLE) -> str:
+    lines = [f"    {name} {_hourly_key_type(name)}" for name in HOURLY_KEY_COLUMNS]
+    lines += [
+        f"    {name} SimpleAggregateFunction(sum, {'Float64' if name in _FLOAT_SUMS else 'UInt64'})"
+        for name in HOURLY_SUM_COLUMNS
+    ]
+    lines += [f"    {name} AggregateFunction(quantilesTDigest({QUANTILES}), Float64)" for name in HOURLY_QUANTILE_COLUMNS]
+    settings = f"non_replicated_deduplication_window = {DEDUP_WINDOW}" if engine == "AggregatingMergeTree" else "index_granularity = 8192"
+    return (
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{table}\n(\n" + ",\n".join(lines) + "\n)\n"
+        f"ENGINE = {engine}\n"
+        "PARTITION BY toYYYYMM(hour)\n"
+        f"ORDER BY ({', '.join(HOURLY_KEY_COLUMNS)})\n"
+        f"SETTINGS {settings}"
+    )
+
+
+def hourly_view_ddl(*, source: str = CALLS_TABLE, target: str = HOURLY_TABLE, view: str = f"{HOURLY_TABLE}_mv") -> str:
+    keys = ", ".join(name if name != "hour" else "toStartOfHour(ts) AS hour" for name in HOURLY_KEY_COLUMNS)
+    aggregates = ",\n    ".join(
+        [f"{expr} AS {name}" for name, expr in _HOURLY_SUMS.items()]
+        + [f"{expr} AS {name}" for name, expr in _HOURLY_QUANTILES.items()]
+    )
+    return (
+        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {DATABASE}.{view} TO {DATABASE}.{target} AS\n"
+        f"SELECT {keys},\n    {aggregates}\n"
+        f"FROM {DATABASE}.{source} AS src\n"
+        f"GROUP BY {', '.join(HOURLY_KEY_COLUMNS)}"
+    )
+
+
+def rollup_select(where: str) -> str:
+    """The view's SELECT over a slice of llm_calls: used to rebuild hours after a reprice."""
+    keys = ", ".join(name if name != "hour" else "toStartOfHour(ts) AS hour" for name in HOURLY_KEY_COLUMNS)
+    aggregates = ", ".join(
+        [f"{expr} AS {name}" for name, expr in _HOURLY_SUMS.items()]
+        + [f"{expr} AS {name}" for name, expr in _HOURLY_QUANTILES.items()]
+    )
+    return f"SELECT {keys}, {aggregates} FROM {DATABASE}.{CALLS_TABLE} AS src WHERE {where} GROUP BY {', '.join(HOURLY_KEY_COLUMNS)}"
+
+
+def migrations(ttl_days: int = 90) -> list[tuple[int, list[str]]]:
+    """Ordered (version, statements). Append new versions; never edit an applied one."""
+    return [
+        (
+            1,
+            [
+                calls_table_ddl(ttl_days=ttl_days),
+                hourly_table_ddl(),
+                hourly_view_ddl(),
+            ],
+        ),
+    ]
+
+
+def bootstrap_ddl() -> list[str]:
+    return [
+        f"CREATE DATABASE IF NOT EXISTS {DATABASE}",
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.schema_version (version UInt32, applied_at DateTime DEFAULT now()) "
+        "ENGINE = MergeTree ORDER BY version",
+    ]
+
+
+def cluster_ddl(cluster: str, *, ttl_days: int = 90) -> list[str]:
+    """The same schema for a ClickHouse cluster: Replicated*MergeTree local tables on every shard plus
+    Distributed tables with the public names, so queries and inserts need no change."""
+    on = f"ON CLUSTER {cluster}"
+    local_calls, local_hourly = f"{CALLS_TABLE}_local", f"{HOURLY_TABLE}_local"
+    replicated = "ReplicatedMergeTree('/clickhouse/tables/{shard}/llmsight/llm_calls', '{replica}')"
+    replicated_agg = "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/llmsight/llm_calls_hourly', '{replica}')"
+    calls = calls_table_ddl(engine=replicated, table=local_calls, ttl_days=ttl_days)
+    hourly = hourly_table_ddl(engine=replicated_agg, table=local_hourly)
+    view = hourly_view_ddl(source=local_calls, target=local_hourly, view=f"{HOURLY_TABLE}_local_mv")
+    return [
+        f"CREATE DATABASE IF NOT EXISTS {DATABASE} {on}",
+        calls.replace(f"{DATABASE}.{local_calls}", f"{DATABASE}.{local_calls} {on}", 1),
+        hourly.replace(f"{DATABASE}.{local_hourly}", f"{DATABASE}.{local_hourly} {on}", 1),
+        view.replace(f"{DATABASE}.{HOURLY_TABLE}_local_mv", f"{DATABASE}.{HOURLY_TABLE}_local_mv {on}", 1),
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{CALLS_TABLE} {on} AS {DATABASE}.{local_calls} "
+        f"ENGINE = Distributed({cluster}, {DATABASE}, {local_calls}, cityHash64(trace_id))",
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{HOURLY_TABLE} {on} AS {DATABASE}.{local_hourly} "
+        f"ENGINE = Distributed({cluster}, {DATABASE}, {local_hourly}, rand())",
+    ]

@@ -1,0 +1,170 @@
+"""`Store`: the one client for both the embedded store (chDB) and a ClickHouse server.
+
+    store = Store.open("chdb:///var/lib/llmsight/store")   # or "http://user:pass@host:8123"
+    store.ensure_schema()
+    store.insert(records, dedup_token="seg-3:0-512")
+    store.query("SELECT count() FROM llmsight.llm_calls")
+
+Same client (clickhouse-connect), same SQL, same schema. An embedded store is owned by one process:
+opening it takes an exclusive lock next to it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, DATABASE
+from llmsight.collector.record import CallRecord
+from llmsight.collector.store import schema
+
+COLUMN_NAMES = [name for name, _ in CALL_COLUMNS]
+
+
+class StoreError(RuntimeError):
+    pass
+
+
+class StoreUnavailableError(StoreError):
+    """The ClickHouse server cannot be reached (retry later)."""
+
+
+class StoreLockedError(StoreError):
+    """Another process owns this embedded store."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueryResult:
+    column_names: list[str]
+    rows: list[tuple[Any, ...]]
+
+    def dicts(self) -> list[dict[str, Any]]:
+        return [dict(zip(self.column_names, row)) for row in self.rows]
+
+
+class Store:
+    def __init__(self, client: Any, dsn: str, lock_file: Any = None) -> None:
+        self._client = client
+        self.dsn = dsn
+        self._lock_file = lock_file
+        # chDB runs queries in-process; clickhouse-connect clients are not meant for concurrent use.
+        self._lock = threading.RLock()
+
+    @property
+    def embedded(self) -> bool:
+        return self.dsn.startswith("chdb://")
+
+    @classmethod
+    def open(cls, dsn: str, *, connect_timeout: float = 5.0) -> Store:
+        import clickhouse_connect
+
+        lock_file = None
+        if dsn.startswith("chdb://"):
+            path = Path(dsn.removeprefix("chdb://"))
+            path.mkdir(parents=True, exist_ok=True)
+            lock_file = open(path.parent / f".{path.name}.lock", "a+")  # noqa: SIM115 - held while open
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                lock_file.seek(0)
+                owner = lock_file.read().strip() or "another process"
+                lock_file.close()
+                raise StoreLockedError(
+                    f"the embedded store {path} is in use by {owner}; stop it, or query through the running "
+                    "collector (llmsight report finds it automatically)"
+                ) from None
+            lock_file.seek(0)
+            lock_file.truncate()
+            lock_file.write(f"pid {os.getpid()}")
+            lock_file.flush()
+        elif not dsn.startswith(("http://", "https://")):
+            raise StoreError(f"unsupported ClickHouse DSN {dsn!r}: use chdb://PATH or http(s)://HOST:PORT")
+        try:
+            options = {} if lock_file is not None else {"connect_timeout": connect_timeout}
+            client = clickhouse_connect.get_client(dsn=dsn, **options)
+        except Exception as exc:
+            if lock_file is not None:
+                lock_file.close()
+            raise StoreUnavailableError(f"cannot connect to ClickHouse at {_redact(dsn)}: {exc}") from exc
+        return cls(client, dsn, lock_file)
+
+    def ensure_schema(self, *, ttl_days: int = 90) -> int:
+        """Create or migrate the schema; returns the schema version now in force. Idempotent."""
+        with self._lock:
+            for statement in schema.bootstrap_ddl():
+                self._client.command(statement)
+            current = self._client.command(f"SELECT max(version) FROM {DATABASE}.schema_version") or 0
+            current = int(current)
+            for version, statements in schema.migrations(ttl_days):
+                if version <= current:
+                    continue
+                for statement in statements:
+                    self._client.command(statement)
+                self._client.command(f"INSERT INTO {DATABASE}.schema_version (version) VALUES ({version})")
+                current = version
+            return current
+
+    def insert(self, records: Sequence[CallRecord], dedup_token: str, *, table: str = CALLS_TABLE) -> None:
+        """Columnar insert of one batch. Inserting the same batch again with the same token is a no-op
+        in the raw table and in the hourly rollup (ClickHouse insert deduplication)."""
+        if not records:
+            return
+        columns = [[getattr(r, name) for r in records] for name in COLUMN_NAMES]
+        settings = {
+            "insert_deduplicate": 1,
+            "insert_deduplication_token": dedup_token,
+            "deduplicate_blocks_in_dependent_materialized_views": 1,
+        }
+        try:
+            with self._lock:
+                self._client.insert(
+                    f"{DATABASE}.{table}", columns, column_names=COLUMN_NAMES, column_oriented=True, settings=settings
+                )
+        except Exception as exc:
+            raise _classify(exc, self.dsn) from exc
+
+    def query(self, sql: str, parameters: dict[str, Any] | None = None, *, settings: dict[str, Any] | None = None) -> QueryResult:
+        try:
+            with self._lock:
+                result = self._client.query(sql, parameters=parameters, settings=settings)
+        except Exception as exc:
+            raise _classify(exc, self.dsn) from exc
+        return QueryResult(list(result.column_names), [tuple(row) for row in result.result_rows])
+
+    def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
+        try:
+            with self._lock:
+                return self._client.command(sql, parameters=parameters)
+        except Exception as exc:
+            raise _classify(exc, self.dsn) from exc
+
+    def close(self) -> None:
+        with self._lock:
+            try:
+                self._client.close()
+            finally:
+                if self._lock_file is not None:
+                    self._lock_file.close()
+                    self._lock_file = None
+
+
+def _redact(dsn: str) -> str:
+    if "@" in dsn and "://" in dsn:
+        scheme, rest = dsn.split("://", 1)
+        return f"{scheme}://***@{rest.split('@', 1)[1]}"
+    return dsn
+
+
+def _classify(exc: Exception, dsn: str) -> StoreError:
+    from clickhouse_connect.driver.exceptions import OperationalError
+
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, OperationalError) or isinstance(exc, (ConnectionError, TimeoutError)):
+        return StoreUnavailableError(f"ClickHouse at {_redact(dsn)} is unavailable: {exc}")
+    return StoreError(str(exc))
