@@ -1,0 +1,43 @@
+"""`llmsight collector`: run the OTLP receiver and store (imports heavy modules only when run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command(help="Run the collector: OTLP in (HTTP 4318, gRPC 4317), priced rows in ClickHouse out.")
+    def collector(
+        data_dir: Path = typer.Option(None, "--data-dir", help="Embedded store, spool and state [LLMSIGHT_DATA_DIR]."),
+        dsn: str = typer.Option(None, "--dsn", help="chdb://PATH or http(s)://user:pass@host:8123 [LLMSIGHT_CLICKHOUSE_DSN]."),
+        http_port: int = typer.Option(None, "--http-port", help="OTLP/HTTP port (default 4318; 0 picks a free one)."),
+        grpc_port: int = typer.Option(None, "--grpc-port", help="OTLP/gRPC port (default 4317)."),
+        query_port: int = typer.Option(None, "--query-port", help="Read-only query API port (default 4319)."),
+        bind: str = typer.Option(None, "--bind", help="Address to listen on (default 127.0.0.1)."),
+        auth_token: str = typer.Option(None, "--auth-token", help="Require this bearer token from exporters."),
+        prices_file: Path = typer.Option(None, "--prices-file", help="Price overrides YAML."),
+        alerts_file: Path = typer.Option(None, "--alerts-file", help="Alert thresholds and webhooks YAML."),
+        print_cluster_ddl: str = typer.Option(None, "--print-cluster-ddl", metavar="CLUSTER", help="Print the cluster DDL and exit."),
+    ) -> None:
+        from llmsight.extras import MissingExtraError, require_collector_extra
+
+        try:
+            require_collector_extra()
+        except MissingExtraError as exc:
+            typer.echo(f"llmsight collector: {exc}", err=True)
+            raise typer.Exit(2) from None
+        from llmsight.collector.run import run_collector
+
+        if print_cluster_ddl:
+            from llmsight.collector.store.schema import cluster_ddl
+
+            typer.echo(";\n\n".join(cluster_ddl(print_cluster_ddl)) + ";")
+            return
+        code = run_collector(
+            data_dir=data_dir, clickhouse_dsn=dsn, otlp_http_port=http_port, otlp_grpc_port=grpc_port,
+            query_port=query_port, bind_host=bind, auth_token=auth_token, prices_file=prices_file,
+            alerts_file=alerts_file,
+        )
+        raise typer.Exit(code)

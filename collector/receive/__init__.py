@@ -1,0 +1,1 @@
+"""OTLP receivers (HTTP and gRPC) sharing one ingest path."""

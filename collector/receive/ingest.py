@@ -1,0 +1,118 @@
+"""The receive path both OTLP transports share: decode → normalise → durable submit → response."""
+
+from __future__ import annotations
+
+import json
+import threading
+from base64 import b64encode
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf import json_format
+from google.protobuf.message import DecodeError
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+
+from llmsight.collector.normalise import normalise_request
+from llmsight.collector.pipeline import Backpressure, Pipeline
+
+
+class BadRequest(ValueError):
+    """The body is not an OTLP trace export (answer 400 / INVALID_ARGUMENT with this reason)."""
+
+
+@dataclass
+class IngestStats:
+    requests: int = 0
+    bad_requests: int = 0
+    spans_received: int = 0
+    genai_spans: int = 0
+    ignored_spans: int = 0
+    rejected_spans: int = 0
+    duplicate_spans: int = 0
+    backpressure: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def add(self, **counts: int) -> None:
+        with self._lock:
+            for name, value in counts.items():
+                setattr(self, name, getattr(self, name) + value)
+
+    def as_dict(self) -> dict[str, int]:
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
+
+_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+
+def _hex_ids_to_base64(node: Any) -> None:
+    """OTLP/JSON writes trace and span ids as hex, where protobuf's JSON mapping expects base64."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in _ID_FIELDS and isinstance(value, str) and value:
+                try:
+                    node[key] = b64encode(bytes.fromhex(value)).decode()
+                except ValueError:
+                    raise BadRequest(f"{key} {value[:40]!r} is not hex") from None
+            else:
+                _hex_ids_to_base64(value)
+    elif isinstance(node, list):
+        for item in node:
+            _hex_ids_to_base64(item)
+
+
+def decode_protobuf(body: bytes) -> ExportTraceServiceRequest:
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except DecodeError as exc:
+        raise BadRequest(f"body is not a valid OTLP ExportTraceServiceRequest protobuf: {exc}") from None
+    return request
+
+
+def decode_json(body: bytes) -> ExportTraceServiceRequest:
+    try:
+        document = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadRequest("body must be a JSON object (OTLP ExportTraceServiceRequest)")
+    _hex_ids_to_base64(document)
+    try:
+        return json_format.ParseDict(document, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+    except json_format.ParseError as exc:
+        raise BadRequest(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+
+
+class Ingest:
+    def __init__(self, pipeline: Pipeline, *, default_service: str = "unknown_service") -> None:
+        self.pipeline = pipeline
+        self.default_service = default_service
+        self.stats = IngestStats()
+
+    def export(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
+        """Store the request's GenAI spans durably; raises Backpressure when the collector is behind."""
+        result = normalise_request(request, default_service=self.default_service)
+        total = result.ignored + result.rejected + len(result.records)
+        try:
+            fresh = self.pipeline.submit(result.records) if result.records else 0
+        except Backpressure:
+            self.stats.add(requests=1, backpressure=1)
+            raise
+        self.stats.add(
+            requests=1,
+            spans_received=total,
+            genai_spans=len(result.records),
+            ignored_spans=result.ignored,
+            rejected_spans=result.rejected,
+            duplicate_spans=len(result.records) - fresh,
+        )
+        response = ExportTraceServiceResponse()
+        if result.rejected:
+            response.partial_success.CopyFrom(
+                ExportTracePartialSuccess(rejected_spans=result.rejected, error_message="; ".join(result.errors))
+            )
+        return response

@@ -1,0 +1,49 @@
+"""Run the collector in the foreground until SIGINT/SIGTERM, then flush and exit."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Any
+
+from pydantic import ValidationError
+from rich.console import Console
+
+from llmsight.collector.app import Collector
+from llmsight.collector.config import load_settings
+from llmsight.collector.pricing import OverridesError
+from llmsight.collector.store import StoreError
+
+
+def run_collector(**overrides: Any) -> int:
+    console = Console(stderr=True)
+    try:
+        settings = load_settings(**overrides)
+    except ValidationError as exc:
+        console.print(f"[red]invalid configuration:[/red] {exc}")
+        return 2
+    collector = Collector(settings)
+    try:
+        collector.start()
+    except (StoreError, OverridesError, OSError) as exc:
+        console.print(f"[red]llmsight collector could not start:[/red] {exc}")
+        return 1
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    console.print(
+        f"[bold green]llmsight collector[/bold green] listening on {settings.bind_host}: "
+        f"OTLP/HTTP :{collector.http_port}  OTLP/gRPC :{collector.grpc_port}  "
+        f"read API 127.0.0.1:{collector.query_port}\n"
+        f"store: {settings.effective_dsn}   spool: {settings.spool_dir}",
+        highlight=False,
+    )
+    stop.wait()
+    console.print("stopping: flushing accepted spans to the store…")
+    collector.stop()
+    console.print("stopped.")
+    return 0
