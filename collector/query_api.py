@@ -78,6 +78,10 @@ class _Handler(BaseHTTPRequestHandler):
         if not isinstance(sql, str) or not _READ_ONLY.match(sql):
             self._reply(400, {"error": "only read-only statements (SELECT, WITH, SHOW, DESCRIBE, EXPLAIN)"})
             return
+        sql = sql.strip().rstrip(";")
+        if ";" in sql:
+            self._reply(400, {"error": "one statement per query (read-only)"})
+            return
         try:
             result = self.server.store.query(sql, parameters, settings={"readonly": 2})
         except StoreError as exc:

@@ -79,7 +79,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:  # noqa: N802
         content_type = (self.headers.get("content-type") or "").split(";")[0].strip().lower()
-        as_json = content_type == "application/json"
+        is_protobuf = content_type in ("application/x-protobuf", "application/protobuf", "")
+        as_json = not is_protobuf  # errors go back in the request's encoding, JSON when unknown
         length = int(self.headers.get("content-length") or 0)
         if self.path != "/v1/traces":
             self._drain(length)
@@ -98,9 +99,9 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             if (self.headers.get("content-encoding") or "").lower() == "gzip":
                 body = _gunzip(body)
-            if as_json:
+            if content_type == "application/json":
                 request = decode_json(body)
-            elif content_type in ("application/x-protobuf", "application/protobuf", ""):
+            elif is_protobuf:
                 request = decode_protobuf(body)
             else:
                 raise BadRequest(f"unsupported content-type {content_type!r}: use application/x-protobuf or application/json")
