@@ -15,7 +15,7 @@ from llmsight.collector.query_api import STATE_FILE, QueryApiServer
 from llmsight.collector.receive.grpc import OtlpGrpcReceiver
 from llmsight.collector.receive.http import OtlpHttpReceiver
 from llmsight.collector.receive.ingest import Ingest
-from llmsight.collector.store import Store
+from llmsight.collector.store import Store, StoreUnavailableError
 
 logger = logging.getLogger("llmsight.collector")
 
@@ -41,9 +41,14 @@ class Collector:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         pricer = Pricer(settings.prices_file)  # first: a bad prices file fails before anything binds
-        self.store = Store.open(settings.effective_dsn)
+        # Lazy: a ClickHouse server that is down must not stop the collector from accepting spans —
+        # they wait in the spool until it is back.
+        self.store = Store.open(settings.effective_dsn, lazy=True)
         try:
-            self.store.ensure_schema(ttl_days=settings.raw_ttl_days)
+            try:
+                self.store.ensure_schema(ttl_days=settings.raw_ttl_days)
+            except StoreUnavailableError as exc:
+                logger.warning("%s; accepting spans into the spool until it answers", exc)
             self.pipeline = Pipeline(settings, self.store, pricer, self.limits)
             self.ingest = Ingest(self.pipeline, default_service=settings.service_name_default)
             host = settings.bind_host

@@ -140,10 +140,13 @@ class Pipeline:
         with self._wake:
             self._flush_requested = True
             self._wake.notify()
+        started = time.monotonic()
         while time.monotonic() < deadline:
             committed = self.checkpoint.committed
             if (committed.segment, committed.offset) >= target:
                 return True
+            if self.stats.last_error and time.monotonic() - started > 2.0:
+                return False  # the store is down: what is left stays in the spool for the next run
             time.sleep(0.01)
         return False
 

@@ -48,9 +48,11 @@ class QueryResult:
 
 
 class Store:
-    def __init__(self, client: Any, dsn: str, lock_file: Any = None) -> None:
-        self._client = client
+    def __init__(self, client: Any, dsn: str, lock_file: Any = None, *, connect_timeout: float = 5.0) -> None:
+        self._client = client  # None: a server that was down; connect on next use
         self.dsn = dsn
+        self._connect_timeout = connect_timeout
+        self._schema_ttl_days: int | None = None  # set once ensure_schema has been asked for
         self._lock_file = lock_file
         # chDB runs queries in-process; clickhouse-connect clients are not meant for concurrent use.
         self._lock = threading.RLock()
@@ -60,8 +62,10 @@ class Store:
         return self.dsn.startswith("chdb://")
 
     @classmethod
-    def open(cls, dsn: str, *, connect_timeout: float = 5.0) -> Store:
-        import clickhouse_connect
+    def open(cls, dsn: str, *, connect_timeout: float = 5.0, lazy: bool = False) -> Store:
+        """Open a store. With `lazy`, a ClickHouse server that is down is not an error: the store
+        connects (and creates its schema) on first use, and each use raises StoreUnavailableError
+        until the server answers."""
 
         lock_file = None
         if dsn.startswith("chdb://"):
@@ -85,29 +89,50 @@ class Store:
         elif not dsn.startswith(("http://", "https://")):
             raise StoreError(f"unsupported ClickHouse DSN {dsn!r}: use chdb://PATH or http(s)://HOST:PORT")
         try:
-            options = {} if lock_file is not None else {"connect_timeout": connect_timeout}
-            client = clickhouse_connect.get_client(dsn=dsn, **options)
-        except Exception as exc:
+            client = _connect(dsn, connect_timeout, embedded=lock_file is not None)
+        except StoreUnavailableError:
             if lock_file is not None:
                 lock_file.close()
-            raise StoreUnavailableError(f"cannot connect to ClickHouse at {_redact(dsn)}: {exc}") from exc
-        return cls(client, dsn, lock_file)
+            if not lazy or lock_file is not None:
+                raise
+            client = None
+        return cls(client, dsn, lock_file, connect_timeout=connect_timeout)
+
+    def _connected(self) -> Any:
+        if self._client is None:
+            self._client = _connect(self.dsn, self._connect_timeout, embedded=False)
+            if self._schema_ttl_days is not None:
+                self._migrate(self._schema_ttl_days)
+        return self._client
 
     def ensure_schema(self, *, ttl_days: int = 90) -> int:
-        """Create or migrate the schema; returns the schema version now in force. Idempotent."""
+        """Create or migrate the schema; returns the schema version now in force. Idempotent. A lazy
+        store whose server is down remembers the request and migrates when it connects."""
         with self._lock:
-            for statement in schema.bootstrap_ddl():
-                self._client.command(statement)
-            current = self._client.command(f"SELECT max(version) FROM {DATABASE}.schema_version") or 0
-            current = int(current)
-            for version, statements in schema.migrations(ttl_days):
-                if version <= current:
-                    continue
-                for statement in statements:
-                    self._client.command(statement)
-                self._client.command(f"INSERT INTO {DATABASE}.schema_version (version) VALUES ({version})")
-                current = version
-            return current
+            self._schema_ttl_days = ttl_days
+            if self._client is None:
+                self._connected()  # migrates on success, raises StoreUnavailableError otherwise
+                return schema.SCHEMA_VERSION
+            try:
+                return self._migrate(ttl_days)
+            except StoreError:
+                raise
+            except Exception as exc:
+                raise _classify(exc, self.dsn) from exc
+
+    def _migrate(self, ttl_days: int) -> int:
+        client = self._client
+        for statement in schema.bootstrap_ddl():
+            client.command(statement)
+        current = int(client.command(f"SELECT max(version) FROM {DATABASE}.schema_version") or 0)
+        for version, statements in schema.migrations(ttl_days):
+            if version <= current:
+                continue
+            for statement in statements:
+                client.command(statement)
+            client.command(f"INSERT INTO {DATABASE}.schema_version (version) VALUES ({version})")
+            current = version
+        return current
 
     def insert(self, records: Sequence[CallRecord], dedup_token: str, *, table: str = CALLS_TABLE) -> None:
         """Columnar insert of one batch. Inserting the same batch again with the same token is a no-op
@@ -122,7 +147,7 @@ class Store:
         }
         try:
             with self._lock:
-                self._client.insert(
+                self._connected().insert(
                     f"{DATABASE}.{table}", columns, column_names=COLUMN_NAMES, column_oriented=True, settings=settings
                 )
         except Exception as exc:
@@ -131,7 +156,7 @@ class Store:
     def query(self, sql: str, parameters: dict[str, Any] | None = None, *, settings: dict[str, Any] | None = None) -> QueryResult:
         try:
             with self._lock:
-                result = self._client.query(sql, parameters=parameters, settings=settings)
+                result = self._connected().query(sql, parameters=parameters, settings=settings)
         except Exception as exc:
             raise _classify(exc, self.dsn) from exc
         return QueryResult(list(result.column_names), [tuple(row) for row in result.result_rows])
@@ -139,18 +164,29 @@ class Store:
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         try:
             with self._lock:
-                return self._client.command(sql, parameters=parameters)
+                return self._connected().command(sql, parameters=parameters)
         except Exception as exc:
             raise _classify(exc, self.dsn) from exc
 
     def close(self) -> None:
         with self._lock:
             try:
-                self._client.close()
+                if self._client is not None:
+                    self._client.close()
             finally:
                 if self._lock_file is not None:
                     self._lock_file.close()
                     self._lock_file = None
+
+
+def _connect(dsn: str, connect_timeout: float, *, embedded: bool) -> Any:
+    import clickhouse_connect
+
+    try:
+        options = {} if embedded else {"connect_timeout": connect_timeout}
+        return clickhouse_connect.get_client(dsn=dsn, **options)
+    except Exception as exc:
+        raise StoreUnavailableError(f"cannot connect to ClickHouse at {_redact(dsn)}: {exc}") from exc
 
 
 def _redact(dsn: str) -> str:
