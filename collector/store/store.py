@@ -24,6 +24,8 @@ from llmsight.collector.record import CallRecord
 from llmsight.collector.store import schema
 
 COLUMN_NAMES = [name for name, _ in CALL_COLUMNS]
+# Trace and span ids are FixedString hex: read them back as str, not bytes.
+_QUERY_FORMATS = {"FixedString": "string"}
 
 
 class StoreError(RuntimeError):
@@ -156,7 +158,9 @@ class Store:
     def query(self, sql: str, parameters: dict[str, Any] | None = None, *, settings: dict[str, Any] | None = None) -> QueryResult:
         try:
             with self._lock:
-                result = self._connected().query(sql, parameters=parameters, settings=settings)
+                result = self._connected().query(
+                    sql, parameters=parameters, settings=settings, query_formats=_QUERY_FORMATS
+                )
         except Exception as exc:
             raise _classify(exc, self.dsn) from exc
         return QueryResult(list(result.column_names), [tuple(row) for row in result.result_rows])
