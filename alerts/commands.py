@@ -1,0 +1,86 @@
+"""`llmsight alerts compile|check` and `llmsight grafana sync`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+alerts_app = typer.Typer(help="Alert rules: compile to Grafana provisioning, or evaluate once.", no_args_is_help=True)
+grafana_app = typer.Typer(help="Push dashboards, data source and alerting to an existing Grafana.", no_args_is_help=True)
+
+
+@alerts_app.command("compile")
+def compile_command(
+    out_dir: Path = typer.Argument(Path("alerts/provisioning"), help="Where to write the provisioning YAML."),
+    alerts_file: Path = typer.Option(None, "--alerts-file", help="Thresholds/webhooks YAML [LLMSIGHT_ALERTS_FILE]."),
+) -> None:
+    """Write Grafana alert rule, contact point and policy provisioning files."""
+    import yaml
+
+    from llmsight.alerts.grafana import provisioning_files
+    from llmsight.alerts.rules import load_config
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, document in provisioning_files(load_config(alerts_file)).items():
+        (out_dir / name).write_text(yaml.safe_dump(document, sort_keys=False, width=120))
+        typer.echo(f"wrote {out_dir / name}")
+
+
+@alerts_app.command("check")
+def check_command(
+    data_dir: Path = typer.Option(None, "--data-dir"),
+    dsn: str = typer.Option(None, "--dsn"),
+    alerts_file: Path = typer.Option(None, "--alerts-file"),
+) -> None:
+    """Evaluate every rule once against the store and print what breaches its threshold."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from llmsight.alerts.evaluator import AlertEvaluator
+    from llmsight.alerts.rules import load_config
+    from llmsight.collector.config import load_settings
+    from llmsight.collector.query_api import open_reader
+
+    settings = load_settings(data_dir=data_dir, clickhouse_dsn=dsn, alerts_file=alerts_file)
+    reader = open_reader(settings)
+    try:
+        evaluator = AlertEvaluator(reader.query, load_config(settings.alerts_file))
+        transitions = evaluator.evaluate_once()
+    finally:
+        reader.close()
+    table = Table(title="Alerts firing now")
+    for column in ("rule", "severity", "labels", "value", "threshold"):
+        table.add_column(column)
+    for t in transitions:
+        table.add_row(t.rule_id, t.severity, ", ".join(f"{k}={v}" for k, v in t.labels.items()), f"{t.value:.4g}", f"{t.threshold:g}")
+    Console().print(table if transitions else "No alert rule breaches its threshold.")
+
+
+@grafana_app.command("sync")
+def sync_command(
+    url: str = typer.Option(..., "--url", help="Grafana base URL, e.g. http://localhost:3000"),
+    token: str = typer.Option(None, "--token", envvar="GRAFANA_TOKEN", help="Service account token."),
+    user: str = typer.Option(None, "--user", envvar="GRAFANA_USER"),
+    password: str = typer.Option(None, "--password", envvar="GRAFANA_PASSWORD"),
+    clickhouse_url: str = typer.Option("http://clickhouse:8123", "--clickhouse-url", help="How Grafana reaches ClickHouse."),
+    clickhouse_user: str = typer.Option("llmsight_readonly", "--clickhouse-user"),
+    clickhouse_password: str = typer.Option("", "--clickhouse-password", envvar="CLICKHOUSE_READONLY_PASSWORD"),
+    webhook_url: str = typer.Option(None, "--webhook-url", help="Alert contact point URL."),
+) -> None:
+    """Create or update the data source, dashboards, alert rules and contact point (idempotent)."""
+    from llmsight.alerts.sync import GrafanaTarget, sync
+
+    if not token and not (user and password):
+        typer.echo("grafana sync: give --token, or --user and --password", err=True)
+        raise typer.Exit(2)
+    target = GrafanaTarget(url=url, token=token, user=user, password=password)
+    report = sync(target, clickhouse_url=clickhouse_url, clickhouse_user=clickhouse_user,
+                  clickhouse_password=clickhouse_password, webhook_url=webhook_url)
+    for line in report:
+        typer.echo(line)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(alerts_app, name="alerts")
+    app.add_typer(grafana_app, name="grafana")
