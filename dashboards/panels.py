@@ -117,7 +117,7 @@ LATENCY = [
           f"FROM {ROLLUP} WHERE {HOURLY} AND streaming GROUP BY time, request_model ORDER BY time", "", "ms", time_series=True),
     Panel("Streaming vs not: duration p50", "table",
           f"SELECT streaming, sum(calls) AS calls, quantilesTDigestMerge(0.5)(duration_ms_q)[1] AS p50_ms, "
-          f"sum(duration_ms_sum) / greatest(sum(calls), 1) AS mean_ms FROM {ROLLUP} WHERE {HOURLY} GROUP BY streaming ORDER BY streaming",
+          f"sum(duration_ms_sum) / greatest(calls, 1) AS mean_ms FROM {ROLLUP} WHERE {HOURLY} GROUP BY streaming ORDER BY streaming",
           "", "ms"),
     Panel("Output tokens per second by model", "table",
           f"SELECT request_model, sum(output_tokens) / greatest(sum(duration_ms_sum) / 1000, 0.001) AS tokens_per_second "
@@ -139,7 +139,7 @@ RELIABILITY = [
           "SDK retries (429, 5xx, timeouts) per call.", "short", width=6),
     Panel("Truncated outputs", "table",
           f"SELECT request_model, task, sum(truncated_calls) AS truncated, sum(calls) AS calls, "
-          f"sum(truncated_calls) / greatest(sum(calls), 1) AS truncated_ratio FROM {ROLLUP} WHERE {HOURLY} "
+          f"truncated / greatest(calls, 1) AS truncated_ratio FROM {ROLLUP} WHERE {HOURLY} "
           f"GROUP BY request_model, task HAVING truncated > 0 ORDER BY truncated_ratio DESC",
           "finish reason length / max_tokens / max_output_tokens.", "percentunit"),
 ]
