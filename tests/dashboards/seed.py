@@ -152,7 +152,7 @@ def healthy_calls(now: datetime, count: int = 400, seed: int = 11) -> list[Call]
             ttft_ms=float(rng.randint(200, 600)) if streaming and not failed else None,
             duration_ms=float(rng.randint(800, 4000)), status="error" if failed else "ok",
             error_type="RateLimitError" if failed else "", http_status=429 if failed else 200,
-            retries=rng.choice([0, 0, 0, 1]), finish_reason="length" if rng.random() < 0.03 else "stop",
+            retries=1 if rng.random() < 0.05 else 0, finish_reason="length" if rng.random() < 0.03 else "stop",
             span_id=seed * 1_000_000 + index + 1,
         ))
     return calls

@@ -1,0 +1,211 @@
+"""Alert rules on real ClickHouse seeded through the collector: healthy data fires nothing, a cost spike
+fires the spend rule, a template change that breaks caching fires the cache rule naming the new prefix
+hash, a resolved condition is announced once; and the Grafana provisioning the rules compile to."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+import yaml
+
+from llmsight.alerts.evaluator import AlertEvaluator
+from llmsight.alerts.grafana import provisioning_files
+from llmsight.alerts.rules import AlertsConfig, Webhook, load_rules
+from llmsight.dashboards.macros import expand
+from tests.dashboards.seed import Call, healthy_calls
+
+
+class WebhookRecorder:
+    def __init__(self) -> None:
+        self.posts: list[dict[str, Any]] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:  # noqa: N802
+                recorder.posts.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+                self.send_response(204)
+                self.end_headers()
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+@pytest.fixture
+def webhooks() -> Iterator[tuple[WebhookRecorder, WebhookRecorder]]:
+    plain, slack = WebhookRecorder(), WebhookRecorder()
+    yield plain, slack
+    plain.server.shutdown()
+    slack.server.shutdown()
+
+
+def baseline(store, count: int = 400) -> list[Call]:
+    """Healthy traffic between 1 and 23 hours ago."""
+    calls = healthy_calls(store.now, count=count)
+    for call in calls:
+        if call.ts > store.now - timedelta(hours=1):
+            call.ts -= timedelta(hours=2)
+    return calls
+
+
+def recent(store, template: Call, count: int, **changes: Any) -> list[Call]:
+    calls = []
+    for index in range(count):
+        call = Call(**{**template.__dict__, "attributes": {}})
+        call.ts = store.now - timedelta(minutes=40) + timedelta(minutes=index)
+        call.span_id = 9_000_000 + index
+        for name, value in changes.items():
+            setattr(call, name, value)
+        calls.append(call)
+    return calls
+
+
+def evaluator(store, hooks=(), **params: float) -> AlertEvaluator:
+    config = AlertsConfig(params=params, webhooks=[Webhook(url=h.url, format=f) for h, f in hooks])
+    return AlertEvaluator(store.query, config)
+
+
+def test_healthy_traffic_fires_nothing(empty_store) -> None:
+    empty_store.add(baseline(empty_store))
+    healthy_now = recent(empty_store, baseline(empty_store)[0], 10, cache_read=1000, cache_write=0, input_tokens=2000)
+    empty_store.add(healthy_now)
+    transitions = evaluator(empty_store).evaluate_once(empty_store.now)
+    assert transitions == []
+
+
+def test_cost_spike_fires_the_spend_rules(empty_store, webhooks) -> None:
+    plain, slack = webhooks
+    calls = baseline(empty_store)
+    empty_store.add(calls)
+    spike = recent(empty_store, calls[0], 30, service="api", task="summarise", model="acme-large",
+                   input_tokens=100_000, cache_read=0, cache_write=0, output_tokens=1000, status="ok", http_status=200,
+                   error_type="", retries=0, finish_reason="stop")
+    empty_store.add(spike)
+    engine = evaluator(empty_store, [(plain, "json"), (slack, "slack")], daily_budget_usd=20.0)
+    fired = {(t.rule_id, t.status): t for t in engine.evaluate_once(empty_store.now)}
+    spike_alert = fired[("spend_rate_spike", "firing")]
+    assert spike_alert.labels == {"service": "api", "task": "summarise"}
+    # The rule's arithmetic, by hand: hourly buckets inside the 24 h window; the last two are "recent".
+    now = empty_store.now
+    recent_start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    mine = [c for c in calls + spike if c.service == "api" and c.task == "summarise"]
+    buckets = [(c.ts.replace(minute=0, second=0, microsecond=0), c.total_cost) for c in mine]
+    in_window = [(b, cost) for b, cost in buckets if now - timedelta(hours=24) <= b <= now]
+    recent_cost = sum(cost for b, cost in in_window if b >= recent_start)
+    baseline_hourly = sum(cost for b, cost in in_window if b < recent_start) / 22
+    assert spike_alert.value == pytest.approx(recent_cost / baseline_hourly, rel=1e-9)
+    assert spike_alert.value > 3
+    daily = fired[("daily_spend_over_budget", "firing")]
+    assert daily.labels == {"service": "api"}
+    expected_api = sum(c.total_cost for c in calls + spike if c.service == "api")
+    assert daily.value == pytest.approx(expected_api, rel=1e-9)
+    assert {p["rule_id"] for p in plain.posts} >= {"spend_rate_spike", "daily_spend_over_budget"}
+    assert all(set(p) == {"text"} for p in slack.posts) and any("Spend rate spike" in p["text"] for p in slack.posts)
+    # No spam: the same condition evaluated again sends nothing new.
+    before = len(plain.posts)
+    assert engine.evaluate_once(empty_store.now + timedelta(minutes=1)) == []
+    assert len(plain.posts) == before
+
+
+def test_template_change_breaking_the_cache_fires_and_resolves_once(empty_store, webhooks) -> None:
+    plain, _ = webhooks
+    calls = baseline(empty_store)
+    empty_store.add(calls)
+    template = next(c for c in calls if c.prompt_name == "support" and c.cache_read > 0)
+    broken = recent(empty_store, template, 12, prefix_hash="c0ffee00c0ffee00", cache_read=0, cache_write=800,
+                    status="ok", http_status=200, error_type="")
+    empty_store.add(broken)
+    engine = evaluator(empty_store, [(plain, "json")])
+    fired = [t for t in engine.evaluate_once(empty_store.now) if t.rule_id == "cache_hit_ratio_regression"]
+    assert len(fired) == 1
+    alert = fired[0]
+    assert alert.labels["prompt_name"] == "support"
+    assert alert.labels["new_prefix_hash"] == "c0ffee00c0ffee00"
+    assert "c0ffee00c0ffee00" in alert.summary
+    base = [c for c in calls if c.prompt_name == "support" and c.status == "ok"]
+    expected_drop = sum(c.cache_read for c in base) / sum(c.input_tokens for c in base)
+    assert alert.value == pytest.approx(expected_drop, rel=1e-9)
+    # Two hours later the recent window is empty: the condition clears, announced exactly once.
+    later = empty_store.now + timedelta(hours=2)
+    resolved = [t for t in engine.evaluate_once(later) if t.rule_id == "cache_hit_ratio_regression"]
+    assert [t.status for t in resolved] == ["resolved"]
+    assert [t for t in engine.evaluate_once(later + timedelta(minutes=1)) if t.rule_id == "cache_hit_ratio_regression"] == []
+    statuses = [p["status"] for p in plain.posts if p["rule_id"] == "cache_hit_ratio_regression"]
+    assert statuses == ["firing", "resolved"]
+
+
+def test_state_survives_a_restart_without_refiring(empty_store, tmp_path) -> None:
+    calls = baseline(empty_store)
+    empty_store.add(calls)
+    empty_store.add(recent(empty_store, calls[0], 30, service="api", task="summarise", model="acme-large",
+                           input_tokens=100_000, cache_read=0, cache_write=0))
+    state = tmp_path / "alerts_state.json"
+    first = AlertEvaluator(empty_store.query, AlertsConfig(), state)
+    assert any(t.rule_id == "spend_rate_spike" for t in first.evaluate_once(empty_store.now))
+    second = AlertEvaluator(empty_store.query, AlertsConfig(), state)
+    assert [t for t in second.evaluate_once(empty_store.now) if t.status == "firing"] == []
+
+
+def test_every_alert_query_runs_server_side(empty_store) -> None:
+    empty_store.add(baseline(empty_store, count=100))
+    for rule in load_rules().rules:
+        sql = rule.sql({})
+        assert "$__conditionalAll" not in sql and "${" not in sql
+        expanded = expand(sql, time_from=empty_store.now - timedelta(seconds=rule.lookback_seconds),
+                          time_to=empty_store.now, server_side=True)
+        assert "$" not in expanded, rule.id
+        columns = [row[0] for row in empty_store.query(f"DESCRIBE TABLE ({expanded})").rows]
+        assert "value" in columns, rule.id
+
+
+GRAFANA_RULES_SCHEMA = {
+    "type": "object",
+    "required": ["apiVersion", "groups"],
+    "properties": {"groups": {"type": "array", "items": {
+        "type": "object", "required": ["orgId", "name", "folder", "interval", "rules"],
+        "properties": {"rules": {"type": "array", "minItems": 8, "items": {
+            "type": "object",
+            "required": ["uid", "title", "condition", "data", "for", "noDataState", "execErrState"],
+            "properties": {
+                "uid": {"type": "string", "maxLength": 40},
+                "data": {"type": "array", "minItems": 3, "items": {
+                    "type": "object", "required": ["refId", "datasourceUid", "model", "relativeTimeRange"]}},
+            },
+        }}},
+    }}},
+}
+
+
+def test_grafana_provisioning_files_are_structurally_valid() -> None:
+    import jsonschema
+
+    files = provisioning_files()
+    jsonschema.validate(files["rules.yaml"], GRAFANA_RULES_SCHEMA)
+    rules = files["rules.yaml"]["groups"][0]["rules"]
+    assert {r["condition"] for r in rules} == {"C"}
+    for rule in rules:
+        query, reduce, threshold = rule["data"]
+        assert query["datasourceUid"] == "llmsight-clickhouse" and query["model"]["rawSql"]
+        assert reduce["model"]["type"] == "reduce" and threshold["model"]["type"] == "threshold"
+    contact = files["contact-points.yaml"]["contactPoints"][0]
+    assert contact["receivers"][0]["type"] == "webhook"
+    policy = files["policies.yaml"]["policies"][0]
+    assert policy["receiver"] == contact["name"]
+    # The committed provisioning matches what the rules compile to.
+    from pathlib import Path
+
+    committed = Path(__file__).resolve().parents[2] / "alerts" / "provisioning"
+    for name, document in files.items():
+        assert yaml.safe_load((committed / name).read_text()) == document, f"run: llmsight alerts compile ({name})"
