@@ -1,0 +1,1 @@
+"""`llmsight report` and `llmsight demo`."""

@@ -1,0 +1,108 @@
+"""`llmsight demo`: collector on the embedded store + local provider + real SDK workload → report."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+DEMO_SERVICE = "llmsight-demo"
+SUMMARY_FILE = "demo-summary.json"
+# The demo's alert thresholds: low enough that its small workload shows what the rules catch.
+DEMO_ALERT_PARAMS = {"daily_budget_usd": 2.0, "tenant_daily_budget_usd": 1.0}
+
+
+def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> int:
+    import llmsight
+    from llmsight.alerts.evaluator import AlertEvaluator
+    from llmsight.alerts.rules import AlertsConfig
+    from llmsight.collector.app import Collector
+    from llmsight.collector.config import load_settings
+    from llmsight.collector.report.queries import build_report
+    from llmsight.collector.report.render import print_report
+    from llmsight.collector.report.window import Window
+    from llmsight.collector.report.workload import BackdatingProcessor, Workload
+    from llmsight.collector.store import StoreError
+    from llmsight.testing.server import ProviderServer
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    console = Console(stderr=as_json)
+    settings = load_settings(data_dir=data_dir, otlp_http_port=0, otlp_grpc_port=0, query_port=0)
+    collector = Collector(settings)
+    try:
+        collector.start()
+    except StoreError as exc:
+        console.print(f"[red]llmsight demo:[/red] {exc}")
+        return 1
+    server = ProviderServer(seed=seed).start()
+    provider = TracerProvider(resource=Resource.create({"service.name": DEMO_SERVICE, "deployment.environment.name": "demo"}))
+    exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{collector.http_port}/v1/traces")
+    provider.add_span_processor(BackdatingProcessor(BatchSpanProcessor(exporter, max_export_batch_size=256)))
+    llmsight.instrument(tracer_provider=provider)
+    started = datetime.now(timezone.utc)
+    try:
+        workload = Workload(server, seed)
+        history = list(workload.history_steps(int(calls * 0.6)))
+        now = list(workload.now_steps(calls - len(history)))
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console, transient=as_json) as progress:
+            task = progress.add_task("previous day (back-dated)", total=len(history))
+            for step in history:
+                step()
+                progress.advance(task)
+            task = progress.add_task("last hour (template change, 429s, cost spike)", total=len(now))
+            workload.begin_incidents(len(now))
+            for step in now:
+                step()
+                progress.advance(task)
+        provider.force_flush()
+        collector.flush()
+        window = Window(started - timedelta(hours=24), datetime.now(timezone.utc) + timedelta(seconds=1))
+        report = build_report(collector.store.query, window)
+        evaluator = AlertEvaluator(collector.store.query, AlertsConfig(params=DEMO_ALERT_PARAMS))
+        alerts = evaluator.evaluate_once()
+        summary = {
+            "seed": seed,
+            "data_dir": str(settings.data_dir),
+            "store": settings.effective_dsn,
+            "calls_made": workload.outcome.calls,
+            "calls_failed": workload.outcome.failed,
+            "ledger": server.ledger.totals(),
+            "ledger_entries": server.ledger.as_dicts(),
+            "report_totals": report["totals"],
+            "alerts": [t.as_json() for t in alerts],
+            "seconds": (datetime.now(timezone.utc) - started).total_seconds(),
+        }
+        (settings.data_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
+    finally:
+        llmsight.uninstrument()
+        provider.shutdown()
+        server.stop()
+        collector.stop()
+    if as_json:
+        sys.stdout.write(json.dumps({k: v for k, v in summary.items() if k != "ledger_entries"}, indent=2, default=str) + "\n")
+        return 0
+    print_report(report, console)
+    if alerts:
+        console.print("[bold red]Alerts that fired[/bold red]")
+        for alert in alerts:
+            labels = ", ".join(f"{k}={v}" for k, v in alert.labels.items())
+            console.print(f"  • [bold]{alert.title}[/bold] ({labels}): {alert.summary}", highlight=False)
+    console.print(
+        f"\n{workload.outcome.calls} real SDK calls ({workload.outcome.failed} failed as the app saw them) in "
+        f"{summary['seconds']:.1f}s. Data: {settings.effective_dsn}\n"
+        f"Next: `llmsight report --since 24h{_data_dir_flag(data_dir)}`, or `docker compose up` for Grafana.",
+        highlight=False,
+    )
+    return 0
+
+
+def _data_dir_flag(data_dir: Path | None) -> str:
+    return f" --data-dir {data_dir}" if data_dir else ""

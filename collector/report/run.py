@@ -1,0 +1,49 @@
+"""`llmsight report`: read through the running collector, the embedded store, or a ClickHouse server."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from rich.console import Console
+
+from llmsight.collector.config import load_settings
+from llmsight.collector.query_api import open_reader
+from llmsight.collector.report.queries import build_report
+from llmsight.collector.report.render import print_report, to_csv, to_json
+from llmsight.collector.report.window import Window, WindowError
+from llmsight.collector.store import StoreError
+
+
+def run_report(*, since: str, until: str | None, as_json: bool, as_csv: bool, data_dir: Path | None, dsn: str | None) -> int:
+    errors = Console(stderr=True)
+    try:
+        window = Window.parse(since, until)
+    except WindowError as exc:
+        errors.print(f"[red]llmsight report:[/red] {exc}")
+        return 2
+    settings = load_settings(data_dir=data_dir, clickhouse_dsn=dsn)
+    if not settings.clickhouse_dsn and not (settings.data_dir / "store").exists():
+        errors.print(f"[red]llmsight report:[/red] no llmsight data in {settings.data_dir}: "
+                     "start `llmsight collector` (or run `llmsight demo`) first, or pass --dsn")
+        return 1
+    try:
+        reader = open_reader(settings)
+        try:
+            report = build_report(reader.query, window)
+        finally:
+            reader.close()
+    except StoreError as exc:
+        errors.print(f"[red]llmsight report:[/red] {exc}")
+        return 1
+    if report["totals"]["calls"] == 0:
+        errors.print(f"[yellow]llmsight report:[/yellow] no LLM calls stored between {window.start:%Y-%m-%d %H:%M} and "
+                     f"{window.end:%Y-%m-%d %H:%M} UTC ({settings.effective_dsn}); widen --since?")
+        return 1
+    if as_json:
+        sys.stdout.write(to_json(report) + "\n")
+    elif as_csv:
+        sys.stdout.write(to_csv(report))
+    else:
+        print_report(report, Console())
+    return 0

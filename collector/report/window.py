@@ -1,0 +1,44 @@
+"""Report windows: `--since 24h | 7d | 90m | 2026-11-01[T12:00]`, `--until` likewise (default: now)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+class WindowError(ValueError):
+    pass
+
+
+def parse_time(text: str, now: datetime) -> datetime:
+    text = text.strip()
+    match = _RELATIVE.match(text)
+    if match:
+        return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise WindowError(f"{text!r} is neither a duration (30m, 24h, 7d, 2w) nor an ISO date/time") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class Window:
+    start: datetime
+    end: datetime
+
+    @classmethod
+    def parse(cls, since: str, until: str | None = None, now: datetime | None = None) -> Window:
+        now = now or datetime.now(timezone.utc)
+        start = parse_time(since, now)
+        end = parse_time(until, now) if until else now
+        if start >= end:
+            raise WindowError(f"the window is empty: --since {start:%Y-%m-%d %H:%M} is not before --until {end:%Y-%m-%d %H:%M}")
+        return cls(start, end)
+
+    def previous_week(self) -> Window:
+        return Window(self.start - timedelta(days=7), self.end - timedelta(days=7))
