@@ -1,0 +1,94 @@
+"""`llmsight demo --seed 1` as a subprocess in a fresh data dir: what llmsight stored equals what the
+provider billed, the alerts the workload provokes fire, and it finishes in under a minute."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import genai_prices
+import pytest
+
+CLI = [sys.executable, "-m", "llmsight.cli"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, float]:
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    started = time.monotonic()
+    out = subprocess.run([*CLI, "demo", "--seed", "1", "--data-dir", str(data_dir), "--json"],
+                         capture_output=True, text=True, timeout=120)
+    elapsed = time.monotonic() - started
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((data_dir / "demo-summary.json").read_text())
+    return data_dir, summary, elapsed
+
+
+def test_demo_finishes_within_a_minute(demo) -> None:
+    _, summary, elapsed = demo
+    assert elapsed < 60
+    assert summary["calls_made"] >= 200
+
+
+def test_report_totals_equal_what_the_provider_billed(demo) -> None:
+    data_dir, summary, _ = demo
+    out = subprocess.run([*CLI, "report", "--since", "25h", "--data-dir", str(data_dir), "--json"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    totals = json.loads(out.stdout)["totals"]
+    ledger = summary["ledger"]
+    assert totals["input_tokens"] == ledger["input_tokens"]
+    assert totals["cache_read_tokens"] == ledger["cache_read_tokens"]
+    assert totals["cache_write_tokens"] == ledger["cache_write_5m_tokens"] + ledger["cache_write_1h_tokens"]
+    assert totals["output_tokens"] == ledger["output_tokens"]
+    assert totals["reasoning_tokens"] == ledger["reasoning_tokens"]
+    assert totals["calls"] - totals["errors"] == ledger["calls"]  # failed calls are stored, not billed
+    assert totals["errors"] == summary["calls_failed"]
+    # Cost: every billed call priced independently with genai-prices' own calculator.
+    expected = 0.0
+    for entry in summary["ledger_entries"]:
+        usage = genai_prices.Usage(
+            input_tokens=entry["input_tokens"], cache_read_tokens=entry["cache_read_tokens"],
+            cache_write_tokens=entry["cache_write_5m_tokens"] + entry["cache_write_1h_tokens"],
+            output_tokens=entry["output_tokens"],
+        )
+        expected += float(genai_prices.calc_price(usage, entry["model"], provider_id=entry["provider"]).total_price)
+    assert totals["total_cost"] == pytest.approx(expected, rel=1e-6)
+    assert totals["unpriced_calls"] == 0
+
+
+def test_the_provoked_alerts_fired(demo) -> None:
+    _, summary, _ = demo
+    fired = {a["rule_id"]: a for a in summary["alerts"]}
+    assert {"daily_spend_over_budget", "spend_rate_spike", "cache_hit_ratio_regression"} <= set(fired)
+    assert fired["spend_rate_spike"]["labels"]["task"] == "summarise"
+    cache = fired["cache_hit_ratio_regression"]
+    assert cache["labels"]["prompt_name"] == "support_answer"
+    assert len(cache["labels"]["new_prefix_hash"]) == 16
+
+
+def test_report_formats_and_errors(demo) -> None:
+    data_dir, _, _ = demo
+    csv_out = subprocess.run([*CLI, "report", "--since", "25h", "--data-dir", str(data_dir), "--csv"],
+                             capture_output=True, text=True, timeout=60)
+    assert csv_out.returncode == 0 and csv_out.stdout.startswith("section,key,metric,value\ntotals,,calls,")
+    table = subprocess.run([*CLI, "report", "--since", "25h", "--data-dir", str(data_dir)],
+                           capture_output=True, text=True, timeout=60, env={"COLUMNS": "160", **_env()})
+    assert table.returncode == 0 and "Cost by model" in table.stdout and "claude-opus-4-1" in table.stdout
+    bad = subprocess.run([*CLI, "report", "--since", "yesterday-ish", "--data-dir", str(data_dir)],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "neither a duration" in bad.stderr
+    empty = subprocess.run([*CLI, "report", "--since", "30d", "--until", "20d", "--data-dir", str(data_dir)],
+                           capture_output=True, text=True, timeout=60)
+    assert empty.returncode == 1 and "no LLM calls stored" in empty.stderr
+    down = subprocess.run([*CLI, "report", "--dsn", "http://127.0.0.1:9"], capture_output=True, text=True, timeout=60)
+    assert down.returncode == 1 and "cannot connect to ClickHouse" in down.stderr
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
