@@ -27,6 +27,9 @@ def register(app: typer.Typer) -> None:
         data_dir: Path = typer.Option(None, "--data-dir", help="Where the demo's store goes (default: the user data dir)."),
         calls: int = typer.Option(240, "--calls", min=40, max=5000, help="Approximate number of LLM calls."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+        collector_endpoint: str = typer.Option(
+            None, "--collector-endpoint", help="Send to this running collector (OTLP/HTTP base URL) instead of a local one."
+        ),
     ) -> None:
         from llmsight.extras import MissingExtraError, require_collector_extra
 
@@ -37,4 +40,8 @@ def register(app: typer.Typer) -> None:
             raise typer.Exit(2) from None
         from llmsight.collector.report.demo import run_demo
 
+        if collector_endpoint:
+            from llmsight.collector.report.demo import run_load
+
+            raise typer.Exit(run_load(seed=seed, calls=calls, endpoint=collector_endpoint))
         raise typer.Exit(run_demo(seed=seed, data_dir=data_dir, calls=calls, as_json=as_json))

@@ -106,3 +106,37 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
 
 def _data_dir_flag(data_dir: Path | None) -> str:
     return f" --data-dir {data_dir}" if data_dir else ""
+
+
+def run_load(*, seed: int, calls: int, endpoint: str) -> int:
+    """The demo workload against a collector that is already running (docker compose's demo profile)."""
+    import llmsight
+    from llmsight.collector.report.workload import BackdatingProcessor, Workload
+    from llmsight.testing.server import ProviderServer
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    console = Console()
+    server = ProviderServer(seed=seed).start()
+    provider = TracerProvider(resource=Resource.create({"service.name": DEMO_SERVICE, "deployment.environment.name": "demo"}))
+    exporter = OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces")
+    provider.add_span_processor(BackdatingProcessor(BatchSpanProcessor(exporter)))
+    llmsight.instrument(tracer_provider=provider)
+    try:
+        workload = Workload(server, seed)
+        history = list(workload.history_steps(int(calls * 0.6)))
+        now = list(workload.now_steps(calls - len(history)))
+        for step in history:
+            step()
+        workload.begin_incidents(len(now))
+        for step in now:
+            step()
+        provider.force_flush()
+    finally:
+        llmsight.uninstrument()
+        provider.shutdown()
+        server.stop()
+    console.print(f"sent {workload.outcome.calls} calls ({workload.outcome.failed} failed) to {endpoint}")
+    return 0
