@@ -156,27 +156,43 @@ def test_grpc_exporter_and_duplicate_resend(collector, provider_server) -> None:
     assert collector.metrics()["ingest"]["duplicate_spans"] == 1
 
 
-def test_openllmetry_spans_are_normalised(collector, provider_server) -> None:
-    from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
-    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+OPENLLMETRY_APP = """
+import sys, anthropic, openai
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.anthropic import AnthropicInstrumentor
+from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
-    provider = exporter_provider(OTLPSpanExporter(endpoint=collector.http_endpoint), service="legacy")
-    openllmetry = [OpenAIInstrumentor(), AnthropicInstrumentor()]
-    for instrumentor in openllmetry:
-        instrumentor.instrument(tracer_provider=provider)
-    try:
-        system = {"role": "system", "content": POLICY}
-        oa = openai.OpenAI(base_url=provider_server.openai_base_url, api_key="test")
-        for question in ("one?", "two?"):
-            oa.chat.completions.create(model="gpt-4o", messages=[system, {"role": "user", "content": question}])
-        an = anthropic.Anthropic(base_url=provider_server.anthropic_base_url, api_key="test")
-        blocks = [{"type": "text", "text": POLICY, "cache_control": {"type": "ephemeral"}}]
-        for _ in range(2):
-            an.messages.create(model="claude-sonnet-4-5", max_tokens=50, system=blocks, messages=[{"role": "user", "content": "hi"}])
-    finally:
-        for instrumentor in openllmetry:
-            instrumentor.uninstrument()
-        provider.shutdown()
+endpoint, openai_url, anthropic_url, policy = sys.argv[1:5]
+provider = TracerProvider(resource=Resource.create({"service.name": "legacy"}))
+provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+OpenAIInstrumentor().instrument(tracer_provider=provider)
+AnthropicInstrumentor().instrument(tracer_provider=provider)
+system = {"role": "system", "content": policy}
+oa = openai.OpenAI(base_url=openai_url, api_key="test")
+for question in ("one?", "two?"):
+    oa.chat.completions.create(model="gpt-4o", messages=[system, {"role": "user", "content": question}])
+an = anthropic.Anthropic(base_url=anthropic_url, api_key="test")
+blocks = [{"type": "text", "text": policy, "cache_control": {"type": "ephemeral"}}]
+for _ in range(2):
+    an.messages.create(model="claude-sonnet-4-5", max_tokens=50, system=blocks, messages=[{"role": "user", "content": "hi"}])
+provider.shutdown()
+"""
+
+
+def test_openllmetry_spans_are_normalised(collector, provider_server) -> None:
+    # OpenLLMetry's uninstrument leaves wrappers behind, so its app runs in a process of its own.
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-c", OPENLLMETRY_APP, collector.http_endpoint, provider_server.openai_base_url,
+         provider_server.anthropic_base_url, POLICY],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
     collector.wait_stored(4)
     rows = sorted(collector.rows(), key=lambda r: r["ts"])
     billed = provider_server.ledger.entries()

@@ -319,12 +319,12 @@ def test_tags_follow_asyncio_tasks_and_nest(instrumented, llm_spans, provider_se
 
 
 def test_instrument_twice_is_noop_and_uninstrument_restores(tracer_provider, llm_spans, provider_server) -> None:
-    original = openai.resources.chat.completions.Completions.create
+    original = openai.resources.chat.completions.Completions.__dict__["create"]
     llmsight.instrument(tracer_provider=tracer_provider)
     llmsight.instrument(tracer_provider=tracer_provider)
     sync_client(provider_server).chat.completions.create(model="gpt-4o", messages=MESSAGES)
     llmsight.uninstrument()
-    assert openai.resources.chat.completions.Completions.create is original
+    assert openai.resources.chat.completions.Completions.__dict__["create"] is original
     sync_client(provider_server).chat.completions.create(model="gpt-4o", messages=MESSAGES)
     assert len(llm_spans()) == 1
 
