@@ -32,6 +32,7 @@ PROVIDER_IDS = {
     "mistral_ai": "mistral",
     "x_ai": "x-ai",
 }
+_PRICE_FIELDS = ("input_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_5m_mtok", "cache_write_1h_mtok", "output_mtok")
 # Our service tiers → genai-prices price context.
 PRICE_CONTEXTS = {
     "batch": {"processing": "batch"},
@@ -68,6 +69,9 @@ class Pricer:
         except Exception:
             self.source = "genai-prices"
         self._lookup = functools.lru_cache(maxsize=4096)(self._model_price)
+        self._tier_starts: dict[int, list[int]] = {}
+        self._units: dict[tuple[int, int], tuple[float, ...]] = {}
+        self._keep_alive: list[Any] = []
 
     def _model_price(self, provider: str, model: str, day: str, tier: str) -> tuple[Any, str] | None:
         """The ModelPrice in force (genai-prices), memoised per day: the per-call path stays cheap."""
@@ -95,11 +99,13 @@ class Pricer:
         model = record.response_model or record.request_model
         if not model:
             return
-        override = self.overrides.model_price(record.provider, model, record.ts) or (
-            self.overrides.model_price(record.provider, record.request_model, record.ts)
-            if record.request_model != model
-            else None
-        )
+        override = None
+        if self.overrides.models:
+            override = self.overrides.model_price(record.provider, model, record.ts) or (
+                self.overrides.model_price(record.provider, record.request_model, record.ts)
+                if record.request_model != model
+                else None
+            )
         if override is not None:
             index, entry = override
             prices: Any = entry
@@ -114,32 +120,64 @@ class Pricer:
             source = self.source
         self._apply(record, prices, source)
 
+    def _unit_prices(self, prices: Any, total_input: int) -> tuple[float, ...]:
+        """USD per token for (input, cache read, 5m write, 1h write, output) at this request size.
+
+        Memoised per price object and tier level: the hot path does no Decimal arithmetic."""
+        starts = self._tier_starts.get(id(prices))
+        if starts is None:
+            starts = sorted({
+                tier.start
+                for name in _PRICE_FIELDS
+                for tier in (getattr(getattr(prices, name, None), "tiers", None) or ())
+            })
+            self._tier_starts[id(prices)] = starts
+            self._keep_alive.append(prices)  # ids stay valid while memoised
+        level = sum(1 for start in starts if total_input > start)
+        key = (id(prices), level)
+        cached = self._units.get(key)
+        if cached is None:
+            input_price = _tiered(getattr(prices, "input_mtok", None), total_input) or Decimal(0)
+            read = _tiered(getattr(prices, "cache_read_mtok", None), total_input)
+            write = _tiered(getattr(prices, "cache_write_mtok", None), total_input)
+            write_5m = _tiered(getattr(prices, "cache_write_5m_mtok", None), total_input) or write
+            write_1h = _tiered(getattr(prices, "cache_write_1h_mtok", None), total_input) or write
+            output = _tiered(getattr(prices, "output_mtok", None), total_input) or Decimal(0)
+            cached = tuple(
+                float(value / MTOK)
+                for value in (
+                    input_price,
+                    read if read is not None else input_price,
+                    write_5m if write_5m is not None else input_price,
+                    write_1h if write_1h is not None else input_price,
+                    output,
+                )
+            )
+            self._units[key] = cached
+        return cached
+
     def _apply(self, record: CallRecord, prices: Any, source: str) -> None:
-        total_input = record.input_tokens
-        input_price = _tiered(getattr(prices, "input_mtok", None), total_input) or Decimal(0)
-        read_price = _tiered(getattr(prices, "cache_read_mtok", None), total_input)
-        write_price = _tiered(getattr(prices, "cache_write_mtok", None), total_input)
-        write_5m_price = _tiered(getattr(prices, "cache_write_5m_mtok", None), total_input) or write_price
-        write_1h_price = _tiered(getattr(prices, "cache_write_1h_mtok", None), total_input) or write_price
-        output_price = _tiered(getattr(prices, "output_mtok", None), total_input) or Decimal(0)
+        input_price, read_price, write_5m_price, write_1h_price, output_price = self._unit_prices(
+            prices, record.input_tokens
+        )
         writes_1h = record.cache_write_1h_tokens
-        writes_5m = record.cache_write_tokens - writes_1h
-        input_cost = record.uncached_input_tokens * input_price / MTOK
-        read_cost = record.cache_read_tokens * (read_price if read_price is not None else input_price) / MTOK
-        write_cost = (
-            writes_5m * (write_5m_price if write_5m_price is not None else input_price)
-            + writes_1h * (write_1h_price if write_1h_price is not None else input_price)
-        ) / MTOK
-        output_cost = record.output_tokens * output_price / MTOK
-        discount = self.overrides.discount(record.provider, record.response_model or record.request_model, record.ts)
-        factor = Decimal(1)
+        input_cost = record.uncached_input_tokens * input_price
+        read_cost = record.cache_read_tokens * read_price
+        write_cost = (record.cache_write_tokens - writes_1h) * write_5m_price + writes_1h * write_1h_price
+        output_cost = record.output_tokens * output_price
+        discount = (
+            self.overrides.discount(record.provider, record.response_model or record.request_model, record.ts)
+            if self.overrides.discounts
+            else None
+        )
+        factor = 1.0
         if discount is not None:
             index, entry = discount
-            factor = 1 - entry.percent / 100
+            factor = float(1 - entry.percent / 100)
             source += f"+discount:{self.overrides_name}#discounts[{index}]"
-        record.input_cost = float(input_cost * factor)
-        record.cache_read_cost = float(read_cost * factor)
-        record.cache_write_cost = float(write_cost * factor)
-        record.output_cost = float(output_cost * factor)
-        record.total_cost = float((input_cost + read_cost + write_cost + output_cost) * factor)
+        record.input_cost = input_cost * factor
+        record.cache_read_cost = read_cost * factor
+        record.cache_write_cost = write_cost * factor
+        record.output_cost = output_cost * factor
+        record.total_cost = (input_cost + read_cost + write_cost + output_cost) * factor
         record.price_source = source
