@@ -63,6 +63,8 @@ def _tokens(attrs: dict[str, Any], names: tuple[str, ...]) -> int | None:
     value = _first(attrs, names)
     if value is None:
         return None
+    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the common case, first
+        return value
     if isinstance(value, bool):
         raise InvalidSpan(f"{names[0]} must be an integer, got a boolean")
     if isinstance(value, str):

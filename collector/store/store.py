@@ -12,6 +12,7 @@ opening it takes an exclusive lock next to it.
 from __future__ import annotations
 
 import fcntl
+import operator
 import os
 import threading
 from collections.abc import Sequence
@@ -24,6 +25,7 @@ from llmsight.collector.record import CallRecord
 from llmsight.collector.store import schema
 
 COLUMN_NAMES = [name for name, _ in CALL_COLUMNS]
+_ROW_OF = operator.attrgetter(*COLUMN_NAMES)
 # Trace and span ids are FixedString hex: read them back as str, not bytes.
 _QUERY_FORMATS = {"FixedString": "string"}
 
@@ -141,7 +143,7 @@ class Store:
         in the raw table and in the hourly rollup (ClickHouse insert deduplication)."""
         if not records:
             return
-        columns = [[getattr(r, name) for r in records] for name in COLUMN_NAMES]
+        columns = list(zip(*map(_ROW_OF, records)))  # one C-level attrgetter call per record
         settings = {
             "insert_deduplicate": 1,
             "insert_deduplication_token": dedup_token,
