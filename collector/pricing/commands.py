@@ -1,0 +1,92 @@
+"""`llmsight reprice` and `llmsight prices` (heavy imports inside the commands)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+prices_app = typer.Typer(help="Look up and check prices.", no_args_is_help=True)
+
+
+@prices_app.command("show")
+def show(
+    model: str = typer.Argument(..., help="Model name, e.g. gpt-4o or claude-sonnet-4-5."),
+    provider: str = typer.Option("openai", "--provider"),
+    at: str = typer.Option(None, "--at", help="Date the price must be in force (default: today)."),
+    prices_file: Path = typer.Option(None, "--prices-file"),
+) -> None:
+    """Print the per-million-token prices llmsight would apply."""
+    from datetime import datetime, timezone
+
+    from llmsight.collector.pricing import Pricer
+    from llmsight.collector.record import CallRecord
+
+    when = datetime.fromisoformat(at).replace(tzinfo=timezone.utc) if at else datetime.now(timezone.utc)
+    pricer = Pricer(prices_file)
+    probe = CallRecord(ts=when, trace_id="0" * 32, span_id="0" * 16, provider=provider, request_model=model,
+                       input_tokens=1_000_000, output_tokens=1_000_000)
+    pricer.price(probe)
+    if probe.total_cost is None:
+        typer.echo(f"no price known for {provider}/{model} at {when:%Y-%m-%d}: add it to a prices file", err=True)
+        raise typer.Exit(1)
+    typer.echo(f"{provider}/{model} at {when:%Y-%m-%d} ({probe.price_source}): "
+               f"input ${probe.input_cost:g}/M tokens, output ${probe.output_cost:g}/M tokens")
+
+
+@prices_app.command("check")
+def check(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
+    """Validate a prices overrides file (errors name the line)."""
+    from llmsight.collector.pricing import OverridesError, load_overrides
+
+    try:
+        overrides = load_overrides(path)
+    except OverridesError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"{path}: {len(overrides.models)} model prices, {len(overrides.discounts)} discounts — OK")
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(prices_app, name="prices")
+
+    @app.command(help="Recompute stored costs in a window after prices changed.")
+    def reprice(
+        since: str = typer.Option(..., "--since", help="Window start: 7d, 24h or an ISO date."),
+        until: str = typer.Option(None, "--until"),
+        data_dir: Path = typer.Option(None, "--data-dir"),
+        dsn: str = typer.Option(None, "--dsn"),
+        prices_file: Path = typer.Option(None, "--prices-file"),
+    ) -> None:
+        from rich.console import Console
+        from rich.progress import Progress
+
+        from llmsight.collector.config import load_settings
+        from llmsight.collector.pricing import OverridesError, Pricer
+        from llmsight.collector.pricing.reprice import reprice as run
+        from llmsight.collector.report.window import Window, WindowError
+        from llmsight.collector.store import Store, StoreError
+
+        console = Console(stderr=True)
+        try:
+            window = Window.parse(since, until)
+            settings = load_settings(data_dir=data_dir, clickhouse_dsn=dsn, prices_file=prices_file)
+            pricer = Pricer(settings.prices_file)
+        except (WindowError, OverridesError) as exc:
+            console.print(f"[red]llmsight reprice:[/red] {exc}")
+            raise typer.Exit(2) from None
+        try:
+            store = Store.open(settings.effective_dsn)
+        except StoreError as exc:
+            console.print(f"[red]llmsight reprice:[/red] {exc}")
+            raise typer.Exit(1) from None
+        try:
+            with Progress(console=console) as progress:
+                task = progress.add_task("repricing", total=None)
+                result = run(store, pricer, window.start, window.end, work_dir=settings.data_dir,
+                             progress=lambda done, total: progress.update(task, completed=done, total=total))
+        finally:
+            store.close()
+        console.print(f"repriced {result.rows:,} calls ({result.changed:,} changed) from {result.start:%Y-%m-%d %H:00} "
+                      f"to {result.end:%Y-%m-%d %H:00} UTC: ${result.total_before:,.4f} → ${result.total_after:,.4f}; "
+                      f"unpriced now: {result.unpriced_after:,}", highlight=False)
