@@ -20,16 +20,16 @@ INSERT INTO llmsight.llm_calls (ts, trace_id, span_id, service, environment, pro
     response_model, model_tier, service_tier, streaming, status, error_type, http_status, retries, input_tokens,
     cache_read_tokens, cache_write_tokens, output_tokens, ttft_ms, duration_ms, input_cost, cache_read_cost,
     output_cost, total_cost, price_source, task, prompt_name, prompt_version, tenant, finish_reason)
-SELECT now64(6) - toIntervalSecond(number % (30 * 86400)) AS ts,
-    leftPad(hex(number), 32, '0'), leftPad(hex(number), 16, '0'),
-    ['api', 'worker', 'batch'][number % 3 + 1], 'prod', ['openai', 'anthropic'][number % 2 + 1], 'chat',
-    ['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4-5', 'claude-haiku-4-5', 'gpt-5'][number % 5 + 1], '', 'standard', 'default',
-    number % 2 = 0, if(number % 50 = 0, 'error', 'ok'), if(number % 50 = 0, 'RateLimitError', ''),
-    if(number % 50 = 0, 429, 200), number % 3, 1000 + number % 4000, (1000 + number % 4000) / 2, 0, 50 + number % 500,
-    if(number % 2 = 0, 100 + number % 900, NULL), 300 + number % 5000, 0.001, 0.0001, 0.002, 0.0031, 'bench',
-    ['support', 'summarise', 'classify', 'plan'][number % 4 + 1], 'p', '1', concat('tenant-', toString(number % 50)),
-    if(number % 40 = 0, 'length', 'stop')
-FROM numbers({rows})
+SELECT now64(6) - toIntervalSecond(n % (30 * 86400)) AS ts,
+    leftPad(hex(n), 32, '0'), leftPad(hex(n), 16, '0'),
+    ['api', 'worker', 'batch'][n % 3 + 1], 'prod', ['openai', 'anthropic'][n % 2 + 1], 'chat',
+    ['gpt-4o', 'gpt-4o-mini', 'claude-sonnet-4-5', 'claude-haiku-4-5', 'gpt-5'][n % 5 + 1], '', 'standard', 'default',
+    n % 2 = 0, if(n % 50 = 0, 'error', 'ok'), if(n % 50 = 0, 'RateLimitError', ''),
+    if(n % 50 = 0, 429, 200), n % 3, 1000 + n % 4000, (1000 + n % 4000) / 2, 0, 50 + n % 500,
+    if(n % 2 = 0, 100 + n % 900, NULL), 300 + n % 5000, 0.001, 0.0001, 0.002, 0.0031, 'bench',
+    ['support', 'summarise', 'classify', 'plan'][n % 4 + 1], 'p', '1', concat('tenant-', toString(n % 50)),
+    if(n % 40 = 0, 'length', 'stop')
+FROM (SELECT number + {offset} AS n FROM numbers({rows}))
 """
 
 QUERIES = {
@@ -58,7 +58,7 @@ def main() -> None:
     started = time.monotonic()
     step = 1_000_000
     for offset in range(0, args.rows, step):
-        store.command(GENERATE.format(rows=min(step, args.rows - offset)).replace("number", f"(number + {offset})"))
+        store.command(GENERATE.format(rows=min(step, args.rows - offset), offset=offset))
     store.command("OPTIMIZE TABLE llmsight.llm_calls_hourly FINAL")
     rollup_rows = store.query("SELECT count() FROM llmsight.llm_calls_hourly").rows[0][0]
     print(f"seeded {args.rows:,} calls in {time.monotonic() - started:.0f}s; hourly rollup rows: {rollup_rows:,}")
