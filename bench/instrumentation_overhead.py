@@ -52,7 +52,7 @@ def cpu_per_call(action: Callable[[], None], calls: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, default=1500)
-    parser.add_argument("--chunks", type=int, default=200, help="max_tokens of the streamed reply = chunks per stream")
+    parser.add_argument("--chunks", type=int, default=500, help="tokens (= content chunks) per streamed reply")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--port", type=int, default=18765)
     args = parser.parse_args()
@@ -63,10 +63,10 @@ def main() -> None:
     def plain() -> None:
         client.chat.completions.create(model="gpt-4o-mini", messages=messages)
 
-    long_messages = [{"role": "user", "content": "x" * 40_000}]  # a longer reply is not asked; chunks come from max_tokens
+    long_reply = {"x-llmsight-reply-tokens": str(args.chunks)}
 
     def streamed() -> None:
-        for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True, max_tokens=args.chunks,
+        for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True, extra_headers=long_reply,
                                                   stream_options={"include_usage": True}):
             pass
 
@@ -77,7 +77,7 @@ def main() -> None:
         for _ in range(50):
             action()
     chunk_count = sum(1 for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True,
-                                                                   max_tokens=args.chunks, stream_options={"include_usage": True}))
+                                                                   extra_headers=long_reply, stream_options={"include_usage": True}))
     for _ in range(args.rounds):
         results["bare"].append(cpu_per_call(plain, args.calls))
         results["bare_stream"].append(cpu_per_call(streamed, args.calls // 10))

@@ -155,6 +155,11 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(404, {"error": {"message": "not found"}})
 
+    def _reply_tokens(self) -> int | None:
+        """`x-llmsight-reply-tokens: N` asks for an N-token reply (benchmarks want long streams)."""
+        value = self.headers.get("x-llmsight-reply-tokens", "")
+        return min(int(value), 100_000) if value.isdigit() else None
+
     def _status_fault(self, faults: list[Fault], provider: str) -> bool:
         status = next((f for f in faults if f.kind == "status"), None)
         if status is None:
@@ -170,7 +175,7 @@ class _Handler(BaseHTTPRequestHandler):
         faults = self._faults("openai", body.get("model", ""))
         if self._status_fault(faults, "openai"):
             return
-        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, provider.next_id(), responses_api=False)
+        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, provider.next_id(), responses_api=False, reply_tokens=self._reply_tokens())
         headers = {"x-request-id": f"req_{reply.request_id}", "openai-processing-ms": "1"}
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -191,7 +196,7 @@ class _Handler(BaseHTTPRequestHandler):
         faults = self._faults("openai", body.get("model", ""))
         if self._status_fault(faults, "openai"):
             return
-        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, provider.next_id(), responses_api=True)
+        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, provider.next_id(), responses_api=True, reply_tokens=self._reply_tokens())
         headers = {"x-request-id": f"req_{reply.request_id}"}
         if body.get("stream"):
             self._send_sse(

@@ -25,7 +25,8 @@ class OpenAIReply:
     """Everything one chat/responses request produces, computed before anything is sent."""
 
     def __init__(
-        self, body: dict[str, Any], cache: PromptCache, seed: int, request_id: str, *, responses_api: bool
+        self, body: dict[str, Any], cache: PromptCache, seed: int, request_id: str, *, responses_api: bool,
+        reply_tokens: int | None = None,
     ) -> None:
         self.model: str = body.get("model", "")
         self.request_id = request_id
@@ -47,7 +48,7 @@ class OpenAIReply:
             if cache.lookup_or_store(prefix_key("openai", self.model, static), 600):
                 self.cached_tokens = prefix_tokens // OPENAI_CACHE_INCREMENT * OPENAI_CACHE_INCREMENT
         key = prefix_key(static, last)
-        wanted = reply_length(key, seed)
+        wanted = reply_tokens or reply_length(key, seed)
         self.truncated = isinstance(limit, int) and limit < wanted
         self.words = reply_words(key, seed, min(wanted, limit) if self.truncated else wanted)
         visible = len(self.words)
