@@ -43,13 +43,14 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_call = call
         self._self_accumulator = accumulator
         self._self_on_item = accumulator.on_item
+        self._self_next = wrapped.__next__  # bound once: __next__ runs per chunk
 
     def __iter__(self) -> SyncStreamProxy:
         return self
 
     def __next__(self) -> Any:
         try:
-            item = self.__wrapped__.__next__()
+            item = self._self_next()
         except StopIteration:
             _end(self._self_call, self._self_accumulator, completed=True)
             raise
@@ -94,13 +95,14 @@ class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_call = call
         self._self_accumulator = accumulator
         self._self_on_item = accumulator.on_item
+        self._self_anext = wrapped.__anext__
 
     def __aiter__(self) -> AsyncStreamProxy:
         return self
 
     async def __anext__(self) -> Any:
         try:
-            item = await self.__wrapped__.__anext__()
+            item = await self._self_anext()
         except StopAsyncIteration:
             _end(self._self_call, self._self_accumulator, completed=True)
             raise

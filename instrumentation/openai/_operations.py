@@ -77,7 +77,9 @@ class ChatOperation:
 
 
 class ChatStreamAccumulator:
-    __slots__ = ("call", "ctx", "last", "usage", "finish_reasons", "text")
+    # on_item runs once per streamed chunk: plain attribute reads only, the first-content check switched
+    # off once it has fired.
+    __slots__ = ("call", "ctx", "last", "usage", "finish_reasons", "text", "awaiting_first")
 
     def __init__(self, call: LLMCall, capture_ctx: CallContext | None) -> None:
         self.call = call
@@ -86,23 +88,26 @@ class ChatStreamAccumulator:
         self.usage: Any = None
         self.finish_reasons: list[str] = []
         self.text: list[str] = []
+        self.awaiting_first = True
 
     def on_item(self, chunk: Any) -> None:
         self.last = chunk
-        choices = chunk.choices
-        if choices:
-            for choice in choices:
-                delta = choice.delta
-                if not self.call.first_chunk_ns and delta is not None and (
-                    delta.content or delta.tool_calls or delta.refusal or delta.function_call
-                ):
-                    self.call.mark_first_chunk()
-                if choice.finish_reason:
-                    self.finish_reasons.append(choice.finish_reason)
-                if self.ctx is not None and delta is not None and delta.content:
-                    self.text.append(delta.content)
+        for choice in chunk.choices:
+            if choice.finish_reason:
+                self.finish_reasons.append(choice.finish_reason)
+            if self.awaiting_first or self.ctx is not None:
+                self._read_delta(choice.delta)
         if chunk.usage is not None:  # the include_usage chunk (empty choices), last
             self.usage = chunk.usage
+
+    def _read_delta(self, delta: Any) -> None:
+        if delta is None:
+            return
+        if self.awaiting_first and (delta.content or delta.tool_calls or delta.refusal or delta.function_call):
+            self.awaiting_first = False
+            self.call.mark_first_chunk()
+        if self.ctx is not None and delta.content:
+            self.text.append(delta.content)
 
     def finish(self, call: LLMCall) -> None:
         if self.last is not None:
