@@ -11,6 +11,7 @@ inserted but not checkpointed carries the same token, so ClickHouse drops the co
 from __future__ import annotations
 
 import logging
+import operator
 import threading
 import time
 from collections import OrderedDict
@@ -22,6 +23,8 @@ from llmsight.collector.config import CollectorSettings
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.spool import Checkpoint, Position, Spool
 from llmsight.collector.store import Store, StoreError
+
+_FIELDS_OF = operator.attrgetter(*RECORD_FIELDS)  # a record as a tuple: one C call, for the spool
 
 logger = logging.getLogger("llmsight.collector")
 
@@ -118,7 +121,7 @@ class Pipeline:
         with self._submit_lock:  # one spool append per request, in arrival order, dedup consistent
             fresh = self.recent.add_new(records)
             if fresh:
-                self.spool.append([tuple(getattr(r, name) for name in RECORD_FIELDS) for r in fresh])
+                self.spool.append(list(map(_FIELDS_OF, fresh)))
         self.stats.submitted += len(fresh)
         self.stats.duplicates += len(records) - len(fresh)
         if fresh:

@@ -69,6 +69,8 @@ class Spool:
         self._file = open(self._path(self._segment), "ab")  # noqa: SIM115 - kept open for appends
         self._file_size = self._file.tell()
         self.durable = (self._segment, self._file_size)
+        # Sizes of the finished segments, so backpressure checks on every request need no syscalls.
+        self._closed_sizes = {segment: self._path(segment).stat().st_size for segment in segments if segment != self._segment}
 
     def _path(self, segment: int) -> Path:
         return self.dir / f"{segment:012d}.wal"
@@ -110,6 +112,7 @@ class Spool:
         os.fsync(self._file.fileno())
         self._file.close()
         self.durable = max(self.durable, (self._segment, self._file_size))
+        self._closed_sizes[self._segment] = self._file_size
         self._segment += 1
         self._frame_count = 0
         self._file = open(self._path(self._segment), "ab")  # noqa: SIM115
@@ -145,12 +148,13 @@ class Spool:
                 index += 1
 
     def pending_bytes(self, committed: Position) -> int:
+        """Bytes in the spool not yet committed to ClickHouse."""
+        with self._lock:
+            sizes = [*self._closed_sizes.items(), (self._segment, self._file_size)]
         total = 0
-        for segment in self.segments():
-            if segment < committed.segment:
-                continue
-            size = self._path(segment).stat().st_size
-            total += size - committed.offset if segment == committed.segment else size
+        for segment, size in sizes:
+            if segment >= committed.segment:
+                total += size - committed.offset if segment == committed.segment else size
         return max(total, 0)
 
     def drop_before(self, segment: int) -> None:
@@ -158,6 +162,8 @@ class Spool:
         for old in self.segments():
             if old < segment:
                 self._path(old).unlink(missing_ok=True)
+                with self._lock:
+                    self._closed_sizes.pop(old, None)
 
     def close(self) -> None:
         with self._lock:

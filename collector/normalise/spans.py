@@ -48,7 +48,16 @@ def _any_value(value: Any) -> Any:
 
 
 def _attributes(key_values: Any) -> dict[str, Any]:
-    return {kv.key: _any_value(kv.value) for kv in key_values}
+    # The per-span hot loop: scalars (nearly every GenAI attribute) are read inline, without a call.
+    decoded: dict[str, Any] = {}
+    for kv in key_values:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        if kind == "string_value" or kind == "int_value" or kind == "double_value" or kind == "bool_value":
+            decoded[kv.key] = getattr(value, kind)
+        else:
+            decoded[kv.key] = _any_value(value)
+    return decoded
 
 
 def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
