@@ -6,11 +6,14 @@ from pathlib import Path
 
 import typer
 
+from llmsight.extras import needs_collector_extra
+
 alerts_app = typer.Typer(help="Alert rules: compile to Grafana provisioning, or evaluate once.", no_args_is_help=True)
 grafana_app = typer.Typer(help="Push dashboards, data source and alerting to an existing Grafana.", no_args_is_help=True)
 
 
 @alerts_app.command("compile")
+@needs_collector_extra("alerts compile")
 def compile_command(
     out_dir: Path = typer.Argument(Path("alerts/provisioning"), help="Where to write the provisioning YAML."),
     alerts_file: Path = typer.Option(None, "--alerts-file", help="Thresholds/webhooks YAML [LLMSIGHT_ALERTS_FILE]."),
@@ -28,6 +31,7 @@ def compile_command(
 
 
 @alerts_app.command("check")
+@needs_collector_extra("alerts check")
 def check_command(
     data_dir: Path = typer.Option(None, "--data-dir"),
     dsn: str = typer.Option(None, "--dsn"),
@@ -58,6 +62,7 @@ def check_command(
 
 
 @grafana_app.command("sync")
+@needs_collector_extra("grafana sync")
 def sync_command(
     url: str = typer.Option(..., "--url", help="Grafana base URL, e.g. http://localhost:3000"),
     token: str = typer.Option(None, "--token", envvar="GRAFANA_TOKEN", help="Service account token."),

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import typer
 
+from llmsight.extras import needs_collector_extra
+
 
 def register(app: typer.Typer) -> None:
     @app.command(help="Run the collector: OTLP in (HTTP 4318, gRPC 4317), priced rows in ClickHouse out.")
+    @needs_collector_extra("collector")
     def collector(
         data_dir: Path = typer.Option(None, "--data-dir", help="Embedded store, spool and state [LLMSIGHT_DATA_DIR]."),
         dsn: str = typer.Option(None, "--dsn", help="chdb://PATH or http(s)://user:pass@host:8123 [LLMSIGHT_CLICKHOUSE_DSN]."),
@@ -21,13 +24,6 @@ def register(app: typer.Typer) -> None:
         alerts_file: Path = typer.Option(None, "--alerts-file", help="Alert thresholds and webhooks YAML."),
         print_cluster_ddl: str = typer.Option(None, "--print-cluster-ddl", metavar="CLUSTER", help="Print the cluster DDL and exit."),
     ) -> None:
-        from llmsight.extras import MissingExtraError, require_collector_extra
-
-        try:
-            require_collector_extra()
-        except MissingExtraError as exc:
-            typer.echo(f"llmsight collector: {exc}", err=True)
-            raise typer.Exit(2) from None
         from llmsight.collector.run import run_collector
 
         if print_cluster_ddl:

@@ -6,10 +6,13 @@ from pathlib import Path
 
 import typer
 
+from llmsight.extras import needs_collector_extra
+
 prices_app = typer.Typer(help="Look up and check prices.", no_args_is_help=True)
 
 
 @prices_app.command("show")
+@needs_collector_extra("prices show")
 def show(
     model: str = typer.Argument(..., help="Model name, e.g. gpt-4o or claude-sonnet-4-5."),
     provider: str = typer.Option("openai", "--provider"),
@@ -35,6 +38,7 @@ def show(
 
 
 @prices_app.command("check")
+@needs_collector_extra("prices check")
 def check(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None:
     """Validate a prices overrides file (errors name the line)."""
     from llmsight.collector.pricing import OverridesError, load_overrides
@@ -51,6 +55,7 @@ def register(app: typer.Typer) -> None:
     app.add_typer(prices_app, name="prices")
 
     @app.command(help="Recompute stored costs in a window after prices changed.")
+    @needs_collector_extra("reprice")
     def reprice(
         since: str = typer.Option(..., "--since", help="Window start: 7d, 24h or an ISO date."),
         until: str = typer.Option(None, "--until"),

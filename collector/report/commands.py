@@ -6,9 +6,12 @@ from pathlib import Path
 
 import typer
 
+from llmsight.extras import needs_collector_extra
+
 
 def register(app: typer.Typer) -> None:
     @app.command(help="Spend, cache, latency and error tables for a time window.")
+    @needs_collector_extra("report")
     def report(
         since: str = typer.Option("24h", "--since", help="Window start: 30m, 24h, 7d, or an ISO date/time."),
         until: str = typer.Option(None, "--until", help="Window end (default: now)."),
@@ -22,6 +25,7 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(run_report(since=since, until=until, as_json=as_json, as_csv=as_csv, data_dir=data_dir, dsn=dsn))
 
     @app.command(help="Run a realistic workload through the real SDKs into a local collector, then report.")
+    @needs_collector_extra("demo")
     def demo(
         seed: int = typer.Option(1, "--seed", help="Same seed, same workload and numbers."),
         data_dir: Path = typer.Option(None, "--data-dir", help="Where the demo's store goes (default: the user data dir)."),
@@ -31,13 +35,6 @@ def register(app: typer.Typer) -> None:
             None, "--collector-endpoint", help="Send to this running collector (OTLP/HTTP base URL) instead of a local one."
         ),
     ) -> None:
-        from llmsight.extras import MissingExtraError, require_collector_extra
-
-        try:
-            require_collector_extra()
-        except MissingExtraError as exc:
-            typer.echo(f"llmsight demo: {exc}", err=True)
-            raise typer.Exit(2) from None
         from llmsight.collector.report.demo import run_demo
 
         if collector_endpoint:
