@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import urllib.error
 import urllib.request
 from datetime import date, datetime
@@ -19,6 +18,7 @@ from typing import Any, Protocol
 
 from llmsight.collector.config import CollectorSettings
 from llmsight.collector.store import QueryResult, Store, StoreError
+from llmsight.collector.http_server import BackgroundHTTPServer
 
 _READ_ONLY = re.compile(r"^\s*(SELECT|WITH|SHOW|DESCRIBE|DESC|EXPLAIN)\b", re.IGNORECASE)
 STATE_FILE = "collector.json"
@@ -90,22 +90,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._reply(200, {"columns": result.column_names, "rows": _jsonable(result.rows)})
 
 
-class QueryApiServer:
+class QueryApiServer(BackgroundHTTPServer):
     def __init__(self, store: Store, host: str, port: int) -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.store = store
-        self._thread = threading.Thread(target=self._server.serve_forever, name="llmsight-query-api", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        server = _Server((host, port), _Handler)
+        server.store = store
+        super().__init__(server, "llmsight-query-api")
 
 
 class HttpReader:

@@ -7,10 +7,8 @@ or wrong bearer token, 413 for oversized bodies, 503 + Retry-After under backpre
 
 from __future__ import annotations
 
-import gzip
 import hmac
 import json
-import threading
 import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,6 +19,7 @@ from google.rpc import status_pb2
 
 from llmsight.collector.pipeline import Backpressure
 from llmsight.collector.receive.ingest import BadRequest, Ingest, decode_json, decode_protobuf
+from llmsight.collector.http_server import BackgroundHTTPServer
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024  # no zip bombs
@@ -126,23 +125,12 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
-class OtlpHttpReceiver:
+class OtlpHttpReceiver(BackgroundHTTPServer):
     def __init__(
         self, ingest: Ingest, host: str, port: int, *, auth_token: str | None, metrics: Callable[[], dict[str, Any]]
     ) -> None:
-        self._server = _Server((host, port), _Handler)
-        self._server.ingest = ingest
-        self._server.auth_token = auth_token
-        self._server.metrics = metrics
-        self._thread = threading.Thread(target=self._server.serve_forever, name="llmsight-otlp-http", daemon=True)
-
-    @property
-    def port(self) -> int:
-        return self._server.server_address[1]
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        server = _Server((host, port), _Handler)
+        server.ingest = ingest
+        server.auth_token = auth_token
+        server.metrics = metrics
+        super().__init__(server, "llmsight-otlp-http")

@@ -5,7 +5,6 @@ writes it (5-minute or 1-hour TTL), later ones read it. `input_tokens` EXCLUDES 
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 

@@ -22,7 +22,6 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import llmsight
-from llmsight.testing.server import ProviderServer
 
 from .conftest import CollectorProcess
 
