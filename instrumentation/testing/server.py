@@ -169,45 +169,53 @@ class _Handler(BaseHTTPRequestHandler):
         self._fail(status, provider)
         return True
 
-    def _chat(self) -> None:
+    def _openai_reply(self, *, responses_api: bool) -> tuple[wire_openai.OpenAIReply, dict[str, Any], list[Fault]] | None:
+        """Read a chat/responses request and compute its reply; None when the request was already
+        answered (bad body, scripted status fault)."""
         body = self._read_json()
         if body is None:
-            return
+            return None
         provider = self.server.provider
         faults = self._faults("openai", body.get("model", ""))
         if self._status_fault(faults, "openai"):
+            return None
+        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, provider.next_id(),
+                                        responses_api=responses_api, reply_tokens=self._reply_tokens())
+        return reply, body, faults
+
+    def _chat(self) -> None:
+        request = self._openai_reply(responses_api=False)
+        if request is None:
             return
-        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, provider.next_id(), responses_api=False, reply_tokens=self._reply_tokens())
+        reply, body, faults = request
+        ledger = self.server.provider.ledger
         headers = {"x-request-id": f"req_{reply.request_id}", "openai-processing-ms": "1"}
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             self._send_sse(
                 reply.chat_chunks(include_usage), done_marker=True, faults=faults, headers=headers,
-                bill=lambda: provider.ledger.add(reply.billed("chat.completions", streamed=True)),
+                bill=lambda: ledger.add(reply.billed("chat.completions", streamed=True)),
             )
         else:
             self._delay_first_token(faults)
-            provider.ledger.add(reply.billed("chat.completions", streamed=False))  # before the client can see it
+            ledger.add(reply.billed("chat.completions", streamed=False))  # before the client can see it
             self._send_json(200, reply.chat_completion(), headers)
 
     def _responses(self) -> None:
-        body = self._read_json()
-        if body is None:
+        request = self._openai_reply(responses_api=True)
+        if request is None:
             return
-        provider = self.server.provider
-        faults = self._faults("openai", body.get("model", ""))
-        if self._status_fault(faults, "openai"):
-            return
-        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, provider.next_id(), responses_api=True, reply_tokens=self._reply_tokens())
+        reply, body, faults = request
+        ledger = self.server.provider.ledger
         headers = {"x-request-id": f"req_{reply.request_id}"}
         if body.get("stream"):
             self._send_sse(
                 reply.response_events(), done_marker=False, faults=faults, headers=headers,
-                bill=lambda: provider.ledger.add(reply.billed("responses", streamed=True)),
+                bill=lambda: ledger.add(reply.billed("responses", streamed=True)),
             )
         else:
             self._delay_first_token(faults)
-            provider.ledger.add(reply.billed("responses", streamed=False))
+            ledger.add(reply.billed("responses", streamed=False))
             self._send_json(200, reply.response(), headers)
 
     def _embeddings(self) -> None:
