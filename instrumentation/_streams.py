@@ -10,6 +10,7 @@ context attached across yields: the span travels inside the proxy.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 import wrapt
@@ -45,8 +46,24 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         self._self_on_item = accumulator.on_item
         self._self_next = wrapped.__next__  # bound once: __next__ runs per chunk
 
-    def __iter__(self) -> SyncStreamProxy:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        # A generator, like the SDK's own Stream.__iter__: resuming it per chunk costs less than a
+        # Python-level __next__ call. Leaving the loop early (break) closes this generator but not the
+        # stream: the app may keep reading it, so the span ends on exhaustion, close() or the proxy's GC.
+        on_item, call, accumulator = self._self_on_item, self._self_call, self._self_accumulator
+        try:
+            for item in self.__wrapped__:
+                try:
+                    on_item(item)
+                except Exception:
+                    logger.debug("llmsight: stream accumulator rejected an item", exc_info=True)
+                yield item
+        except GeneratorExit:
+            raise
+        except BaseException as exc:
+            _end(call, accumulator, completed=False, error=exc)
+            raise
+        _end(call, accumulator, completed=True)
 
     def __next__(self) -> Any:
         try:

@@ -259,6 +259,22 @@ def test_abandoned_stream_ends_once_with_partial_state(instrumented, llm_spans, 
     assert "error.type" not in span.attributes
 
 
+def test_breaking_out_of_a_loop_and_reading_on_is_one_complete_span(instrumented, llm_spans, provider_server) -> None:
+    client = sync_client(provider_server)
+    stream = client.chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True,
+                                            stream_options={"include_usage": True})
+    first = []
+    for chunk in stream:
+        first.append(chunk)
+        break
+    assert llm_spans() == []  # leaving a loop is not abandoning the stream
+    rest = list(stream)
+    (span,) = llm_spans()
+    assert span.attributes["llmsight.stream.completed"] is True
+    assert span.attributes["gen_ai.usage.output_tokens"] == rest[-1].usage.completion_tokens
+    assert len(first) == 1 and rest
+
+
 def test_unread_stream_ends_when_garbage_collected(instrumented, llm_spans, provider_server) -> None:
     sync_client(provider_server).chat.completions.create(model="gpt-4o", messages=MESSAGES, stream=True)
     gc.collect()
