@@ -408,3 +408,13 @@ def test_recorded_responses_stream_and_embeddings(instrumented, llm_spans) -> No
         "gen_ai.usage.reasoning.output_tokens": 0,
     }
     assert embeddings.attributes["gen_ai.usage.input_tokens"] == 8
+
+
+def test_reply_tokens_header_asks_the_local_server_for_a_reply_of_that_length(provider_server) -> None:
+    chunks = list(sync_client(provider_server).chat.completions.create(
+        model="gpt-4o-mini", messages=MESSAGES, stream=True, stream_options={"include_usage": True},
+        extra_headers={"x-llmsight-reply-tokens": "57"},
+    ))
+    content_chunks = [c for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(content_chunks) == 57
+    assert chunks[-1].usage.completion_tokens == 57
