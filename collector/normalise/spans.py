@@ -8,6 +8,8 @@ Other spans (HTTP attempts, app spans) are counted as ignored. A GenAI span whos
 from __future__ import annotations
 
 import math
+import operator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -48,6 +50,8 @@ def _any_value(value: Any) -> Any:
 
 
 def _attributes(key_values: Any) -> dict[str, Any]:
+    """Attributes as a dict; attributes without a value are left out (a variant that is present but empty
+    does not hide the next one)."""
     # The per-span hot loop: scalars (nearly every GenAI attribute) are read inline, without a call.
     decoded: dict[str, Any] = {}
     for kv in key_values:
@@ -55,39 +59,79 @@ def _attributes(key_values: Any) -> dict[str, Any]:
         kind = value.WhichOneof("value")
         if kind == "string_value" or kind == "int_value" or kind == "double_value" or kind == "bool_value":
             decoded[kv.key] = getattr(value, kind)
-        else:
+        elif kind is not None:
             decoded[kv.key] = _any_value(value)
     return decoded
 
 
-def _first(attrs: dict[str, Any], names: tuple[str, ...]) -> Any:
-    for name in names:
-        value = attrs.get(name)
-        if value is not None:
-            return value
-    return None
+# The fields a GenAI span can carry, each with its attribute variants, first present wins. The order is
+# the order `_KeyPlan.values` returns them in.
+_FIELDS: tuple[tuple[str, ...], ...] = (
+    v.PROVIDER, v.OPERATION, v.REQUEST_MODEL, v.RESPONSE_MODEL,
+    v.INPUT_TOKENS, v.OUTPUT_TOKENS, v.CACHE_READ, v.CACHE_WRITE, v.CACHE_WRITE_1H, v.REASONING,
+    v.FINISH_REASONS, v.SERVICE_TIER, v.TTFT_SECONDS, v.STREAMING, v.RETRIES, v.HTTP_STATUS, v.ERROR_TYPE,
+    ("llmsight.model_tier",), ("llmsight.stream.completed",), ("llmsight.task",), ("llmsight.prompt.name",),
+    ("llmsight.prompt.version",), ("llmsight.prompt.prefix_hash",), ("llmsight.tenant",),
+)
+_KNOWN = frozenset(name for names in _FIELDS for name in names)
+_GENAI_MARKERS = frozenset(v.REQUEST_MODEL + v.PROVIDER + v.INPUT_TOKENS + v.OPERATION)
+_ABSENT = object()  # a key no span has: the plan reads it, with value None, for a field the span lacks
+_MAX_PLANS = 1024
 
 
-def _tokens(attrs: dict[str, Any], names: tuple[str, ...]) -> int | None:
-    value = _first(attrs, names)
+@dataclass(frozen=True, slots=True)
+class _KeyPlan:
+    """What to read from spans with one particular set of attribute keys. An instrumentation emits the
+    same keys call after call, so the variant matching is done once per key set, not once per span."""
+
+    values: Callable[[dict[Any, Any]], tuple[Any, ...]]  # one value per `_FIELDS` entry
+    extra_keys: tuple[str, ...]  # attributes kept as they are, in the `attributes` map
+    is_genai: bool
+
+
+def _plan_for(keys: tuple[str, ...]) -> _KeyPlan:
+    present = set(keys)
+    chosen = [next((name for name in names if name in present), _ABSENT) for names in _FIELDS]
+    return _KeyPlan(
+        values=operator.itemgetter(*chosen),
+        extra_keys=tuple(key for key in keys if key not in _KNOWN),
+        is_genai=not present.isdisjoint(_GENAI_MARKERS),
+    )
+
+
+class _KeyPlans:
+    def __init__(self) -> None:
+        self._plans: dict[tuple[str, ...], _KeyPlan] = {}
+
+    def get(self, keys: tuple[str, ...]) -> _KeyPlan:
+        plan = self._plans.get(keys)
+        if plan is None:
+            if len(self._plans) >= _MAX_PLANS:  # hostile or very varied input: start over, stay bounded
+                self._plans = {}
+            plan = self._plans[keys] = _plan_for(keys)
+        return plan
+
+
+_PLANS = _KeyPlans()
+
+
+def _tokens(value: Any, name: str) -> int | None:
     if value is None:
         return None
-    if type(value) is int and 0 <= value <= MAX_TOKENS:  # the common case, first
-        return value
     if isinstance(value, bool):
-        raise InvalidSpan(f"{names[0]} must be an integer, got a boolean")
+        raise InvalidSpan(f"{name} must be an integer, got a boolean")
     if isinstance(value, str):
         if not value.strip().isdigit():
-            raise InvalidSpan(f"{names[0]} must be an integer, got {value[:40]!r}")
+            raise InvalidSpan(f"{name} must be an integer, got {value[:40]!r}")
         value = int(value)
     if isinstance(value, float):
         if not math.isfinite(value) or value != int(value):
-            raise InvalidSpan(f"{names[0]} must be an integer, got {value!r}")
+            raise InvalidSpan(f"{name} must be an integer, got {value!r}")
         value = int(value)
     if not isinstance(value, int):
-        raise InvalidSpan(f"{names[0]} must be an integer, got {type(value).__name__}")
+        raise InvalidSpan(f"{name} must be an integer, got {type(value).__name__}")
     if value < 0 or value > MAX_TOKENS:
-        raise InvalidSpan(f"{names[0]}={value} is out of range (0..{MAX_TOKENS})")
+        raise InvalidSpan(f"{name}={value} is out of range (0..{MAX_TOKENS})")
     return value
 
 
@@ -107,7 +151,7 @@ def _number(value: Any, name: str) -> float | None:
 
 
 def is_genai(attrs: dict[str, Any]) -> bool:
-    return any(name in attrs for name in v.REQUEST_MODEL + v.PROVIDER + v.INPUT_TOKENS + v.OPERATION)
+    return not _GENAI_MARKERS.isdisjoint(attrs)
 
 
 def _input_excludes_cache(provider: str, scope: str) -> bool:
@@ -118,20 +162,34 @@ def _input_excludes_cache(provider: str, scope: str) -> bool:
     return True  # Anthropic's own convention, which OpenLIT and the SDK's tracing keep
 
 
-def normalise_span(span: Any, attrs: dict[str, Any], service: str, environment: str, scope: str) -> CallRecord:
-    provider_raw = _text(_first(attrs, v.PROVIDER)).lower()
-    provider = v.PROVIDER_NAMES.get(provider_raw, provider_raw)
-    operation_raw = _text(_first(attrs, v.OPERATION)).lower()
-    operation = v.OPERATION_NAMES.get(operation_raw, operation_raw or "chat")
-    request_model = _text(_first(attrs, v.REQUEST_MODEL))
-    response_model = _text(_first(attrs, v.RESPONSE_MODEL))
+def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: str, environment: str, scope: str) -> CallRecord:
+    attrs[_ABSENT] = None
+    (
+        provider_raw, operation_raw, request_model, response_model,
+        input_tokens, output_tokens, cache_read, cache_write, cache_write_1h, reasoning,
+        finish, service_tier, ttft, streaming, retries, http_status, error_type,
+        model_tier, completed, task, prompt_name, prompt_version, prefix_hash, tenant,
+    ) = plan.values(attrs)
+    provider_raw = _text(provider_raw).lower()
+    provider = _PROVIDER_NAMES.get(provider_raw, provider_raw)
+    operation_raw = _text(operation_raw).lower()
+    operation = _OPERATION_NAMES.get(operation_raw, operation_raw or "chat")
+    request_model = _text(request_model)
+    response_model = _text(response_model)
 
-    input_tokens = _tokens(attrs, v.INPUT_TOKENS)
-    output_tokens = _tokens(attrs, v.OUTPUT_TOKENS) or 0
-    cache_read = _tokens(attrs, v.CACHE_READ) or 0
-    cache_write = _tokens(attrs, v.CACHE_WRITE) or 0
-    cache_write_1h = _tokens(attrs, v.CACHE_WRITE_1H) or 0
-    reasoning = _tokens(attrs, v.REASONING) or 0
+    # Token counts: the common case (a sane int) is checked inline; anything else goes through _tokens.
+    if type(input_tokens) is not int or not 0 <= input_tokens <= MAX_TOKENS:
+        input_tokens = _tokens(input_tokens, v.INPUT_TOKENS[0])
+    if type(output_tokens) is not int or not 0 <= output_tokens <= MAX_TOKENS:
+        output_tokens = _tokens(output_tokens, v.OUTPUT_TOKENS[0]) or 0
+    if type(cache_read) is not int or not 0 <= cache_read <= MAX_TOKENS:
+        cache_read = _tokens(cache_read, v.CACHE_READ[0]) or 0
+    if type(cache_write) is not int or not 0 <= cache_write <= MAX_TOKENS:
+        cache_write = _tokens(cache_write, v.CACHE_WRITE[0]) or 0
+    if type(cache_write_1h) is not int or not 0 <= cache_write_1h <= MAX_TOKENS:
+        cache_write_1h = _tokens(cache_write_1h, v.CACHE_WRITE_1H[0]) or 0
+    if type(reasoning) is not int or not 0 <= reasoning <= MAX_TOKENS:
+        reasoning = _tokens(reasoning, v.REASONING[0]) or 0
     extra: dict[str, str] = {}
     if input_tokens is None:
         if cache_read or cache_write:
@@ -146,79 +204,75 @@ def normalise_span(span: Any, attrs: dict[str, Any], service: str, environment: 
     if reasoning > output_tokens:
         raise InvalidSpan(f"reasoning tokens ({reasoning}) exceed output tokens ({output_tokens})")
 
-    finish = _first(attrs, v.FINISH_REASONS)
     if isinstance(finish, (list, tuple)):
         finish = finish[0] if finish else ""
-    ttft = _number(_first(attrs, v.TTFT_SECONDS), "gen_ai.response.time_to_first_chunk")
+    if ttft is not None:
+        ttft = _number(ttft, "gen_ai.response.time_to_first_chunk")
     start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
     if start_ns <= 0 or end_ns < start_ns:
         raise InvalidSpan("span start/end times are missing or reversed")
     status_code = span.status.code  # 2 = ERROR
-    error_type = _text(_first(attrs, v.ERROR_TYPE))
-    http_status = _first(attrs, v.HTTP_STATUS)
-    retries = _first(attrs, v.RETRIES)
-    streaming = _first(attrs, v.STREAMING)
-    completed = attrs.get("llmsight.stream.completed")
-    model_tier = _text(attrs.get("llmsight.model_tier")) or _TIERS.tier_of(response_model or request_model)
+    error_type = _text(error_type)
+    model_tier = _text(model_tier) or _TIERS.tier_of(response_model or request_model)
 
-    known = _KNOWN
-    for key, value in attrs.items():
-        if key in known or len(extra) >= MAX_EXTRA_ATTRIBUTES:
-            continue
+    for key in plan.extra_keys:
+        if len(extra) >= MAX_EXTRA_ATTRIBUTES:
+            break
+        value = attrs[key]
         text = value if isinstance(value, str) else repr(value)
         extra[key[:MAX_STRING]] = text[:MAX_ATTRIBUTE_VALUE]
 
     return CallRecord(
-        ts=datetime.fromtimestamp(start_ns // 1000 / 1e6, tz=timezone.utc),
-        trace_id=span.trace_id.hex(),
-        span_id=span.span_id.hex(),
-        service=service,
-        environment=environment,
-        provider=provider,
-        operation=operation,
-        request_model=request_model,
-        response_model=response_model,
-        model_tier=model_tier,
-        service_tier=_text(_first(attrs, v.SERVICE_TIER)).lower(),
-        streaming=bool(streaming) if isinstance(streaming, bool) else str(streaming).lower() == "true",
-        stream_completed=completed if isinstance(completed, bool) else True,
-        status="error" if status_code == 2 or error_type else "ok",
-        error_type=error_type,
-        http_status=int(http_status) if isinstance(http_status, int) and 0 <= http_status < 1000 else 0,
-        retries=int(retries) if isinstance(retries, int) and 0 <= retries < 10_000 else 0,
-        input_tokens=input_tokens,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        cache_write_1h_tokens=cache_write_1h,
-        output_tokens=output_tokens,
-        reasoning_tokens=reasoning,
-        ttft_ms=ttft * 1000 if ttft is not None else None,
-        duration_ms=(end_ns - start_ns) / 1e6,
-        task=_text(attrs.get("llmsight.task")),
-        prompt_name=_text(attrs.get("llmsight.prompt.name")),
-        prompt_version=_text(attrs.get("llmsight.prompt.version")),
-        prompt_prefix_hash=_text(attrs.get("llmsight.prompt.prefix_hash")),
-        tenant=_text(attrs.get("llmsight.tenant")),
-        finish_reason=_text(finish),
-        instrumentation=_text(scope),
-        attributes=extra,
+        datetime.fromtimestamp(start_ns // 1000 / 1e6, tz=timezone.utc),
+        span.trace_id.hex(),
+        span.span_id.hex(),
+        service,
+        environment,
+        provider,
+        operation,
+        request_model,
+        response_model,
+        model_tier,
+        _text(service_tier).lower(),
+        streaming if isinstance(streaming, bool) else str(streaming).lower() == "true",
+        completed if isinstance(completed, bool) else True,
+        "error" if status_code == 2 or error_type else "ok",
+        error_type,
+        http_status if type(http_status) is int and 0 <= http_status < 1000 else 0,
+        retries if type(retries) is int and 0 <= retries < 10_000 else 0,
+        input_tokens,
+        cache_read,
+        cache_write,
+        cache_write_1h,
+        output_tokens,
+        reasoning,
+        ttft * 1000 if ttft is not None else None,
+        (end_ns - start_ns) / 1e6,
+        None,  # costs: the pricer fills them in
+        None,
+        None,
+        None,
+        None,
+        "",
+        _text(task),
+        _text(prompt_name),
+        _text(prompt_version),
+        _text(prefix_hash),
+        _text(tenant),
+        _text(finish),
+        _text(scope),
+        extra,
     )
 
 
-_KNOWN = frozenset(
-    v.PROVIDER + v.OPERATION + v.REQUEST_MODEL + v.RESPONSE_MODEL + v.INPUT_TOKENS + v.OUTPUT_TOKENS + v.CACHE_READ
-    + v.CACHE_WRITE + v.CACHE_WRITE_1H + v.REASONING + v.FINISH_REASONS + v.SERVICE_TIER + v.TTFT_SECONDS
-    + v.STREAMING + v.RETRIES + v.HTTP_STATUS + v.ERROR_TYPE
-    + (
-        "llmsight.model_tier", "llmsight.task", "llmsight.prompt.name", "llmsight.prompt.version",
-        "llmsight.prompt.prefix_hash", "llmsight.tenant", "llmsight.stream.completed",
-    )
-)
+_PROVIDER_NAMES = v.PROVIDER_NAMES
+_OPERATION_NAMES = v.OPERATION_NAMES
 
 
 def normalise_request(request: Any, *, default_service: str = "unknown_service", max_errors: int = 5) -> NormaliseResult:
     """All GenAI spans of an `ExportTraceServiceRequest`; invalid ones are counted with their reason."""
     result = NormaliseResult()
+    plans, append = _PLANS, result.records.append
     for resource_spans in request.resource_spans:
         resource = _attributes(resource_spans.resource.attributes)
         service = _text(resource.get("service.name")) or default_service
@@ -227,13 +281,14 @@ def normalise_request(request: Any, *, default_service: str = "unknown_service",
             scope = scope_spans.scope.name
             for span in scope_spans.spans:
                 attrs = _attributes(span.attributes)
-                if not is_genai(attrs):
+                plan = plans.get(tuple(attrs))
+                if not plan.is_genai:
                     result.ignored += 1
                     continue
                 try:
                     if len(span.trace_id) != 16 or len(span.span_id) != 8:
                         raise InvalidSpan("trace_id must be 16 bytes and span_id 8 bytes")
-                    result.records.append(normalise_span(span, attrs, service, environment, scope))
+                    append(normalise_span(span, attrs, plan, service, environment, scope))
                 except InvalidSpan as exc:
                     result.rejected += 1
                     if len(result.errors) < max_errors:
