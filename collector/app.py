@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from llmsight.collector.receive.grpc import OtlpGrpcReceiver
 from llmsight.collector.receive.http import OtlpHttpReceiver
 from llmsight.collector.receive.ingest import Ingest
 from llmsight.collector.store import Store, StoreUnavailableError
+from llmsight.collector.store.store import warm_up_inserts
 
 logger = logging.getLogger("llmsight.collector")
 
@@ -44,6 +46,7 @@ class Collector:
         # Lazy: a ClickHouse server that is down must not stop the collector from accepting spans —
         # they wait in the spool until it is back.
         self.store = Store.open(settings.effective_dsn, lazy=True)
+        threading.Thread(target=warm_up_inserts, name="llmsight-warm-up", daemon=True).start()
         try:
             try:
                 self.store.ensure_schema(ttl_days=settings.raw_ttl_days)

@@ -185,6 +185,15 @@ class Store:
                     self._lock_file = None
 
 
+def warm_up_inserts() -> None:
+    """clickhouse-connect imports pandas (about a second of CPU) on its first insert, to check whether the
+    data is a DataFrame. Call this in the background at start-up so that second is not taken from the
+    first batch of spans."""
+    from clickhouse_connect.driver import options
+
+    options.pd  # noqa: B018 - the attribute access is the import
+
+
 def _connect(dsn: str, connect_timeout: float, *, embedded: bool) -> Any:
     import clickhouse_connect
 
