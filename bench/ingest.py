@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -45,6 +46,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=200_000)
@@ -76,6 +83,7 @@ def main() -> None:
                     retried[0] += 1
                     time.sleep(float(exc.headers.get("retry-after", "1")))
 
+    cpu_before = cpu_seconds(process.pid)
     started = time.monotonic()
     threads = [threading.Thread(target=client) for _ in range(args.clients)]
     for thread in threads:
@@ -93,11 +101,13 @@ def main() -> None:
             break
         time.sleep(0.05)
     stored_s = time.monotonic() - started
+    collector_cpu = cpu_seconds(process.pid) - cpu_before
     peak = rss_mb(process.pid)
     process.terminate()
     process.wait(60)
     print(f"{total:,} spans in {batches:,} requests of {args.batch} from {args.clients} clients")
     print(f"accepted (durable in spool): {total / accepted_s:,.0f} spans/s   stored in ClickHouse: {total / stored_s:,.0f} spans/s")
+    print(f"collector CPU {collector_cpu / total * 1e6:,.1f} µs per span ({collector_cpu / stored_s:.2f} cores busy)")
     print(f"collector peak RSS {peak:,.0f} MiB; 503 backpressure answers: {retried[0]}")
 
 
