@@ -11,15 +11,14 @@ opening it takes an exclusive lock next to it.
 
 from __future__ import annotations
 
-import fcntl
 import operator
-import os
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmsight.collector.lockfile import LockedError, lock_exclusively
 from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, DATABASE
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import schema
@@ -75,21 +74,12 @@ class Store:
         if dsn.startswith("chdb://"):
             path = Path(dsn.removeprefix("chdb://"))
             path.mkdir(parents=True, exist_ok=True)
-            lock_file = open(path.parent / f".{path.name}.lock", "a+")  # noqa: SIM115 - held while open
             try:
-                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                lock_file.seek(0)
-                owner = lock_file.read().strip() or "another process"
-                lock_file.close()
+                lock_file = lock_exclusively(path.parent / f".{path.name}.lock", what=f"the embedded store {path}")
+            except LockedError as exc:
                 raise StoreLockedError(
-                    f"the embedded store {path} is in use by {owner}; stop it, or query through the running "
-                    "collector (llmsight report finds it automatically)"
+                    f"{exc}; stop it, or query through the running collector (llmsight report finds it automatically)"
                 ) from None
-            lock_file.seek(0)
-            lock_file.truncate()
-            lock_file.write(f"pid {os.getpid()}")
-            lock_file.flush()
         elif not dsn.startswith(("http://", "https://")):
             raise StoreError(f"unsupported ClickHouse DSN {dsn!r}: use chdb://PATH or http(s)://HOST:PORT")
         try:
