@@ -1,4 +1,9 @@
-"""`Collector`: the running sidecar — store, pricer, pipeline, OTLP receivers, read API, alerts."""
+"""`Collector`: the running sidecar, in two processes.
+
+This (store) process: store, pricer, pipeline (spool → ClickHouse), read API, alerts. The receiver
+process it spawns: OTLP/HTTP and OTLP/gRPC in, normalised records durable in the spool. They share the
+spool on disk and a few counters in shared memory (collector/shared.py).
+"""
 
 from __future__ import annotations
 
@@ -9,28 +14,34 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from llmsight.collector.accept import AcceptLimits
 from llmsight.collector.config import CollectorSettings
+from llmsight.collector.lockfile import lock_exclusively
 from llmsight.collector.pipeline import Pipeline, PipelineLimits
 from llmsight.collector.pricing import Pricer
 from llmsight.collector.query_api import STATE_FILE, QueryApiServer
-from llmsight.collector.receive.grpc import OtlpGrpcReceiver
-from llmsight.collector.receive.http import OtlpHttpReceiver
-from llmsight.collector.receive.ingest import Ingest
+from llmsight.collector.receive.process import ReceiverConfig, ReceiverProcess
+from llmsight.collector.shared import SharedState
+from llmsight.collector.spool import spool_id
 from llmsight.collector.store import Store, StoreUnavailableError
 from llmsight.collector.store.store import warm_up_inserts
 
 logger = logging.getLogger("llmsight.collector")
+SHARED_FILE = "shared.mem"
 
 
 class Collector:
-    def __init__(self, settings: CollectorSettings, *, limits: PipelineLimits | None = None) -> None:
+    def __init__(
+        self, settings: CollectorSettings, *, limits: PipelineLimits | None = None, accept_limits: AcceptLimits | None = None
+    ) -> None:
         self.settings = settings
         self.limits = limits
+        self.accept_limits = accept_limits or AcceptLimits()
+        self.shared: SharedState | None = None
+        self._lock_file: Any = None
         self.store: Store | None = None
         self.pipeline: Pipeline | None = None
-        self.ingest: Ingest | None = None
-        self._http: OtlpHttpReceiver | None = None
-        self._grpc: OtlpGrpcReceiver | None = None
+        self._receiver: ReceiverProcess | None = None
         self._query: QueryApiServer | None = None
         self.alerts: Any = None
         self.http_port = self.grpc_port = self.query_port = 0
@@ -43,6 +54,8 @@ class Collector:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         pricer = Pricer(settings.prices_file)  # first: a bad prices file fails before anything binds
+        # One collector per data directory: the spool, checkpoint and shared counters are its own.
+        self._lock_file = lock_exclusively(settings.data_dir / ".collector.lock", what=f"the data directory {settings.data_dir}")
         # Lazy: a ClickHouse server that is down must not stop the collector from accepting spans —
         # they wait in the spool until it is back.
         self.store = Store.open(settings.effective_dsn, lazy=True)
@@ -52,18 +65,23 @@ class Collector:
                 self.store.ensure_schema(ttl_days=settings.raw_ttl_days)
             except StoreUnavailableError as exc:
                 logger.warning("%s; accepting spans into the spool until it answers", exc)
-            self.pipeline = Pipeline(settings, self.store, pricer, self.limits)
-            self.ingest = Ingest(self.pipeline, default_service=settings.service_name_default)
-            host = settings.bind_host
-            self._http = OtlpHttpReceiver(
-                self.ingest, host, settings.otlp_http_port, auth_token=settings.auth_token, metrics=self.metrics
+            spool_id(settings.spool_dir)  # created before either process uses the spool
+            self.shared = SharedState.create(settings.data_dir / SHARED_FILE)
+            self.pipeline = Pipeline(settings, self.store, pricer, self.shared, self.limits)
+            self._receiver = ReceiverProcess(
+                ReceiverConfig(
+                    spool_dir=settings.spool_dir, shared_file=self.shared.path, host=settings.bind_host,
+                    http_port=settings.otlp_http_port, grpc_port=settings.otlp_grpc_port,
+                    auth_token=settings.auth_token, default_service=settings.service_name_default,
+                    limits=self.accept_limits,
+                )
             )
-            self._grpc = OtlpGrpcReceiver(self.ingest, host, settings.otlp_grpc_port, auth_token=settings.auth_token)
+            self._receiver.start()  # opens (and repairs) the spool before the writer reads it
+            self.pipeline.start()
             self._query = QueryApiServer(self.store, "127.0.0.1", settings.query_port)  # loopback only, always
-            self._http.start()
-            self._grpc.start()
             self._query.start()
-            self.http_port, self.grpc_port, self.query_port = self._http.port, self._grpc.port, self._query.port
+            self.http_port, self.grpc_port = self._receiver.http_port, self._receiver.grpc_port
+            self.query_port = self._query.port
             self._start_alerts()
             self._write_state()
         except BaseException:
@@ -91,22 +109,15 @@ class Collector:
         self.state_file.write_text(json.dumps(state))
 
     def metrics(self) -> dict[str, Any]:
-        return {
-            "ingest": self.ingest.stats.as_dict() if self.ingest else {},
-            "pipeline": self.pipeline.stats.as_dict() if self.pipeline else {},
-        }
+        return self.shared.metrics() if self.shared else {"ingest": {}, "pipeline": {}}
 
     def flush(self, timeout: float = 30.0) -> bool:
         return self.pipeline.flush(timeout) if self.pipeline else True
 
     def stop(self) -> None:
         """Stop receiving, store everything accepted, release the store."""
-        for server in (self._http, self._grpc):
-            if server is not None:
-                try:
-                    server.stop()
-                except Exception:
-                    logger.debug("error stopping a receiver", exc_info=True)
+        if self._receiver is not None:
+            self._receiver.stop()
         if self.alerts is not None:
             self.alerts.stop()
         if self.pipeline is not None:
@@ -116,5 +127,7 @@ class Collector:
         if self.store is not None:
             self.store.close()
         self.state_file.unlink(missing_ok=True)
-        self._http = self._grpc = self._query = None
+        if self._lock_file is not None:
+            self._lock_file.close()
+        self._receiver = self._query = self._lock_file = None
         self.pipeline = self.store = None

@@ -11,6 +11,8 @@ from rich.console import Console
 
 from llmsight.collector.app import Collector
 from llmsight.collector.config import load_settings
+from llmsight.collector.gc_tuning import tune_for_throughput
+from llmsight.collector.lockfile import LockedError
 from llmsight.collector.pricing import OverridesError
 from llmsight.collector.store import StoreError
 
@@ -25,9 +27,10 @@ def run_collector(**overrides: Any) -> int:
     collector = Collector(settings)
     try:
         collector.start()
-    except (StoreError, OverridesError, OSError) as exc:
+    except (StoreError, OverridesError, LockedError, OSError) as exc:
         console.print(f"[red]llmsight collector could not start:[/red] {exc}")
         return 1
+    tune_for_throughput()  # after start-up: what it built is frozen
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:

@@ -7,8 +7,10 @@ batch in flight. A frame holds the records of one export request. The writer ins
 whose bounds are journalled before the insert, so a batch replayed after a crash carries the same
 insert-deduplication token and ClickHouse drops the copy: stored exactly once.
 
-Pickle is used because the spool is private to this process's own data directory; it is the fastest
-stdlib codec for tuples of str/int/float/datetime.
+Two processes share it: the receiver process appends (`Spool`, the only writer, guarded by a lock file),
+the store process reads what is durable and deletes what is committed (`SpoolReader`). Pickle is used
+because the spool is private to the collector's own data directory; it is the fastest stdlib codec for
+tuples of str/int/float/datetime.
 """
 
 from __future__ import annotations
@@ -20,13 +22,16 @@ import struct
 import threading
 import uuid
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmsight.collector.lockfile import lock_exclusively
+
 _HEADER = struct.Struct("<II")
 SEGMENT_MAX_BYTES = 64 * 1024 * 1024
+LOCK_WAIT_S = 15.0  # a receiver process of a collector just killed may take a moment to go
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,39 +49,62 @@ class Frame:
     payload: list[Any]
 
 
+def spool_id(directory: Path) -> str:
+    """The spool's random id (created on first use): part of every dedup token, so a new spool never
+    collides with an old one's tokens."""
+    directory.mkdir(parents=True, exist_ok=True)
+    id_file = directory / "spool.id"
+    if not id_file.exists():
+        _atomic_write(id_file, uuid.uuid4().hex)
+    return id_file.read_text().strip()
+
+
+def segment_path(directory: Path, segment: int) -> Path:
+    return directory / f"{segment:012d}.wal"
+
+
+def segments(directory: Path) -> list[int]:
+    return sorted(int(p.stem) for p in directory.glob("*.wal"))
+
+
 class Spool:
-    def __init__(self, directory: Path) -> None:
+    """The appending side. `on_durable(segment, size)` is told each time more of the spool is on disk."""
+
+    def __init__(self, directory: Path, on_durable: Callable[[int, int], None] | None = None) -> None:
         self.dir = directory
-        self.dir.mkdir(parents=True, exist_ok=True)
-        id_file = self.dir / "spool.id"
-        if not id_file.exists():
-            _atomic_write(id_file, uuid.uuid4().hex)
-        self.id = id_file.read_text().strip()
+        self.id = spool_id(directory)
+        self._lock_file = lock_exclusively(directory / ".append.lock", what=f"the spool {directory}", wait_s=LOCK_WAIT_S)
+        self._on_durable = on_durable
         self._lock = threading.Lock()
         self._sync_lock = threading.Lock()
         self._synced = 0  # write sequence number known durable
         self._written = 0
-        # (segment, byte size) known to be on disk: the writer never reads past it, so nothing reaches
+        # (segment, byte size) known to be on disk: the reader never reads past it, so nothing reaches
         # ClickHouse that a crash could take back from the spool.
         self.durable: tuple[int, int] = (0, 0)
-        segments = self.segments()
-        self._segment = segments[-1] if segments else 0
+        existing = self.segments()
+        self._segment = existing[-1] if existing else 0
         self._frame_count = 0
-        if segments:
+        if existing:
             self._frame_count, valid_end = _scan(self._path(self._segment))
             with open(self._path(self._segment), "r+b") as handle:
                 handle.truncate(valid_end)  # a torn write at the tail was never acknowledged
         self._file = open(self._path(self._segment), "ab")  # noqa: SIM115 - kept open for appends
         self._file_size = self._file.tell()
-        self.durable = (self._segment, self._file_size)
+        self._publish((self._segment, self._file_size))
         # Sizes of the finished segments, so backpressure checks on every request need no syscalls.
-        self._closed_sizes = {segment: self._path(segment).stat().st_size for segment in segments if segment != self._segment}
+        self._closed_sizes = {segment: self._path(segment).stat().st_size for segment in existing if segment != self._segment}
+
+    def _publish(self, durable: tuple[int, int]) -> None:
+        self.durable = durable
+        if self._on_durable is not None:
+            self._on_durable(*durable)
 
     def _path(self, segment: int) -> Path:
-        return self.dir / f"{segment:012d}.wal"
+        return segment_path(self.dir, segment)
 
     def segments(self) -> list[int]:
-        return sorted(int(p.stem) for p in self.dir.glob("*.wal"))
+        return segments(self.dir)
 
     def append(self, payload: list[Any]) -> None:
         """Append one frame and return once it is durable (group commit: concurrent appends share fsyncs)."""
@@ -106,12 +134,12 @@ class Spool:
             os.fsync(file.fileno())
             self._synced = max(self._synced, target)
             if file is self._file or durable[0] > self.durable[0]:
-                self.durable = max(self.durable, durable)
+                self._publish(max(self.durable, durable))
 
     def _rotate(self) -> None:
         os.fsync(self._file.fileno())
         self._file.close()
-        self.durable = max(self.durable, (self._segment, self._file_size))
+        self._publish(max(self.durable, (self._segment, self._file_size)))
         self._closed_sizes[self._segment] = self._file_size
         self._segment += 1
         self._frame_count = 0
@@ -119,56 +147,77 @@ class Spool:
         self._file_size = 0
         _fsync_dir(self.dir)
 
-    def current_segment(self) -> int:
-        with self._lock:
-            return self._segment
-
     def read(self, segment: int, offset: int, first_index: int) -> Iterator[Frame]:
         """Durable frames of `segment` from byte `offset` on."""
-        durable_segment, durable_size = self.durable
-        if segment > durable_segment:
-            return
-        limit = durable_size if segment == durable_segment else None
-        path = self._path(segment)
-        if not path.exists():
-            return
-        with open(path, "rb") as handle:
-            handle.seek(offset)
-            index = first_index
-            while limit is None or offset < limit:
-                header = handle.read(_HEADER.size)
-                if len(header) < _HEADER.size:
-                    return
-                length, crc = _HEADER.unpack(header)
-                data = handle.read(length)
-                if len(data) < length or zlib.crc32(data) != crc:
-                    return
-                offset += _HEADER.size + length
-                yield Frame(segment, index, offset, pickle.loads(data))
-                index += 1
+        return read_frames(self.dir, self.durable, segment, offset, first_index)
 
-    def pending_bytes(self, committed: Position) -> int:
+    def pending_bytes(self, committed_segment: int, committed_offset: int) -> int:
         """Bytes in the spool not yet committed to ClickHouse."""
         with self._lock:
+            for old in [segment for segment in self._closed_sizes if segment < committed_segment]:
+                del self._closed_sizes[old]  # the reader has deleted it
             sizes = [*self._closed_sizes.items(), (self._segment, self._file_size)]
         total = 0
         for segment, size in sizes:
-            if segment >= committed.segment:
-                total += size - committed.offset if segment == committed.segment else size
+            if segment >= committed_segment:
+                total += size - committed_offset if segment == committed_segment else size
         return max(total, 0)
-
-    def drop_before(self, segment: int) -> None:
-        """Delete fully committed segments."""
-        for old in self.segments():
-            if old < segment:
-                self._path(old).unlink(missing_ok=True)
-                with self._lock:
-                    self._closed_sizes.pop(old, None)
 
     def close(self) -> None:
         with self._lock:
             os.fsync(self._file.fileno())
             self._file.close()
+        self._lock_file.close()
+
+
+class SpoolReader:
+    """The reading side: frames up to what the appending process reports durable, in order."""
+
+    def __init__(self, directory: Path, durable: Callable[[], tuple[int, int] | None]) -> None:
+        self.dir = directory
+        self.id = spool_id(directory)
+        self._durable = durable
+
+    @property
+    def durable(self) -> tuple[int, int]:
+        return self._durable() or (-1, 0)
+
+    def segments(self) -> list[int]:
+        return segments(self.dir)
+
+    def read(self, segment: int, offset: int, first_index: int) -> Iterator[Frame]:
+        return read_frames(self.dir, self.durable, segment, offset, first_index)
+
+    def drop_before(self, segment: int) -> None:
+        """Delete fully committed segments."""
+        for old in self.segments():
+            if old < segment:
+                segment_path(self.dir, old).unlink(missing_ok=True)
+
+
+def read_frames(directory: Path, durable: tuple[int, int], segment: int, offset: int, first_index: int) -> Iterator[Frame]:
+    """Frames of `segment` from byte `offset` on, never past `durable` (segment, size)."""
+    durable_segment, durable_size = durable
+    if segment > durable_segment:
+        return
+    limit = durable_size if segment == durable_segment else None
+    path = segment_path(directory, segment)
+    if not path.exists():
+        return
+    with open(path, "rb") as handle:
+        handle.seek(offset)
+        index = first_index
+        while limit is None or offset < limit:
+            header = handle.read(_HEADER.size)
+            if len(header) < _HEADER.size:
+                return
+            length, crc = _HEADER.unpack(header)
+            data = handle.read(length)
+            if len(data) < length or zlib.crc32(data) != crc:
+                return
+            offset += _HEADER.size + length
+            yield Frame(segment, index, offset, pickle.loads(data))
+            index += 1
 
 
 class Checkpoint:

@@ -12,7 +12,7 @@ from google.rpc import error_details_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
 
-from llmsight.collector.pipeline import Backpressure
+from llmsight.collector.accept import Backpressure
 from llmsight.collector.receive.ingest import Ingest
 
 

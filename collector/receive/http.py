@@ -17,7 +17,7 @@ from typing import Any
 from google.protobuf import json_format
 from google.rpc import status_pb2
 
-from llmsight.collector.pipeline import Backpressure
+from llmsight.collector.accept import Backpressure
 from llmsight.collector.receive.ingest import BadRequest, Ingest, decode_json, decode_protobuf
 from llmsight.collector.http_server import BackgroundHTTPServer
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
 from base64 import b64encode
-from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format
@@ -16,33 +14,13 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 
+from llmsight.collector.accept import Acceptor, Backpressure
 from llmsight.collector.normalise import normalise_request
-from llmsight.collector.pipeline import Backpressure, Pipeline
+from llmsight.collector.shared import SharedState
 
 
 class BadRequest(ValueError):
     """The body is not an OTLP trace export (answer 400 / INVALID_ARGUMENT with this reason)."""
-
-
-@dataclass
-class IngestStats:
-    requests: int = 0
-    bad_requests: int = 0
-    spans_received: int = 0
-    genai_spans: int = 0
-    ignored_spans: int = 0
-    rejected_spans: int = 0
-    duplicate_spans: int = 0
-    backpressure: int = 0
-    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
-
-    def add(self, **counts: int) -> None:
-        with self._lock:
-            for name, value in counts.items():
-                setattr(self, name, getattr(self, name) + value)
-
-    def as_dict(self) -> dict[str, int]:
-        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
@@ -88,17 +66,17 @@ def decode_json(body: bytes) -> ExportTraceServiceRequest:
 
 
 class Ingest:
-    def __init__(self, pipeline: Pipeline, *, default_service: str = "unknown_service") -> None:
-        self.pipeline = pipeline
+    def __init__(self, acceptor: Acceptor, *, default_service: str = "unknown_service") -> None:
+        self.acceptor = acceptor
         self.default_service = default_service
-        self.stats = IngestStats()
+        self.stats: SharedState = acceptor.shared  # the counters /metrics reports, from either process
 
     def export(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
         """Store the request's GenAI spans durably; raises Backpressure when the collector is behind."""
         result = normalise_request(request, default_service=self.default_service)
         total = result.ignored + result.rejected + len(result.records)
         try:
-            fresh = self.pipeline.submit(result.records) if result.records else 0
+            fresh = self.acceptor.submit(result.records) if result.records else 0
         except Backpressure:
             self.stats.add(requests=1, backpressure=1)
             raise

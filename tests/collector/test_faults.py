@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
 from pathlib import Path
 
+import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
@@ -90,3 +92,65 @@ def test_real_exporter_retries_through_a_restart(tmp_path: Path) -> None:
     assert collector.metrics()["ingest"]["duplicate_spans"] == 5
     assert collector.stop() == 0
     assert isinstance(ExportTraceServiceRequest(), ExportTraceServiceRequest)
+
+
+def _receiver_pid(collector: CollectorProcess) -> int:
+    assert collector.process is not None
+    tasks = Path(f"/proc/{collector.process.pid}/task")
+    # Any thread may have spawned it (a restart comes from the watcher thread).
+    (child,) = [pid for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
+    return int(child)
+
+
+def _gone(pid: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except FileNotFoundError:
+            return True
+        if state == "Z":  # exited, waiting for its parent to reap it
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_receiver_process_killed_is_restarted_on_the_same_ports_and_nothing_is_lost(tmp_path: Path) -> None:
+    collector = CollectorProcess(tmp_path / "data", []).start()
+    for batch in range(10):
+        assert post_protobuf(collector.http_endpoint, genai_request(batch, spans=50)) == 200
+    receiver = _receiver_pid(collector)
+    os.kill(receiver, signal.SIGKILL)
+    assert _gone(receiver, 5)
+    deadline = time.monotonic() + 30
+    batch = 10
+    while batch < 20 and time.monotonic() < deadline:  # the same endpoint answers again once restarted
+        try:
+            if post_protobuf(collector.http_endpoint, genai_request(batch, spans=50)) == 200:
+                batch += 1
+        except OSError:
+            time.sleep(0.1)
+    assert batch == 20, "the receiver did not come back on its port"
+    assert _receiver_pid(collector) != receiver
+    collector.wait_stored(20 * 50)
+    count, distinct = collector.query("SELECT count(), uniqExact(trace_id, span_id) FROM llmsight.llm_calls").rows[0]
+    assert count == distinct == 20 * 50
+    assert collector.stop() == 0
+
+
+def test_store_process_killed_takes_its_receiver_with_it(tmp_path: Path) -> None:
+    collector = CollectorProcess(tmp_path / "data", []).start()
+    receiver = _receiver_pid(collector)
+    collector.stop(signal.SIGKILL)
+    assert _gone(receiver, 5), "the receiver process outlived the collector"
+    with pytest.raises(OSError):
+        post_protobuf(collector.http_endpoint, genai_request(0, spans=1))
+
+
+def test_a_second_collector_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
+    first = CollectorProcess(tmp_path / "data", []).start()
+    with pytest.raises(RuntimeError, match=r"(?s)data directory\s.*\sis in use by\s+pid \d+"):
+        CollectorProcess(tmp_path / "data", []).start()
+    assert post_protobuf(first.http_endpoint, genai_request(0, spans=5)) == 200
+    first.wait_stored(5)
+    assert first.stop() == 0

@@ -1,0 +1,93 @@
+"""Accepting spans: drop resends, make the rest durable in the spool, or push back when behind.
+
+`Acceptor.submit()` returns once the records are fsync'd in the spool (the receiver acknowledges the
+exporter only then) or raises `Backpressure` when the un-stored backlog is over its bound. It runs in the
+receiver process; the store process reads the spool (collector/pipeline.py).
+"""
+
+from __future__ import annotations
+
+import operator
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from llmsight.collector.record import RECORD_FIELDS, CallRecord
+from llmsight.collector.shared import SharedState
+from llmsight.collector.spool import Spool
+
+_FIELDS_OF = operator.attrgetter(*RECORD_FIELDS)  # a record as a tuple: one C call, for the spool
+_TRACE_ID, _SPAN_ID = RECORD_FIELDS.index("trace_id"), RECORD_FIELDS.index("span_id")
+
+
+class Backpressure(Exception):
+    """The backlog is over its bound: tell the exporter to retry later."""
+
+    def __init__(self, retry_after_seconds: float) -> None:
+        super().__init__(f"collector is catching up; retry in {retry_after_seconds:.1f}s")
+        self.retry_after_seconds = retry_after_seconds
+
+
+@dataclass
+class AcceptLimits:
+    max_spool_bytes: int = 1024 * 1024 * 1024  # 1 GiB of un-stored spans, then backpressure
+    recent_span_ids: int = 500_000  # exporters' retries of an acknowledged request are dropped
+
+
+class RecentSpans:
+    """Bounded memory of recently accepted spans: an exporter that resends a request it did not see
+    acknowledged must not be counted twice. Keys are trace id + span id as one string (no tuple per
+    span for the garbage collector to walk)."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def add_new(self, records: Sequence[CallRecord]) -> list[CallRecord]:
+        ids, fresh = self._ids, []
+        for record in records:
+            key = record.trace_id + record.span_id
+            if key in ids:
+                continue
+            ids[key] = None
+            fresh.append(record)
+        while len(ids) > self.capacity:
+            ids.popitem(last=False)
+        return fresh
+
+    def remember(self, keys: Any) -> None:
+        self._ids.update((key, None) for key in keys)
+        while len(self._ids) > self.capacity:
+            self._ids.popitem(last=False)
+
+
+class Acceptor:
+    def __init__(self, spool: Spool, shared: SharedState, limits: AcceptLimits | None = None) -> None:
+        self.spool = spool
+        self.shared = shared
+        self.limits = limits or AcceptLimits()
+        self.recent = RecentSpans(self.limits.recent_span_ids)
+        self._lock = threading.Lock()  # one spool append per request, in arrival order, dedup consistent
+        self._seed_recent_from_spool()
+
+    def submit(self, records: Sequence[CallRecord]) -> int:
+        """Make `records` durable; returns how many were new (resent spans are dropped)."""
+        committed = self.shared.position("committed") or (0, 0)
+        pending = self.spool.pending_bytes(*committed)
+        self.shared.set("pending_bytes", pending)
+        if pending > self.limits.max_spool_bytes:
+            raise Backpressure(retry_after_seconds=min(30.0, 1.0 + pending / self.limits.max_spool_bytes))
+        with self._lock:
+            fresh = self.recent.add_new(records)
+            if fresh:
+                self.spool.append(list(map(_FIELDS_OF, fresh)))
+        self.shared.add(submitted=len(fresh), duplicates=len(records) - len(fresh))
+        return len(fresh)
+
+    def _seed_recent_from_spool(self) -> None:
+        """Spans still in the spool were acknowledged: a resend of them after a restart is a duplicate."""
+        for segment in self.spool.segments():
+            for frame in self.spool.read(segment, 0, 0):
+                self.recent.remember(row[_TRACE_ID] + row[_SPAN_ID] for row in frame.payload)
