@@ -53,10 +53,11 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time the process has used so far."""
+def cpu_seconds(pid: int, *, kernel_only: bool = False) -> float:
+    """User + system (or only system) CPU time the process has used so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    ticks = int(fields[12]) if kernel_only else int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> None:
@@ -96,6 +97,7 @@ def main() -> None:
 
     pids = collector_pids(process.pid)
     cpu_before = [cpu_seconds(pid) for pid in pids]
+    kernel_before = sum(cpu_seconds(pid, kernel_only=True) for pid in pids)
     started = time.monotonic()
     threads = [threading.Thread(target=client) for _ in range(args.clients)]
     for thread in threads:
@@ -115,6 +117,7 @@ def main() -> None:
     stored_s = time.monotonic() - started
     cpu_used = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before)]
     collector_cpu = sum(cpu_used)
+    kernel = sum(cpu_seconds(pid, kernel_only=True) for pid in pids) - kernel_before
     peaks = [rss_mb(pid) for pid in pids]
     process.terminate()
     process.wait(60)
@@ -122,7 +125,7 @@ def main() -> None:
     print(f"accepted (durable in spool): {total / accepted_s:,.0f} spans/s   stored in ClickHouse: {total / stored_s:,.0f} spans/s")
     per_process = " + ".join(f"{used / total * 1e6:,.1f}" for used in cpu_used)
     print(f"collector CPU {collector_cpu / total * 1e6:,.1f} µs per span (store + receiver: {per_process}; "
-          f"{collector_cpu / stored_s:.2f} cores busy)")
+          f"{kernel / total * 1e6:,.1f} in the kernel; {collector_cpu / stored_s:.2f} cores busy)")
     print(f"collector peak RSS {sum(peaks):,.0f} MiB (store + receiver: {' + '.join(f'{p:,.0f}' for p in peaks)}); "
           f"503 backpressure answers: {retried[0]}")
 
