@@ -206,18 +206,22 @@ def read_frames(directory: Path, durable: tuple[int, int], segment: int, offset:
         return
     with open(path, "rb") as handle:
         handle.seek(offset)
-        index = first_index
-        while limit is None or offset < limit:
-            header = handle.read(_HEADER.size)
-            if len(header) < _HEADER.size:
-                return
-            length, crc = _HEADER.unpack(header)
-            data = handle.read(length)
-            if len(data) < length or zlib.crc32(data) != crc:
-                return
-            offset += _HEADER.size + length
-            yield Frame(segment, index, offset, pickle.loads(data))
-            index += 1
+        for index, (end_offset, data) in enumerate(_valid_frames(handle, offset, limit), start=first_index):
+            yield Frame(segment, index, end_offset, pickle.loads(data))
+
+
+def _valid_frames(handle: Any, offset: int, limit: int | None) -> Iterator[tuple[int, bytes]]:
+    """(offset after the frame, payload bytes) for each whole frame with a matching CRC, up to `limit`."""
+    while limit is None or offset < limit:
+        header = handle.read(_HEADER.size)
+        if len(header) < _HEADER.size:
+            return
+        length, crc = _HEADER.unpack(header)
+        data = handle.read(length)
+        if len(data) < length or zlib.crc32(data) != crc:
+            return
+        offset += _HEADER.size + length
+        yield offset, data
 
 
 class Checkpoint:
@@ -259,15 +263,7 @@ def _scan(path: Path) -> tuple[int, int]:
     """(valid frame count, byte offset after the last valid frame)."""
     count = offset = 0
     with open(path, "rb") as handle:
-        while True:
-            header = handle.read(_HEADER.size)
-            if len(header) < _HEADER.size:
-                break
-            length, crc = _HEADER.unpack(header)
-            data = handle.read(length)
-            if len(data) < length or zlib.crc32(data) != crc:
-                break
-            offset += _HEADER.size + length
+        for offset, _ in _valid_frames(handle, 0, None):
             count += 1
     return count, offset
 
