@@ -104,6 +104,9 @@ class ReceiverProcess:
             try:
                 self._spawn(self.config)
                 delay = 0.5
+                if self._stopping.is_set():  # stop() ran while this one was starting: end it too
+                    self._end(self._process)
+                    return
             except ReceiverError as exc:
                 logger.error("%s", exc)
                 delay = min(delay * 2, 30.0)
@@ -119,7 +122,13 @@ class ReceiverProcess:
     def stop(self, timeout: float = 30.0) -> None:
         """Stop receiving; returns once the receiver has closed its spool (or was killed)."""
         self._stopping.set()
-        process = self._process
+        if self._process is not None:
+            self._end(self._process, timeout)
+        if self._watcher is not None and self._watcher is not threading.current_thread():
+            self._watcher.join(5)
+
+    @staticmethod
+    def _end(process: subprocess.Popen[bytes] | None, timeout: float = 30.0) -> None:
         if process is None:
             return
         try:
@@ -127,13 +136,11 @@ class ReceiverProcess:
             process.stdin.write(b"stop\n")
             process.stdin.close()
             process.wait(timeout)
-        except (OSError, subprocess.TimeoutExpired):
+        except (OSError, ValueError, subprocess.TimeoutExpired):
             process.kill()
             process.wait()
         if process.stdout is not None:
             process.stdout.close()
-        if self._watcher is not None and self._watcher is not threading.current_thread():
-            self._watcher.join(5)
 
 
 def _read_message(stream: IO[bytes], timeout: float) -> dict[str, Any] | None:
