@@ -129,7 +129,10 @@ class OtlpHttpReceiver(BackgroundHTTPServer):
     def __init__(
         self, ingest: Ingest, host: str, port: int, *, auth_token: str | None, metrics: Callable[[], dict[str, Any]]
     ) -> None:
-        server = _Server((host, port), _Handler)
+        try:
+            server = _Server((host, port), _Handler)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot bind OTLP/HTTP on {host}:{port}: {exc.strerror}") from None
         server.ingest = ingest
         server.auth_token = auth_token
         server.metrics = metrics

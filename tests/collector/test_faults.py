@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -154,3 +155,12 @@ def test_a_second_collector_on_the_same_data_dir_is_refused(tmp_path: Path) -> N
     assert post_protobuf(first.http_endpoint, genai_request(0, spans=5)) == 200
     first.wait_stored(5)
     assert first.stop() == 0
+
+
+def test_a_busy_otlp_port_fails_start_up_with_the_address_in_the_message(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(RuntimeError, match=rf"(?s)cannot bind OTLP/HTTP on 127\.0\.0\.1:{port}"):
+            CollectorProcess(tmp_path / "data", ["--http-port", str(port)]).start()
