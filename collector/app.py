@@ -56,11 +56,11 @@ class Collector:
         pricer = Pricer(settings.prices_file)  # first: a bad prices file fails before anything binds
         # One collector per data directory: the spool, checkpoint and shared counters are its own.
         self._lock_file = lock_exclusively(settings.data_dir / ".collector.lock", what=f"the data directory {settings.data_dir}")
-        # Lazy: a ClickHouse server that is down must not stop the collector from accepting spans —
-        # they wait in the spool until it is back.
-        self.store = Store.open(settings.effective_dsn, lazy=True)
-        threading.Thread(target=warm_up_inserts, name="llmsight-warm-up", daemon=True).start()
         try:
+            # Lazy: a ClickHouse server that is down must not stop the collector from accepting spans —
+            # they wait in the spool until it is back.
+            self.store = Store.open(settings.effective_dsn, lazy=True)
+            threading.Thread(target=warm_up_inserts, name="llmsight-warm-up", daemon=True).start()
             try:
                 self.store.ensure_schema(ttl_days=settings.raw_ttl_days)
             except StoreUnavailableError as exc:
