@@ -53,12 +53,14 @@ class RecentSpans:
                 continue
             ids[key] = None
             fresh.append(record)
-        while len(ids) > self.capacity:
-            ids.popitem(last=False)
+        self._trim()
         return fresh
 
     def remember(self, keys: Any) -> None:
         self._ids.update((key, None) for key in keys)
+        self._trim()
+
+    def _trim(self) -> None:
         while len(self._ids) > self.capacity:
             self._ids.popitem(last=False)
 

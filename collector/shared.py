@@ -62,9 +62,6 @@ class SharedState:
     def set(self, name: str, value: int) -> None:
         self._words[_SLOTS[name]] = value
 
-    def get(self, name: str) -> int:
-        return int(self._words[_SLOTS[name]])
-
     @property
     def last_error(self) -> str:
         start = len(_SLOTS) * 8

@@ -150,10 +150,6 @@ def _number(value: Any, name: str) -> float | None:
     return float(value)
 
 
-def is_genai(attrs: dict[str, Any]) -> bool:
-    return not _GENAI_MARKERS.isdisjoint(attrs)
-
-
 def _input_excludes_cache(provider: str, scope: str) -> bool:
     if provider != "anthropic":
         return False

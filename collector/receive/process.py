@@ -68,7 +68,7 @@ class ReceiverProcess:
     def _spawn(self, config: ReceiverConfig) -> None:
         process = subprocess.Popen(
             [sys.executable, "-m", "llmsight.collector.receive.process"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=False,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )
         assert process.stdin is not None and process.stdout is not None
         try:
@@ -110,14 +110,6 @@ class ReceiverProcess:
             except ReceiverError as exc:
                 logger.error("%s", exc)
                 delay = min(delay * 2, 30.0)
-
-    @property
-    def alive(self) -> bool:
-        return self._process is not None and self._process.poll() is None
-
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
 
     def stop(self, timeout: float = 30.0) -> None:
         """Stop receiving; returns once the receiver has closed its spool (or was killed)."""
