@@ -3,8 +3,8 @@
     client = openai.OpenAI(api_key="x", base_url="http://localhost:5002/v1",
                            http_client=httpx2.Client(transport=replay_transport("openai-chat-stream.yaml")))
 
-The cassettes live in the shared recordings folder beside the repository (`../shared/recordings`), or
-wherever `LLMSIGHT_RECORDINGS_DIR` points. Bodies and headers are served byte for byte as recorded
+The cassettes ship inside the package (`llmsight/testing/recordings/`, with their upstream license
+notice in its README), or are read from wherever `LLMSIGHT_RECORDINGS_DIR` points. Bodies and headers are served byte for byte as recorded
 (gzip bodies keep their `content-encoding`, so the SDK decodes them as it would in production).
 """
 
@@ -19,12 +19,12 @@ from typing import Any
 
 import yaml
 
-_REPO_ROOT = Path(__file__).resolve().parents[2]
+_PACKAGED = Path(__file__).resolve().parent / "recordings"
 
 
 def recordings_dir() -> Path:
     configured = os.environ.get("LLMSIGHT_RECORDINGS_DIR")
-    return Path(configured) if configured else _REPO_ROOT.parent / "shared" / "recordings"
+    return Path(configured) if configured else _PACKAGED
 
 
 @dataclass(frozen=True, slots=True)
