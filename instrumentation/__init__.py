@@ -7,23 +7,37 @@
         client.chat.completions.create(...)
 """
 
+from typing import TYPE_CHECKING, Any
+
 from llmsight._version import __version__
+from llmsight.errors import ConfigurationError, LLMSightError
 
-__all__ = ["__version__", "instrument", "uninstrument", "tags", "configure"]
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the same names load lazily below
+    from llmsight._instrument import instrument, uninstrument
+    from llmsight._tags import tags
+    from llmsight.sdk import configure
+
+__all__ = ["ConfigurationError", "LLMSightError", "__version__", "configure", "instrument", "tags", "uninstrument"]
+
+# Lazy: importing llmsight must stay cheap and must not import provider SDKs or the OTel SDK.
+_LAZY = {
+    "instrument": "llmsight._instrument",
+    "uninstrument": "llmsight._instrument",
+    "configure": "llmsight.sdk",
+    "tags": "llmsight._tags",
+}
 
 
-def __getattr__(name: str):
-    # Lazy: importing llmsight must stay cheap and must not import provider SDKs.
-    if name in ("instrument", "uninstrument"):
-        from llmsight import _instrument
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'llmsight' has no attribute {name!r}")
+    import importlib
 
-        return getattr(_instrument, name)
-    if name == "configure":
-        from llmsight.sdk import configure
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
 
-        return configure
-    if name == "tags":
-        from llmsight._tags import tags
 
-        return tags
-    raise AttributeError(f"module 'llmsight' has no attribute {name!r}")
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -93,6 +93,22 @@ class LLMCall:
         if not self.first_chunk_ns:
             self.first_chunk_ns = time.perf_counter_ns()
 
+    def record_retry(self, status_code: int | None, retry_after: str | None) -> None:
+        """An attempt failed and the SDK will retry it: count it and keep its details as a span event."""
+        self.retries += 1
+        details: dict[str, Any] = {attr.LLMSIGHT_RETRY_ATTEMPT: self.retries}
+        if status_code:
+            self.http_status = status_code
+            details[attr.HTTP_RESPONSE_STATUS_CODE] = status_code
+        else:
+            details[attr.ERROR_TYPE] = "no_response"  # timeout or connection error
+        if retry_after:
+            try:
+                details[attr.LLMSIGHT_RETRY_AFTER] = float(retry_after)
+            except ValueError:
+                pass  # an HTTP date: not worth parsing here
+        self.span.add_event(attr.LLMSIGHT_RETRY_EVENT, details)
+
     def set_attribute(self, key: str, value: Any) -> None:
         if value is None:
             return
@@ -142,11 +158,41 @@ class LLMCall:
             self.span.set_status(Status(StatusCode.ERROR, str(error)[:512]))
         self.span.set_attributes(values)
 
-    def activate(self) -> object:
-        """Make the call span current (so httpx2 attempt spans become its children); pair with
-        `deactivate` in the same frame, never across a yield."""
-        return otel_context.attach(self.context)
+    def in_flight(self) -> InFlight:
+        """`with call.in_flight(): response = send()` — the call is current while the SDK sends the request
+        (retry hooks find it; opt-in HTTP attempt spans become its children) and ends if sending raises.
+        Enter and exit in the same frame, never across a yield."""
+        return InFlight(self)
 
-    @staticmethod
-    def deactivate(token: object) -> None:
-        otel_context.detach(token)  # type: ignore[arg-type]
+
+class InFlight:
+    """The part of every call's lifecycle between start and response, written once for every wrapper.
+    A plain class, not @contextmanager: it runs on every LLM call."""
+
+    __slots__ = ("call", "_call_token", "_context_token")
+
+    def __init__(self, call: LLMCall) -> None:
+        self.call = call
+
+    def __enter__(self) -> LLMCall:
+        self._call_token = current_call.set(self.call)
+        self._context_token = otel_context.attach(self.call.context)
+        return self.call
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        try:
+            if exc is not None:
+                self.call.end(error=exc)
+        finally:
+            otel_context.detach(self._context_token)
+            current_call.reset(self._call_token)
+
+
+def start_call(start: Callable[..., LLMCall], *args: Any, **kwargs: Any) -> LLMCall | None:
+    """`start(*args, **kwargs)` (an operation's start); None, and the caller makes the bare SDK call, if
+    telemetry fails."""
+    try:
+        return start(*args, **kwargs)
+    except Exception:
+        logger.debug("llmsight: could not start a call span", exc_info=True)
+        return None

@@ -22,7 +22,7 @@ PROVIDERS = (
 
 _lock = threading.Lock()
 _active: list[Any] = []
-_http_instrumentor: Any = None
+_http_instrumentors: list[Any] = []
 
 
 def _load(path: str) -> Any:
@@ -38,14 +38,14 @@ def instrument(tracer_provider: TracerProvider | None = None, **settings: Any) -
     """Instrument every installed provider SDK. Calling it again is a no-op until `uninstrument()`.
 
     Keyword arguments override `LLMSIGHT_*` settings: `capture_content`, `content_max_chars`, `redact`,
-    `inject_stream_usage`, `model_tiers`, `instrument_http`. Spans go to `tracer_provider`, or to the
-    global provider (`llmsight run` configures one that exports OTLP to the collector).
+    `inject_stream_usage`, `model_tiers`, `instrument_http`; a misspelt or invalid one raises
+    `llmsight.ConfigurationError`. Spans go to `tracer_provider`, or to the global provider (`llmsight run`
+    configures one that exports OTLP to the collector).
     """
-    global _http_instrumentor
+    config = InstrumentationSettings.from_arguments(**settings)
     with _lock:
         if _active:
             return
-        config = InstrumentationSettings(**settings)
         for sdk, path in PROVIDERS:
             if importlib.util.find_spec(sdk) is None:
                 continue
@@ -60,28 +60,38 @@ def instrument(tracer_provider: TracerProvider | None = None, **settings: Any) -
                 continue
             _active.append(instrumentor)
         if config.instrument_http:
-            _http_instrumentor = _instrument_http(tracer_provider)
+            _http_instrumentors.extend(_instrument_http(tracer_provider))
 
 
-def _instrument_http(tracer_provider: TracerProvider | None) -> Any:
-    """Each HTTP attempt (retries included) as a child span of the call: makes 429 storms visible."""
+# The SDKs' HTTP clients: openai/anthropic 1.x-2.x use httpx, later majors httpx2.
+_HTTP_CLIENT_INSTRUMENTORS = (("httpx", "HTTPXClientInstrumentor"), ("httpx2", "HTTPX2ClientInstrumentor"))
+
+
+def _instrument_http(tracer_provider: TracerProvider | None) -> list[Any]:
+    """Opt-in: each HTTP attempt (retries included) as a child span of the call, for whichever of httpx /
+    httpx2 is installed. Clients the app already instruments itself are left alone."""
     try:
-        from opentelemetry.instrumentation.httpx import HTTPX2ClientInstrumentor
+        instrumentors = importlib.import_module("opentelemetry.instrumentation.httpx")
     except ImportError:
-        return None
-    instrumentor = HTTPX2ClientInstrumentor()
-    if instrumentor.is_instrumented_by_opentelemetry:
-        return None  # the app instruments httpx2 itself: leave it alone
-    instrumentor.instrument(tracer_provider=tracer_provider)
-    return instrumentor
+        logger.warning("llmsight: instrument_http needs opentelemetry-instrumentation-httpx; no HTTP spans")
+        return []
+    started = []
+    for library, class_name in _HTTP_CLIENT_INSTRUMENTORS:
+        instrumentor_cls = getattr(instrumentors, class_name, None)
+        if instrumentor_cls is None or importlib.util.find_spec(library) is None:
+            continue
+        instrumentor = instrumentor_cls()
+        if instrumentor.is_instrumented_by_opentelemetry:
+            continue
+        instrumentor.instrument(tracer_provider=tracer_provider)
+        started.append(instrumentor)
+    return started
 
 
 def uninstrument() -> None:
     """Restore every patched SDK method."""
-    global _http_instrumentor
     with _lock:
         while _active:
             _active.pop().uninstrument()
-        if _http_instrumentor is not None:
-            _http_instrumentor.uninstrument()
-            _http_instrumentor = None
+        while _http_instrumentors:
+            _http_instrumentors.pop().uninstrument()

@@ -9,11 +9,14 @@ whichever `LLMCall` is current, without parsing headers or wrapping the transpor
 from __future__ import annotations
 
 import importlib
+import logging
 from typing import Any
 
 from wrapt import wrap_function_wrapper
 
 from llmsight._call import current_call
+
+logger = logging.getLogger("llmsight")
 
 _HOOKED_METHODS = (
     ("SyncAPIClient", "_sleep_for_retry"),
@@ -26,10 +29,14 @@ _HOOKED_METHODS = (
 def _on_sleep_for_retry(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     call = current_call.get()
     if call is not None:
-        call.retries += 1
-        response = kwargs.get("response")
-        if response is not None:
-            call.http_status = response.status_code
+        try:
+            response = kwargs.get("response")
+            if response is None:
+                call.record_retry(None, None)
+            else:
+                call.record_retry(response.status_code, response.headers.get("retry-after"))
+        except Exception:  # never into the SDK's retry loop
+            logger.debug("llmsight: could not record a retry", exc_info=True)
     return wrapped(*args, **kwargs)
 
 

@@ -17,7 +17,7 @@ from typing import Any, Protocol
 import wrapt
 from opentelemetry.trace import Tracer
 
-from llmsight._call import LLMCall, current_call
+from llmsight._call import LLMCall, current_call, start_call
 from llmsight._streams import AsyncStreamProxy, StreamAccumulator, SyncStreamProxy
 
 logger = logging.getLogger("llmsight")
@@ -105,26 +105,25 @@ class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc]
 _UNSET: Any = object()
 
 
+def _begin(op: Operation, tracer: Tracer, instance: Any, kwargs: dict[str, Any]) -> tuple[LLMCall | None, dict[str, Any]]:
+    """The call's span and the arguments to send (the app's own if preparing them fails)."""
+    try:
+        sent_kwargs = op.prepare_kwargs(kwargs)
+    except Exception:
+        logger.debug("llmsight: could not prepare the request arguments", exc_info=True)
+        sent_kwargs = kwargs
+    return start_call(op.start, tracer, instance, sent_kwargs), sent_kwargs
+
+
 def sync_wrapper(op: Operation, get_tracer: Callable[[], Tracer], kinds: ResultKinds) -> Callable[..., Any]:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if current_call.get() is not None:  # nested SDK call inside an instrumented one: one span only
             return wrapped(*args, **kwargs)
-        try:
-            sent_kwargs = op.prepare_kwargs(kwargs)
-            call = op.start(get_tracer(), instance, sent_kwargs)
-        except Exception:
-            logger.debug("llmsight: could not start a call span", exc_info=True)
+        call, sent_kwargs = _begin(op, get_tracer(), instance, kwargs)
+        if call is None:
             return wrapped(*args, **kwargs)
-        call_token = current_call.set(call)
-        context_token = call.activate()
-        try:
+        with call.in_flight():
             result = wrapped(*args, **sent_kwargs)
-        except BaseException as exc:
-            call.end(error=exc)
-            raise
-        finally:
-            call.deactivate(context_token)
-            current_call.reset(call_token)
         return _finish(op, call, result, kinds)
 
     return wrapper
@@ -136,22 +135,11 @@ def async_wrapper(op: Operation, get_tracer: Callable[[], Tracer], kinds: Result
         async def run() -> Any:
             if current_call.get() is not None:
                 return await wrapped(*args, **kwargs)
-            try:
-                sent_kwargs = op.prepare_kwargs(kwargs)
-                call = op.start(get_tracer(), instance, sent_kwargs)
-            except Exception:
-                logger.debug("llmsight: could not start a call span", exc_info=True)
+            call, sent_kwargs = _begin(op, get_tracer(), instance, kwargs)
+            if call is None:
                 return await wrapped(*args, **kwargs)
-            call_token = current_call.set(call)
-            context_token = call.activate()
-            try:
+            with call.in_flight():
                 result = await wrapped(*args, **sent_kwargs)
-            except BaseException as exc:
-                call.end(error=exc)
-                raise
-            finally:
-                call.deactivate(context_token)
-                current_call.reset(call_token)
             return _finish(op, call, result, kinds)
 
         return run()

@@ -43,6 +43,11 @@ LLMSIGHT_TENANT: Final = "llmsight.tenant"
 LLMSIGHT_PROMPT_PREFIX_HASH: Final = "llmsight.prompt.prefix_hash"
 LLMSIGHT_RETRIES: Final = "llmsight.retries"
 LLMSIGHT_STREAM_COMPLETED: Final = "llmsight.stream.completed"
+# One span event per retried HTTP attempt (only calls that were retried pay for it), with the attempt's
+# number, its HTTP status (absent when it got no response: timeout, connection error) and Retry-After.
+LLMSIGHT_RETRY_EVENT: Final = "llmsight.retry"
+LLMSIGHT_RETRY_ATTEMPT: Final = "llmsight.retry.attempt"
+LLMSIGHT_RETRY_AFTER: Final = "llmsight.retry.after_s"
 
 # Operation names (gen_ai.operation.name values).
 OPERATION_CHAT: Final = "chat"

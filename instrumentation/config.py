@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Callable
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from llmsight.errors import ConfigurationError
 
 # A redaction hook receives the captured content (messages as JSON-able lists/dicts) and returns what
 # may leave the process, or None to drop it.
@@ -14,7 +17,9 @@ RedactHook = Callable[[Any], Any]
 
 
 class InstrumentationSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LLMSIGHT_", extra="ignore", arbitrary_types_allowed=True)
+    # Unknown keyword arguments are an error (a misspelt setting must not be silently ignored); unknown
+    # LLMSIGHT_* environment variables are not, since the collector's settings share the prefix.
+    model_config = SettingsConfigDict(env_prefix="LLMSIGHT_", extra="forbid", arbitrary_types_allowed=True)
 
     capture_content: bool = Field(
         default=False, description="Record prompts and completions on spans (gen_ai.input/output.messages)."
@@ -27,4 +32,27 @@ class InstrumentationSettings(BaseSettings):
         "so streamed calls report token counts (adds one final chunk with empty choices).",
     )
     model_tiers: dict[str, str] = Field(default_factory=dict, description="Model-name prefix -> tier overrides.")
-    instrument_http: bool = Field(default=True, description="HTTP attempts as child spans (httpx2).")
+    instrument_http: bool = Field(
+        default=False,
+        description="Also emit every HTTP attempt as a child span (httpx and httpx2). Off by default: it doubles "
+        "span volume; retried attempts are recorded on the call's span as events either way.",
+    )
+
+    @classmethod
+    def from_arguments(cls, **arguments: Any) -> InstrumentationSettings:
+        """Settings from `instrument(...)` keyword arguments over `LLMSIGHT_*`; raises ConfigurationError
+        naming the argument for a misspelt or invalid one."""
+        unknown = sorted(set(arguments) - set(cls.model_fields))
+        if unknown:
+            hints = []
+            for name in unknown:
+                close = difflib.get_close_matches(name, list(cls.model_fields), n=1)
+                hints.append(f"{name!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+            raise ConfigurationError(
+                f"unknown llmsight setting {', '.join(hints)}; known settings: {', '.join(sorted(cls.model_fields))}"
+            )
+        try:
+            return cls(**arguments)
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+            raise ConfigurationError(f"invalid llmsight setting: {problems}") from None

@@ -10,7 +10,7 @@ from typing import Any
 
 from opentelemetry.trace import Tracer
 
-from llmsight._call import current_call
+from llmsight._call import start_call
 from llmsight._streams import AsyncStreamProxy, SyncStreamProxy
 
 logger = logging.getLogger("llmsight")
@@ -39,21 +39,11 @@ def stream_manager_wrapper(op: Any, get_tracer: Callable[[], Tracer]) -> Callabl
             original = getattr(manager, name)
 
             def api_request() -> Any:
-                try:
-                    call = op.start(get_tracer(), instance, kwargs, streaming=True)
-                except Exception:
-                    logger.debug("llmsight: could not start a call span", exc_info=True)
+                call = start_call(op.start, get_tracer(), instance, kwargs, streaming=True)
+                if call is None:
                     return original()
-                call_token = current_call.set(call)
-                context_token = call.activate()
-                try:
+                with call.in_flight():
                     raw = original()
-                except BaseException as exc:
-                    call.end(error=exc)
-                    raise
-                finally:
-                    call.deactivate(context_token)
-                    current_call.reset(call_token)
                 return SyncStreamProxy(raw, call, op.accumulator(call))
 
             setattr(manager, name, api_request)
@@ -74,21 +64,11 @@ def async_stream_manager_wrapper(op: Any, get_tracer: Callable[[], Tracer]) -> C
             original = getattr(manager, name)  # a coroutine (the SDK's `_post(...)`), awaited on enter
 
             async def api_request() -> Any:
-                try:
-                    call = op.start(get_tracer(), instance, kwargs, streaming=True)
-                except Exception:
-                    logger.debug("llmsight: could not start a call span", exc_info=True)
+                call = start_call(op.start, get_tracer(), instance, kwargs, streaming=True)
+                if call is None:
                     return await original
-                call_token = current_call.set(call)
-                context_token = call.activate()
-                try:
+                with call.in_flight():
                     raw = await original
-                except BaseException as exc:
-                    call.end(error=exc)
-                    raise
-                finally:
-                    call.deactivate(context_token)
-                    current_call.reset(call_token)
                 return AsyncStreamProxy(raw, call, op.accumulator(call))
 
             setattr(manager, name, api_request())
