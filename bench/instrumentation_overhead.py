@@ -1,15 +1,16 @@
 """CPU overhead of llmsight's instrumentation vs the bare SDK, in one run, as a ratio and µs per call.
 
-    python bench/instrumentation_overhead.py [--rounds 30] [--calls 100] [--streams 4] [--chunks 500]
+    python bench/instrumentation_overhead.py [--sdk openai anthropic] [--rounds 15] [--calls 200] [--streams 4] [--chunks 500]
 
 Two measurements, because one real SDK call costs ~2-3 ms of CPU here and that varies ±20 % from one
 block of calls to the next on a shared VM — far more than the few tens of µs being measured:
 
-1. End to end. The REAL `openai` SDK calls llmsight's local provider server, which runs in a SEPARATE
-   process, so this process's CPU time (time.process_time) is the client's alone: the SDK, httpx2 and,
-   when instrumented, llmsight's wrappers, span creation and the batch span processor — plus, in the
-   `llmsight+http` variant, the HTTP-attempt child spans of opentelemetry-instrumentation-httpx. Variants
-   are interleaved in many short rounds and the medians reported: the ratio is what an app sees.
+1. End to end, per SDK (`openai`, `anthropic`). The REAL SDK calls llmsight's local provider server, which
+   runs in a SEPARATE process, so this process's CPU time (time.process_time) is the client's alone: the
+   SDK, its HTTP client and, when instrumented, llmsight's wrappers, span creation and the batch span
+   processor. `llmsight` is the default configuration; `llmsight+http` adds the opt-in HTTP-attempt child
+   spans of opentelemetry-instrumentation-httpx; `openllmetry` is the peer. Variants are interleaved in
+   many short rounds and the medians reported: the ratio is what an app sees.
 2. llmsight's own work, isolated. The same wrapper llmsight installs on `Completions.create`, around a
    method that returns a ChatCompletion (or a stream of chunks) the real SDK parsed from the server
    beforehand. Bare method vs wrapped method: exactly what llmsight adds per call and per streamed chunk
@@ -83,15 +84,50 @@ def cpu_per_call(action: Callable[[], None], calls: int) -> float:
 VARIANTS = ("bare", "llmsight", "llmsight+http", "openllmetry")
 
 
-def _instrument_variant(variant: str, provider: TracerProvider) -> None:
+# The peer instrumentation measured next to llmsight, per SDK (OpenLLMetry's packages).
+PEERS = {"openai": "opentelemetry.instrumentation.openai", "anthropic": "opentelemetry.instrumentation.anthropic"}
+
+
+def _instrument_variant(variant: str, sdk: str, provider: TracerProvider) -> None:
     if variant == "llmsight":
-        llmsight.instrument(tracer_provider=provider, instrument_http=False)
+        llmsight.instrument(tracer_provider=provider)  # the default configuration
     elif variant == "llmsight+http":
         llmsight.instrument(tracer_provider=provider, instrument_http=True)
     elif variant == "openllmetry":
-        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+        peer = importlib.import_module(PEERS[sdk])
+        instrumentor = peer.OpenAIInstrumentor() if sdk == "openai" else peer.AnthropicInstrumentor()
+        instrumentor.instrument(tracer_provider=provider)
 
-        OpenAIInstrumentor().instrument(tracer_provider=provider)
+
+def _workload(sdk: str, port: int, chunks: int) -> tuple[Callable[[], None], Callable[[], None]]:
+    """(one non-streaming call, one streamed call of `chunks` tokens) with the real SDK."""
+    messages = [{"role": "user", "content": "hello"}]
+    long_reply = {"x-llmsight-reply-tokens": str(chunks)}
+    if sdk == "anthropic":
+        import anthropic
+
+        messages_api = anthropic.Anthropic(base_url=f"http://127.0.0.1:{port}", api_key="bench", max_retries=0).messages
+
+        def plain_anthropic() -> None:
+            messages_api.create(model="claude-haiku-4-5", max_tokens=1024, messages=messages)
+
+        def streamed_anthropic() -> None:
+            for _ in messages_api.create(model="claude-haiku-4-5", max_tokens=4096, messages=messages, stream=True,
+                                         extra_headers=long_reply):
+                pass
+
+        return plain_anthropic, streamed_anthropic
+    completions = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="bench", max_retries=0).chat.completions
+
+    def plain() -> None:
+        completions.create(model="gpt-4o-mini", messages=messages)
+
+    def streamed() -> None:
+        for _ in completions.create(model="gpt-4o-mini", messages=messages, stream=True, extra_headers=long_reply,
+                                    stream_options={"include_usage": True}):
+            pass
+
+    return plain, streamed
 
 
 def child(variant: str, args: argparse.Namespace) -> None:
@@ -99,18 +135,8 @@ def child(variant: str, args: argparse.Namespace) -> None:
     CPU µs per non-streaming call and per streamed call."""
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=65536))
-    _instrument_variant(variant, provider)
-    client = openai.OpenAI(base_url=f"http://127.0.0.1:{args.port}/v1", api_key="bench", max_retries=0)
-    messages = [{"role": "user", "content": "hello"}]
-    long_reply = {"x-llmsight-reply-tokens": str(args.chunks)}
-
-    def plain() -> None:
-        client.chat.completions.create(model="gpt-4o-mini", messages=messages)
-
-    def streamed() -> None:
-        for _ in client.chat.completions.create(model="gpt-4o-mini", messages=messages, stream=True,
-                                                  extra_headers=long_reply, stream_options={"include_usage": True}):
-            pass
+    _instrument_variant(variant, args.child_sdk, provider)
+    plain, streamed = _workload(args.child_sdk, args.port, args.chunks)
 
     for action in (plain, streamed):  # warm-up: imports, connection pool, interpreter specialisation
         for _ in range(10):
@@ -118,15 +144,15 @@ def child(variant: str, args: argparse.Namespace) -> None:
     print(cpu_per_call(plain, args.calls), cpu_per_call(streamed, args.streams))
 
 
-def end_to_end(args: argparse.Namespace) -> None:
-    variants = [v for v in VARIANTS if v != "openllmetry" or importlib.util.find_spec("opentelemetry.instrumentation.openai")]
+def end_to_end(sdk: str, args: argparse.Namespace) -> None:
+    variants = [v for v in VARIANTS if v != "openllmetry" or importlib.util.find_spec(PEERS[sdk])]
     plain_cpu: dict[str, list[float]] = {name: [] for name in variants}
     stream_cpu: dict[str, list[float]] = {name: [] for name in variants}
     # Rounds interleave the variants, so slow drifts of this VM's CPU speed hit every variant alike.
     for round_index in range(args.rounds):
         for name in variants:
-            command = [sys.executable, __file__, "--child", name, "--port", str(args.port), "--calls", str(args.calls),
-                       "--streams", str(args.streams), "--chunks", str(args.chunks)]
+            command = [sys.executable, __file__, "--child", name, "--child-sdk", sdk, "--port", str(args.port),
+                       "--calls", str(args.calls), "--streams", str(args.streams), "--chunks", str(args.chunks)]
             per_call, per_stream = map(float, subprocess.run(command, check=True, capture_output=True, text=True).stdout.split())
             plain_cpu[name].append(per_call)
             stream_cpu[name].append(per_stream)
@@ -136,7 +162,7 @@ def end_to_end(args: argparse.Namespace) -> None:
     stream_median = {name: statistics.median(v) for name, v in stream_cpu.items()}
     bare, bare_stream = plain_median["bare"], stream_median["bare"]
     spread = statistics.quantiles(plain_cpu["bare"], n=4) if args.rounds > 1 else [bare, bare, bare]
-    print(f"1. end to end, real SDK + local server, medians of {args.rounds} interleaved rounds of {args.calls} calls "
+    print(f"1. end to end, real {sdk} SDK + local server, medians of {args.rounds} interleaved rounds of {args.calls} calls "
           f"and {args.streams} streams ({args.chunks} tokens) per variant")
     print(f"   bare SDK      : {bare:7.1f} µs CPU per call (interquartile {spread[0]:.0f}–{spread[2]:.0f}), "
           f"{bare_stream:.0f} µs per streamed call")
@@ -237,7 +263,10 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=500, help="tokens (= content chunks) per streamed reply")
     parser.add_argument("--port", type=int, default=18765)
     parser.add_argument("--isolated-only", action="store_true", help="skip the (slow, noisy) end-to-end part")
+    parser.add_argument("--sdk", nargs="+", choices=sorted(PEERS), default=sorted(PEERS, reverse=True),
+                        help="which SDKs the end-to-end part measures")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
+    parser.add_argument("--child-sdk", choices=sorted(PEERS), default="openai", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args)
@@ -245,7 +274,8 @@ def main() -> None:
     server = start_server(args.port)
     try:
         if not args.isolated_only:
-            end_to_end(args)
+            for sdk in args.sdk:
+                end_to_end(sdk, args)
         provider = TracerProvider()
         provider.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=65536))
         provider.add_span_processor(CountingProcessor())  # a list append per span; counted against llmsight

@@ -237,7 +237,8 @@ class _Handler(BaseHTTPRequestHandler):
         faults = self._faults("anthropic", body.get("model", ""))
         if self._status_fault(faults, "anthropic"):
             return
-        reply = wire_anthropic.AnthropicReply(body, provider.cache, provider.seed, provider.next_id())
+        reply = wire_anthropic.AnthropicReply(body, provider.cache, provider.seed, provider.next_id(),
+                                              reply_tokens=self._reply_tokens())
         headers = {"request-id": f"req_{reply.request_id}"}
         if body.get("stream"):
             self._send_sse(

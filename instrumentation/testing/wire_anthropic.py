@@ -25,7 +25,9 @@ def _blocks(value: Any) -> list[Any]:
 
 
 class AnthropicReply:
-    def __init__(self, body: dict[str, Any], cache: PromptCache, seed: int, request_id: str) -> None:
+    def __init__(
+        self, body: dict[str, Any], cache: PromptCache, seed: int, request_id: str, *, reply_tokens: int | None = None
+    ) -> None:
         self.model: str = body.get("model", "")
         self.request_id = request_id
         # The prompt in cache order, as (block, cache ttl or None).
@@ -56,7 +58,7 @@ class AnthropicReply:
                     self.cache_write_5m = prefix_tokens
         self.input_tokens = total - self.cache_read - self.cache_write_5m - self.cache_write_1h  # excludes cache
         key = prefix_key([p for p, _ in parts])
-        wanted = reply_length(key, seed)
+        wanted = reply_tokens or reply_length(key, seed)
         limit = body.get("max_tokens")
         self.truncated = isinstance(limit, int) and limit < wanted
         self.words = reply_words(key, seed, min(wanted, limit) if self.truncated else wanted)

@@ -205,3 +205,12 @@ def test_sdk_builtin_spans_are_not_duplicated(instrumented, span_exporter, provi
     scopes = [s.instrumentation_scope.name for s in span_exporter.get_finished_spans()]
     assert scopes.count("llmsight.anthropic") == 1
     assert "com.anthropic.sdk.python" not in scopes
+
+
+def test_reply_tokens_header_asks_the_local_server_for_a_reply_of_that_length(provider_server) -> None:
+    events = list(sync_client(provider_server).messages.create(
+        model=MODEL, max_tokens=4096, messages=MESSAGES, stream=True, extra_headers={"x-llmsight-reply-tokens": "57"},
+    ))
+    text_deltas = [e for e in events if e.type == "content_block_delta"]
+    assert len(text_deltas) == 57
+    assert [e.usage.output_tokens for e in events if e.type == "message_delta"] == [57]
