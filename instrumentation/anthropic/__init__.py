@@ -41,7 +41,7 @@ def _no_sdk_tracer(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
 
 class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def instrumentation_dependencies(self) -> Collection[str]:
-        return ("anthropic >= 0.40",)
+        return ("anthropic >= 0.60, < 3",)  # the majors tested (scripts/sdk_compat.py, the test suite)
 
     def _instrument(self, **kwargs: Any) -> None:
         import anthropic
