@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -16,16 +17,18 @@ grafana_app = typer.Typer(help="Push dashboards, data source and alerting to an 
 @needs_collector_extra("alerts compile")
 def compile_command(
     out_dir: Path = typer.Argument(Path("alerts/provisioning"), help="Where to write the provisioning YAML."),
-    alerts_file: Path = typer.Option(None, "--alerts-file", help="Thresholds/webhooks YAML [LLMSIGHT_ALERTS_FILE]."),
+    alerts_file: Path = typer.Option(
+        None, "--alerts-file", envvar="LLMSIGHT_ALERTS_FILE", help="Thresholds/webhooks YAML [LLMSIGHT_ALERTS_FILE]."
+    ),
 ) -> None:
     """Write Grafana alert rule, contact point and policy provisioning files."""
     import yaml
 
     from llmsight.alerts.grafana import provisioning_files
-    from llmsight.alerts.rules import load_config
 
+    config = _config_or_exit(alerts_file)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, document in provisioning_files(load_config(alerts_file)).items():
+    for name, document in provisioning_files(config).items():
         (out_dir / name).write_text(yaml.safe_dump(document, sort_keys=False, width=120))
         typer.echo(f"wrote {out_dir / name}")
 
@@ -35,21 +38,21 @@ def compile_command(
 def check_command(
     data_dir: Path = typer.Option(None, "--data-dir"),
     dsn: str = typer.Option(None, "--dsn"),
-    alerts_file: Path = typer.Option(None, "--alerts-file"),
+    alerts_file: Path = typer.Option(None, "--alerts-file", help="Thresholds/webhooks YAML [LLMSIGHT_ALERTS_FILE]."),
 ) -> None:
     """Evaluate every rule once against the store and print what breaches its threshold."""
     from rich.console import Console
     from rich.table import Table
 
     from llmsight.alerts.evaluator import AlertEvaluator
-    from llmsight.alerts.rules import load_config
     from llmsight.collector.config import load_settings
     from llmsight.collector.query_api import open_reader
 
     settings = load_settings(data_dir=data_dir, clickhouse_dsn=dsn, alerts_file=alerts_file)
+    config = _config_or_exit(settings.alerts_file)  # the same validation the collector applies at start
     reader = open_reader(settings)
     try:
-        evaluator = AlertEvaluator(reader.query, load_config(settings.alerts_file))
+        evaluator = AlertEvaluator(reader.query, config)
         transitions = evaluator.evaluate_once()
     finally:
         reader.close()
@@ -59,6 +62,18 @@ def check_command(
     for t in transitions:
         table.add_row(t.rule_id, t.severity, ", ".join(f"{k}={v}" for k, v in t.labels.items()), f"{t.value:.4g}", f"{t.threshold:g}")
     Console().print(table if transitions else "No alert rule breaches its threshold.")
+
+
+def _config_or_exit(path: Path | None) -> Any:
+    """The validated alerts file; on an error, `file:line: what is wrong` and exit code 2."""
+    from llmsight.alerts.rules import load_config
+    from llmsight.collector.config_file import ConfigFileError
+
+    try:
+        return load_config(path)
+    except ConfigFileError as exc:
+        typer.echo(f"invalid alerts file:\n{exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @grafana_app.command("sync")

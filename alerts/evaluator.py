@@ -1,26 +1,36 @@
-"""The collector's own alert evaluator, for users without Grafana: the same rules and SQL, evaluated on
-an interval, with firing/resolved state per series, a `for` duration, no repeated spam, and delivery to
-webhooks (generic JSON or Slack-compatible). State is persisted, so a restart does not re-fire."""
+"""The collector's own alert evaluator, for users without Grafana: the same rules, queries and arithmetic,
+evaluated on an interval, with firing/resolved state per series, a `for` duration, no repeated spam, and
+delivery to webhooks (generic JSON or Slack-compatible). State is persisted, so a restart does not re-fire.
+
+It never dies: a failing rule or a failing tick is logged and counted (the collector's /metrics shows the
+counters), and the next tick runs. What it remembers is bounded (series states, sent notifications)."""
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import urllib.request
+from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from llmsight.alerts.rules import OPERATORS, AlertsConfig, Rule, load_config, load_rules, seconds
+from llmsight.alerts.arithmetic import compile_expression
+from llmsight.alerts.gotemplate import Labels, TemplateError, Value, render
+from llmsight.alerts.rules import ALERT_REF, OPERATORS, VALUE_REF, AlertsConfig, Rule, load_config, load_rules, seconds
 from llmsight.dashboards.macros import expand
 
 logger = logging.getLogger("llmsight.alerts")
 
 Query = Callable[..., Any]  # (sql, parameters) -> result with .column_names / .rows
+Counters = Callable[..., None]  # add(alert_evaluations=1, …): the collector's shared counters
+MAX_SERIES = 10_000  # series states kept across all rules; more are evaluated but not tracked
+SENT_MEMORY = 1_000  # recent notifications kept for inspection (`sent`)
 
 
 @dataclass
@@ -29,6 +39,16 @@ class SeriesState:
     since: float = 0.0
     last_notified: float = 0.0
     value: float = 0.0
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class Series:
+    """One row of a rule's result: its labels, the condition value and what the summary may show."""
+
+    labels: dict[str, str]
+    value: float | None
+    values: dict[str, Value] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,32 +72,43 @@ class Transition:
         return {"text": f"{icon} [{self.status.upper()}] {self.title} ({labels}): {self.summary}"}
 
 
-def _summary(rule: Rule, labels: dict[str, str], value: float, threshold: float) -> str:
-    class Lenient(dict):
-        def __missing__(self, key: str) -> str:
-            return "{" + key + "}"
-
-    try:
-        return rule.description.format_map(Lenient(labels, value=value, threshold=threshold))
-    except (ValueError, TypeError):
-        return rule.description
+def _number(value: Any) -> float | None:
+    return None if value is None else float(value)
 
 
 class AlertEvaluator:
-    def __init__(self, query: Query, config: AlertsConfig, state_file: Path | None = None) -> None:
+    def __init__(
+        self, query: Query, config: AlertsConfig, state_file: Path | None = None, *, counters: Counters | None = None
+    ) -> None:
         self.query = query
         self.config = config
         self.rules = [r for r in load_rules().rules if r.id not in config.disabled]
         self.state_file = state_file
+        self.counters = counters
+        self.interval_s: float = config.interval_seconds
         self.states: dict[str, SeriesState] = self._load_state()
-        self.sent: list[Transition] = []
+        self.sent: deque[Transition] = deque(maxlen=SENT_MEMORY)
+        self.last_error = ""
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, query: Query) -> AlertEvaluator:
-        config = load_config(settings.alerts_file)
-        return cls(query, config, settings.data_dir / "alerts_state.json")
+    def from_settings(
+        cls, settings: Any, query: Query, *, config: AlertsConfig | None = None, counters: Counters | None = None
+    ) -> AlertEvaluator | None:
+        """The collector's evaluator, or None when the alerts file leaves alerting to Grafana."""
+        config = config or load_config(settings.alerts_file)
+        if not config.builtin_evaluator:
+            logger.info("built-in alert evaluator off (builtin_evaluator: false): Grafana delivers alerts")
+            return None
+        return cls(query, config, settings.data_dir / "alerts_state.json", counters=counters)
+
+    def _count(self, **counts: int) -> None:
+        if self.counters is not None:
+            try:
+                self.counters(**counts)
+            except Exception:  # counting must never stop evaluation
+                logger.debug("alert counters unavailable", exc_info=True)
 
     # --- state ---
     def _load_state(self) -> dict[str, SeriesState]:
@@ -85,8 +116,9 @@ class AlertEvaluator:
             return {}
         try:
             raw = json.loads(self.state_file.read_text())
-            return {key: SeriesState(**value) for key, value in raw.items()}
-        except (ValueError, TypeError):
+            active = {rule.id for rule in self.rules}
+            return {key: SeriesState(**value) for key, value in raw.items() if key.split("|", 1)[0] in active}
+        except (OSError, ValueError, TypeError):
             logger.warning("alert state file %s unreadable; starting fresh", self.state_file)
             return {}
 
@@ -98,24 +130,47 @@ class AlertEvaluator:
         tmp.replace(self.state_file)
 
     # --- evaluation ---
-    def evaluate_rule(self, rule: Rule, now: datetime) -> list[tuple[dict[str, str], float]]:
-        """(labels, value) for every series the rule's query returns at `now`."""
+    def _rows(self, rule: Rule, ref: str, now: datetime) -> dict[tuple[str, ...], tuple[dict[str, str], float | None]]:
         sql = expand(
-            rule.sql(self.config.params),
+            rule.query_sql(ref, self.config.params),
             time_from=now - timedelta(seconds=rule.lookback_seconds),
             time_to=now,
             interval_s=60,
             server_side=True,
         )
         result = self.query(sql)
-        series = []
+        label_columns = [*rule.labels, *rule.queries[ref].labels]
+        rows = {}
         for row in result.rows:
             record = dict(zip(result.column_names, row))
-            value = record.pop("value", None)
-            if value is None:
-                continue
-            labels = {k: str(v) for k, v in record.items() if isinstance(v, str)}
-            series.append((labels, float(value)))
+            labels = {name: str(record[name]) for name in label_columns}
+            rows[tuple(labels[name] for name in rule.labels)] = (labels, _number(record["value"]))
+        return rows
+
+    def evaluate_rule(self, rule: Rule, now: datetime) -> list[Series]:
+        """Every series of the rule at `now`: the condition value and the values its summary may show."""
+        results = {ref: self._rows(rule, ref, now) for ref in rule.queries}
+        used = rule.condition.refs
+        keys = [key for key in results[used[0]] if all(key in results[ref] for ref in used)]
+        single = rule.condition.single_ref
+        expression = None if single else compile_expression(rule.condition.value)
+        threshold = rule.threshold_value(self.config.params)
+        series = []
+        for key in keys:
+            labels = dict(zip(rule.labels, key))
+            operands = {ref: results[ref][key][1] for ref in used}
+            value = operands[single] if single else expression(operands)  # type: ignore[misc]
+            if single and (value is None or not math.isfinite(value)):
+                continue  # Grafana's reduce in dropNN mode drops NULL, NaN and ±Inf
+            values = {
+                ref: Value(Labels(rows[key][0]), math.nan if rows[key][1] is None else rows[key][1])
+                for ref, rows in results.items()
+                if key in rows
+            }
+            values[VALUE_REF] = Value(Labels(labels), math.nan if value is None else value)
+            firing = value is not None and OPERATORS[rule.condition.op](value, threshold)
+            values[ALERT_REF] = Value(Labels(labels), 1.0 if firing else 0.0)
+            series.append(Series(labels, value, values))
         return series
 
     def evaluate_once(self, now: datetime | None = None) -> list[Transition]:
@@ -125,43 +180,51 @@ class AlertEvaluator:
         repeat = seconds(self.config.repeat_interval) if self.config.repeat_interval else None
         for rule in self.rules:
             threshold = rule.threshold_value(self.config.params)
-            compare = OPERATORS[rule.threshold.op]
+            compare = OPERATORS[rule.condition.op]
             try:
                 series = self.evaluate_rule(rule, now)
             except Exception as exc:
                 logger.warning("alert rule %s failed: %s", rule.id, exc)
+                self._count(alert_rule_failures=1)
                 continue
-            breaching: dict[str, tuple[dict[str, str], float]] = {}
-            for labels, value in series:
-                if compare(value, threshold):
-                    breaching[_key(rule.id, labels)] = (labels, value)
-            for key, (labels, value) in breaching.items():
-                state = self.states.setdefault(key, SeriesState())
-                state.value = value
+            breaching = {
+                _key(rule.id, s.labels): s for s in series if s.value is not None and compare(s.value, threshold)
+            }
+            for key, hit in breaching.items():
+                state = self.states.get(key)
+                if state is None:
+                    if len(self.states) >= MAX_SERIES:
+                        logger.warning("alert series limit (%d) reached; %s not tracked", MAX_SERIES, key)
+                        continue
+                    state = self.states[key] = SeriesState()
+                state.value = hit.value  # type: ignore[assignment]
+                state.summary = _summary(rule, hit, self.config.params)
                 if state.state == "normal":
                     state.state, state.since = "pending", clock
                 if state.state == "pending" and clock - state.since >= rule.for_seconds:
                     state.state, state.last_notified = "firing", clock
-                    transitions.append(self._transition(rule, "firing", labels, value, threshold, now))
+                    transitions.append(self._transition(rule, "firing", hit.labels, state, threshold, now))
                 elif state.state == "firing" and repeat and clock - state.last_notified >= repeat:
                     state.last_notified = clock
-                    transitions.append(self._transition(rule, "firing", labels, value, threshold, now))
+                    transitions.append(self._transition(rule, "firing", hit.labels, state, threshold, now))
             for key, state in list(self.states.items()):
                 if not key.startswith(rule.id + "|") or key in breaching:
                     continue
                 if state.state == "firing":
                     labels = json.loads(key.split("|", 1)[1])
-                    transitions.append(self._transition(rule, "resolved", labels, state.value, threshold, now))
+                    transitions.append(self._transition(rule, "resolved", labels, state, threshold, now))
                 del self.states[key]
         self._save_state()
         for transition in transitions:
             self._deliver(transition)
         return transitions
 
-    def _transition(self, rule: Rule, status: str, labels: dict[str, str], value: float, threshold: float, now: datetime) -> Transition:
+    def _transition(
+        self, rule: Rule, status: str, labels: dict[str, str], state: SeriesState, threshold: float, now: datetime
+    ) -> Transition:
         return Transition(
             rule_id=rule.id, title=rule.title, severity=rule.severity, status=status, labels=labels,
-            value=value, threshold=threshold, summary=_summary(rule, labels, value, threshold), at=now.isoformat(),
+            value=state.value, threshold=threshold, summary=state.summary, at=now.isoformat(),
         )
 
     def firing(self) -> list[str]:
@@ -177,28 +240,49 @@ class AlertEvaluator:
                 try:
                     request = urllib.request.Request(hook.url, data=body, headers={"content-type": "application/json"})
                     with urllib.request.urlopen(request, timeout=10):
+                        self._count(alert_notifications=1)
                         break
                 except OSError as exc:
                     logger.warning("webhook %s failed (attempt %d): %s", hook.url, attempt + 1, exc)
                     time.sleep(0.5 * (attempt + 1))
+            else:
+                self._count(alert_notification_failures=1)
 
     # --- background loop ---
+    def tick(self) -> list[Transition]:
+        """One evaluation that cannot raise: a failure is logged, counted and remembered in last_error."""
+        self._count(alert_evaluations=1)
+        try:
+            return self.evaluate_once()
+        except Exception as exc:
+            self.last_error = f"{type(exc).__name__}: {exc}"
+            self._count(alert_evaluation_failures=1)
+            logger.exception("alert evaluation failed; the next one runs in %ss", self.interval_s)
+            return []
+
     def start(self) -> None:
         self._thread = threading.Thread(target=self._run, name="llmsight-alerts", daemon=True)
         self._thread.start()
 
     def _run(self) -> None:
-        interval = seconds(self.config.interval)
-        while not self._stop.wait(interval):
-            try:
-                self.evaluate_once()
-            except Exception:
-                logger.exception("alert evaluation failed")
+        while not self._stop.wait(self.interval_s):
+            self.tick()
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=10)
+
+
+def _summary(rule: Rule, series: Series, params: dict[str, float]) -> str:
+    try:
+        return render(rule.summary_template(params), series.labels, series.values)
+    except TemplateError as exc:  # Grafana, too, sends the error instead of the text
+        return f"failed to expand template: {exc}"
 
 
 def _key(rule_id: str, labels: dict[str, str]) -> str:

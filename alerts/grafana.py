@@ -1,63 +1,66 @@
-"""Compile the alert rules to Grafana unified-alerting provisioning: rule groups (ClickHouse query →
-reduce → threshold), a webhook contact point and a notification policy. Grafana evaluates alert queries
-server-side, so only the plugin's backend macros appear in them (no $__conditionalAll, no variables)."""
+"""Compile the alert rules to Grafana unified-alerting provisioning: per rule, one ClickHouse query per
+value (label columns + one numeric column: Grafana's "number set"), then a reduce (one query) or math
+(several) expression `value`, then a threshold `alert` — the condition. A webhook contact point and a
+notification policy complete it. Grafana evaluates alert queries server-side, so only the plugin's
+backend macros appear in them (no $__conditionalAll, no dashboard variables)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from llmsight.alerts.rules import AlertsConfig, Rule, RuleSet, load_rules
+from llmsight.alerts.rules import ALERT_REF, VALUE_REF, AlertsConfig, Rule, RuleSet, load_rules
 
 DATASOURCE_UID = "llmsight-clickhouse"
+EXPRESSION_UID = "__expr__"
 FOLDER = "llmsight"
 CONTACT_POINT = "llmsight-webhook"
-_GRAFANA_OPS = {"gt": "gt", "lt": "lt", "gte": "gt", "lte": "lt"}
+FORMAT_TABLE = 1
+
+
+def _expression(ref: str, model: dict[str, Any]) -> dict[str, Any]:
+    return {"refId": ref, "relativeTimeRange": {"from": 0, "to": 0}, "datasourceUid": EXPRESSION_UID,
+            "model": {"refId": ref, **model}}
 
 
 def grafana_rule(rule: Rule, config: AlertsConfig) -> dict[str, Any]:
-    threshold = rule.threshold_value(config.params)
+    queries = [
+        {
+            "refId": ref,
+            "relativeTimeRange": {"from": rule.lookback_seconds, "to": 0},
+            "datasourceUid": DATASOURCE_UID,
+            "model": {
+                "refId": ref,
+                "editorType": "sql",
+                "format": FORMAT_TABLE,
+                "queryType": "table",
+                "rawSql": rule.query_sql(ref, config.params),
+                "intervalMs": 60000,
+                "maxDataPoints": 43200,
+            },
+        }
+        for ref in rule.queries
+    ]
+    single = rule.condition.single_ref
+    value = (
+        _expression(VALUE_REF, {"type": "reduce", "expression": single, "reducer": "last", "settings": {"mode": "dropNN"}})
+        if single
+        else _expression(VALUE_REF, {"type": "math", "expression": rule.condition.value.strip()})
+    )
+    alert = _expression(ALERT_REF, {
+        "type": "threshold",
+        "expression": VALUE_REF,
+        "conditions": [{"evaluator": {"type": rule.condition.op, "params": [rule.threshold_value(config.params)]}}],
+    })
     return {
         "uid": f"llmsight-{rule.id}"[:40],
         "title": rule.title,
-        "condition": "C",
-        "data": [
-            {
-                "refId": "A",
-                "relativeTimeRange": {"from": rule.lookback_seconds, "to": 0},
-                "datasourceUid": DATASOURCE_UID,
-                "model": {
-                    "refId": "A",
-                    "editorType": "sql",
-                    "format": 1,
-                    "queryType": "table",
-                    "rawSql": rule.sql(config.params),
-                    "intervalMs": 60000,
-                    "maxDataPoints": 43200,
-                },
-            },
-            {
-                "refId": "B",
-                "relativeTimeRange": {"from": 0, "to": 0},
-                "datasourceUid": "__expr__",
-                "model": {"refId": "B", "type": "reduce", "expression": "A", "reducer": "last", "settings": {"mode": "dropNN"}},
-            },
-            {
-                "refId": "C",
-                "relativeTimeRange": {"from": 0, "to": 0},
-                "datasourceUid": "__expr__",
-                "model": {
-                    "refId": "C",
-                    "type": "threshold",
-                    "expression": "B",
-                    "conditions": [{"evaluator": {"type": _GRAFANA_OPS[rule.threshold.op], "params": [threshold]}}],
-                },
-            },
-        ],
+        "condition": ALERT_REF,
+        "data": [*queries, value, alert],
         "noDataState": "OK",
         "execErrState": "Error",
         "for": rule.for_,
         "labels": {"severity": rule.severity, "source": "llmsight", "rule_id": rule.id},
-        "annotations": {"summary": rule.title, "description": rule.description},
+        "annotations": {"summary": rule.summary_template(config.params)},
         "isPaused": False,
     }
 

@@ -1,32 +1,71 @@
-"""Alert rules (alerts/rules.yaml) and the user's alerts config, as validated pydantic models."""
+"""Alert rules (alerts/rules.yaml) and the user's alerts file, as strictly validated pydantic models.
+
+A rule is shaped the way Grafana's expression engine evaluates it: each query returns string label
+columns plus exactly ONE numeric column (Grafana turns such a table into one number per row, labelled by
+the strings); the rule's `condition.value` is either one query (a reduce) or a math expression over them
+(`$recent / $baseline`), compared with a threshold. The built-in evaluator runs the same queries and
+the same arithmetic.
+"""
 
 from __future__ import annotations
 
+import math
 import re
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from llmsight.alerts.defaults import BUDGET_PARAMS
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
+_REF = re.compile(r"\$([a-z][a-z0-9_]*)")
+Operator = Literal["gt", "lt", "gte", "lte"]
 OPERATORS = {"gt": lambda v, t: v > t, "lt": lambda v, t: v < t, "gte": lambda v, t: v >= t, "lte": lambda v, t: v <= t}
+VALUE_REF, ALERT_REF = "value", "alert"  # the expression nodes every compiled rule ends with
+MIN_INTERVAL_S, MAX_INTERVAL_S = 10, 86400
 
 
 def seconds(duration: str) -> int:
-    match = _DURATION.match(duration.strip())
+    match = _DURATION.match(str(duration).strip())
     if not match:
         raise ValueError(f"{duration!r} is not a duration like 30s, 15m, 24h, 7d")
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
-class Threshold(BaseModel):
+def fill(text: str, values: dict[str, float]) -> str:
+    """Replace `{name}` placeholders (declared parameters only) by the value, as a float literal."""
+    return _PLACEHOLDER.sub(lambda m: repr(float(values[m.group(1)])) if m.group(1) in values else m.group(0), text)
+
+
+class Query(BaseModel):
+    """One Grafana query: the rule's label columns, `labels` (extra string columns that annotate, e.g.
+    the new prefix hashes) and one numeric `value` expression, over the rule's `source`."""
+
     model_config = ConfigDict(extra="forbid")
-    param: str
-    default: float
-    op: Literal["gt", "lt", "gte", "lte"] = "gt"
+    value: str
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Condition(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    value: str  # "$query" (reduce) or a math expression over $queries
+    op: Operator = "gt"
+    threshold: str  # a parameter name
+
+    @property
+    def refs(self) -> list[str]:
+        return _REF.findall(self.value)
+
+    @property
+    def single_ref(self) -> str | None:
+        match = re.fullmatch(r"\s*\$([a-z][a-z0-9_]*)\s*", self.value)
+        return match.group(1) if match else None
 
 
 class Rule(BaseModel):
@@ -34,19 +73,53 @@ class Rule(BaseModel):
 
     id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     title: str
-    description: str
+    summary: str  # a Go template (Grafana's annotation syntax), rendered by Grafana and by our evaluator
     severity: Literal["critical", "warning", "info"]
     lookback: str
     for_: str = Field(alias="for", default="0s")
-    threshold: Threshold
+    labels: list[str] = Field(min_length=1)
+    source: str  # FROM … WHERE … GROUP BY <labels> [HAVING …]
+    queries: dict[str, Query] = Field(min_length=1)
+    condition: Condition
     params: dict[str, float] = Field(default_factory=dict)
-    query: str
 
     @field_validator("lookback", "for_")
     @classmethod
     def _duration(cls, value: str) -> str:
         seconds(value)
         return value
+
+    @field_validator("queries", mode="before")
+    @classmethod
+    def _short_queries(cls, value: object) -> object:
+        if isinstance(value, dict):
+            return {ref: {"value": q} if isinstance(q, str) else q for ref, q in value.items()}
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Rule:
+        for ref in self.queries:
+            if not re.fullmatch(r"[a-z][a-z0-9_]*", ref) or ref in (VALUE_REF, ALERT_REF):
+                raise ValueError(f"query name {ref!r}: lower-case identifier, not {VALUE_REF!r} or {ALERT_REF!r}")
+        unknown = [ref for ref in self.condition.refs if ref not in self.queries]
+        if unknown or not self.condition.refs:
+            raise ValueError(f"condition.value {self.condition.value!r} must use the rule's queries ({unknown or 'none'})")
+        if self.condition.threshold not in self.defaults:
+            raise ValueError(f"threshold parameter {self.condition.threshold!r} has no default (rule params or budgets)")
+        texts = [self.source, *(q.value for q in self.queries.values()),
+                 *(e for q in self.queries.values() for e in q.labels.values())]
+        undeclared = {name for text in texts for name in _PLACEHOLDER.findall(text)} - set(self.defaults)
+        if undeclared:
+            raise ValueError(f"undeclared parameters {sorted(undeclared)}")
+        return self
+
+    @property
+    def defaults(self) -> dict[str, float]:
+        """Every parameter the rule uses, with its default (budgets come from alerts/defaults.py)."""
+        return {**BUDGET_PARAMS, **self.params}
+
+    def parameters(self, overrides: dict[str, float]) -> dict[str, float]:
+        return {name: float(overrides.get(name, default)) for name, default in self.defaults.items()}
 
     @property
     def lookback_seconds(self) -> int:
@@ -56,30 +129,55 @@ class Rule(BaseModel):
     def for_seconds(self) -> int:
         return seconds(self.for_)
 
-    def sql(self, params: dict[str, float]) -> str:
-        """The query with its parameters filled in (macros left for the plugin / evaluator)."""
-        values = {**self.params, **{k: v for k, v in params.items() if k in self.params}}
-        sql = self.query
-        for name, value in values.items():
-            sql = sql.replace("{" + name + "}", repr(value))
-        return sql.strip()
+    def query_sql(self, ref: str, overrides: dict[str, float]) -> str:
+        """The SQL of one query: label columns, extra label columns, one numeric column `value`."""
+        query = self.queries[ref]
+        columns = [*self.labels, *(f"{expr} AS {name}" for name, expr in query.labels.items()), f"{query.value} AS value"]
+        return fill(f"SELECT {', '.join(columns)}\n{self.source.strip()}", self.parameters(overrides))
 
-    def threshold_value(self, params: dict[str, float]) -> float:
-        return float(params.get(self.threshold.param, self.threshold.default))
+    def threshold_value(self, overrides: dict[str, float]) -> float:
+        return self.parameters(overrides)[self.condition.threshold]
+
+    def summary_template(self, overrides: dict[str, float]) -> str:
+        """The Go template of the annotation, with parameter values filled in."""
+        return fill(self.summary.strip(), self.parameters(overrides))
 
 
 class RuleSet(BaseModel):
+    model_config = ConfigDict(extra="forbid")
     rules: list[Rule]
+
+    @model_validator(mode="after")
+    def _unique(self) -> RuleSet:
+        ids = [r.id for r in self.rules]
+        if len(ids) != len(set(ids)):
+            raise ValueError("rule ids must be unique")
+        return self
+
+    @property
+    def ids(self) -> set[str]:
+        return {r.id for r in self.rules}
+
+    @property
+    def parameter_names(self) -> set[str]:
+        return {name for rule in self.rules for name in rule.defaults}
+
+
+@cache
+def load_rules() -> RuleSet:
+    text = resources.files("llmsight.alerts").joinpath("rules.yaml").read_text()
+    return RuleSet.model_validate(yaml.safe_load(text))
 
 
 class Webhook(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(pattern=r"^https?://")
+    url: str = Field(pattern=r"^https?://\S+$")
     format: Literal["json", "slack"] = "json"
 
 
 class AlertsConfig(BaseModel):
-    """The user's alerts file (LLMSIGHT_ALERTS_FILE): thresholds, webhooks, evaluation cadence."""
+    """The user's alerts file (LLMSIGHT_ALERTS_FILE): thresholds, webhooks, evaluation cadence. Unknown
+    keys, unknown parameters or rule ids, non-finite numbers and bad durations are errors."""
 
     model_config = ConfigDict(extra="forbid")
     interval: str = "1m"
@@ -87,15 +185,61 @@ class AlertsConfig(BaseModel):
     params: dict[str, float] = Field(default_factory=dict)
     webhooks: list[Webhook] = Field(default_factory=list)
     disabled: list[str] = Field(default_factory=list)
+    # false where Grafana delivers the same rules (the compose stack): one notification path, not two.
+    builtin_evaluator: bool = True
 
+    @field_validator("interval")
+    @classmethod
+    def _interval(cls, value: str) -> str:
+        if not MIN_INTERVAL_S <= seconds(value) <= MAX_INTERVAL_S:
+            raise ValueError(f"must be between {MIN_INTERVAL_S}s and {MAX_INTERVAL_S // 3600}h, not {value}")
+        return value
 
-def load_rules() -> RuleSet:
-    text = resources.files("llmsight.alerts").joinpath("rules.yaml").read_text()
-    return RuleSet.model_validate(yaml.safe_load(text))
+    @field_validator("repeat_interval")
+    @classmethod
+    def _repeat(cls, value: str | None) -> str | None:
+        if value is not None and seconds(value) < 60:
+            raise ValueError(f"must be at least 1m, not {value}")
+        return value
+
+    @field_validator("params", mode="before")
+    @classmethod
+    def _numbers(cls, value: object) -> object:
+        if isinstance(value, dict):
+            for name, number in value.items():
+                if isinstance(number, bool) or not isinstance(number, (int, float)):
+                    raise ValueError(f"{name} must be a number, not {number!r}")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _params(cls, value: dict[str, float]) -> dict[str, float]:
+        known = load_rules().parameter_names
+        for name, number in value.items():
+            if name not in known:
+                raise ValueError(f"unknown parameter {name!r} (known: {', '.join(sorted(known))})")
+            if not math.isfinite(number):
+                raise ValueError(f"{name} must be a finite number, not {number}")
+        return value
+
+    @field_validator("disabled")
+    @classmethod
+    def _disabled(cls, value: list[str]) -> list[str]:
+        known = load_rules().ids
+        for rule_id in value:
+            if rule_id not in known:
+                raise ValueError(f"unknown rule {rule_id!r} (known: {', '.join(sorted(known))})")
+        return value
+
+    @property
+    def interval_seconds(self) -> int:
+        return seconds(self.interval)
 
 
 def load_config(path: Path | None) -> AlertsConfig:
+    """The alerts file at `path` (defaults when None); ConfigFileError (`file:line: …`) when invalid."""
     if path is None:
         return AlertsConfig()
-    document = yaml.safe_load(path.read_text()) or {}
-    return AlertsConfig.model_validate(document)
+    from llmsight.collector.config_file import load_yaml_model
+
+    return load_yaml_model(Path(path), AlertsConfig)

@@ -53,7 +53,8 @@ class Collector:
     def start(self) -> Collector:
         settings = self.settings
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-        pricer = Pricer(settings.prices_file)  # first: a bad prices file fails before anything binds
+        pricer = Pricer(settings.prices_file)  # first: a bad prices or alerts file fails before anything binds
+        alerts_config = self._alerts_config()
         # One collector per data directory: the spool, checkpoint and shared counters are its own.
         self._lock_file = lock_exclusively(settings.data_dir / ".collector.lock", what=f"the data directory {settings.data_dir}")
         try:
@@ -82,19 +83,29 @@ class Collector:
             self._query.start()
             self.http_port, self.grpc_port = self._receiver.http_port, self._receiver.grpc_port
             self.query_port = self._query.port
-            self._start_alerts()
+            self._start_alerts(alerts_config)
             self._write_state()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _start_alerts(self) -> None:
+    def _alerts_config(self) -> Any:
+        """The validated alerts file (ConfigFileError, `file:line: …`, when it is wrong)."""
         try:
-            from llmsight.alerts.evaluator import AlertEvaluator
+            from llmsight.alerts.rules import load_config
         except ImportError:
+            return None
+        return load_config(self.settings.alerts_file)
+
+    def _start_alerts(self, config: Any) -> None:
+        if config is None:
             return
-        self.alerts = AlertEvaluator.from_settings(self.settings, query=self.store.query)  # type: ignore[union-attr]
+        from llmsight.alerts.evaluator import AlertEvaluator
+
+        self.alerts = AlertEvaluator.from_settings(
+            self.settings, query=self.store.query, config=config, counters=self.shared.add  # type: ignore[union-attr]
+        )
         if self.alerts is not None:
             self.alerts.start()
 

@@ -11,6 +11,7 @@ from rich.console import Console
 
 from llmsight.collector.app import Collector
 from llmsight.collector.config import load_settings
+from llmsight.collector.config_file import ConfigFileError
 from llmsight.collector.gc_tuning import tune_for_throughput
 from llmsight.collector.lockfile import LockedError
 from llmsight.collector.pricing import OverridesError
@@ -27,6 +28,10 @@ def run_collector(**overrides: Any) -> int:
     collector = Collector(settings)
     try:
         collector.start()
+    except ConfigFileError as exc:
+        console.print("[red]llmsight collector: invalid configuration[/red]")
+        console.print(str(exc), markup=False, highlight=False)
+        return 2
     except (StoreError, OverridesError, LockedError, OSError) as exc:
         console.print(f"[red]llmsight collector could not start:[/red] {exc}")
         return 1

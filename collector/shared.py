@@ -22,8 +22,16 @@ INGEST_COUNTERS = (
 ACCEPT_COUNTERS = ("submitted", "duplicates", "pending_bytes")
 # Written by the store process.
 STORE_COUNTERS = ("stored", "batches", "insert_errors")
+# Written by the store process's alert evaluator (reported under "alerts", without the prefix).
+ALERT_COUNTERS = (
+    "alert_evaluations", "alert_evaluation_failures", "alert_rule_failures", "alert_notifications",
+    "alert_notification_failures",
+)
 _POSITIONS = ("durable", "committed")  # (segment << 32 | byte offset): one word, never torn
-_SLOTS = {name: index for index, name in enumerate(INGEST_COUNTERS + ACCEPT_COUNTERS + STORE_COUNTERS + _POSITIONS)}
+_SLOTS = {
+    name: index
+    for index, name in enumerate(INGEST_COUNTERS + ACCEPT_COUNTERS + STORE_COUNTERS + ALERT_COUNTERS + _POSITIONS)
+}
 _ERROR_BYTES = 512
 _SEGMENT_SHIFT = 32
 
@@ -78,7 +86,8 @@ class SharedState:
         ingest = {name: int(words[_SLOTS[name]]) for name in INGEST_COUNTERS}
         pipeline: dict[str, Any] = {name: int(words[_SLOTS[name]]) for name in ACCEPT_COUNTERS + STORE_COUNTERS}
         pipeline["last_error"] = self.last_error
-        return {"ingest": ingest, "pipeline": pipeline}
+        alerts = {name.removeprefix("alert_"): int(words[_SLOTS[name]]) for name in ALERT_COUNTERS}
+        return {"ingest": ingest, "pipeline": pipeline, "alerts": alerts}
 
     # --- spool positions ---
     def set_position(self, name: str, segment: int, offset: int) -> None:

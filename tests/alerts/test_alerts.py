@@ -60,12 +60,13 @@ def baseline(store, count: int = 400) -> list[Call]:
     return calls
 
 
-def recent(store, template: Call, count: int, **changes: Any) -> list[Call]:
+def recent(store, template: Call, count: int, *, span_base: int = 9_000_000, start_min: int = 40, **changes: Any) -> list[Call]:
+    """`count` copies of `template`, one a minute from `start_min` minutes ago, with `changes` applied."""
     calls = []
     for index in range(count):
         call = Call(**{**template.__dict__, "attributes": {}})
-        call.ts = store.now - timedelta(minutes=40) + timedelta(minutes=index)
-        call.span_id = 9_000_000 + index
+        call.ts = store.now - timedelta(minutes=start_min) + timedelta(minutes=index)
+        call.span_id = span_base + index
         for name, value in changes.items():
             setattr(call, name, value)
         calls.append(call)
@@ -131,10 +132,9 @@ def test_template_change_breaking_the_cache_fires_and_resolves_once(empty_store,
     fired = [t for t in engine.evaluate_once(empty_store.now) if t.rule_id == "cache_hit_ratio_regression"]
     assert len(fired) == 1
     alert = fired[0]
-    assert alert.labels["prompt_name"] == "support"
-    assert alert.labels["new_prefix_hash"] == "c0ffee00c0ffee00"
-    assert "c0ffee00c0ffee00" in alert.summary
-    base = [c for c in calls if c.prompt_name == "support" and c.status == "ok"]
+    assert alert.labels == {"prompt_name": "support", "request_model": template.model}
+    assert "new prefix hash c0ffee00c0ffee00 (12 calls)" in alert.summary
+    base = [c for c in calls if c.prompt_name == "support" and c.model == template.model and c.status == "ok"]
     expected_drop = sum(c.cache_read for c in base) / sum(c.input_tokens for c in base)
     assert alert.value == pytest.approx(expected_drop, rel=1e-9)
     # Two hours later the recent window is empty: the condition clears, announced exactly once.
@@ -158,16 +158,19 @@ def test_state_survives_a_restart_without_refiring(empty_store, tmp_path) -> Non
     assert [t for t in second.evaluate_once(empty_store.now) if t.status == "firing"] == []
 
 
-def test_every_alert_query_runs_server_side(empty_store) -> None:
+def test_every_alert_query_runs_server_side_with_one_numeric_column(empty_store) -> None:
     empty_store.add(baseline(empty_store, count=100))
     for rule in load_rules().rules:
-        sql = rule.sql({})
-        assert "$__conditionalAll" not in sql and "${" not in sql
-        expanded = expand(sql, time_from=empty_store.now - timedelta(seconds=rule.lookback_seconds),
-                          time_to=empty_store.now, server_side=True)
-        assert "$" not in expanded, rule.id
-        columns = [row[0] for row in empty_store.query(f"DESCRIBE TABLE ({expanded})").rows]
-        assert "value" in columns, rule.id
+        for ref, query in rule.queries.items():
+            sql = rule.query_sql(ref, {})
+            assert "$__conditionalAll" not in sql and "${" not in sql and "{" not in sql.replace("{{", ""), (rule.id, ref)
+            expanded = expand(sql, time_from=empty_store.now - timedelta(seconds=rule.lookback_seconds),
+                              time_to=empty_store.now, server_side=True)
+            assert "$" not in expanded, (rule.id, ref)
+            described = empty_store.query(f"DESCRIBE TABLE ({expanded})").rows
+            assert [row[0] for row in described] == [*rule.labels, *query.labels, "value"], (rule.id, ref)
+            types = [row[1] for row in described]
+            assert all("String" in t for t in types[:-1]) and "String" not in types[-1], (rule.id, ref, types)
 
 
 GRAFANA_RULES_SCHEMA = {
@@ -194,11 +197,13 @@ def test_grafana_provisioning_files_are_structurally_valid() -> None:
     files = provisioning_files()
     jsonschema.validate(files["rules.yaml"], GRAFANA_RULES_SCHEMA)
     rules = files["rules.yaml"]["groups"][0]["rules"]
-    assert {r["condition"] for r in rules} == {"C"}
+    assert {r["condition"] for r in rules} == {"alert"}
     for rule in rules:
-        query, reduce, threshold = rule["data"]
-        assert query["datasourceUid"] == "llmsight-clickhouse" and query["model"]["rawSql"]
-        assert reduce["model"]["type"] == "reduce" and threshold["model"]["type"] == "threshold"
+        *queries, value, threshold = rule["data"]
+        assert all(q["datasourceUid"] == "llmsight-clickhouse" and q["model"]["rawSql"] for q in queries)
+        assert value["model"]["type"] in ("reduce", "math") and threshold["model"]["type"] == "threshold"
+        assert threshold["model"]["expression"] == value["refId"] == "value"
+        assert len({node["refId"] for node in rule["data"]}) == len(rule["data"])
     contact = files["contact-points.yaml"]["contactPoints"][0]
     assert contact["receivers"][0]["type"] == "webhook"
     policy = files["policies.yaml"]["policies"][0]
