@@ -14,10 +14,10 @@ import re
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from llmsight.alerts.defaults import BUDGET_PARAMS
 
@@ -175,6 +175,34 @@ class Webhook(BaseModel):
     format: Literal["json", "slack"] = "json"
 
 
+def _known_parameter(name: str) -> str:
+    known = load_rules().parameter_names
+    if name not in known:
+        raise ValueError(f"unknown parameter {name!r} (known: {', '.join(sorted(known))})")
+    return name
+
+
+def _number(value: object) -> object:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"must be a number, not {value!r}")
+    if not math.isfinite(value):
+        raise ValueError(f"must be a finite number, not {value}")
+    return value
+
+
+def _known_rule(rule_id: str) -> str:
+    known = load_rules().ids
+    if rule_id not in known:
+        raise ValueError(f"unknown rule {rule_id!r} (known: {', '.join(sorted(known))})")
+    return rule_id
+
+
+# Validated one by one, so an error points at the line of the offending key or item.
+ParameterName = Annotated[str, AfterValidator(_known_parameter)]
+ParameterValue = Annotated[float, BeforeValidator(_number)]
+RuleId = Annotated[str, AfterValidator(_known_rule)]
+
+
 class AlertsConfig(BaseModel):
     """The user's alerts file (LLMSIGHT_ALERTS_FILE): thresholds, webhooks, evaluation cadence. Unknown
     keys, unknown parameters or rule ids, non-finite numbers and bad durations are errors."""
@@ -182,9 +210,9 @@ class AlertsConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
     interval: str = "1m"
     repeat_interval: str | None = None  # re-send a still-firing alert this often (None: never)
-    params: dict[str, float] = Field(default_factory=dict)
+    params: dict[ParameterName, ParameterValue] = Field(default_factory=dict)
     webhooks: list[Webhook] = Field(default_factory=list)
-    disabled: list[str] = Field(default_factory=list)
+    disabled: list[RuleId] = Field(default_factory=list)
     # false where Grafana delivers the same rules (the compose stack): one notification path, not two.
     builtin_evaluator: bool = True
 
@@ -200,35 +228,6 @@ class AlertsConfig(BaseModel):
     def _repeat(cls, value: str | None) -> str | None:
         if value is not None and seconds(value) < 60:
             raise ValueError(f"must be at least 1m, not {value}")
-        return value
-
-    @field_validator("params", mode="before")
-    @classmethod
-    def _numbers(cls, value: object) -> object:
-        if isinstance(value, dict):
-            for name, number in value.items():
-                if isinstance(number, bool) or not isinstance(number, (int, float)):
-                    raise ValueError(f"{name} must be a number, not {number!r}")
-        return value
-
-    @field_validator("params")
-    @classmethod
-    def _params(cls, value: dict[str, float]) -> dict[str, float]:
-        known = load_rules().parameter_names
-        for name, number in value.items():
-            if name not in known:
-                raise ValueError(f"unknown parameter {name!r} (known: {', '.join(sorted(known))})")
-            if not math.isfinite(number):
-                raise ValueError(f"{name} must be a finite number, not {number}")
-        return value
-
-    @field_validator("disabled")
-    @classmethod
-    def _disabled(cls, value: list[str]) -> list[str]:
-        known = load_rules().ids
-        for rule_id in value:
-            if rule_id not in known:
-                raise ValueError(f"unknown rule {rule_id!r} (known: {', '.join(sorted(known))})")
         return value
 
     @property

@@ -92,7 +92,7 @@ def load_yaml_model(path: Path, model: type[M]) -> M:
         problems = []
         for error in exc.errors():
             location = tuple(error["loc"])
-            where = ".".join(str(part) for part in location)
+            where = ".".join(str(part) for part in location if part != "[key]")
             message = error["msg"].removeprefix("Value error, ")
             if error["type"] == "extra_forbidden":
                 message = "unknown key"

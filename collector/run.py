@@ -30,7 +30,7 @@ def run_collector(**overrides: Any) -> int:
         collector.start()
     except ConfigFileError as exc:
         console.print("[red]llmsight collector: invalid configuration[/red]")
-        console.print(str(exc), markup=False, highlight=False)
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return 2
     except (StoreError, OverridesError, LockedError, OSError) as exc:
         console.print(f"[red]llmsight collector could not start:[/red] {exc}")
