@@ -129,3 +129,19 @@ def test_notification_memory_is_bounded(empty_store) -> None:
     for index in range(SENT_MEMORY + 50):
         engine.sent.append(index)  # type: ignore[arg-type]
     assert len(engine.sent) == SENT_MEMORY
+
+
+def test_the_compose_stack_delivers_through_grafana_only() -> None:
+    import yaml
+
+    root = Path(__file__).resolve().parents[2]
+    compose = yaml.safe_load((root / "docker-compose.yml").read_text())
+    collector = compose["services"]["collector"]
+    flag = next(arg for arg in collector["command"] if arg.startswith("--alerts-file="))
+    mounted = {v.split(":")[1]: v.split(":")[0] for v in collector["volumes"] if v.startswith("./")}
+    config = load_config(root / mounted[flag.split("=", 1)[1]])
+    assert config.builtin_evaluator is False  # the collector's evaluator stays off …
+    grafana = compose["services"]["grafana"]
+    assert any(v.startswith("./alerts/provisioning:") for v in grafana["volumes"])  # … Grafana's rules deliver
+    assert AlertEvaluator.from_settings(type("S", (), {"alerts_file": None, "data_dir": root})(), query=None,
+                                        config=config) is None
