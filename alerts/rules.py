@@ -101,6 +101,8 @@ class Rule(BaseModel):
         for ref in self.queries:
             if not re.fullmatch(r"[a-z][a-z0-9_]*", ref) or ref in (VALUE_REF, ALERT_REF):
                 raise ValueError(f"query name {ref!r}: lower-case identifier, not {VALUE_REF!r} or {ALERT_REF!r}")
+        if re.search(r"\$[a-z0-9_]+[-.$]", self.condition.value):
+            raise ValueError("condition.value: put spaces around operators (Grafana's math reads - . $ as part of a name)")
         unknown = [ref for ref in self.condition.refs if ref not in self.queries]
         if unknown or not self.condition.refs:
             raise ValueError(f"condition.value {self.condition.value!r} must use the rule's queries ({unknown or 'none'})")

@@ -150,7 +150,8 @@ def union(a_values: list[Number], b_values: list[Number]) -> list[tuple[Labels |
 
 
 def _tokenize(expression: str) -> list[str]:
-    return re.findall(r"\$\{[^}]+\}|\$[A-Za-z_][A-Za-z0-9_]*|\d+(?:\.\d+)?|[-+*/()]", expression)
+    # mathexp/parse/lex.go: a variable runs over letters, digits and _ - . $ (so `$a-$b` is ONE name).
+    return re.findall(r"\$\{[^}]+\}|\$[\w\-.$]+|\d+(?:\.\d+)?|[-+*/()]", expression)
 
 
 def math_expression(expression: str, variables: dict[str, list[Number]]) -> list[Number]:
