@@ -86,6 +86,7 @@ class AlertEvaluator:
         self.state_file = state_file
         self.counters = counters
         self.interval_s: float = config.interval_seconds
+        self.max_series = MAX_SERIES
         self.states: dict[str, SeriesState] = self._load_state()
         self.sent: deque[Transition] = deque(maxlen=SENT_MEMORY)
         self.last_error = ""
@@ -193,8 +194,8 @@ class AlertEvaluator:
             for key, hit in breaching.items():
                 state = self.states.get(key)
                 if state is None:
-                    if len(self.states) >= MAX_SERIES:
-                        logger.warning("alert series limit (%d) reached; %s not tracked", MAX_SERIES, key)
+                    if len(self.states) >= self.max_series:
+                        logger.warning("alert series limit (%d) reached; %s not tracked", self.max_series, key)
                         continue
                     state = self.states[key] = SeriesState()
                 state.value = hit.value  # type: ignore[assignment]

@@ -124,11 +124,19 @@ def test_the_evaluator_survives_a_failing_tick_and_metrics_report_it(empty_store
         restarted.stop()
 
 
-def test_notification_memory_is_bounded(empty_store) -> None:
-    engine = AlertEvaluator(empty_store.query, AlertsConfig())
-    for index in range(SENT_MEMORY + 50):
-        engine.sent.append(index)  # type: ignore[arg-type]
-    assert len(engine.sent) == SENT_MEMORY
+def test_what_the_evaluator_remembers_is_bounded(empty_store) -> None:
+    from tests.alerts.test_alerts import baseline, recent
+
+    calls = baseline(empty_store)
+    empty_store.add(calls)
+    # Five breaching series at once (spend over a tiny budget per service/tenant, plus the spike).
+    empty_store.add(recent(empty_store, calls[0], 30, service="api", task="summarise", model="acme-large",
+                           input_tokens=100_000, cache_read=0, cache_write=0))
+    engine = AlertEvaluator(empty_store.query, AlertsConfig(params={"daily_budget_usd": 0.01, "tenant_daily_budget_usd": 0.01}))
+    engine.max_series = 3
+    fired = engine.evaluate_once(empty_store.now)
+    assert len(fired) == 3 and len(engine.states) == 3  # the rest are evaluated, not remembered
+    assert engine.sent.maxlen == SENT_MEMORY and list(engine.sent) == fired
 
 
 def test_the_compose_stack_delivers_through_grafana_only() -> None:
