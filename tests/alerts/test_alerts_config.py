@@ -56,14 +56,21 @@ def test_non_utf8_alerts_file(tmp_path: Path) -> None:
         load_config(path)
 
 
-def test_the_collector_refuses_a_bad_alerts_file_at_start(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(("text", "expected"), [
+    ("interval: 5m\nparams:\n  daily_budget_usd: 20\n  daily_budjet_usd: 5\n",
+     ":4: params.daily_budjet_usd: unknown parameter 'daily_budjet_usd'"),
+    ("webhooks: []\ninterval: banana\n", ":2: interval: 'banana' is not a duration"),
+])
+def test_the_collector_refuses_a_bad_alerts_file_at_start(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
     path = tmp_path / "alerts.yaml"
-    path.write_text("interval: 5m\nparams:\n  daily_budget_usd: 20\n  daily_budjet_usd: 5\n")
+    path.write_text(text)
     code = run_collector(data_dir=tmp_path / "data", alerts_file=path, otlp_http_port=0, otlp_grpc_port=0, query_port=0,
                          prices_file=write_prices(tmp_path))
     assert code == 2
     err = capsys.readouterr().err
-    assert f"{path}:4: params.daily_budjet_usd" in err and "unknown parameter 'daily_budjet_usd'" in err
+    assert f"{path}{expected}" in err and "Traceback" not in err
     assert not (tmp_path / "data" / "collector.json").exists()
 
 
