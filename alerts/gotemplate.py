@@ -51,7 +51,7 @@ class Value:
     Value: float = math.nan
 
     def __str__(self) -> str:
-        return go_float(self.Value, "f", -1)
+        return go_float(self.Value, "f")
 
 
 # --- Go number formatting -------------------------------------------------------------------------
@@ -64,16 +64,17 @@ def _special(value: float) -> str | None:
     return None
 
 
-def _shortest(value: float, exponent_at: int) -> str:
-    """strconv's shortest representation, %e form when the exponent is < -4 or >= exponent_at."""
+def _shortest(value: float, style: str) -> str:
+    """strconv.FormatFloat(v, style, -1, 64): the shortest digits that round-trip. Style 'g' switches to
+    the %e form when the exponent is < -4 or >= 6 (strconv's eprec for the shortest precision); 'f' never."""
     sign, digits, exponent = Decimal(repr(value)).normalize().as_tuple()
-    text = "".join(map(str, digits)).rstrip("0") or "0"
-    point = len(digits) + int(exponent)  # decimal point position relative to the digits
     minus = "-" if sign else ""
     if value == 0:
         return minus + "0"
+    text = "".join(map(str, digits))
+    point = len(digits) + int(exponent)  # decimal point position relative to the digits
     exp10 = point - 1
-    if exp10 < -4 or exp10 >= exponent_at:
+    if style == "g" and (exp10 < -4 or exp10 >= 6):
         mantissa = text[0] + ("." + text[1:] if len(text) > 1 else "")
         return f"{minus}{mantissa}e{'+' if exp10 >= 0 else '-'}{abs(exp10):02d}"
     if point <= 0:
@@ -84,14 +85,12 @@ def _shortest(value: float, exponent_at: int) -> str:
 
 
 def go_float(value: float, verb: str = "v", precision: int = -1) -> str:
-    """fmt/strconv formatting of a float64 for the verbs v, g, f, e."""
+    """fmt/strconv formatting of a float64 for the verbs v (= shortest %g), g, f, e."""
     special = _special(value)
     if special is not None:
-        return special if verb in "vgfe" else special
-    if verb == "v" or (verb == "g" and precision < 0):
-        return _shortest(value, 21 if verb == "v" else 21)
-    if verb == "f" and precision < 0:
-        return _shortest(value, 10**9)
+        return special
+    if precision < 0 and verb in "vgf":
+        return _shortest(value, "f" if verb == "f" else "g")
     if precision < 0:
         precision = 6
     return f"%.{precision}{verb}" % value  # Python's %f/%e/%g round and trim like Go's for finite values

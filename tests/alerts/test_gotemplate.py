@@ -50,6 +50,9 @@ def test_grafana_data_missing_keys_and_printing() -> None:
             "|{{ $values.C.Value }}|{{ .Labels.service }}|{{ $value }}")
     assert render(text, {"service": "api"}, values, "[ var='A' ]") == \
         "api|[no value]|3|model=m, service=api|0.30000000000000004|[no value]|api|[ var='A' ]"
+    big = {"M": Value(Labels(), 1234567.0), "K": Value(Labels(), 123456.0), "S": Value(Labels(), 1e-05)}
+    assert render("{{ $values.M.Value }} {{ $values.K.Value }} {{ $values.S.Value }} {{ $values.S }} {{ $values.M }}",
+                  {}, big) == "1.234567e+06 123456 1e-05 0.00001 1234567"
     branches = "{{ if $values.C }}c{{ else if $values.A }}a{{ else }}none{{ end }}-{{ with $values.A }}{{ .Value }}{{ end }}"
     assert render(branches, {}, values) == "a-3"
     assert render("x  {{- 1.5 -}}  y", {}, {}) == "x1.5y"
