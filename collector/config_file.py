@@ -38,6 +38,8 @@ def _walk(loader: _Loader, node: yaml.Node, location: Location) -> Any:
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
             key = loader.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) and key is not None:
+                raise yaml.MarkedYAMLError(problem="a key must be a plain value", problem_mark=key_node.start_mark)
             if key in result:
                 raise yaml.MarkedYAMLError(problem=f"duplicate key {key!r}", problem_mark=key_node.start_mark)
             loader.lines[(*location, key)] = key_node.start_mark.line + 1
@@ -74,6 +76,8 @@ def load_yaml_document(path: Path) -> tuple[Any, dict[Location, int]]:
         raise ConfigFileError(path, [((mark.line + 1) if mark else 1, str(exc.problem or exc))]) from None
     except yaml.YAMLError as exc:
         raise ConfigFileError(path, [(1, str(exc))]) from None
+    except RecursionError:  # a self-referencing alias
+        raise ConfigFileError(path, [(1, "nested too deeply (a recursive alias?)")]) from None
     finally:
         loader.dispose()
     return document, loader.lines

@@ -29,6 +29,8 @@ BAD_FILES = {
     "webhooks:\n  - url: http://x\n    fromat: slack\n": (3, "webhooks.0.fromat: unknown key"),
     "interval: 1m\ninterval: 2m\n": (2, "duplicate key 'interval'"),
     "interval: [1m\n": (2, ""),
+    "? [a]\n: 1\n": (1, "a key must be a plain value"),
+    "a: &a [*a]\n": (1, "nested too deeply"),
 }
 
 
