@@ -19,6 +19,7 @@ from llmsight.collector.config import CollectorSettings
 from llmsight.collector.lockfile import lock_exclusively
 from llmsight.collector.pipeline import Pipeline, PipelineLimits
 from llmsight.collector.pricing import Pricer
+from llmsight.collector.pricing.price_table import PricingWithPriceTable
 from llmsight.collector.query_api import STATE_FILE, QueryApiServer
 from llmsight.collector.receive.process import ReceiverConfig, ReceiverProcess
 from llmsight.collector.shared import SharedState
@@ -68,7 +69,9 @@ class Collector:
                 logger.warning("%s; accepting spans into the spool until it answers", exc)
             spool_id(settings.spool_dir)  # created before either process uses the spool
             self.shared = SharedState.create(settings.data_dir / SHARED_FILE)
-            self.pipeline = Pipeline(settings, self.store, pricer, self.shared, self.limits)
+            # The pipeline prices through a wrapper that also keeps the model_prices table (savings panels).
+            priced = PricingWithPriceTable(pricer, self.store, settings.cheaper_models)
+            self.pipeline = Pipeline(settings, self.store, priced, self.shared, self.limits)
             self._receiver = ReceiverProcess(
                 ReceiverConfig(
                     spool_dir=settings.spool_dir, shared_file=self.shared.path, host=settings.bind_host,

@@ -52,8 +52,14 @@ CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("tenant", "LowCardinality(String)"),
     ("finish_reason", "LowCardinality(String)"),  # first finish reason, '' if none
     ("instrumentation", "LowCardinality(String)"),  # which library produced the span
-    ("attributes", "Map(String, String)"),  # everything else on the span
+    ("attributes", "Map(String, String)"),  # everything else on the span (and the resource's service.version)
+    # Appended (schema v2), so rows spooled by an older collector still map field by field.
+    ("user_id", "String"),  # user.id: the end user, '' if not set
+    ("session_id", "String"),  # session.id: the conversation / session, '' if not set
 )
+# Columns added after the first schema version: (schema version, name). Migrations add them to stores
+# created before, with ALTER TABLE ... ADD COLUMN IF NOT EXISTS.
+ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"))
 
 # The hourly rollup (AggregatingMergeTree fed by a materialized view). Dashboards read it wherever
 # a panel needs no per-call detail.
@@ -99,3 +105,25 @@ HOURLY_SUM_COLUMNS: Final[tuple[str, ...]] = (
 # quantilesTDigestMerge(0.5, 0.95, 0.99)(col).
 HOURLY_QUANTILE_COLUMNS: Final[tuple[str, ...]] = ("ttft_ms_q", "duration_ms_q")
 QUANTILE_LEVELS: Final = (0.5, 0.95, 0.99)
+
+# Unit prices (USD per token) the collector writes for every model it has priced, and for each provider's
+# configured cheaper model, so dashboards can show what batch or a cheaper model would have cost with the
+# same arithmetic genai-prices (and the overrides file) applied to the calls. ReplacingMergeTree on
+# (provider, model): several collectors may write the same row.
+PRICES_TABLE: Final = "model_prices"
+PRICE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("provider", "LowCardinality(String)"),
+    ("model", "LowCardinality(String)"),
+    ("input_per_token", "Float64"),  # uncached input
+    ("cache_read_per_token", "Float64"),
+    ("cache_write_per_token", "Float64"),  # 5-minute writes
+    ("output_per_token", "Float64"),
+    # The batch price of the same model; NULL when the price data has no separate batch price.
+    ("batch_input_per_token", "Nullable(Float64)"),
+    ("batch_cache_read_per_token", "Nullable(Float64)"),
+    ("batch_cache_write_per_token", "Nullable(Float64)"),
+    ("batch_output_per_token", "Nullable(Float64)"),
+    ("cheaper_alternative", "Bool"),  # this model is its provider's configured cheaper model
+    ("price_source", "LowCardinality(String)"),
+    ("updated_at", "DateTime64(3, 'UTC')"),
+)

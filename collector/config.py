@@ -41,6 +41,11 @@ class CollectorSettings(BaseSettings):
     alerts_file: Path | None = None
     service_name_default: str = "unknown_service"
     raw_ttl_days: int = Field(default=90, ge=1)
+    cheaper_models: dict[str, str] | None = Field(
+        default=None,
+        description="Provider → its cheaper model, priced for the savings dashboard (JSON in the environment). "
+        "Unset: llmsight's defaults (collector/pricing/price_table.py).",
+    )
 
     @field_validator("clickhouse_dsn")
     @classmethod

@@ -52,6 +52,9 @@ class CallRecord:
     finish_reason: str = ""
     instrumentation: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
+    # Last, like their columns: a spooled row from an older collector (shorter tuple) still maps.
+    user_id: str = ""
+    session_id: str = ""
 
     @property
     def uncached_input_tokens(self) -> int:

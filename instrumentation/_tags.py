@@ -1,6 +1,6 @@
-"""Attribution tags: who or what asked for a call (task, prompt name and version, tenant).
+"""Attribution tags: who or what asked for a call (task, prompt name and version, tenant, end user, session).
 
-    with llmsight.tags(task="summarise", tenant="acme"):
+    with llmsight.tags(task="summarise", tenant="acme", user="u-42", session="chat-7"):
         client.chat.completions.create(...)
 
     @llmsight.tags(task="classify", prompt_name="triage", prompt_version="3")
@@ -28,6 +28,8 @@ TAG_ATTRIBUTES: Mapping[str, str] = {
     "prompt_name": attr.LLMSIGHT_PROMPT_NAME,
     "prompt_version": attr.LLMSIGHT_PROMPT_VERSION,
     "tenant": attr.LLMSIGHT_TENANT,
+    "user": attr.USER_ID,
+    "session": attr.SESSION_ID,
 }
 
 _EMPTY: Mapping[str, str] = {}
@@ -51,8 +53,13 @@ class tags:  # noqa: N801 - used like a function: `with llmsight.tags(...)`
         prompt_name: str | None = None,
         prompt_version: str | int | None = None,
         tenant: str | None = None,
+        user: str | None = None,
+        session: str | None = None,
     ) -> None:
-        given = {"task": task, "prompt_name": prompt_name, "prompt_version": prompt_version, "tenant": tenant}
+        given = {
+            "task": task, "prompt_name": prompt_name, "prompt_version": prompt_version, "tenant": tenant,
+            "user": user, "session": session,
+        }
         self._attributes = {TAG_ATTRIBUTES[k]: str(v) for k, v in given.items() if v is not None}
         self._tokens: list[Token[Mapping[str, str]]] = []
 

@@ -31,6 +31,11 @@ SERVER_ADDRESS: Final = "server.address"
 SERVER_PORT: Final = "server.port"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 ERROR_TYPE: Final = "error.type"
+# OTel general semantic conventions: the end user and the conversation/session a call belongs to.
+USER_ID: Final = "user.id"
+SESSION_ID: Final = "session.id"
+# Resource attribute (OTel service semconv); the collector keeps it so dashboards can mark deploys.
+SERVICE_VERSION: Final = "service.version"
 
 # --- llmsight's own ---
 LLMSIGHT_CACHE_CREATION_1H_INPUT_TOKENS: Final = "llmsight.usage.cache_creation_1h.input_tokens"

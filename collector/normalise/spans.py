@@ -72,6 +72,7 @@ _FIELDS: tuple[tuple[str, ...], ...] = (
     v.FINISH_REASONS, v.SERVICE_TIER, v.TTFT_SECONDS, v.STREAMING, v.RETRIES, v.HTTP_STATUS, v.ERROR_TYPE,
     ("llmsight.model_tier",), ("llmsight.stream.completed",), ("llmsight.task",), ("llmsight.prompt.name",),
     ("llmsight.prompt.version",), ("llmsight.prompt.prefix_hash",), ("llmsight.tenant",),
+    ("user.id",), ("session.id",),
 )
 _KNOWN = frozenset(name for names in _FIELDS for name in names)
 _GENAI_MARKERS = frozenset(v.REQUEST_MODEL + v.PROVIDER + v.INPUT_TOKENS + v.OPERATION)
@@ -164,7 +165,7 @@ def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: st
         provider_raw, operation_raw, request_model, response_model,
         input_tokens, output_tokens, cache_read, cache_write, cache_write_1h, reasoning,
         finish, service_tier, ttft, streaming, retries, http_status, error_type,
-        model_tier, completed, task, prompt_name, prompt_version, prefix_hash, tenant,
+        model_tier, completed, task, prompt_name, prompt_version, prefix_hash, tenant, user_id, session_id,
     ) = plan.values(attrs)
     provider_raw = _text(provider_raw).lower()
     provider = _PROVIDER_NAMES.get(provider_raw, provider_raw)
@@ -258,6 +259,8 @@ def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: st
         _text(finish),
         _text(scope),
         extra,
+        _text(user_id),
+        _text(session_id),
     )
 
 
@@ -273,6 +276,7 @@ def normalise_request(request: Any, *, default_service: str = "unknown_service",
         resource = _attributes(resource_spans.resource.attributes)
         service = _text(resource.get("service.name")) or default_service
         environment = _text(resource.get("deployment.environment.name") or resource.get("deployment.environment"))
+        service_version = _text(resource.get("service.version"))
         for scope_spans in resource_spans.scope_spans:
             scope = scope_spans.scope.name
             for span in scope_spans.spans:
@@ -285,6 +289,8 @@ def normalise_request(request: Any, *, default_service: str = "unknown_service",
                     if len(span.trace_id) != 16 or len(span.span_id) != 8:
                         raise InvalidSpan("trace_id must be 16 bytes and span_id 8 bytes")
                     append(normalise_span(span, attrs, plan, service, environment, scope))
+                    if service_version:  # deploy markers on the dashboards read it from `attributes`
+                        result.records[-1].attributes["service.version"] = service_version
                 except InvalidSpan as exc:
                     result.rejected += 1
                     if len(result.errors) < max_errors:

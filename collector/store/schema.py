@@ -19,6 +19,7 @@ which dashboards and alerts depend on:
 from __future__ import annotations
 
 from llmsight.collector.columns import (
+    ADDED_CALL_COLUMNS,
     CALL_COLUMNS,
     CALLS_TABLE,
     DATABASE,
@@ -26,10 +27,12 @@ from llmsight.collector.columns import (
     HOURLY_QUANTILE_COLUMNS,
     HOURLY_SUM_COLUMNS,
     HOURLY_TABLE,
+    PRICE_COLUMNS,
+    PRICES_TABLE,
     QUANTILE_LEVELS,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 TRUNCATED_REASONS = "('length', 'max_tokens', 'max_output_tokens')"
 QUANTILES = ", ".join(str(level) for level in QUANTILE_LEVELS)
 # Dedup window: how many recent insert blocks (batches) a non-replicated MergeTree remembers, so a
@@ -142,14 +145,37 @@ def hourly_view_ddl(*, source: str = CALLS_TABLE, target: str = HOURLY_TABLE, vi
     )
 
 
+ROLLUP_SELECT_COLUMNS: tuple[str, ...] = (*HOURLY_KEY_COLUMNS, *_HOURLY_SUMS, *_HOURLY_QUANTILES)
+"""The columns `rollup_select` returns, in its order: a UNION with the rollup table lists these."""
+
+
 def rollup_select(where: str) -> str:
-    """The view's SELECT over a slice of llm_calls: used to rebuild hours after a reprice."""
+    """The view's SELECT over a slice of llm_calls: used to rebuild hours after a reprice, and by dashboards
+    for the partial hours at the edges of a time range."""
     keys = ", ".join(name if name != "hour" else "toStartOfHour(ts) AS hour" for name in HOURLY_KEY_COLUMNS)
     aggregates = ", ".join(
         [f"{expr} AS {name}" for name, expr in _HOURLY_SUMS.items()]
         + [f"{expr} AS {name}" for name, expr in _HOURLY_QUANTILES.items()]
     )
     return f"SELECT {keys}, {aggregates} FROM {DATABASE}.{CALLS_TABLE} AS src WHERE {where} GROUP BY {', '.join(HOURLY_KEY_COLUMNS)}"
+
+
+def prices_table_ddl() -> str:
+    columns = ",\n".join(f"    {name} {ch_type}" for name, ch_type in PRICE_COLUMNS)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{PRICES_TABLE}\n(\n{columns}\n)\n"
+        "ENGINE = ReplacingMergeTree(updated_at)\nORDER BY (provider, model)"
+    )
+
+
+def added_columns_ddl(version: int, table: str = CALLS_TABLE) -> list[str]:
+    """ALTERs that give a store created before `version` the columns added in it (a no-op on a new store)."""
+    types = dict(CALL_COLUMNS)
+    added = [name for added_in, name in ADDED_CALL_COLUMNS if added_in == version]
+    if not added:
+        return []
+    clauses = ", ".join(f"ADD COLUMN IF NOT EXISTS {name} {types[name]}" for name in added)
+    return [f"ALTER TABLE {DATABASE}.{table} {clauses}"]
 
 
 def migrations(ttl_days: int = 90) -> list[tuple[int, list[str]]]:
@@ -163,6 +189,8 @@ def migrations(ttl_days: int = 90) -> list[tuple[int, list[str]]]:
                 hourly_view_ddl(),
             ],
         ),
+        # v2: who and which conversation (user_id, session_id), and the unit-price table for savings panels.
+        (2, [*added_columns_ddl(2), prices_table_ddl()]),
     ]
 
 

@@ -147,6 +147,14 @@ class Store:
         except Exception as exc:
             raise _classify(exc, self.dsn) from exc
 
+    def insert_rows(self, table: str, column_names: list[str], rows: list[tuple[Any, ...]]) -> None:
+        """A plain row insert into another llmsight table (small tables such as model_prices)."""
+        try:
+            with self._lock:
+                self._connected().insert(f"{DATABASE}.{table}", rows, column_names=column_names)
+        except Exception as exc:
+            raise _classify(exc, self.dsn) from exc
+
     def query(self, sql: str, parameters: dict[str, Any] | None = None, *, settings: dict[str, Any] | None = None) -> QueryResult:
         try:
             with self._lock:

@@ -51,9 +51,11 @@ def records(count: int, seed: int = 1) -> list[CallRecord]:
 
 
 def test_schema_is_idempotent(store: Store) -> None:
-    assert store.ensure_schema() == store.ensure_schema() == 1
+    from llmsight.collector.store.schema import SCHEMA_VERSION
+
+    assert store.ensure_schema() == store.ensure_schema() == SCHEMA_VERSION
     tables = {row[0] for row in store.query("SHOW TABLES FROM llmsight").rows}
-    assert {"llm_calls", "llm_calls_hourly", "llm_calls_hourly_mv", "schema_version"} <= tables
+    assert {"llm_calls", "llm_calls_hourly", "llm_calls_hourly_mv", "model_prices", "schema_version"} <= tables
 
 
 def test_every_column_reads_back_exactly(store: Store) -> None:
