@@ -1,162 +1,345 @@
-"""The panels of llmsight's five dashboards: one SQL query each, on the hourly rollup wherever a panel
-needs no per-call detail. `build.py` turns these into Grafana dashboard JSON.
+"""The panels of llmsight's six dashboards: one SQL query each. `build.py` turns these into Grafana dashboard JSON.
 
-Filters: every query applies the dashboard variables through `$__conditionalAll`, so "All" costs nothing.
+Sources:
+- `HOURLY`: the hourly rollup for the whole hours inside the time range, UNION ALL the same aggregation over raw
+  rows for the partial hours at its edges (schema.rollup_select), so sums over any range — including one that
+  starts or ends mid-hour — equal sums over the raw rows that `$__timeFilter(ts)` selects.
+- `RAW` with `$__timeFilter(ts)` where a panel needs per-call detail (prefix hashes, traces, users, exact
+  quantiles).
+
+Filters: every query applies the dashboard variables through `$__conditionalAll`, so "All" costs nothing; values
+are inserted with the `singlequote` format (quotes escaped), as the plugin's documentation recommends.
+Quantiles: exact (quantilesExactInclusive over raw rows) for groups with at most EXACT_QUANTILE_MAX_CALLS calls in
+the range, merged t-digests from the rollup above that — a digest merged from a few sparse hourly states is far off.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any, Final
 
-ROLLUP = "llmsight.llm_calls_hourly"
-RAW = "llmsight.llm_calls"
-FILTERS = " AND ".join(
-    f"$__conditionalAll({column} IN (${variable}), ${variable})"
-    for column, variable in (
-        ("service", "service"),
-        ("environment", "environment"),
-        ("provider", "provider"),
-        ("request_model", "model"),
-        ("model_tier", "tier"),
-        ("task", "task"),
-        ("tenant", "tenant"),
-    )
+from llmsight.collector.columns import CALLS_TABLE, DATABASE, HOURLY_TABLE, PRICES_TABLE
+from llmsight.collector.store.schema import ROLLUP_SELECT_COLUMNS, rollup_select
+
+ROLLUP = f"{DATABASE}.{HOURLY_TABLE}"
+RAW = f"{DATABASE}.{CALLS_TABLE}"
+PRICES = f"{DATABASE}.{PRICES_TABLE}"
+
+# The daily budget the "Spend today" gauge measures against (USD). The alert rules keep their own default until
+# both read one shared module (see the README).
+DAILY_BUDGET_USD: Final = 50.0
+BUDGET_WARNING_SHARE: Final = 0.8  # the gauge turns orange at 80% of the budget, red at 100%
+EXACT_QUANTILE_MAX_CALLS: Final = 5000
+# Where the "open trace" links go; {trace_id} is replaced by the call's 32-hex trace id. A dashboard constant,
+# editable in Grafana (Dashboard settings → Variables) or at build time (build.py --trace-url).
+TRACE_URL_TEMPLATE: Final = "http://localhost:16686/trace/{trace_id}"
+# Tasks whose calls could have waited for a batch API; '*' (the variable's All value) means every task.
+ALL_TASKS: Final = "'*'"
+
+# (variable, column) for the dashboard filters
+FILTER_COLUMNS: Final = (
+    ("service", "service"),
+    ("environment", "environment"),
+    ("provider", "provider"),
+    ("model", "request_model"),
+    ("tier", "model_tier"),
+    ("task", "task"),
+    ("tenant", "tenant"),
 )
-HOURLY = f"$__timeFilter(hour) AND {FILTERS}"
+FILTERS = " AND ".join(
+    f"$__conditionalAll({column} IN (${{{variable}:singlequote}}), ${variable})" for variable, column in FILTER_COLUMNS
+)
+# Whole hours inside [from, to]: from the first hour that starts at or after `from`, up to the hour `to` is in.
+_WHOLE_FROM = "toStartOfHour(addSeconds(toTimeZone($__fromTime, 'UTC'), 3599))"
+_WHOLE_TO = "toStartOfHour(toTimeZone($__toTime, 'UTC'))"
+HOURLY = (
+    f"(SELECT {', '.join(ROLLUP_SELECT_COLUMNS)} FROM {ROLLUP} "
+    f"WHERE hour >= {_WHOLE_FROM} AND hour < {_WHOLE_TO} AND {FILTERS} "
+    f"UNION ALL {rollup_select(f'$__timeFilter(ts) AND (ts < {_WHOLE_FROM} OR ts >= {_WHOLE_TO}) AND {FILTERS}')})"
+)
 PER_CALL = f"$__timeFilter(ts) AND {FILTERS}"
 SAVED_BY_CACHE = (
     "sum(cache_read_tokens * input_cost / greatest(input_tokens - cache_read_tokens - cache_write_tokens, 1)"
     " - cache_read_cost)"
 )
+TRACE_LINK = "replaceAll(${trace_url_template:sqlstring}, '{trace_id}', toString(trace_id)) AS trace_link"
+
+
+@dataclass(frozen=True)
+class Link:
+    """A data link on a table column: to the Calls dashboard filtered by the row's value, or to a URL column."""
+
+    column: str
+    calls_variable: str = ""  # the Calls dashboard variable the value goes into
+    url_column: str = ""  # or: a column of the row holding the URL (trace viewer)
+    title: str = ""
 
 
 @dataclass(frozen=True)
 class Panel:
     title: str
-    kind: str  # Grafana panel type: timeseries, stat, table, gauge, barchart, piechart
+    kind: str  # Grafana panel type: timeseries, stat, table, gauge
     sql: str
     description: str = ""
     unit: str = ""
     width: int = 12
     height: int = 8
     time_series: bool = False
+    links: tuple[Link, ...] = ()
+    hidden: tuple[str, ...] = ()  # table columns that only feed links
+    extra_targets: tuple[tuple[str, str], ...] = ()  # (refId, sql)
+    field_defaults: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    transformations: tuple[dict[str, Any], ...] = ()
 
+
+def _quantiles(keys: tuple[str, ...], value: str, state: str, where: str, levels: tuple[float, ...],
+               names: tuple[str, ...], *, over_time: bool = False) -> str:
+    """Quantiles of `value` per group of `keys`: exact over raw rows for small groups, merged t-digest states
+    (`state`) from HOURLY for the rest. `where` applies to both (it names columns both sources have)."""
+    group = ", ".join(keys)
+    levels_sql = ", ".join(str(level) for level in levels)
+    small = f"({group}) IN (SELECT {group} FROM {HOURLY} AS h WHERE {where} GROUP BY {group} HAVING sum(calls) <= {EXACT_QUANTILE_MAX_CALLS})"
+    time_raw = "$__timeInterval(ts) AS time, " if over_time else ""
+    time_hourly = "$__timeInterval(hour) AS time, " if over_time else ""
+    by = f"time, {group}" if over_time else group
+    picked = ", ".join(f"q[{index}] AS {name}" for index, name in enumerate(names, start=1))
+    return (
+        f"SELECT {'time, ' if over_time else ''}{group}, {picked}, method FROM ("
+        f"SELECT {time_raw}{group}, quantilesExactInclusive({levels_sql})(assumeNotNull({value})) AS q, 'exact' AS method "
+        f"FROM {RAW} WHERE {PER_CALL} AND {where} AND {value} IS NOT NULL AND {small} GROUP BY {by} "
+        f"UNION ALL SELECT {time_hourly}{group}, quantilesTDigestMerge({levels_sql})({state}) AS q, 't-digest' AS method "
+        f"FROM {HOURLY} AS r WHERE {where} AND NOT {small} GROUP BY {by}"
+        f") ORDER BY {by}"
+    )
+
+
+def _over_time(label: str, values: str, where: str = "1") -> str:
+    return (f"SELECT $__timeInterval(hour) AS time, {label}, {values} FROM {HOURLY} AS r WHERE {where} "
+            f"GROUP BY time, label ORDER BY time")
+
+
+MODEL_LABEL = "concat(provider, ' / ', request_model) AS label"
+TO_CALLS_BY_MODEL = Link("request_model", calls_variable="model")
+TO_CALLS_BY_PROMPT = Link("prompt_name", calls_variable="prompt")
+TO_CALLS_BY_TRACE = Link("trace_id", calls_variable="trace_id")
+TO_TRACE_VIEWER = Link("trace_id", url_column="trace_link", title="Open trace ${__data.fields.trace_id}")
 
 SPEND = [
-    Panel("Cost over time by model", "timeseries",
-          f"SELECT $__timeInterval(hour) AS time, request_model, sum(total_cost) AS cost FROM {ROLLUP} "
-          f"WHERE {HOURLY} GROUP BY time, request_model ORDER BY time",
-          "USD per interval, by requested model.", "currencyUSD", time_series=True),
-    Panel("Cost over time by task", "timeseries",
-          f"SELECT $__timeInterval(hour) AS time, task, sum(total_cost) AS cost FROM {ROLLUP} "
-          f"WHERE {HOURLY} GROUP BY time, task ORDER BY time", "USD per interval, by task.", "currencyUSD", time_series=True),
-    Panel("Cost over time by tenant", "timeseries",
-          f"SELECT $__timeInterval(hour) AS time, tenant, sum(total_cost) AS cost FROM {ROLLUP} "
-          f"WHERE {HOURLY} GROUP BY time, tenant ORDER BY time", "USD per interval, by tenant.", "currencyUSD", time_series=True),
-    Panel("Total spend", "stat", f"SELECT sum(total_cost) AS spend FROM {ROLLUP} WHERE {HOURLY}",
+    Panel("Cost over time by model", "timeseries", _over_time(MODEL_LABEL, "sum(total_cost) AS cost"),
+          "USD per interval, by provider and requested model.", "currencyUSD", time_series=True),
+    Panel("Cost over time by task", "timeseries", _over_time("task AS label", "sum(total_cost) AS cost"),
+          "USD per interval, by task.", "currencyUSD", time_series=True),
+    Panel("Cost over time by tenant", "timeseries", _over_time("tenant AS label", "sum(total_cost) AS cost"),
+          "USD per interval, by tenant.", "currencyUSD", time_series=True),
+    Panel("Total spend", "stat", f"SELECT sum(total_cost) AS spend FROM {HOURLY} AS r",
           "Priced calls only; see Unpriced calls.", "currencyUSD", width=6),
     Panel("Cost per request", "stat",
-          f"SELECT sum(total_cost) / greatest(sum(calls) - sum(unpriced_calls), 1) AS cost_per_request "
-          f"FROM {ROLLUP} WHERE {HOURLY}", "Average USD per priced call.", "currencyUSD", width=6),
+          f"SELECT sum(total_cost) / greatest(sum(calls) - sum(unpriced_calls), 1) AS cost_per_request FROM {HOURLY} AS r",
+          "Average USD per priced call.", "currencyUSD", width=6),
     Panel("Spend today vs budget", "gauge",
-          f"SELECT sum(total_cost) AS spend_today, toFloat64(${{daily_budget}}) AS budget FROM {ROLLUP} "
-          f"WHERE hour >= toStartOfDay(now()) AND {FILTERS}",
-          "Since midnight UTC, against the daily_budget constant.", "currencyUSD", width=6),
+          f"SELECT sum(total_cost) AS spend_today FROM {ROLLUP} WHERE hour >= toStartOfDay(now('UTC')) AND {FILTERS}",
+          "Since midnight UTC; the gauge's maximum is the daily_budget constant, orange from 80%, red at 100%.",
+          "currencyUSD", width=6,
+          extra_targets=(("B", f"SELECT toFloat64(${{daily_budget}}) AS budget, budget * {BUDGET_WARNING_SHARE} AS warn_at"),),
+          field_defaults={"min": 0, "max": DAILY_BUDGET_USD, "thresholds": {"mode": "absolute", "steps": [
+              {"color": "green", "value": None},
+              {"color": "orange", "value": DAILY_BUDGET_USD * BUDGET_WARNING_SHARE},
+              {"color": "red", "value": DAILY_BUDGET_USD}]}},
+          options={"reduceOptions": {"calcs": ["lastNotNull"], "fields": "/^spend_today$/", "values": False},
+                   "showThresholdMarkers": True, "showThresholdLabels": False},
+          transformations=({"id": "configFromData", "options": {"configRefId": "B", "applyTo": {"id": "byName", "options": "spend_today"},
+                            "mappings": [{"fieldName": "budget", "handlerKey": "max"},
+                                         {"fieldName": "warn_at", "handlerKey": "threshold1", "handlerArguments": {"threshold": {"color": "orange"}}},
+                                         {"fieldName": "budget", "handlerKey": "threshold1", "handlerArguments": {"threshold": {"color": "red"}}}]}},)),
     Panel("Projected month-end spend", "stat",
-          f"SELECT sum(total_cost) / greatest(dateDiff('second', toStartOfMonth(now()), now()), 1) "
-          f"* dateDiff('second', toStartOfMonth(now()), toStartOfMonth(now()) + INTERVAL 1 MONTH) AS projected "
-          f"FROM {ROLLUP} WHERE hour >= toStartOfMonth(now()) AND {FILTERS}",
+          f"SELECT sum(total_cost) / greatest(dateDiff('second', toStartOfMonth(now('UTC')), now('UTC')), 1) "
+          f"* dateDiff('second', toStartOfMonth(now('UTC')), toStartOfMonth(now('UTC')) + INTERVAL 1 MONTH) AS projected "
+          f"FROM {ROLLUP} WHERE hour >= toStartOfMonth(now('UTC')) AND {FILTERS}",
           "Month-to-date spend extrapolated linearly to the end of the month.", "currencyUSD", width=6),
+    Panel("Requests over time by model", "timeseries", _over_time(MODEL_LABEL, "sum(calls) AS requests"),
+          "Calls per interval, by provider and requested model.", "short", time_series=True),
+    Panel("Tokens over time by model", "timeseries",
+          _over_time(MODEL_LABEL, "sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens"),
+          "Input tokens (cache reads and writes included) and output tokens per interval.", "short", time_series=True),
     Panel("Top 10 spenders", "table",
-          f"SELECT tenant, task, sum(calls) AS calls, sum(total_cost) AS cost FROM {ROLLUP} WHERE {HOURLY} "
+          f"SELECT tenant, task, sum(calls) AS calls, sum(total_cost) AS cost FROM {HOURLY} AS r "
           f"GROUP BY tenant, task ORDER BY cost DESC LIMIT 10", "Tenant × task pairs by spend.", "currencyUSD"),
     Panel("Unpriced calls", "table",
-          f"SELECT provider, request_model, sum(unpriced_calls) AS unpriced_calls FROM {ROLLUP} WHERE {HOURLY} "
+          f"SELECT provider, request_model, sum(unpriced_calls) AS unpriced_calls FROM {HOURLY} AS r "
           f"GROUP BY provider, request_model HAVING unpriced_calls > 0 ORDER BY unpriced_calls DESC",
-          "Models with no known price: add them to the prices overrides file."),
+          "Models with no known price: add them to the prices overrides file.", links=(TO_CALLS_BY_MODEL,)),
+    Panel("Most expensive traces", "table",
+          f"SELECT trace_id, min(ts) AS started, arrayStringConcat(arraySort(groupUniqArray(service)), ', ') AS services, "
+          f"arrayStringConcat(arraySort(groupUniqArray(task)), ', ') AS tasks, "
+          f"any(user_id) AS user_id, count() AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
+          f"sum(total_cost) AS cost, {TRACE_LINK} FROM {RAW} WHERE {PER_CALL} GROUP BY trace_id ORDER BY cost DESC, trace_id LIMIT 50",
+          "Workflows and agent runs (one trace each) by the cost of their LLM calls in the range.", "currencyUSD", width=24,
+          links=(TO_CALLS_BY_TRACE, TO_TRACE_VIEWER), hidden=("trace_link",)),
+    Panel("Cost per user", "table",
+          f"SELECT user_id, uniqExact(session_id) AS sessions, count() AS calls, sum(total_cost) AS cost, "
+          f"sum(total_cost) / greatest(countIf(total_cost IS NOT NULL), 1) AS cost_per_call "
+          f"FROM {RAW} WHERE {PER_CALL} AND user_id != '' GROUP BY user_id ORDER BY cost DESC, user_id LIMIT 50",
+          "End users (llmsight.tags(user=...) → user.id).", "currencyUSD", links=(Link("user_id", calls_variable="user"),)),
+    Panel("Cost per session", "table",
+          f"SELECT session_id, any(user_id) AS user_id, min(ts) AS started, max(ts) AS last_call, count() AS calls, "
+          f"sum(total_cost) AS cost FROM {RAW} WHERE {PER_CALL} AND session_id != '' "
+          f"GROUP BY session_id ORDER BY cost DESC, session_id LIMIT 50",
+          "Conversations / sessions (llmsight.tags(session=...) → session.id).", "currencyUSD",
+          links=(Link("session_id", calls_variable="session"),)),
 ]
 
 CACHE = [
     Panel("Cache hit ratio by model", "timeseries",
-          f"SELECT $__timeInterval(hour) AS time, request_model, sum(cache_read_tokens) / greatest(sum(input_tokens), 1) AS hit_ratio "
-          f"FROM {ROLLUP} WHERE {HOURLY} GROUP BY time, request_model ORDER BY time",
+          _over_time(MODEL_LABEL, "sum(cache_read_tokens) / greatest(sum(input_tokens), 1) AS hit_ratio"),
           "Cached input tokens / all input tokens.", "percentunit", time_series=True),
+    Panel("Cache hit ratio by prompt version over time", "timeseries",
+          _over_time("concat(prompt_name, ' v', prompt_version) AS label",
+                     "sum(cache_read_tokens) / greatest(sum(input_tokens), 1) AS hit_ratio", "prompt_name != ''"),
+          "Per prompt name and version: a drop right after a new version points at the template change.",
+          "percentunit", time_series=True),
     Panel("Cache hit ratio by prompt", "table",
           f"SELECT prompt_name, prompt_version, sum(calls) AS calls, sum(cache_read_tokens) / greatest(sum(input_tokens), 1) AS hit_ratio "
-          f"FROM {ROLLUP} WHERE {HOURLY} AND prompt_name != '' GROUP BY prompt_name, prompt_version ORDER BY prompt_name, prompt_version",
-          "Per prompt name and version.", "percentunit"),
+          f"FROM {HOURLY} AS r WHERE prompt_name != '' GROUP BY prompt_name, prompt_version ORDER BY prompt_name, prompt_version",
+          "Per prompt name and version.", "percentunit", links=(TO_CALLS_BY_PROMPT,)),
+    Panel("Distinct prefix hashes per prompt over time", "timeseries",
+          f"SELECT $__timeInterval(ts) AS time, prompt_name AS label, uniqExact(prompt_prefix_hash) AS prefix_hashes "
+          f"FROM {RAW} WHERE {PER_CALL} AND prompt_name != '' AND prompt_prefix_hash != '' GROUP BY time, label ORDER BY time",
+          "More than one per interval: the \"static\" prefix changes between calls, so the cache cannot warm.",
+          "short", time_series=True),
     Panel("Cache read vs write tokens", "timeseries",
           f"SELECT $__timeInterval(hour) AS time, sum(cache_read_tokens) AS read_tokens, sum(cache_write_tokens) AS write_tokens "
-          f"FROM {ROLLUP} WHERE {HOURLY} GROUP BY time ORDER BY time", "", "short", time_series=True),
+          f"FROM {HOURLY} AS r GROUP BY time ORDER BY time", "", "short", time_series=True),
     Panel("Saved by caching", "stat",
-          f"SELECT {SAVED_BY_CACHE} AS saved FROM {ROLLUP} WHERE {HOURLY}",
+          f"SELECT {SAVED_BY_CACHE} AS saved FROM {HOURLY} AS r",
           "Cached tokens priced at the uncached input rate, minus what the cache reads cost.", "currencyUSD", width=6),
     Panel("Missed savings: large repeated prefixes never cached", "table",
           f"SELECT prompt_name, prompt_prefix_hash, count() AS calls, avg(input_tokens) AS avg_input_tokens, "
           f"sum(input_cost) AS uncached_input_cost FROM {RAW} WHERE {PER_CALL} AND prompt_prefix_hash != '' "
           f"GROUP BY prompt_name, prompt_prefix_hash HAVING calls >= 3 AND avg_input_tokens >= 1024 AND sum(cache_read_tokens) = 0 "
           f"ORDER BY uncached_input_cost DESC LIMIT 20",
-          "Same static prefix sent repeatedly, >= 1024 tokens, never read from cache."),
+          "Same static prefix sent repeatedly, >= 1024 tokens, never read from cache.", width=18,
+          links=(TO_CALLS_BY_PROMPT, Link("prompt_prefix_hash", calls_variable="prefix_hash"))),
     Panel("Prefix hashes per prompt", "table",
           f"SELECT prompt_name, prompt_prefix_hash, min(ts) AS first_seen, max(ts) AS last_seen, count() AS calls, "
           f"sum(cache_read_tokens) / greatest(sum(input_tokens), 1) AS hit_ratio FROM {RAW} WHERE {PER_CALL} AND prompt_name != '' "
           f"GROUP BY prompt_name, prompt_prefix_hash ORDER BY prompt_name, first_seen",
-          "When the ratio drops, the hash first seen at that time is the template change that broke caching.", width=18),
+          "When the ratio drops, the hash first seen at that time is the template change that broke caching.", width=24,
+          links=(TO_CALLS_BY_PROMPT, Link("prompt_prefix_hash", calls_variable="prefix_hash"))),
 ]
 
 LATENCY = [
     Panel("TTFT percentiles by model", "table",
-          f"SELECT request_model, quantilesTDigestMerge(0.5, 0.95, 0.99)(ttft_ms_q) AS q, q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms "
-          f"FROM {ROLLUP} WHERE {HOURLY} AND streaming GROUP BY request_model ORDER BY request_model",
-          "Time to first content chunk (streamed calls).", "ms"),
+          _quantiles(("request_model",), "ttft_ms", "ttft_ms_q", "streaming", (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),
+          f"Time to first content chunk (streamed calls). Exact up to {EXACT_QUANTILE_MAX_CALLS} calls per model, t-digest above.",
+          "ms", links=(TO_CALLS_BY_MODEL,)),
     Panel("Duration percentiles by provider", "table",
-          f"SELECT provider, quantilesTDigestMerge(0.5, 0.95, 0.99)(duration_ms_q) AS q, q[1] AS p50_ms, q[2] AS p95_ms, q[3] AS p99_ms "
-          f"FROM {ROLLUP} WHERE {HOURLY} GROUP BY provider ORDER BY provider", "", "ms"),
+          _quantiles(("provider",), "duration_ms", "duration_ms_q", "1", (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),
+          f"Exact up to {EXACT_QUANTILE_MAX_CALLS} calls per provider, t-digest above.", "ms"),
     Panel("TTFT p95 over time", "timeseries",
-          f"SELECT $__timeInterval(hour) AS time, request_model, quantilesTDigestMerge(0.95)(ttft_ms_q)[1] AS p95_ms "
-          f"FROM {ROLLUP} WHERE {HOURLY} AND streaming GROUP BY time, request_model ORDER BY time", "", "ms", time_series=True),
+          _quantiles(("request_model",), "ttft_ms", "ttft_ms_q", "streaming", (0.95,), ("p95_ms",), over_time=True),
+          "", "ms", time_series=True),
     Panel("Streaming vs not: duration p50", "table",
-          f"SELECT streaming, sum(calls) AS calls, quantilesTDigestMerge(0.5)(duration_ms_q)[1] AS p50_ms, "
-          f"sum(duration_ms_sum) / greatest(calls, 1) AS mean_ms FROM {ROLLUP} WHERE {HOURLY} GROUP BY streaming ORDER BY streaming",
+          f"SELECT q.streaming AS streaming, c.calls AS calls, q.p50_ms AS p50_ms, c.mean_ms AS mean_ms, q.method AS method FROM ("
+          + _quantiles(("streaming",), "duration_ms", "duration_ms_q", "1", (0.5,), ("p50_ms",))
+          + f") AS q INNER JOIN (SELECT streaming, sum(calls) AS calls, sum(duration_ms_sum) / greatest(calls, 1) AS mean_ms "
+          f"FROM {HOURLY} AS r GROUP BY streaming) AS c ON c.streaming = q.streaming ORDER BY streaming",
           "", "ms"),
     Panel("Output tokens per second by model", "table",
           f"SELECT request_model, sum(output_tokens) / greatest(sum(duration_ms_sum) / 1000, 0.001) AS tokens_per_second "
-          f"FROM {ROLLUP} WHERE {HOURLY} GROUP BY request_model ORDER BY request_model",
-          "Output tokens over wall-clock call duration.", "short"),
+          f"FROM {HOURLY} AS r GROUP BY request_model ORDER BY request_model",
+          "Output tokens over wall-clock call duration.", "short", links=(TO_CALLS_BY_MODEL,)),
 ]
 
 RELIABILITY = [
     Panel("Error rate over time", "timeseries",
           f"SELECT $__timeInterval(hour) AS time, sum(error_calls) / greatest(sum(calls), 1) AS error_rate, "
           f"sum(rate_limited_calls) / greatest(sum(calls), 1) AS rate_limited, sum(overloaded_calls) / greatest(sum(calls), 1) AS overloaded, "
-          f"sum(timeout_calls) / greatest(sum(calls), 1) AS timeouts FROM {ROLLUP} WHERE {HOURLY} GROUP BY time ORDER BY time",
+          f"sum(timeout_calls) / greatest(sum(calls), 1) AS timeouts FROM {HOURLY} AS r GROUP BY time ORDER BY time",
           "429 rate limits, 5xx/529 overloads and timeouts as shares of calls.", "percentunit", time_series=True),
+    Panel("429s over time by model", "timeseries",
+          _over_time(MODEL_LABEL, "sum(rate_limited_calls) AS rate_limited", "rate_limited_calls > 0"),
+          "Rate-limited calls (HTTP 429) per interval, by provider and requested model.", "short", time_series=True),
     Panel("Errors by type and HTTP status", "table",
-          f"SELECT provider, error_type, http_status, count() AS calls FROM {RAW} WHERE {PER_CALL} AND status = 'error' "
-          f"GROUP BY provider, error_type, http_status ORDER BY calls DESC", "Final outcome of failed calls."),
+          f"SELECT provider, request_model, error_type, http_status, count() AS calls FROM {RAW} WHERE {PER_CALL} AND status = 'error' "
+          f"GROUP BY provider, request_model, error_type, http_status ORDER BY calls DESC", "Final outcome of failed calls.",
+          links=(TO_CALLS_BY_MODEL,)),
     Panel("Retries per call", "stat",
-          f"SELECT sum(retries) / greatest(sum(calls), 1) AS retries_per_call FROM {ROLLUP} WHERE {HOURLY}",
+          f"SELECT sum(retries) / greatest(sum(calls), 1) AS retries_per_call FROM {HOURLY} AS r",
           "SDK retries (429, 5xx, timeouts) per call.", "short", width=6),
     Panel("Truncated outputs", "table",
           f"SELECT request_model, task, sum(truncated_calls) AS truncated, sum(calls) AS calls, "
-          f"truncated / greatest(calls, 1) AS truncated_ratio FROM {ROLLUP} WHERE {HOURLY} "
+          f"truncated / greatest(calls, 1) AS truncated_ratio FROM {HOURLY} AS r "
           f"GROUP BY request_model, task HAVING truncated > 0 ORDER BY truncated_ratio DESC",
-          "finish reason length / max_tokens / max_output_tokens.", "percentunit"),
+          "finish reason length / max_tokens / max_output_tokens.", "percentunit", links=(TO_CALLS_BY_MODEL,)),
 ]
 
+# Unit prices per (provider, model) and each provider's cheaper model, newest row wins (several collectors write).
+_PRICE_VALUES = ("input_per_token", "cache_read_per_token", "cache_write_per_token", "output_per_token")
+_BATCH_VALUES = tuple(f"batch_{name}" for name in _PRICE_VALUES)
+_MODEL_PRICES = f"(SELECT provider, model, {', '.join(_BATCH_VALUES)} FROM {PRICES} FINAL)"
+_CHEAPER = (f"(SELECT provider, argMax(model, updated_at) AS model, {', '.join(f'argMax({n}, updated_at) AS {n}' for n in _PRICE_VALUES)} "
+            f"FROM {PRICES} FINAL WHERE cheaper_alternative GROUP BY provider)")
+
+
+def _priced(prefix: str, names: tuple[str, ...]) -> str:
+    tokens = ("(r.input_tokens - r.cache_read_tokens - r.cache_write_tokens)", "r.cache_read_tokens",
+              "r.cache_write_tokens", "r.output_tokens")
+    return " + ".join(f"{token} * {prefix}.{name}" for token, name in zip(tokens, names))
+
+
+COULD_WAIT = ("NOT r.streaming AND r.service_tier != 'batch' "
+              "AND (r.task IN (${batch_tasks:singlequote}) OR '*' IN (${batch_tasks:singlequote}))")
 TIERS = [
     Panel("Model tier by task", "table",
-          f"SELECT task, model_tier, sum(calls) AS calls, sum(total_cost) AS cost FROM {ROLLUP} WHERE {HOURLY} "
+          f"SELECT task, model_tier, sum(calls) AS calls, sum(total_cost) AS cost FROM {HOURLY} AS r "
           f"GROUP BY task, model_tier ORDER BY task, model_tier", "", "short"),
-    Panel("What cheaper routing would have cost", "table",
-          f"SELECT task, sum(total_cost) AS actual_cost, "
-          f"sumIf(total_cost, service_tier != 'batch') * 0.5 + sumIf(total_cost, service_tier = 'batch') AS batch_api_cost, "
-          f"(sum(input_tokens - cache_read_tokens) * ${{small_input_per_mtok}} + sum(cache_read_tokens) * ${{small_input_per_mtok}} * 0.5 "
-          f"+ sum(output_tokens) * ${{small_output_per_mtok}}) / 1e6 AS small_tier_cost "
-          f"FROM {ROLLUP} WHERE {HOURLY} GROUP BY task ORDER BY actual_cost DESC",
-          "Batch API bills 50%; the small-tier estimate prices the same tokens at the small_input/output_per_mtok "
-          "constants (cache reads at half the input rate).", "currencyUSD", width=24),
+    Panel("What batch or a cheaper model would have cost", "table",
+          f"SELECT r.task AS task, sum(r.total_cost) AS actual_cost, "
+          f"sum(if({COULD_WAIT} AND b.batch_input_per_token IS NOT NULL, {_priced('b', _BATCH_VALUES)}, r.total_cost)) AS batch_api_cost, "
+          f"sumIf(r.calls, {COULD_WAIT} AND b.batch_input_per_token IS NOT NULL) AS batchable_calls, "
+          f"sum(if(c.model != '' AND c.model != r.request_model, least({_priced('c', _PRICE_VALUES)}, r.total_cost), r.total_cost)) "
+          f"AS cheaper_model_cost, arrayStringConcat(arraySort(groupUniqArrayIf(c.model, c.model != '')), ', ') AS cheaper_models "
+          f"FROM {HOURLY} AS r LEFT JOIN {_MODEL_PRICES} AS b ON b.provider = r.provider AND b.model = r.request_model "
+          f"LEFT JOIN {_CHEAPER} AS c ON c.provider = r.provider GROUP BY task ORDER BY actual_cost DESC",
+          "Batch: calls that could have waited (not streamed, in the batch_tasks selection) at their model's batch price; "
+          "cheaper model: every call at its provider's configured cheaper model (collector setting cheaper_models), never "
+          "above what it cost. Prices: the collector's model_prices table (genai-prices + overrides).",
+          "currencyUSD", width=24),
 ]
+
+CALLS = [
+    Panel("Calls", "table",
+          f"SELECT ts AS time, service, provider, request_model, task, prompt_name, prompt_version, "
+          f"input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, total_cost, ttft_ms, duration_ms, status, http_status, "
+          f"error_type, prompt_prefix_hash, user_id, session_id, trace_id, {TRACE_LINK} FROM {RAW} WHERE {PER_CALL} "
+          f"AND (${{trace_id:sqlstring}} = '' OR trace_id = ${{trace_id:sqlstring}}) "
+          f"AND (${{prompt:sqlstring}} = '' OR prompt_name = ${{prompt:sqlstring}}) "
+          f"AND (${{prefix_hash:sqlstring}} = '' OR prompt_prefix_hash = ${{prefix_hash:sqlstring}}) "
+          f"AND (${{user:sqlstring}} = '' OR user_id = ${{user:sqlstring}}) "
+          f"AND (${{session:sqlstring}} = '' OR session_id = ${{session:sqlstring}}) "
+          f"ORDER BY ts DESC, span_id LIMIT 1000",
+          "Individual calls, newest first (at most 1000). The trace id opens the trace viewer (trace_url_template).",
+          width=24, height=20, links=(TO_TRACE_VIEWER,), hidden=("trace_link",)),
+]
+
+# Dashboard annotations: when a prompt's static prefix got a new hash, and when a service shipped a new version
+# (resource attribute service.version). "New" = first seen, looking back 30 days before the range.
+ANNOTATIONS = (
+    ("Prompt prefix changed", "orange",
+     f"SELECT first_seen AS time, concat('Prompt ', prompt_name, ': new prefix hash ', prompt_prefix_hash) AS text, "
+     f"concat('prompt:', prompt_name) AS tags FROM (SELECT prompt_name, prompt_prefix_hash, min(ts) AS first_seen, "
+     f"min(first_seen) OVER (PARTITION BY prompt_name) AS prompt_first_seen FROM {RAW} "
+     f"WHERE ts >= $__fromTime - INTERVAL 30 DAY AND ts <= $__toTime AND prompt_name != '' AND prompt_prefix_hash != '' AND {FILTERS} "
+     f"GROUP BY prompt_name, prompt_prefix_hash) WHERE first_seen >= $__fromTime AND first_seen > prompt_first_seen "
+     f"ORDER BY time LIMIT 200"),
+    ("Service version changed", "blue",
+     f"SELECT first_seen AS time, concat(service, ' ', version) AS text, concat('deploy:', service) AS tags "
+     f"FROM (SELECT service, attributes['service.version'] AS version, min(ts) AS first_seen, "
+     f"min(first_seen) OVER (PARTITION BY service) AS service_first_seen FROM {RAW} "
+     f"WHERE ts >= $__fromTime - INTERVAL 30 DAY AND ts <= $__toTime AND attributes['service.version'] != '' AND {FILTERS} "
+     f"GROUP BY service, version) WHERE first_seen >= $__fromTime AND first_seen > service_first_seen ORDER BY time LIMIT 200"),
+)
 
 DASHBOARDS = {
     "spend": ("llmsight — Spend", SPEND),
@@ -164,4 +347,6 @@ DASHBOARDS = {
     "latency": ("llmsight — Latency", LATENCY),
     "reliability": ("llmsight — Reliability", RELIABILITY),
     "model-tiers": ("llmsight — Model tiers & savings", TIERS),
+    "calls": ("llmsight — Calls", CALLS),
 }
+CALLS_DASHBOARD = "calls"

@@ -10,6 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+
+from llmsight.dashboards.build import render_all
 from typer.testing import CliRunner
 
 from llmsight.cli import app
@@ -96,7 +98,7 @@ def test_first_sync_creates_second_sync_updates(grafana: FakeGrafana) -> None:
     assert writes == [
         "POST /api/datasources",
         "POST /api/folders",
-        *["POST /api/dashboards/db"] * 5,
+        *["POST /api/dashboards/db"] * len(render_all()),
         "PUT /api/v1/provisioning/folder/llmsight/rule-groups/llmsight",
         "POST /api/v1/provisioning/contact-points",
         "PUT /api/v1/provisioning/policies",
@@ -106,7 +108,8 @@ def test_first_sync_creates_second_sync_updates(grafana: FakeGrafana) -> None:
     assert datasource["type"] == "grafana-clickhouse-datasource" and datasource["secureJsonData"] == {"password": "pw"}
     dashboards = [b for m, p, b in grafana.calls if p == "/api/dashboards/db"]
     assert {d["dashboard"]["uid"] for d in dashboards} == {
-        "llmsight-spend", "llmsight-prompt-cache", "llmsight-latency", "llmsight-reliability", "llmsight-model-tiers"}
+        "llmsight-spend", "llmsight-prompt-cache", "llmsight-latency", "llmsight-reliability", "llmsight-model-tiers",
+        "llmsight-calls"}
     assert all(d["overwrite"] and d["folderUid"] == "llmsight" for d in dashboards)
     group = bodies["PUT /api/v1/provisioning/folder/llmsight/rule-groups/llmsight"]
     assert len(group["rules"]) == 8 and group["interval"] == 60
@@ -115,7 +118,7 @@ def test_first_sync_creates_second_sync_updates(grafana: FakeGrafana) -> None:
     writes = [c for c in second if not c.startswith("GET")]
     assert writes == [
         "PUT /api/datasources/uid/llmsight-clickhouse",
-        *["POST /api/dashboards/db"] * 5,
+        *["POST /api/dashboards/db"] * len(render_all()),
         "PUT /api/v1/provisioning/folder/llmsight/rule-groups/llmsight",
         "PUT /api/v1/provisioning/contact-points/llmsight-webhook",
         "PUT /api/v1/provisioning/policies",

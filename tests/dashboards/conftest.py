@@ -9,7 +9,10 @@ import pytest
 from llmsight.collector.app import Collector
 from llmsight.collector.config import CollectorSettings
 
-from .seed import Call, healthy_calls, post, write_prices
+from .seed import Call, healthy_calls, post, workload, write_prices
+
+# The savings panels price calls at each provider's cheaper model (collector setting cheaper_models).
+CHEAPER_MODELS = {"acme": "acme-small", "openai": "gpt-4o-mini"}
 
 
 class Seeded:
@@ -30,7 +33,7 @@ class Seeded:
 def start_collector(tmp_path: Path) -> Collector:
     settings = CollectorSettings(
         data_dir=tmp_path / "data", otlp_http_port=0, otlp_grpc_port=0, query_port=0,
-        prices_file=write_prices(tmp_path),
+        prices_file=write_prices(tmp_path), cheaper_models=CHEAPER_MODELS,
     )
     return Collector(settings).start()
 
@@ -48,3 +51,15 @@ def empty_store(tmp_path: Path) -> Iterator[Seeded]:
 def seeded(empty_store: Seeded) -> Seeded:
     empty_store.add(healthy_calls(empty_store.now))
     return empty_store
+
+
+@pytest.fixture(scope="module")
+def workload_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
+    """One store for the end-to-end dashboard tests (hundreds of queries, one seeding)."""
+    collector = start_collector(tmp_path_factory.mktemp("workload"))
+    try:
+        store = Seeded(collector, datetime.now(timezone.utc).replace(microsecond=0))
+        store.add(workload(store.now))
+        yield store
+    finally:
+        collector.stop()

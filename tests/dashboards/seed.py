@@ -18,6 +18,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 PRICES = {
     "acme-large": {"input": 10.0, "read": 1.0, "write": 12.5, "output": 30.0, "tier": "frontier"},
     "acme-small": {"input": 0.5, "read": 0.05, "write": 0.625, "output": 1.5, "tier": "small"},
+    "acme-rare": {"input": 10.0, "read": 1.0, "write": 12.5, "output": 30.0, "tier": "frontier"},
 }
 PRICES_YAML = "models:\n" + "".join(
     f"  - provider: acme\n    model: {model}\n    input_mtok: {p['input']}\n    cache_read_mtok: {p['read']}\n"
@@ -49,14 +50,26 @@ class Call:
     finish_reason: str = "stop"
     span_id: int = 0
     attributes: dict[str, object] = field(default_factory=dict)
+    provider: str = "acme"
+    prompt_version: str = "1"
+    user_id: str = ""
+    session_id: str = ""
+    service_version: str = ""
+    trace: int = 0  # calls of one workflow share a trace; 0: the call's own trace
+
+    @property
+    def trace_id(self) -> str:
+        return (self.trace or self.span_id).to_bytes(16, "big").hex()
 
     @property
     def priced(self) -> bool:
-        return self.model in PRICES
+        return self.model in PRICES or self.provider != "acme"
 
     def costs(self) -> dict[str, float]:
         if not self.priced:
             return {}
+        if self.provider != "acme":  # a real model: genai-prices' own arithmetic, not llmsight's
+            return list_price(self.provider, self.model, self, batch=False)
         p = PRICES[self.model]
         uncached = self.input_tokens - self.cache_read - self.cache_write
         parts = {
@@ -73,6 +86,18 @@ class Call:
         return self.costs().get("total_cost", 0.0)
 
 
+def list_price(provider: str, model: str, call: Call, *, batch: bool) -> dict[str, float]:
+    """The call's cost at `model`'s list price, by genai-prices' calc_price (input includes cache tokens)."""
+    from genai_prices import Usage, calc_price
+
+    usage = Usage(input_tokens=call.input_tokens, cache_read_tokens=call.cache_read,
+                  cache_write_tokens=call.cache_write, output_tokens=call.output_tokens)
+    ids = {"openai": "openai", "anthropic": "anthropic"}
+    price = calc_price(usage, model, provider_id=ids[provider], genai_request_timestamp=call.ts,
+                       price_context={"processing": "batch"} if batch else None)
+    return {"total_cost": float(price.total_price)}
+
+
 def _kv(key: str, value: object) -> KeyValue:
     if isinstance(value, bool):
         return KeyValue(key=key, value=AnyValue(bool_value=value))
@@ -86,10 +111,10 @@ def _kv(key: str, value: object) -> KeyValue:
 
 
 def to_request(calls: list[Call]) -> ExportTraceServiceRequest:
-    by_service: dict[str, list[Span]] = {}
+    by_service: dict[tuple[str, str], list[Span]] = {}
     for call in calls:
         attributes: dict[str, object] = {
-            "gen_ai.provider.name": "acme",
+            "gen_ai.provider.name": call.provider,
             "gen_ai.operation.name": "chat",
             "gen_ai.request.model": call.model,
             "gen_ai.response.model": call.model,
@@ -103,18 +128,22 @@ def to_request(calls: list[Call]) -> ExportTraceServiceRequest:
             "llmsight.task": call.task,
             "llmsight.tenant": call.tenant,
             "llmsight.prompt.name": call.prompt_name,
-            "llmsight.prompt.version": "1",
+            "llmsight.prompt.version": call.prompt_version,
             "llmsight.prompt.prefix_hash": call.prefix_hash,
             "llmsight.retries": call.retries,
             "http.response.status_code": call.http_status,
         }
+        if call.user_id:
+            attributes["user.id"] = call.user_id
+        if call.session_id:
+            attributes["session.id"] = call.session_id
         if call.ttft_ms is not None:
             attributes["gen_ai.response.time_to_first_chunk"] = call.ttft_ms / 1000
         if call.error_type:
             attributes["error.type"] = call.error_type
         start = int(call.ts.timestamp() * 1e9)
-        by_service.setdefault(call.service, []).append(Span(
-            trace_id=call.span_id.to_bytes(16, "big"),
+        by_service.setdefault((call.service, call.service_version), []).append(Span(
+            trace_id=bytes.fromhex(call.trace_id),
             span_id=call.span_id.to_bytes(8, "big"),
             name=f"chat {call.model}",
             kind=Span.SPAN_KIND_CLIENT,
@@ -125,10 +154,11 @@ def to_request(calls: list[Call]) -> ExportTraceServiceRequest:
         ))
     return ExportTraceServiceRequest(resource_spans=[
         ResourceSpans(
-            resource=Resource(attributes=[_kv("service.name", service), _kv("deployment.environment.name", "prod")]),
+            resource=Resource(attributes=[_kv("service.name", service), _kv("deployment.environment.name", "prod")]
+                              + ([_kv("service.version", version)] if version else [])),
             scope_spans=[ScopeSpans(scope=InstrumentationScope(name="llmsight.seed"), spans=spans)],
         )
-        for service, spans in by_service.items()
+        for (service, version), spans in by_service.items()
     ])
 
 
@@ -169,3 +199,63 @@ def write_prices(directory: Path) -> Path:
     path = directory / "prices.yaml"
     path.write_text(PRICES_YAML)
     return path
+
+
+def workload(now: datetime, seed: int = 5) -> list[Call]:
+    """What the end-to-end dashboard test stores: a day of acme traffic with users, sessions and multi-call traces,
+    a few real OpenAI models (priced by genai-prices, cheaper model and batch prices known), a prompt whose prefix
+    hash changes, a service that deploys a new version, a 429 burst, and a rarely-used streamed model whose TTFT
+    quantiles must be exact."""
+    rng = random.Random(seed)
+    calls = healthy_calls(now, count=300, seed=seed)
+    change = now - timedelta(hours=7, minutes=13)
+    for index, call in enumerate(calls):
+        call.user_id = f"user-{index % 7}" if index % 5 else ""
+        call.session_id = f"{call.user_id}-s{index % 3}" if call.user_id else ""
+        call.trace = 900_000 + index // 4 if index % 3 == 0 else 0  # every third call joins a 4-call trace bucket
+        if call.prompt_name == "support":
+            call.prefix_hash = "support-v2hash00" if call.ts >= change else "support-v1hash00"
+            call.prompt_version = "2" if call.ts >= change else "1"
+        if call.service == "worker":
+            call.service_version = "1.5.0" if call.ts >= now - timedelta(hours=3, minutes=41) else "1.4.2"
+    for index in range(60):
+        ts = now - timedelta(seconds=rng.randint(120, 20 * 3600))
+        streaming = index % 3 == 0
+        inputs = rng.randint(800, 3000)
+        calls.append(Call(
+            ts=ts, service="api", model=rng.choice(["gpt-4o", "gpt-4o", "gpt-4o-mini"]), task=rng.choice(["classify", "report"]),
+            tenant="acme", prompt_name="triage", prefix_hash="triage-hash0001", input_tokens=inputs,
+            cache_read=(inputs // 3) if index % 2 else 0, cache_write=0, output_tokens=rng.randint(20, 300), streaming=streaming,
+            ttft_ms=float(rng.randint(150, 900)) if streaming else None, duration_ms=float(rng.randint(500, 3000)),
+            span_id=seed * 1_000_000 + 50_000 + index, provider="openai", user_id=f"user-{index % 4}",
+            session_id=f"user-{index % 4}-s9",
+        ))
+    # 12 streamed calls of a rarely used model: a merged t-digest is far off here, the panel must be exact.
+    for index, ttft in enumerate((120.0, 180.0, 210.0, 240.0, 260.0, 300.0, 320.0, 330.0, 900.0, 1500.0, 2400.0, 3000.0)):
+        calls.append(Call(
+            ts=now - timedelta(hours=index + 1, minutes=7 * index), service="api", model="acme-large", task="rare",
+            tenant="globex", prompt_name="", prefix_hash="", input_tokens=1500, cache_read=0, cache_write=0, output_tokens=80,
+            streaming=True, ttft_ms=ttft, duration_ms=ttft + 900, span_id=seed * 1_000_000 + 60_000 + index,
+            provider="acme",
+        ))
+        calls[-1].model = "acme-rare"  # priced like acme-large through the overrides file below
+    calls += unpriced_calls(now, seed)
+    # A 429 burst on one model, 2 hours ago.
+    for index in range(15):
+        calls.append(Call(
+            ts=now - timedelta(hours=2, seconds=index * 7), service="api", model="acme-small", task="support", tenant="acme",
+            prompt_name="support", prefix_hash="support-v2hash00", input_tokens=1000, cache_read=0, cache_write=0,
+            output_tokens=0, streaming=False, ttft_ms=None, duration_ms=120.0, status="error", error_type="RateLimitError",
+            http_status=429, span_id=seed * 1_000_000 + 70_000 + index, prompt_version="2",
+        ))
+    return calls
+
+
+def unpriced_calls(now: datetime, seed: int = 5) -> list[Call]:
+    """Calls of a model no price source knows: stored with NULL costs, counted as unpriced."""
+    return [
+        Call(ts=now - timedelta(hours=5, minutes=index), service="api", model="acme-experimental", task="support",
+             tenant="acme", prompt_name="", prefix_hash="", input_tokens=500, cache_read=0, cache_write=0, output_tokens=50,
+             streaming=False, ttft_ms=None, duration_ms=400.0, span_id=seed * 1_000_000 + 80_000 + index)
+        for index in range(4)
+    ]

@@ -1,207 +1,589 @@
-"""Every dashboard panel query, expanded exactly as the ClickHouse plugin expands it, runs against real
-ClickHouse (chDB) seeded through the collector; values are checked against sums computed here."""
+"""Grafana, emulated end to end without a Grafana server: every panel query, annotation query and variable query of
+the committed dashboard JSON goes through the browser steps (the plugin's $__conditionalAll, scenes' template
+interpolation with the plugin's format function — grafana_frontend.py) and the plugin's backend macros
+(llmsight.dashboards.macros), then runs on real ClickHouse (chDB) holding calls sent through the real collector.
+Every result is compared with sums computed here from the seeded calls — for All, one value of each variable, a
+two-value selection, a range that starts and ends mid-hour, and an empty range."""
 
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections import defaultdict
-from datetime import timedelta
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
 
-import jsonschema
 import pytest
 
-from llmsight.dashboards.build import CONSTANTS, FILTER_VARIABLES, JSON_DIR, render_all
-from llmsight.dashboards.macros import ALL, expand
-from llmsight.dashboards.panels import DASHBOARDS, Panel
+from llmsight.dashboards.build import JSON_DIR
+from llmsight.dashboards.macros import expand
+from llmsight.dashboards.panels import DAILY_BUDGET_USD, EXACT_QUANTILE_MAX_CALLS, TRACE_URL_TEMPLATE
 
-from .seed import PRICES, Call
+from .conftest import CHEAPER_MODELS, Seeded
+from .grafana_frontend import Scene, apply_template_variables, variables_from_dashboard
+from .seed import PRICES, Call, list_price
 
-ALL_SELECTED = {name: ALL for name, _, _ in FILTER_VARIABLES} | {name: value for name, value, _ in CONSTANTS}
-PANELS = {panel.title: panel for _, panels in DASHBOARDS.values() for panel in panels}
-
-
-def run(seeded, panel: Panel, **selection):
-    variables = {**ALL_SELECTED, **selection}
-    sql = expand(panel.sql, time_from=seeded.now - timedelta(hours=24), time_to=seeded.now + timedelta(minutes=1),
-                 interval_s=3600, variables=variables)
-    return seeded.query(sql)
+DOCUMENTS = {path.stem: json.loads(path.read_text()) for path in sorted(JSON_DIR.glob("*.json"))}
+VARIABLE_COLUMNS = {"service": "service", "environment": "environment", "provider": "provider", "model": "model",
+                    "tier": "tier", "task": "task", "tenant": "tenant"}
+CALLS_TEXTBOX_FIELDS = {"trace_id": "trace_id", "prompt": "prompt_name", "prefix_hash": "prefix_hash",
+                        "user": "user_id", "session": "session_id"}
 
 
-def window(calls: list[Call], seeded) -> list[Call]:
-    # Rollup panels filter on the hour bucket: a call counts if its hour starts inside the range.
-    start = (seeded.now - timedelta(hours=24)).replace(minute=0, second=0)
-    return [c for c in calls if c.ts.replace(minute=0, second=0, microsecond=0) >= start]
+def tier_of(call: Call) -> str:
+    return PRICES.get(call.model, {}).get("tier", "standard") if call.provider == "acme" else "standard"
 
 
-@pytest.mark.parametrize("title", sorted(PANELS))
-def test_every_panel_query_runs_on_seeded_data(seeded, title: str) -> None:
-    panel = PANELS[title]
-    sql = expand(panel.sql, time_from=seeded.now - timedelta(hours=24), time_to=seeded.now, interval_s=3600,
-                 variables=ALL_SELECTED)
-    columns = [row[0] for row in seeded.query(f"DESCRIBE TABLE ({sql})").rows]
-    if panel.time_series:
-        assert columns[0] == "time", title  # the plugin's time-series format wants the time column first
-    assert len(columns) >= 1
-    result = run(seeded, panel)
-    assert not result.rows or result.column_names == columns
-    filtered = run(seeded, panel, service=["api"], tenant=["acme", "globex"])
-    assert not filtered.rows or filtered.column_names == columns
+def field_of(call: Call, name: str) -> str:
+    if name == "tier":
+        return tier_of(call)
+    if name == "environment":
+        return "prod"
+    return getattr(call, name)
 
 
-def test_template_variable_queries_list_the_seeded_values(seeded) -> None:
-    from llmsight.dashboards.build import _variable
+# --- the emulated Grafana --------------------------------------------------------------------------------
+@dataclass
+class View:
+    """A dashboard open in Grafana: a time range, an interval and the variables' current values."""
 
-    for name, column, label in FILTER_VARIABLES:
-        sql = expand(_variable(name, column, label)["query"], time_from=seeded.now - timedelta(days=1), time_to=seeded.now)
-        values = {row[0] for row in seeded.query(sql).rows}
-        expected = {getattr(c, {"request_model": "model", "model_tier": "model"}.get(column, column), None) for c in seeded.calls}
-        if column in ("service", "task", "tenant"):
-            assert values == expected, name
-        else:
-            assert values, name
+    time_from: datetime
+    time_to: datetime
+    selection: dict[str, Any]
+    interval_s: float = 3600
 
+    def window(self, calls: list[Call]) -> list[Call]:
+        """The calls $__timeFilter(ts) selects: from/to truncated to whole seconds, both ends inclusive."""
+        low, high = math.floor(self.time_from.timestamp()), math.floor(self.time_to.timestamp())
+        return [c for c in calls if low <= c.ts.timestamp() <= high]
 
-def test_spend_panels_equal_hand_computed_costs(seeded) -> None:
-    calls = window(seeded.calls, seeded)
-    total = sum(c.total_cost for c in calls)
-    assert run(seeded, PANELS["Total spend"]).rows[0][0] == pytest.approx(total, rel=1e-9)
-    priced = [c for c in calls if c.priced]
-    assert run(seeded, PANELS["Cost per request"]).rows[0][0] == pytest.approx(total / len(priced), rel=1e-9)
-    by_model: dict[str, float] = defaultdict(float)
-    for row in run(seeded, PANELS["Cost over time by model"]).dicts():
-        by_model[row["request_model"]] += row["cost"]
-    for model in PRICES:
-        assert by_model[model] == pytest.approx(sum(c.total_cost for c in calls if c.model == model), rel=1e-9)
-    api_only = run(seeded, PANELS["Total spend"], service=["api"]).rows[0][0]
-    assert api_only == pytest.approx(sum(c.total_cost for c in calls if c.service == "api"), rel=1e-9)
-    top = run(seeded, PANELS["Top 10 spenders"]).dicts()
-    pairs: dict[tuple[str, str], float] = defaultdict(float)
-    for c in calls:
-        pairs[(c.tenant, c.task)] += c.total_cost
-    best = max(pairs.items(), key=lambda item: item[1])
-    assert (top[0]["tenant"], top[0]["task"]) == best[0] and top[0]["cost"] == pytest.approx(best[1], rel=1e-9)
+    def selected(self, calls: list[Call]) -> list[Call]:
+        out = calls
+        for name, value in self.selection.items():
+            if name in VARIABLE_COLUMNS and isinstance(value, list) and value and value != ["$__all"]:
+                out = [c for c in out if field_of(c, VARIABLE_COLUMNS[name]) in value]
+            if name in CALLS_TEXTBOX_FIELDS and value:
+                out = [c for c in out if str(getattr(c, CALLS_TEXTBOX_FIELDS[name])) == value]
+        return out
 
 
-def test_unpriced_calls_are_counted_not_free(empty_store) -> None:
-    from .seed import healthy_calls
-
-    calls = healthy_calls(empty_store.now, count=30)
-    for call in calls[:7]:
-        call.model = "acme-experimental"
-        call.status, call.error_type, call.http_status = "ok", "", 200
-    empty_store.add(calls)
-    rows = run(empty_store, PANELS["Unpriced calls"]).dicts()
-    assert rows == [{"provider": "acme", "request_model": "acme-experimental", "unpriced_calls": 7}]
-    assert run(empty_store, PANELS["Total spend"]).rows[0][0] == pytest.approx(sum(c.total_cost for c in calls[7:]))
+def scene_for(store: Seeded, document: dict[str, Any], view: View) -> Scene:
+    variables = variables_from_dashboard(document, {}, view.selection)
+    scene = Scene(variables, view.time_from, view.time_to, view.interval_s)
+    for item in document["templating"]["list"]:  # query variables: their options come from their own query
+        if item["type"] == "query":
+            options = [str(row[0]) for row in run(store, item["query"], scene).rows]
+            variables[item["name"]].options = options
+    return scene
 
 
-def test_cache_panels_equal_reads_over_inputs(seeded) -> None:
-    calls = window(seeded.calls, seeded)
-    rows = run(seeded, PANELS["Cache hit ratio by prompt"]).dicts()
+def run(store: Seeded, raw_sql: str, scene: Scene):
+    sql = apply_template_variables(raw_sql, scene)
+    assert "$" not in sql.replace("$__", ""), sql  # every template variable was known
+    sql = expand(sql, time_from=scene.time_from, time_to=scene.time_to, interval_s=scene.interval_s)
+    assert "$__" not in sql, sql
+    return store.query(sql)
+
+
+# --- independent expectations --------------------------------------------------------------------------
+def hour(ts: datetime) -> datetime:
+    return ts.replace(minute=0, second=0, microsecond=0, tzinfo=None)
+
+
+def label(call: Call) -> str:
+    return f"{call.provider} / {call.model}"
+
+
+def sums(calls: list[Call], key: Callable[[Call], Any], value: Callable[[Call], float]) -> dict[Any, float]:
+    out: dict[Any, float] = defaultdict(float)
+    for call in calls:
+        out[key(call)] += value(call)
+    return dict(out)
+
+
+def by(rows: list[dict[str, Any]], keys: tuple[str, ...], value: str) -> dict[Any, float]:
+    out: dict[Any, float] = defaultdict(float)
     for row in rows:
-        mine = [c for c in calls if c.prompt_name == row["prompt_name"]]
+        out[tuple(row[k] for k in keys) if len(keys) > 1 else row[keys[0]]] += row[value]
+    return dict(out)
+
+
+def approx_dict(actual: dict[Any, float], expected: dict[Any, float], rel: float = 1e-9) -> None:
+    assert set(actual) == set(expected), (sorted(actual), sorted(expected))
+    for key, value in expected.items():
+        assert actual[key] == pytest.approx(value, rel=rel, abs=1e-12), key
+
+
+def r7(values: list[float], level: float) -> float:
+    """Quantile with linear interpolation between order statistics (R-7, numpy's default)."""
+    ordered = sorted(values)
+    position = (len(ordered) - 1) * level
+    low = math.floor(position)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+
+
+def ratio(calls: list[Call]) -> float:
+    return sum(c.cache_read for c in calls) / max(sum(c.input_tokens for c in calls), 1)
+
+
+def groups(calls: list[Call], key: Callable[[Call], Any]) -> dict[Any, list[Call]]:
+    out: dict[Any, list[Call]] = defaultdict(list)
+    for call in calls:
+        out[key(call)].append(call)
+    return dict(out)
+
+
+def acme_cost_at(model: str, call: Call) -> float:
+    p = PRICES[model]
+    uncached = call.input_tokens - call.cache_read - call.cache_write
+    return (uncached * p["input"] + call.cache_read * p["read"] + call.cache_write * p["write"] + call.output_tokens * p["output"]) / 1e6
+
+
+def unit_prices(provider: str, model: str, at: datetime) -> tuple[float, float]:
+    """(uncached input, cache read) USD per token, straight from the price sources."""
+    if provider == "acme":
+        return PRICES[model]["input"] / 1e6, PRICES[model]["read"] / 1e6
+    probe = Call(ts=at, service="", model=model, task="", tenant="", prompt_name="", prefix_hash="", input_tokens=10**6,
+                 cache_read=0, cache_write=0, output_tokens=0, streaming=False, ttft_ms=None, duration_ms=0, provider=provider)
+    full = list_price(provider, model, probe, batch=False)["total_cost"]
+    probe.cache_read = 10**6
+    return full / 1e6, list_price(provider, model, probe, batch=False)["total_cost"] / 1e6
+
+
+Check = Callable[[list[dict[str, Any]], list[Call], View], None]
+STORE_CALLS: list[list[Call]] = [[]]  # every stored call, for panels that ignore the time range
+CHECKS: dict[str, Check] = {}
+
+
+def check(*titles: str) -> Callable[[Check], Check]:
+    def register(function: Check) -> Check:
+        for title in titles:
+            CHECKS[title] = function
+        return function
+    return register
+
+
+@check("Total spend")
+def _total(rows, calls, view):
+    assert rows[0]["spend"] == pytest.approx(sum(c.total_cost for c in calls), rel=1e-9, abs=1e-12)
+
+
+@check("Cost per request")
+def _per_request(rows, calls, view):
+    priced = [c for c in calls if c.priced]
+    assert rows[0]["cost_per_request"] == pytest.approx(sum(c.total_cost for c in calls) / max(len(priced), 1), rel=1e-9, abs=1e-12)
+
+
+def _cost_over_time(key: Callable[[Call], str]) -> Check:
+    def check_rows(rows, calls, view):
+        approx_dict(by(rows, ("time", "label"), "cost"), sums(calls, lambda c: (hour(c.ts), key(c)), lambda c: c.total_cost))
+    return check_rows
+
+
+CHECKS["Cost over time by model"] = _cost_over_time(label)
+CHECKS["Cost over time by task"] = _cost_over_time(lambda c: c.task)
+CHECKS["Cost over time by tenant"] = _cost_over_time(lambda c: c.tenant)
+
+
+@check("Projected month-end spend")
+def _projected(rows, calls, view):
+    # Not range-based: month to date (UTC), extrapolated to the whole month.
+    now = datetime.now(timezone.utc)
+    month = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    following = (month + timedelta(days=32)).replace(day=1)
+    spent = sum(c.total_cost for c in view.selected(STORE_CALLS[0]) if c.ts >= month)
+    expected = spent / (now - month).total_seconds() * (following - month).total_seconds()
+    assert rows[0]["projected"] == pytest.approx(expected, rel=1e-3, abs=1e-12)
+
+
+@check("Requests over time by model")
+def _requests(rows, calls, view):
+    approx_dict(by(rows, ("time", "label"), "requests"), sums(calls, lambda c: (hour(c.ts), label(c)), lambda c: 1))
+
+
+@check("Tokens over time by model")
+def _tokens(rows, calls, view):
+    approx_dict(by(rows, ("time", "label"), "input_tokens"), sums(calls, lambda c: (hour(c.ts), label(c)), lambda c: c.input_tokens))
+    approx_dict(by(rows, ("time", "label"), "output_tokens"), sums(calls, lambda c: (hour(c.ts), label(c)), lambda c: c.output_tokens))
+
+
+@check("Top 10 spenders")
+def _top(rows, calls, view):
+    pairs = sums(calls, lambda c: (c.tenant, c.task), lambda c: c.total_cost)
+    assert len(rows) == min(10, len(pairs))
+    for row in rows:
+        assert row["cost"] == pytest.approx(pairs[(row["tenant"], row["task"])], rel=1e-9, abs=1e-12)
+    if pairs:
+        assert rows[0]["cost"] == pytest.approx(max(pairs.values()), rel=1e-9)
+
+
+@check("Unpriced calls")
+def _unpriced(rows, calls, view):
+    expected = sums([c for c in calls if not c.priced], lambda c: (c.provider, c.model), lambda c: 1)
+    approx_dict(by(rows, ("provider", "request_model"), "unpriced_calls"), expected)
+
+
+@check("Most expensive traces")
+def _traces(rows, calls, view):
+    traces = groups(calls, lambda c: c.trace_id)
+    ranked = sorted(traces, key=lambda t: (-sum(c.total_cost for c in traces[t]), t))[:50]
+    assert [r["trace_id"] for r in rows] == ranked
+    for row in rows:
+        mine = traces[row["trace_id"]]
+        assert row["calls"] == len(mine) and row["cost"] == pytest.approx(sum(c.total_cost for c in mine), rel=1e-9, abs=1e-12)
+        assert row["trace_link"] == TRACE_URL_TEMPLATE.replace("{trace_id}", row["trace_id"])
+
+
+@check("Cost per user")
+def _users(rows, calls, view):
+    users = groups([c for c in calls if c.user_id], lambda c: c.user_id)
+    assert {r["user_id"] for r in rows} == set(sorted(users, key=lambda u: (-sum(c.total_cost for c in users[u]), u))[:50])
+    for row in rows:
+        mine = users[row["user_id"]]
+        assert row["calls"] == len(mine) and row["sessions"] == len({c.session_id for c in mine})
+        assert row["cost"] == pytest.approx(sum(c.total_cost for c in mine), rel=1e-9, abs=1e-12)
+
+
+@check("Cost per session")
+def _sessions(rows, calls, view):
+    sessions = groups([c for c in calls if c.session_id], lambda c: c.session_id)
+    assert len(rows) == min(50, len(sessions))
+    for row in rows:
+        mine = sessions[row["session_id"]]
+        assert row["calls"] == len(mine) and row["cost"] == pytest.approx(sum(c.total_cost for c in mine), rel=1e-9, abs=1e-12)
+        assert row["user_id"] == mine[0].user_id
+
+
+@check("Cache hit ratio by model")
+def _ratio_by_model(rows, calls, view):
+    expected = {key: ratio(mine) for key, mine in groups(calls, lambda c: (hour(c.ts), label(c))).items()}
+    approx_dict(by(rows, ("time", "label"), "hit_ratio"), expected)
+
+
+@check("Cache hit ratio by prompt version over time")
+def _ratio_by_version(rows, calls, view):
+    named = [c for c in calls if c.prompt_name]
+    expected = {key: ratio(mine) for key, mine in groups(named, lambda c: (hour(c.ts), f"{c.prompt_name} v{c.prompt_version}")).items()}
+    approx_dict(by(rows, ("time", "label"), "hit_ratio"), expected)
+
+
+@check("Cache hit ratio by prompt")
+def _ratio_by_prompt(rows, calls, view):
+    named = groups([c for c in calls if c.prompt_name], lambda c: (c.prompt_name, c.prompt_version))
+    approx_dict(by(rows, ("prompt_name", "prompt_version"), "calls"), {k: len(v) for k, v in named.items()})
+    approx_dict(by(rows, ("prompt_name", "prompt_version"), "hit_ratio"), {k: ratio(v) for k, v in named.items()})
+
+
+@check("Distinct prefix hashes per prompt over time")
+def _distinct_hashes(rows, calls, view):
+    named = groups([c for c in calls if c.prompt_name and c.prefix_hash], lambda c: (hour(c.ts), c.prompt_name))
+    approx_dict(by(rows, ("time", "label"), "prefix_hashes"), {k: len({c.prefix_hash for c in v}) for k, v in named.items()})
+
+
+@check("Cache read vs write tokens")
+def _read_write(rows, calls, view):
+    approx_dict(by(rows, ("time",), "read_tokens"), sums(calls, lambda c: hour(c.ts), lambda c: c.cache_read))
+    approx_dict(by(rows, ("time",), "write_tokens"), sums(calls, lambda c: hour(c.ts), lambda c: c.cache_write))
+
+
+@check("Saved by caching")
+def _saved(rows, calls, view):
+    expected = 0.0
+    for call in calls:
+        if call.priced:
+            input_price, read_price = unit_prices(call.provider, call.model, call.ts)
+            expected += call.cache_read * (input_price - read_price)
+    assert rows[0]["saved"] == pytest.approx(expected, rel=1e-6, abs=1e-12)
+
+
+@check("Missed savings: large repeated prefixes never cached")
+def _missed(rows, calls, view):
+    expected = {}
+    for key, mine in groups([c for c in calls if c.prefix_hash], lambda c: (c.prompt_name, c.prefix_hash)).items():
+        if len(mine) >= 3 and sum(c.input_tokens for c in mine) / len(mine) >= 1024 and not any(c.cache_read for c in mine):
+            expected[key] = len(mine)
+    approx_dict(by(rows, ("prompt_name", "prompt_prefix_hash"), "calls"), expected)
+
+
+@check("Prefix hashes per prompt")
+def _hashes(rows, calls, view):
+    named = groups([c for c in calls if c.prompt_name], lambda c: (c.prompt_name, c.prefix_hash))
+    approx_dict(by(rows, ("prompt_name", "prompt_prefix_hash"), "calls"), {k: len(v) for k, v in named.items()})
+    for row in rows:
+        mine = named[(row["prompt_name"], row["prompt_prefix_hash"])]
+        assert row["first_seen"] == min(c.ts for c in mine).replace(tzinfo=None)
+
+
+def _exact_quantiles(rows, calls, key, value, names, levels):
+    grouped = groups([c for c in calls if value(c) is not None], key)
+    assert {tuple(r[k] for k in key.keys) if len(key.keys) > 1 else r[key.keys[0]] for r in rows} == set(grouped)
+    for row in rows:
+        group = tuple(row[k] for k in key.keys) if len(key.keys) > 1 else row[key.keys[0]]
+        values = [value(c) for c in grouped[group]]
+        assert row["method"] == ("exact" if len(values) <= EXACT_QUANTILE_MAX_CALLS else "t-digest")
+        for name, level in zip(names, levels):
+            assert row[name] == pytest.approx(r7(values, level), rel=1e-9), (group, name)
+
+
+class _Key:
+    def __init__(self, keys: tuple[str, ...], function: Callable[[Call], Any]) -> None:
+        self.keys, self.function = keys, function
+
+    def __call__(self, call: Call) -> Any:
+        return self.function(call)
+
+
+@check("TTFT percentiles by model")
+def _ttft(rows, calls, view):
+    streamed = [c for c in calls if c.streaming]
+    _exact_quantiles(rows, streamed, _Key(("request_model",), lambda c: c.model), lambda c: c.ttft_ms,
+                     ("p50_ms", "p95_ms", "p99_ms"), (0.5, 0.95, 0.99))
+
+
+@check("Duration percentiles by provider")
+def _duration(rows, calls, view):
+    _exact_quantiles(rows, calls, _Key(("provider",), lambda c: c.provider), lambda c: c.duration_ms,
+                     ("p50_ms", "p95_ms", "p99_ms"), (0.5, 0.95, 0.99))
+
+
+@check("TTFT p95 over time")
+def _ttft_over_time(rows, calls, view):
+    streamed = [c for c in calls if c.streaming]
+    _exact_quantiles(rows, streamed, _Key(("time", "request_model"), lambda c: (hour(c.ts), c.model)), lambda c: c.ttft_ms,
+                     ("p95_ms",), (0.95,))
+
+
+@check("Streaming vs not: duration p50")
+def _streaming(rows, calls, view):
+    grouped = groups(calls, lambda c: c.streaming)
+    assert {r["streaming"] for r in rows} == set(grouped)
+    for row in rows:
+        mine = grouped[row["streaming"]]
         assert row["calls"] == len(mine)
-        assert row["hit_ratio"] == pytest.approx(sum(c.cache_read for c in mine) / sum(c.input_tokens for c in mine))
-    saved = run(seeded, PANELS["Saved by caching"]).rows[0][0]
-    expected = sum(c.cache_read * (PRICES[c.model]["input"] - PRICES[c.model]["read"]) / 1e6 for c in calls if c.priced)
-    assert saved == pytest.approx(expected, rel=1e-6)
-    series = run(seeded, PANELS["Cache read vs write tokens"]).dicts()
-    assert sum(r["read_tokens"] for r in series) == sum(c.cache_read for c in calls)
-    assert sum(r["write_tokens"] for r in series) == sum(c.cache_write for c in calls)
+        assert row["p50_ms"] == pytest.approx(r7([c.duration_ms for c in mine], 0.5))
+        assert row["mean_ms"] == pytest.approx(sum(c.duration_ms for c in mine) / len(mine))
 
 
-def test_missed_savings_finds_the_uncached_repeated_prefix(empty_store) -> None:
-    from .seed import healthy_calls
-
-    calls = healthy_calls(empty_store.now, count=12)
-    for call in calls[:5]:
-        call.prompt_name, call.prefix_hash = "support", "deadbeefdeadbeef"
-        call.cache_read, call.cache_write, call.input_tokens = 0, 0, 3000
-    empty_store.add(calls)
-    rows = run(empty_store, PANELS["Missed savings: large repeated prefixes never cached"]).dicts()
-    assert [(r["prompt_prefix_hash"], r["calls"]) for r in rows] == [("deadbeefdeadbeef", 5)]
+@check("Output tokens per second by model")
+def _tokens_per_second(rows, calls, view):
+    expected = {m: sum(c.output_tokens for c in v) / (sum(c.duration_ms for c in v) / 1000) for m, v in groups(calls, lambda c: c.model).items()}
+    approx_dict(by(rows, ("request_model",), "tokens_per_second"), expected, rel=1e-6)
 
 
-def test_latency_and_reliability_panels(seeded) -> None:
-    calls = window(seeded.calls, seeded)
-    ttft = run(seeded, PANELS["TTFT percentiles by model"]).dicts()
-    for row in ttft:
-        values = sorted(c.ttft_ms for c in calls if c.model == row["request_model"] and c.ttft_ms is not None)
-        assert values[0] <= row["p50_ms"] <= values[-1]
-        assert abs(row["p50_ms"] - values[len(values) // 2]) < 0.1 * values[-1]
-    streaming = {r["streaming"]: r["calls"] for r in run(seeded, PANELS["Streaming vs not: duration p50"]).dicts()}
-    assert streaming == {True: sum(c.streaming for c in calls), False: sum(not c.streaming for c in calls)}
-    errors = run(seeded, PANELS["Errors by type and HTTP status"]).dicts()
-    assert sum(r["calls"] for r in errors) == sum(c.status == "error" for c in calls)
-    assert {(r["error_type"], r["http_status"]) for r in errors} == {("RateLimitError", 429)}
-    retries = run(seeded, PANELS["Retries per call"]).rows[0][0]
-    assert retries == pytest.approx(sum(c.retries for c in calls) / len(calls))
-    truncated = run(seeded, PANELS["Truncated outputs"]).dicts()
-    assert sum(r["truncated"] for r in truncated) == sum(c.finish_reason == "length" for c in calls)
+@check("Error rate over time")
+def _errors_over_time(rows, calls, view):
+    grouped = groups(calls, lambda c: hour(c.ts))
+    approx_dict(by(rows, ("time",), "error_rate"), {h: sum(c.status == "error" for c in v) / len(v) for h, v in grouped.items()})
+    approx_dict(by(rows, ("time",), "rate_limited"), {h: sum(c.http_status == 429 for c in v) / len(v) for h, v in grouped.items()})
 
 
-def test_tier_and_savings_panels(seeded) -> None:
-    calls = window(seeded.calls, seeded)
-    tiers = run(seeded, PANELS["Model tier by task"]).dicts()
-    assert sum(r["calls"] for r in tiers) == len(calls)
-    routing = {r["task"]: r for r in run(seeded, PANELS["What cheaper routing would have cost"]).dicts()}
-    for task, row in routing.items():
-        mine = [c for c in calls if c.task == task]
-        actual = sum(c.total_cost for c in mine)
-        assert row["actual_cost"] == pytest.approx(actual, rel=1e-9)
-        assert row["batch_api_cost"] == pytest.approx(actual * 0.5, rel=1e-9)
-        small = (sum(c.input_tokens - c.cache_read for c in mine) * 0.15 + sum(c.cache_read for c in mine) * 0.075
-                 + sum(c.output_tokens for c in mine) * 0.60) / 1e6
-        assert row["small_tier_cost"] == pytest.approx(small, rel=1e-9)
+@check("429s over time by model")
+def _429s(rows, calls, view):
+    approx_dict(by(rows, ("time", "label"), "rate_limited"),
+                sums([c for c in calls if c.http_status == 429], lambda c: (hour(c.ts), label(c)), lambda c: 1))
 
 
-DASHBOARD_SCHEMA = {
-    "type": "object",
-    "required": ["uid", "title", "schemaVersion", "panels", "templating", "time"],
-    "properties": {
-        "uid": {"type": "string", "maxLength": 40, "pattern": "^[a-zA-Z0-9_-]+$"},
-        "schemaVersion": {"type": "integer", "minimum": 36},
-        "time": {"type": "object", "required": ["from", "to"]},
-        "templating": {"type": "object", "required": ["list"], "properties": {"list": {"type": "array", "items": {
-            "type": "object", "required": ["name", "type"],
-            "properties": {"type": {"enum": ["query", "constant", "custom", "interval", "datasource", "textbox"]}},
-        }}}},
-        "panels": {"type": "array", "minItems": 1, "items": {
-            "type": "object",
-            "required": ["id", "type", "title", "gridPos", "datasource", "targets"],
-            "properties": {
-                "gridPos": {"type": "object", "required": ["h", "w", "x", "y"], "properties": {
-                    "w": {"type": "integer", "minimum": 1, "maximum": 24}, "x": {"type": "integer", "minimum": 0, "maximum": 23},
-                }},
-                "datasource": {"type": "object", "required": ["type", "uid"],
-                               "properties": {"type": {"const": "grafana-clickhouse-datasource"}, "uid": {"const": "llmsight-clickhouse"}}},
-                "targets": {"type": "array", "minItems": 1, "items": {"type": "object", "required": ["refId", "rawSql", "format"]}},
-            },
-        }},
-    },
-}
+@check("Errors by type and HTTP status")
+def _errors(rows, calls, view):
+    failed = [c for c in calls if c.status == "error"]
+    approx_dict(by(rows, ("provider", "request_model", "error_type", "http_status"), "calls"),
+                sums(failed, lambda c: (c.provider, c.model, c.error_type, c.http_status), lambda c: 1))
 
 
-def test_committed_json_is_generated_and_valid() -> None:
-    for name, text in render_all().items():
-        committed = (JSON_DIR / name).read_text()
-        assert committed == text, f"{name} is stale: run python -m llmsight.dashboards.build"
-        document = json.loads(committed)
-        jsonschema.validate(document, DASHBOARD_SCHEMA)
-        ids = [p["id"] for p in document["panels"]]
-        assert len(ids) == len(set(ids))
-        for panel in document["panels"]:
-            assert panel["gridPos"]["x"] + panel["gridPos"]["w"] <= 24
-    assert len(render_all()) == 5
+@check("Retries per call")
+def _retries(rows, calls, view):
+    assert rows[0]["retries_per_call"] == pytest.approx(sum(c.retries for c in calls) / max(len(calls), 1))
 
 
-def test_provisioning_files_point_at_the_dashboards() -> None:
-    import yaml
+@check("Truncated outputs")
+def _truncated(rows, calls, view):
+    cut = [c for c in calls if c.finish_reason == "length"]
+    approx_dict(by(rows, ("request_model", "task"), "truncated"), sums(cut, lambda c: (c.model, c.task), lambda c: 1))
 
-    root = Path(__file__).resolve().parents[2] / "dashboards" / "provisioning"
-    datasource = yaml.safe_load((root / "datasources" / "clickhouse.yaml").read_text())["datasources"][0]
-    assert datasource["uid"] == "llmsight-clickhouse" and datasource["type"] == "grafana-clickhouse-datasource"
-    assert "READONLY" in datasource["jsonData"]["username"]
-    provider = yaml.safe_load((root / "dashboards" / "llmsight.yaml").read_text())["providers"][0]
-    assert provider["type"] == "file" and provider["options"]["path"].endswith("llmsight")
+
+@check("Model tier by task")
+def _tiers(rows, calls, view):
+    approx_dict(by(rows, ("task", "model_tier"), "calls"), sums(calls, lambda c: (c.task, tier_of(c)), lambda c: 1))
+    approx_dict(by(rows, ("task", "model_tier"), "cost"), sums(calls, lambda c: (c.task, tier_of(c)), lambda c: c.total_cost))
+
+
+def _could_wait(call: Call, view: View) -> bool:
+    tasks = view.selection.get("batch_tasks", ["$__all"])
+    return not call.streaming and (tasks in (["$__all"], "$__all") or call.task in tasks)
+
+
+def _batch_cost(call: Call, view: View) -> float:
+    if call.provider == "openai" and _could_wait(call, view):  # acme (overrides) has no batch price: no claim
+        return list_price("openai", call.model, call, batch=True)["total_cost"]
+    return call.total_cost
+
+
+def _cheaper_cost(call: Call) -> float:
+    cheaper = CHEAPER_MODELS.get(call.provider)
+    if not cheaper or cheaper == call.model or not call.priced:
+        return call.total_cost
+    alternative = acme_cost_at(cheaper, call) if call.provider == "acme" else list_price(call.provider, cheaper, call, batch=False)["total_cost"]
+    return min(alternative, call.total_cost)
+
+
+@check("What batch or a cheaper model would have cost")
+def _savings(rows, calls, view):
+    tasks = groups(calls, lambda c: c.task)
+    assert {r["task"] for r in rows} == set(tasks)
+    for row in rows:
+        mine = tasks[row["task"]]
+        assert row["actual_cost"] == pytest.approx(sum(c.total_cost for c in mine), rel=1e-9, abs=1e-12)
+        assert row["batch_api_cost"] == pytest.approx(sum(_batch_cost(c, view) for c in mine), rel=1e-9, abs=1e-12)
+        assert row["batchable_calls"] == sum(c.provider == "openai" and _could_wait(c, view) for c in mine)
+        assert row["cheaper_model_cost"] == pytest.approx(sum(_cheaper_cost(c) for c in mine), rel=1e-9, abs=1e-12)
+
+
+@check("Calls")
+def _calls(rows, calls, view):
+    assert len(rows) == min(len(calls), 1000)
+    if calls:
+        assert rows[0]["time"] == max(c.ts for c in calls).replace(tzinfo=None)
+    assert sorted(r["trace_id"] for r in rows) == sorted(c.trace_id for c in calls)
+    for row in rows:
+        assert row["trace_link"] == TRACE_URL_TEMPLATE.replace("{trace_id}", row["trace_id"])
+    assert sum(r["total_cost"] or 0 for r in rows) == pytest.approx(sum(c.total_cost for c in calls), rel=1e-9, abs=1e-12)
+
+
+def check_gauge(store: Seeded, document, view: View, panel) -> None:
+    scene = scene_for(store, document, view)
+    spend = run(store, panel["targets"][0]["rawSql"], scene).dicts()
+    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    today = [c for c in view.selected(store.calls) if c.ts >= midnight]
+    assert spend[0]["spend_today"] == pytest.approx(sum(c.total_cost for c in today), rel=1e-9, abs=1e-12)
+    budget = run(store, panel["targets"][1]["rawSql"], scene).dicts()
+    assert budget == [{"budget": DAILY_BUDGET_USD, "warn_at": DAILY_BUDGET_USD * 0.8}]
+
+
+def check_annotations(store: Seeded, document, view: View, calls: list[Call]) -> None:
+    scene = scene_for(store, document, view)
+    for annotation in document["annotations"]["list"]:
+        if "target" not in annotation:
+            continue
+        rows = run(store, annotation["target"]["rawSql"], scene).dicts()
+        everything = view.selected(store.calls)  # first-seen looks back before the range
+        if annotation["name"] == "Prompt prefix changed":
+            firsts = {}
+            for call in sorted(everything, key=lambda c: c.ts):
+                if call.prompt_name and call.prefix_hash:
+                    firsts.setdefault((call.prompt_name, call.prefix_hash), call.ts)
+            prompt_first = {p: min(t for (q, _), t in firsts.items() if q == p) for p, _ in firsts}
+            expected = sorted((t, f"Prompt {p}: new prefix hash {h}") for (p, h), t in firsts.items()
+                              if t > prompt_first[p] and t in {c.ts for c in calls})
+        else:
+            firsts = {}
+            for call in sorted(everything, key=lambda c: c.ts):
+                if call.service_version:
+                    firsts.setdefault((call.service, call.service_version), call.ts)
+            service_first = {s: min(t for (q, _), t in firsts.items() if q == s) for s, _ in firsts}
+            expected = sorted((t, f"{s} {v}") for (s, v), t in firsts.items() if t > service_first[s] and t in {c.ts for c in calls})
+        assert [(r["time"], r["text"]) for r in rows] == [(t.replace(tzinfo=None), text) for t, text in expected], annotation["name"]
+
+
+# --- the views ------------------------------------------------------------------------------------------
+def views(now: datetime) -> dict[str, View]:
+    start = hour(now).replace(tzinfo=timezone.utc)
+    return {
+        "last-24h": View(now - timedelta(hours=24), now, {}),
+        "mid-hour": View(start - timedelta(hours=19) + timedelta(minutes=25, seconds=37, milliseconds=640),
+                         start - timedelta(hours=2) + timedelta(minutes=41, seconds=3, milliseconds=250), {}),
+        "empty": View(now - timedelta(days=30), now - timedelta(days=29), {}),
+    }
+
+
+def selections(store: Seeded, document: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """All; each variable on its own with one value; two variables with two values each."""
+    calls = store.calls
+    values = {
+        "service": ["worker"], "environment": ["prod"], "provider": ["openai"], "model": ["acme-large"],
+        "tier": ["small"], "task": ["support"], "tenant": ["globex"], "batch_tasks": ["classify"],
+        "trace_id": next(c.trace_id for c in calls if c.trace), "prompt": "support", "prefix_hash": "support-v2hash00",
+        "user": "user-3", "session": "user-3-s0",
+    }
+    names = [item["name"] for item in document["templating"]["list"] if item["type"] in ("query", "textbox")]
+    out: dict[str, dict[str, Any]] = {"all": {}}
+    out |= {f"one-{name}": {name: values[name]} for name in names}
+    two = {"model": ["acme-small", "gpt-4o"], "tenant": ["acme", "globex"]}
+    if "batch_tasks" in names:
+        two["batch_tasks"] = ["classify", "support"]
+    out["two-values"] = two
+    return out
+
+
+CASES = [(slug, selection, view) for slug, document in DOCUMENTS.items()
+         for selection in ["all", "two-values"] + [f"one-{i['name']}" for i in document["templating"]["list"] if i["type"] in ("query", "textbox")]
+         for view in (["last-24h", "mid-hour", "empty"] if selection in ("all", "two-values") else ["last-24h"])]
+
+
+@pytest.mark.parametrize(("slug", "selection", "view_name"), CASES)
+def test_every_query_of_the_dashboard_matches_the_raw_rows(workload_store: Seeded, slug: str, selection: str, view_name: str) -> None:
+    document = DOCUMENTS[slug]
+    view = views(workload_store.now)[view_name]
+    view.selection = selections(workload_store, document)[selection]
+    scene = scene_for(workload_store, document, view)
+    calls = view.selected(view.window(workload_store.calls))
+    STORE_CALLS[0] = workload_store.calls
+    if view_name != "empty" and selection == "all":
+        assert calls
+    for panel in document["panels"]:
+        if panel["type"] == "gauge":
+            check_gauge(workload_store, document, view, panel)
+            continue
+        result = run(workload_store, panel["targets"][0]["rawSql"], scene)
+        if panel["targets"][0]["format"] == 0 and result.rows:
+            assert result.column_names[0] == "time", panel["title"]  # the plugin's time-series format wants time first
+        CHECKS[panel["title"]](result.dicts(), calls, view)
+        if result.rows:
+            check_links(panel, result.column_names, slug)
+    check_annotations(workload_store, document, view, calls)
+
+
+def check_links(panel: dict[str, Any], columns: list[str], slug: str) -> None:
+    """Every link names a column of the result; every per-model / per-prompt / per-trace table row links to Calls."""
+    linked = set()
+    for override in panel["fieldConfig"]["overrides"]:
+        assert override["matcher"]["options"] in columns, (panel["title"], override["matcher"]["options"])
+        for prop in override["properties"]:
+            if prop["id"] == "links":
+                linked.add(override["matcher"]["options"])
+                for link in prop["value"]:
+                    assert all(column in columns for column in re.findall(r"__data\.fields\.(\w+)", link["url"] + link["title"]))
+    if panel["type"] == "table" and slug != "calls":
+        assert {"request_model", "prompt_name", "trace_id"} & set(columns) <= linked, panel["title"]
+
+
+def test_every_panel_has_a_check() -> None:
+    titles = {p["title"] for d in DOCUMENTS.values() for p in d["panels"] if p["type"] != "gauge"}
+    assert titles <= set(CHECKS), titles - set(CHECKS)
+
+
+def test_variable_queries_list_the_values_in_range_including_the_first_partial_hour(workload_store: Seeded) -> None:
+    document = DOCUMENTS["spend"]
+    view = views(workload_store.now)["mid-hour"]
+    scene = scene_for(workload_store, document, view)
+    low = math.floor(view.time_from.timestamp())
+    in_range = view.window(workload_store.calls)
+    first_hour = [c for c in workload_store.calls if hour(c.ts) == hour(view.time_from) and c.ts.timestamp() >= low]
+    assert first_hour
+    assert set(scene.variables["tenant"].options) >= {c.tenant for c in in_range}
+    assert set(scene.variables["task"].options) >= {c.task for c in first_hour}
+
+
+def test_small_groups_get_exact_quantiles_not_a_merged_digest(workload_store: Seeded) -> None:
+    """The rarely used model: 12 streamed calls spread over 12 hours."""
+    document = DOCUMENTS["latency"]
+    view = views(workload_store.now)["last-24h"]
+    scene = scene_for(workload_store, document, view)
+    panel = next(p for p in document["panels"] if p["title"] == "TTFT percentiles by model")
+    row = next(r for r in run(workload_store, panel["targets"][0]["rawSql"], scene).dicts() if r["request_model"] == "acme-rare")
+    ttfts = [c.ttft_ms for c in workload_store.calls if c.model == "acme-rare"]
+    assert row["p95_ms"] == pytest.approx(r7(ttfts, 0.95)) and row["method"] == "exact"
+    assert all(not isinstance(v, (list, tuple)) for v in row.values())  # no raw array columns in tables
