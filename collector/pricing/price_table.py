@@ -82,6 +82,11 @@ class PricingWithPriceTable:
         self._written: set[tuple[str, str]] = set()
         self._next_try = 0.0
 
+    @property
+    def pending(self) -> frozenset[tuple[str, str]]:
+        """(provider, model) pairs whose rows are not written yet."""
+        return frozenset(self._pending)
+
     def __getattr__(self, name: str) -> Any:  # everything else is the wrapped pricer's
         return getattr(self.pricer, name)
 

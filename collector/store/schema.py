@@ -160,11 +160,11 @@ def rollup_select(where: str) -> str:
     return f"SELECT {keys}, {aggregates} FROM {DATABASE}.{CALLS_TABLE} AS src WHERE {where} GROUP BY {', '.join(HOURLY_KEY_COLUMNS)}"
 
 
-def prices_table_ddl() -> str:
+def prices_table_ddl(*, engine: str = "ReplacingMergeTree(updated_at)", table: str = PRICES_TABLE) -> str:
     columns = ",\n".join(f"    {name} {ch_type}" for name, ch_type in PRICE_COLUMNS)
     return (
-        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{PRICES_TABLE}\n(\n{columns}\n)\n"
-        "ENGINE = ReplacingMergeTree(updated_at)\nORDER BY (provider, model)"
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{table}\n(\n{columns}\n)\n"
+        f"ENGINE = {engine}\nORDER BY (provider, model)"
     )
 
 
@@ -212,6 +212,11 @@ def cluster_ddl(cluster: str, *, ttl_days: int = 90) -> list[str]:
     calls = calls_table_ddl(engine=replicated, table=local_calls, ttl_days=ttl_days)
     hourly = hourly_table_ddl(engine=replicated_agg, table=local_hourly)
     view = hourly_view_ddl(source=local_calls, target=local_hourly, view=f"{HOURLY_TABLE}_local_mv")
+    local_prices = f"{PRICES_TABLE}_local"
+    prices = prices_table_ddl(
+        engine="ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/llmsight/model_prices', '{replica}', updated_at)",
+        table=local_prices,
+    )
     return [
         f"CREATE DATABASE IF NOT EXISTS {DATABASE} {on}",
         calls.replace(f"{DATABASE}.{local_calls}", f"{DATABASE}.{local_calls} {on}", 1),
@@ -221,4 +226,8 @@ def cluster_ddl(cluster: str, *, ttl_days: int = 90) -> list[str]:
         f"ENGINE = Distributed({cluster}, {DATABASE}, {local_calls}, cityHash64(trace_id))",
         f"CREATE TABLE IF NOT EXISTS {DATABASE}.{HOURLY_TABLE} {on} AS {DATABASE}.{local_hourly} "
         f"ENGINE = Distributed({cluster}, {DATABASE}, {local_hourly}, rand())",
+        prices.replace(f"{DATABASE}.{local_prices}", f"{DATABASE}.{local_prices} {on}", 1),
+        # Sharded by key: every version of a (provider, model) row lands on one shard, so FINAL dedupes it.
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{PRICES_TABLE} {on} AS {DATABASE}.{local_prices} "
+        f"ENGINE = Distributed({cluster}, {DATABASE}, {local_prices}, cityHash64(provider, model))",
     ]
