@@ -100,7 +100,8 @@ def _quantiles(keys: tuple[str, ...], value: str, state: str, where: str, levels
     group = ", ".join(keys)
     levels_sql = ", ".join(str(level) for level in levels)
     small = f"({group}) IN (SELECT {group} FROM {HOURLY} AS h WHERE {where} GROUP BY {group} HAVING sum(calls) <= {EXACT_QUANTILE_MAX_CALLS})"
-    time_raw = "$__timeInterval(ts) AS time, " if over_time else ""
+    # Exact points use the rollup's hour buckets too, so a series' points mean the same whichever source it has.
+    time_raw = "$__timeInterval(toStartOfHour(ts)) AS time, " if over_time else ""
     time_hourly = "$__timeInterval(hour) AS time, " if over_time else ""
     by = f"time, {group}" if over_time else group
     picked = ", ".join(f"q[{index}] AS {name}" for index, name in enumerate(names, start=1))

@@ -23,7 +23,7 @@ from llmsight.dashboards.macros import expand
 from llmsight.dashboards.panels import DAILY_BUDGET_USD, EXACT_QUANTILE_MAX_CALLS, TRACE_URL_TEMPLATE
 
 from .conftest import CHEAPER_MODELS, Seeded
-from .grafana_frontend import Scene, apply_template_variables, variables_from_dashboard
+from .grafana_frontend import Scene, apply_template_variables, interpolate, variables_from_dashboard
 from .seed import PRICES, Call, list_price
 
 DOCUMENTS = {path.stem: json.loads(path.read_text()) for path in sorted(JSON_DIR.glob("*.json"))}
@@ -543,7 +543,30 @@ def test_every_query_of_the_dashboard_matches_the_raw_rows(workload_store: Seede
         CHECKS[panel["title"]](result.dicts(), calls, view)
         if result.rows:
             check_links(panel, result.column_names, slug)
+            follow_links(panel, result.dicts()[0], scene)
     check_annotations(workload_store, document, view, calls)
+
+
+def follow_links(panel: dict[str, Any], row: dict[str, Any], scene: Scene) -> None:
+    """A click on the row's link: Grafana interpolates the URL with the row as data context."""
+    from urllib.parse import parse_qs, urlsplit
+
+    clicked = Scene(scene.variables, scene.time_from, scene.time_to, scene.interval_s, data_row=row)
+    for override in panel["fieldConfig"]["overrides"]:
+        for prop in override["properties"]:
+            for link in prop["value"] if prop["id"] == "links" else []:
+                url = interpolate(link["url"], clicked)
+                assert "$" not in url, url
+                if url.startswith("/d/"):
+                    target = urlsplit(url)
+                    slug = target.path.split("/")[2].removeprefix("llmsight-")
+                    query = parse_qs(target.query)
+                    variables = {v["name"] for v in DOCUMENTS[slug]["templating"]["list"]}
+                    (name,) = [k.removeprefix("var-") for k in query if k.startswith("var-")]
+                    assert name in variables and query[f"var-{name}"] == [str(row[override["matcher"]["options"]])]
+                    assert query["from"] == [str(int(scene.time_from.timestamp() * 1000))]
+                else:
+                    assert url == TRACE_URL_TEMPLATE.replace("{trace_id}", row["trace_id"])
 
 
 def check_links(panel: dict[str, Any], columns: list[str], slug: str) -> None:
