@@ -82,9 +82,7 @@ def strip_comments(sql: str) -> str:
     out, index = [], 0
     while index < len(sql):
         char = sql[index]
-        if char in "'\"":
-            end = _scan_string(sql, index)
-        elif char == "`":
+        if char in "'\"" or char == "`":
             end = _scan_string(sql, index)
         elif char == "$":
             tag = _DOLLAR_TAG.match(sql, index)

@@ -241,7 +241,7 @@ LATENCY = [
           _quantiles(("request_model",), "ttft_ms", "ttft_ms_q", "streaming", (0.95,), ("p95_ms",), over_time=True),
           "", "ms", time_series=True),
     Panel("Streaming vs not: duration p50", "table",
-          f"SELECT q.streaming AS streaming, c.calls AS calls, q.p50_ms AS p50_ms, c.mean_ms AS mean_ms, q.method AS method FROM ("
+          "SELECT q.streaming AS streaming, c.calls AS calls, q.p50_ms AS p50_ms, c.mean_ms AS mean_ms, q.method AS method FROM ("
           + _quantiles(("streaming",), "duration_ms", "duration_ms_q", "1", (0.5,), ("p50_ms",))
           + f") AS q INNER JOIN (SELECT streaming, sum(calls) AS calls, sum(duration_ms_sum) / greatest(calls, 1) AS mean_ms "
           f"FROM {HOURLY} AS r GROUP BY streaming) AS c ON c.streaming = q.streaming ORDER BY streaming",
@@ -328,18 +328,18 @@ CALLS = [
 # (resource attribute service.version). "New" = first seen, looking back 30 days before the range.
 ANNOTATIONS = (
     ("Prompt prefix changed", "orange",
-     f"SELECT first_seen AS time, concat('Prompt ', prompt_name, ': new prefix hash ', prompt_prefix_hash) AS text, "
+     (f"SELECT first_seen AS time, concat('Prompt ', prompt_name, ': new prefix hash ', prompt_prefix_hash) AS text, "
      f"concat('prompt:', prompt_name) AS tags FROM (SELECT prompt_name, prompt_prefix_hash, min(ts) AS first_seen, "
      f"min(first_seen) OVER (PARTITION BY prompt_name) AS prompt_first_seen FROM {RAW} "
      f"WHERE ts >= $__fromTime - INTERVAL 30 DAY AND ts <= $__toTime AND prompt_name != '' AND prompt_prefix_hash != '' AND {FILTERS} "
      f"GROUP BY prompt_name, prompt_prefix_hash) WHERE first_seen >= $__fromTime AND first_seen > prompt_first_seen "
-     f"ORDER BY time LIMIT 200"),
+     f"ORDER BY time LIMIT 200")),
     ("Service version changed", "blue",
-     f"SELECT first_seen AS time, concat(service, ' ', version) AS text, concat('deploy:', service) AS tags "
+     (f"SELECT first_seen AS time, concat(service, ' ', version) AS text, concat('deploy:', service) AS tags "
      f"FROM (SELECT service, attributes['service.version'] AS version, min(ts) AS first_seen, "
      f"min(first_seen) OVER (PARTITION BY service) AS service_first_seen FROM {RAW} "
      f"WHERE ts >= $__fromTime - INTERVAL 30 DAY AND ts <= $__toTime AND attributes['service.version'] != '' AND {FILTERS} "
-     f"GROUP BY service, version) WHERE first_seen >= $__fromTime AND first_seen > service_first_seen ORDER BY time LIMIT 200"),
+     f"GROUP BY service, version) WHERE first_seen >= $__fromTime AND first_seen > service_first_seen ORDER BY time LIMIT 200")),
 )
 
 DASHBOARDS = {

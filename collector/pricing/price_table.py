@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from llmsight.collector.columns import PRICE_COLUMNS, PRICES_TABLE
 from llmsight.collector.record import CallRecord
+from llmsight.collector.store import StoreError
 
 logger = logging.getLogger("llmsight.collector")
 
@@ -110,7 +111,7 @@ class PricingWithPriceTable:
         try:
             if rows:
                 self.store.insert_rows(PRICES_TABLE, _COLUMN_NAMES, rows)
-        except Exception as exc:  # the calls go on; the rows are written on a later call
+        except StoreError as exc:  # the calls go on; the rows are written on a later call
             self._next_try = time.monotonic() + RETRY_S
             logger.warning("could not write %d model price rows (%s); retrying", len(rows), exc)
             return

@@ -5,7 +5,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
-
 from llmsight.collector.app import Collector
 from llmsight.collector.config import CollectorSettings
 

@@ -175,8 +175,9 @@ class Scene:
     value_field: str | None = None
 
     def macro(self, name: str, field_path: str | None, fmt: Format) -> str | None:
-        from llmsight.dashboards.macros import format_duration
         from datetime import timedelta
+
+        from llmsight.dashboards.macros import format_duration
 
         if name in ("__from", "__to"):
             moment = self.time_from if name == "__from" else self.time_to

@@ -6,17 +6,15 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import llmsight
 import openai
+from llmsight import attributes as attr
+from llmsight.collector.record import CallRecord
+from llmsight.collector.store import Store, schema
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-
-import llmsight
-from llmsight import attributes as attr
-from llmsight.collector.record import CallRecord
-from llmsight.collector.store import Store
-from llmsight.collector.store import schema
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 

@@ -17,7 +17,6 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
-
 from llmsight.dashboards.build import JSON_DIR
 from llmsight.dashboards.macros import expand
 from llmsight.dashboards.panels import DAILY_BUDGET_USD, EXACT_QUANTILE_MAX_CALLS, TRACE_URL_TEMPLATE
