@@ -54,6 +54,12 @@ class View:
     selection: dict[str, Any]
     interval_s: float = 3600
 
+    def bucket(self, ts: datetime) -> datetime:
+        """$__timeInterval's bucket: toStartOfInterval(t, INTERVAL N second) counts from the epoch."""
+        assert self.interval_s % 3600 == 0  # checks assume buckets of whole hours (the rollup's grain)
+        start = math.floor(ts.timestamp() / self.interval_s) * self.interval_s
+        return datetime.fromtimestamp(start, timezone.utc).replace(tzinfo=None)
+
     def window(self, calls: list[Call]) -> list[Call]:
         """The calls $__timeFilter(ts) selects: from/to truncated to whole seconds, both ends inclusive."""
         low, high = math.floor(self.time_from.timestamp()), math.floor(self.time_to.timestamp())
@@ -179,7 +185,7 @@ def _per_request(rows, calls, view):
 
 def _cost_over_time(key: Callable[[Call], str]) -> Check:
     def check_rows(rows, calls, view):
-        approx_dict(by(rows, ("time", "label"), "cost"), sums(calls, lambda c: (hour(c.ts), key(c)), lambda c: c.total_cost))
+        approx_dict(by(rows, ("time", "label"), "cost"), sums(calls, lambda c: (view.bucket(c.ts), key(c)), lambda c: c.total_cost))
     return check_rows
 
 
@@ -201,13 +207,13 @@ def _projected(rows, calls, view):
 
 @check("Requests over time by model")
 def _requests(rows, calls, view):
-    approx_dict(by(rows, ("time", "label"), "requests"), sums(calls, lambda c: (hour(c.ts), label(c)), lambda c: 1))
+    approx_dict(by(rows, ("time", "label"), "requests"), sums(calls, lambda c: (view.bucket(c.ts), label(c)), lambda c: 1))
 
 
 @check("Tokens over time by model")
 def _tokens(rows, calls, view):
-    approx_dict(by(rows, ("time", "label"), "input_tokens"), sums(calls, lambda c: (hour(c.ts), label(c)), lambda c: c.input_tokens))
-    approx_dict(by(rows, ("time", "label"), "output_tokens"), sums(calls, lambda c: (hour(c.ts), label(c)), lambda c: c.output_tokens))
+    approx_dict(by(rows, ("time", "label"), "input_tokens"), sums(calls, lambda c: (view.bucket(c.ts), label(c)), lambda c: c.input_tokens))
+    approx_dict(by(rows, ("time", "label"), "output_tokens"), sums(calls, lambda c: (view.bucket(c.ts), label(c)), lambda c: c.output_tokens))
 
 
 @check("Top 10 spenders")
@@ -259,14 +265,14 @@ def _sessions(rows, calls, view):
 
 @check("Cache hit ratio by model")
 def _ratio_by_model(rows, calls, view):
-    expected = {key: ratio(mine) for key, mine in groups(calls, lambda c: (hour(c.ts), label(c))).items()}
+    expected = {key: ratio(mine) for key, mine in groups(calls, lambda c: (view.bucket(c.ts), label(c))).items()}
     approx_dict(by(rows, ("time", "label"), "hit_ratio"), expected)
 
 
 @check("Cache hit ratio by prompt version over time")
 def _ratio_by_version(rows, calls, view):
     named = [c for c in calls if c.prompt_name]
-    expected = {key: ratio(mine) for key, mine in groups(named, lambda c: (hour(c.ts), f"{c.prompt_name} v{c.prompt_version}")).items()}
+    expected = {key: ratio(mine) for key, mine in groups(named, lambda c: (view.bucket(c.ts), f"{c.prompt_name} v{c.prompt_version}")).items()}
     approx_dict(by(rows, ("time", "label"), "hit_ratio"), expected)
 
 
@@ -279,14 +285,14 @@ def _ratio_by_prompt(rows, calls, view):
 
 @check("Distinct prefix hashes per prompt over time")
 def _distinct_hashes(rows, calls, view):
-    named = groups([c for c in calls if c.prompt_name and c.prefix_hash], lambda c: (hour(c.ts), c.prompt_name))
+    named = groups([c for c in calls if c.prompt_name and c.prefix_hash], lambda c: (view.bucket(c.ts), c.prompt_name))
     approx_dict(by(rows, ("time", "label"), "prefix_hashes"), {k: len({c.prefix_hash for c in v}) for k, v in named.items()})
 
 
 @check("Cache read vs write tokens")
 def _read_write(rows, calls, view):
-    approx_dict(by(rows, ("time",), "read_tokens"), sums(calls, lambda c: hour(c.ts), lambda c: c.cache_read))
-    approx_dict(by(rows, ("time",), "write_tokens"), sums(calls, lambda c: hour(c.ts), lambda c: c.cache_write))
+    approx_dict(by(rows, ("time",), "read_tokens"), sums(calls, lambda c: view.bucket(c.ts), lambda c: c.cache_read))
+    approx_dict(by(rows, ("time",), "write_tokens"), sums(calls, lambda c: view.bucket(c.ts), lambda c: c.cache_write))
 
 
 @check("Saved by caching")
@@ -352,7 +358,7 @@ def _duration(rows, calls, view):
 @check("TTFT p95 over time")
 def _ttft_over_time(rows, calls, view):
     streamed = [c for c in calls if c.streaming]
-    _exact_quantiles(rows, streamed, _Key(("time", "request_model"), lambda c: (hour(c.ts), c.model)), lambda c: c.ttft_ms,
+    _exact_quantiles(rows, streamed, _Key(("time", "request_model"), lambda c: (view.bucket(c.ts), c.model)), lambda c: c.ttft_ms,
                      ("p95_ms",), (0.95,))
 
 
@@ -375,7 +381,7 @@ def _tokens_per_second(rows, calls, view):
 
 @check("Error rate over time")
 def _errors_over_time(rows, calls, view):
-    grouped = groups(calls, lambda c: hour(c.ts))
+    grouped = groups(calls, lambda c: view.bucket(c.ts))
     approx_dict(by(rows, ("time",), "error_rate"), {h: sum(c.status == "error" for c in v) / len(v) for h, v in grouped.items()})
     approx_dict(by(rows, ("time",), "rate_limited"), {h: sum(c.http_status == 429 for c in v) / len(v) for h, v in grouped.items()})
 
@@ -383,7 +389,7 @@ def _errors_over_time(rows, calls, view):
 @check("429s over time by model")
 def _429s(rows, calls, view):
     approx_dict(by(rows, ("time", "label"), "rate_limited"),
-                sums([c for c in calls if c.http_status == 429], lambda c: (hour(c.ts), label(c)), lambda c: 1))
+                sums([c for c in calls if c.http_status == 429], lambda c: (view.bucket(c.ts), label(c)), lambda c: 1))
 
 
 @check("Errors by type and HTTP status")
@@ -495,6 +501,7 @@ def views(now: datetime) -> dict[str, View]:
         "mid-hour": View(start - timedelta(hours=19) + timedelta(minutes=25, seconds=37, milliseconds=640),
                          start - timedelta(hours=2) + timedelta(minutes=41, seconds=3, milliseconds=250), {}),
         "empty": View(now - timedelta(days=30), now - timedelta(days=29), {}),
+        "6h-buckets": View(now - timedelta(hours=24), now, {}, interval_s=6 * 3600),
     }
 
 
@@ -519,7 +526,8 @@ def selections(store: Seeded, document: dict[str, Any]) -> dict[str, dict[str, A
 
 CASES = [(slug, selection, view) for slug, document in DOCUMENTS.items()
          for selection in ["all", "two-values"] + [f"one-{i['name']}" for i in document["templating"]["list"] if i["type"] in ("query", "textbox")]
-         for view in (["last-24h", "mid-hour", "empty"] if selection in ("all", "two-values") else ["last-24h"])]
+         for view in (["last-24h", "mid-hour", "empty"] + (["6h-buckets"] if selection == "all" else [])
+                      if selection in ("all", "two-values") else ["last-24h"])]
 
 
 @pytest.mark.parametrize(("slug", "selection", "view_name"), CASES)
@@ -593,7 +601,7 @@ def test_variable_queries_list_the_values_in_range_including_the_first_partial_h
     scene = scene_for(workload_store, document, view)
     low = math.floor(view.time_from.timestamp())
     in_range = view.window(workload_store.calls)
-    first_hour = [c for c in workload_store.calls if hour(c.ts) == hour(view.time_from) and c.ts.timestamp() >= low]
+    first_hour = [c for c in workload_store.calls if view.bucket(c.ts) == hour(view.time_from) and c.ts.timestamp() >= low]
     assert first_hour
     assert set(scene.variables["tenant"].options) >= {c.tenant for c in in_range}
     assert set(scene.variables["task"].options) >= {c.task for c in first_hour}
