@@ -166,17 +166,6 @@ SPEND = [
     Panel("Top 10 spenders", "table",
           f"SELECT tenant, task, sum(calls) AS calls, sum(total_cost) AS cost FROM {HOURLY} AS r "
           f"GROUP BY tenant, task ORDER BY cost DESC LIMIT 10", "Tenant × task pairs by spend.", "currencyUSD"),
-    Panel("Unpriced calls", "table",
-          f"SELECT provider, request_model, sum(unpriced_calls) AS unpriced_calls FROM {HOURLY} AS r "
-          f"GROUP BY provider, request_model HAVING unpriced_calls > 0 ORDER BY unpriced_calls DESC",
-          "Models with no known price: add them to the prices overrides file.", links=(TO_CALLS_BY_MODEL,)),
-    Panel("Most expensive traces", "table",
-          f"SELECT trace_id, min(ts) AS started, arrayStringConcat(arraySort(groupUniqArray(service)), ', ') AS services, "
-          f"arrayStringConcat(arraySort(groupUniqArray(task)), ', ') AS tasks, "
-          f"any(user_id) AS user_id, count() AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
-          f"sum(total_cost) AS cost, {TRACE_LINK} FROM {RAW} WHERE {PER_CALL} GROUP BY trace_id ORDER BY cost DESC, trace_id LIMIT 50",
-          "Workflows and agent runs (one trace each) by the cost of their LLM calls in the range.", "currencyUSD", width=24,
-          links=(TO_CALLS_BY_TRACE, TO_TRACE_VIEWER), hidden=("trace_link",)),
     Panel("Cost per user", "table",
           f"SELECT user_id, uniqExact(session_id) AS sessions, count() AS calls, sum(total_cost) AS cost, "
           f"sum(total_cost) / greatest(countIf(total_cost IS NOT NULL), 1) AS cost_per_call "
@@ -188,6 +177,18 @@ SPEND = [
           f"GROUP BY session_id ORDER BY cost DESC, session_id LIMIT 50",
           "Conversations / sessions (llmsight.tags(session=...) → session.id).", "currencyUSD",
           links=(Link("session_id", calls_variable="session"),)),
+    Panel("Unpriced calls", "table",
+          f"SELECT provider, request_model, sum(unpriced_calls) AS unpriced_calls FROM {HOURLY} AS r "
+          f"GROUP BY provider, request_model HAVING unpriced_calls > 0 ORDER BY unpriced_calls DESC",
+          "Models with no known price: add them to the prices overrides file.", width=24, height=6,
+          links=(TO_CALLS_BY_MODEL,)),
+    Panel("Most expensive traces", "table",
+          f"SELECT trace_id, min(ts) AS started, arrayStringConcat(arraySort(groupUniqArray(service)), ', ') AS services, "
+          f"arrayStringConcat(arraySort(groupUniqArray(task)), ', ') AS tasks, "
+          f"any(user_id) AS user_id, count() AS calls, sum(input_tokens) AS input_tokens, sum(output_tokens) AS output_tokens, "
+          f"sum(total_cost) AS cost, {TRACE_LINK} FROM {RAW} WHERE {PER_CALL} GROUP BY trace_id ORDER BY cost DESC, trace_id LIMIT 50",
+          "Workflows and agent runs (one trace each) by the cost of their LLM calls in the range.", "currencyUSD", width=24,
+          links=(TO_CALLS_BY_TRACE, TO_TRACE_VIEWER), hidden=("trace_link",)),
 ]
 
 CACHE = [
@@ -213,13 +214,13 @@ CACHE = [
           f"FROM {HOURLY} AS r GROUP BY time ORDER BY time", "", "short", time_series=True),
     Panel("Saved by caching", "stat",
           f"SELECT {SAVED_BY_CACHE} AS saved FROM {HOURLY} AS r",
-          "Cached tokens priced at the uncached input rate, minus what the cache reads cost.", "currencyUSD", width=6),
+          "Cached tokens priced at the uncached input rate, minus what the cache reads cost.", "currencyUSD"),
     Panel("Missed savings: large repeated prefixes never cached", "table",
           f"SELECT prompt_name, prompt_prefix_hash, count() AS calls, avg(input_tokens) AS avg_input_tokens, "
           f"sum(input_cost) AS uncached_input_cost FROM {RAW} WHERE {PER_CALL} AND prompt_prefix_hash != '' "
           f"GROUP BY prompt_name, prompt_prefix_hash HAVING calls >= 3 AND avg_input_tokens >= 1024 AND sum(cache_read_tokens) = 0 "
           f"ORDER BY uncached_input_cost DESC LIMIT 20",
-          "Same static prefix sent repeatedly, >= 1024 tokens, never read from cache.", width=18,
+          "Same static prefix sent repeatedly, >= 1024 tokens, never read from cache.", width=24,
           links=(TO_CALLS_BY_PROMPT, Link("prompt_prefix_hash", calls_variable="prefix_hash"))),
     Panel("Prefix hashes per prompt", "table",
           f"SELECT prompt_name, prompt_prefix_hash, min(ts) AS first_seen, max(ts) AS last_seen, count() AS calls, "
@@ -249,7 +250,7 @@ LATENCY = [
     Panel("Output tokens per second by model", "table",
           f"SELECT request_model, sum(output_tokens) / greatest(sum(duration_ms_sum) / 1000, 0.001) AS tokens_per_second "
           f"FROM {HOURLY} AS r GROUP BY request_model ORDER BY request_model",
-          "Output tokens over wall-clock call duration.", "short", links=(TO_CALLS_BY_MODEL,)),
+          "Output tokens over wall-clock call duration.", "short", width=24, links=(TO_CALLS_BY_MODEL,)),
 ]
 
 RELIABILITY = [
@@ -267,12 +268,12 @@ RELIABILITY = [
           links=(TO_CALLS_BY_MODEL,)),
     Panel("Retries per call", "stat",
           f"SELECT sum(retries) / greatest(sum(calls), 1) AS retries_per_call FROM {HOURLY} AS r",
-          "SDK retries (429, 5xx, timeouts) per call.", "short", width=6),
+          "SDK retries (429, 5xx, timeouts) per call.", "short"),
     Panel("Truncated outputs", "table",
           f"SELECT request_model, task, sum(truncated_calls) AS truncated, sum(calls) AS calls, "
           f"truncated / greatest(calls, 1) AS truncated_ratio FROM {HOURLY} AS r "
           f"GROUP BY request_model, task HAVING truncated > 0 ORDER BY truncated_ratio DESC",
-          "finish reason length / max_tokens / max_output_tokens.", "percentunit", links=(TO_CALLS_BY_MODEL,)),
+          "finish reason length / max_tokens / max_output_tokens.", "percentunit", width=24, links=(TO_CALLS_BY_MODEL,)),
 ]
 
 # Unit prices per (provider, model) and each provider's cheaper model, newest row wins (several collectors write).
@@ -294,7 +295,7 @@ COULD_WAIT = ("NOT r.streaming AND r.service_tier != 'batch' "
 TIERS = [
     Panel("Model tier by task", "table",
           f"SELECT task, model_tier, sum(calls) AS calls, sum(total_cost) AS cost FROM {HOURLY} AS r "
-          f"GROUP BY task, model_tier ORDER BY task, model_tier", "", "short"),
+          f"GROUP BY task, model_tier ORDER BY task, model_tier", "", "short", width=24),
     Panel("What batch or a cheaper model would have cost", "table",
           f"SELECT r.task AS task, sum(r.total_cost) AS actual_cost, "
           f"sum(if({COULD_WAIT} AND b.batch_input_per_token IS NOT NULL, {_priced('b', _BATCH_VALUES)}, r.total_cost)) AS batch_api_cost, "
