@@ -502,6 +502,8 @@ def views(now: datetime) -> dict[str, View]:
                          start - timedelta(hours=2) + timedelta(minutes=41, seconds=3, milliseconds=250), {}),
         "empty": View(now - timedelta(days=30), now - timedelta(days=29), {}),
         "6h-buckets": View(now - timedelta(hours=24), now, {}, interval_s=6 * 3600),
+        # shorter than an hour, around the 429 burst: no whole hour at all, every row comes from the raw branch
+        "minutes": View(now - timedelta(hours=2, minutes=4, seconds=13), now - timedelta(hours=1, minutes=59, seconds=20), {}),
     }
 
 
@@ -526,7 +528,7 @@ def selections(store: Seeded, document: dict[str, Any]) -> dict[str, dict[str, A
 
 CASES = [(slug, selection, view) for slug, document in DOCUMENTS.items()
          for selection in ["all", "two-values"] + [f"one-{i['name']}" for i in document["templating"]["list"] if i["type"] in ("query", "textbox")]
-         for view in (["last-24h", "mid-hour", "empty"] + (["6h-buckets"] if selection == "all" else [])
+         for view in (["last-24h", "mid-hour", "empty"] + (["6h-buckets", "minutes"] if selection == "all" else [])
                       if selection in ("all", "two-values") else ["last-24h"])]
 
 
