@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from llmsight.alerts import defaults
 from llmsight.collector.columns import CALLS_TABLE, DATABASE, HOURLY_TABLE, PRICES_TABLE
 from llmsight.collector.store.schema import ROLLUP_SELECT_COLUMNS, rollup_select
 
@@ -25,9 +26,8 @@ ROLLUP = f"{DATABASE}.{HOURLY_TABLE}"
 RAW = f"{DATABASE}.{CALLS_TABLE}"
 PRICES = f"{DATABASE}.{PRICES_TABLE}"
 
-# The daily budget the "Spend today" gauge measures against (USD). The alert rules keep their own default until
-# both read one shared module (see the README).
-DAILY_BUDGET_USD: Final = 50.0
+# The daily budget the "Spend today" gauge measures against (USD): the alert rules' default, defined once there.
+DAILY_BUDGET_USD: Final = defaults.DAILY_BUDGET_USD
 BUDGET_WARNING_SHARE: Final = 0.8  # the gauge turns orange at 80% of the budget, red at 100%
 EXACT_QUANTILE_MAX_CALLS: Final = 5000
 # Where the "open trace" links go; {trace_id} is replaced by the call's 32-hex trace id. A dashboard constant,
