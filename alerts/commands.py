@@ -44,18 +44,22 @@ def check_command(
     from rich.console import Console
     from rich.table import Table
 
-    from llmsight.alerts.evaluator import AlertEvaluator
+    from llmsight.alerts.evaluator import AlertEvaluator, Transition
     from llmsight.collector.config import load_settings
-    from llmsight.collector.query_api import open_reader
+    from llmsight.collector.query_api import running_collector
+    from llmsight.collector.store import Store
 
     settings = load_settings(data_dir=data_dir, clickhouse_dsn=dsn, alerts_file=alerts_file)
     config = _config_or_exit(settings.alerts_file)  # the same validation the collector applies at start
-    reader = open_reader(settings)
-    try:
-        evaluator = AlertEvaluator(reader.query, config)
-        transitions = evaluator.evaluate_once()
-    finally:
-        reader.close()
+    collector = None if settings.clickhouse_dsn else running_collector(settings.data_dir)
+    if collector is not None:  # it owns the embedded store: it evaluates its rules (its alerts config)
+        transitions = [Transition(**t) for t in collector.check_alerts()]
+    else:
+        store = Store.open(settings.effective_dsn)
+        try:
+            transitions = AlertEvaluator(store.query, config).evaluate_once()
+        finally:
+            store.close()
     table = Table(title="Alerts firing now")
     for column in ("rule", "severity", "labels", "value", "threshold"):
         table.add_column(column)

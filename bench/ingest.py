@@ -2,9 +2,16 @@
 in the embedded store. Reports sustained spans/s (accepted AND stored) and the collector's peak RSS.
 
     python bench/ingest.py [--spans 200000] [--batch 512] [--clients 4]
+    python bench/ingest.py --hostile [--seconds 60]
 
 The collector runs as its own process (as in production); requests are pre-encoded so the clients cost
 little CPU, but they share this machine's cores with the collector.
+
+--hostile sends the worst legal and illegal traffic at once instead (collector/receive/limits.py): gzip'd
+requests at the span limit, over it, over the decompressed limit (a 480k-span request like the one that once
+took 1.5 GB), a gzip bomb, JSON at the decompressed limit, the same over gRPC, and 200 idle half-open
+connections; it reports the answers, the peak RSS of both collector processes against the README's
+bound, and whether a good span still gets through.
 """
 
 from __future__ import annotations
@@ -23,6 +30,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.collector.spans import genai_request  # noqa: E402
+
+
+# The README's stated bound ("Limits"), checked by --hostile.
+RSS_BOUND_MIB = {"store": 1536, "receiver": 768}
 
 
 def start_collector(data_dir: Path) -> tuple[subprocess.Popen[bytes], dict]:
@@ -60,12 +71,114 @@ def cpu_seconds(pid: int, *, kernel_only: bool = False) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def stored(http_port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{http_port}/metrics", timeout=30) as response:
+        return int(json.loads(response.read())["pipeline"]["stored"])
+
+
+def hostile(seconds: float) -> None:
+    import gzip
+    import socket
+    from collections import Counter
+
+    import grpc
+    from google.protobuf import json_format
+    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+
+    from llmsight.collector.receive import limits
+
+    data_dir = Path(tempfile.mkdtemp()) / "data"
+    process, ports = start_collector(data_dir)
+    http_port, grpc_port = ports["otlp_http_port"], ports["otlp_grpc_port"]
+    at_limit = genai_request(10_000, spans=limits.MAX_SPANS_PER_REQUEST)
+    raw = at_limit.SerializeToString()
+    # Serialized messages concatenate into one with the repeated fields appended: cheap huge requests.
+    over_spans = raw * 2  # twice the span limit, under the decompressed limit
+    huge = raw * (480_000 // limits.MAX_SPANS_PER_REQUEST)  # ~480k spans
+    as_json = json_format.MessageToJson(at_limit, indent=None).encode()
+    as_json = as_json[: limits.MAX_DECOMPRESSED_BYTES]  # at the limit (cut: a 400 after the full decode cost)
+    bodies = {
+        "protobuf at span limit": (gzip.compress(raw, 1), "application/x-protobuf"),
+        "protobuf over span limit": (gzip.compress(over_spans, 1), "application/x-protobuf"),
+        "480k spans": (gzip.compress(huge, 1), "application/x-protobuf"),
+        "gzip bomb": (gzip.compress(b"\0" * (256 << 20), 9), "application/x-protobuf"),
+        "json at decompressed limit": (gzip.compress(as_json, 1), "application/json"),
+    }
+    print("hostile requests: " + ", ".join(f"{name} {len(body) / 1e6:.1f} MB gzip'd" for name, (body, _) in bodies.items()))
+    answers: Counter[str] = Counter()
+    lock = threading.Lock()
+    deadline = time.monotonic() + seconds
+
+    def http_client(name: str) -> None:
+        body, content_type = bodies[name]
+        while time.monotonic() < deadline:
+            try:
+                connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=60)
+                connection.request("POST", "/v1/traces", body=body,
+                                   headers={"content-type": content_type, "content-encoding": "gzip"})
+                status = str(connection.getresponse().status)
+                connection.close()
+            except OSError as exc:
+                status = type(exc).__name__
+            with lock:
+                answers[f"HTTP {name}: {status}"] += 1
+
+    def grpc_client(request_bytes: bytes, name: str) -> None:
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+            while time.monotonic() < deadline:
+                try:
+                    export(request_bytes, timeout=60, compression=grpc.Compression.Gzip)
+                    status = "OK"
+                except grpc.RpcError as exc:
+                    status = exc.code().name
+                with lock:
+                    answers[f"gRPC {name}: {status}"] += 1
+
+    idle = []
+    for index in range(200):
+        sock = socket.create_connection(("127.0.0.1", http_port))
+        sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n" if index % 2 else
+                     b"POST /v1/traces HTTP/1.1\r\nHost: x\r\ncontent-length: 100000\r\n\r\nabc")
+        idle.append(sock)
+    threads = [threading.Thread(target=http_client, args=(name,)) for name in bodies for _ in range(2)]
+    threads += [threading.Thread(target=grpc_client, args=(raw, "at span limit")) for _ in range(3)]
+    threads += [threading.Thread(target=grpc_client, args=(over_spans, "over span limit")) for _ in range(2)]
+    threads += [threading.Thread(target=grpc_client, args=(huge, "480k spans"))]
+    pids = collector_pids(process.pid)
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds / 2)
+    good = genai_request(99_999, spans=1).SerializeToString()  # a good exporter, in the middle of it all
+    connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=60)
+    connection.request("POST", "/v1/traces", body=good, headers={"content-type": "application/x-protobuf"})
+    good_status = connection.getresponse().status
+    for thread in threads:
+        thread.join()
+    peaks = dict(zip(("store", "receiver"), (rss_mb(pid) for pid in pids)))
+    for sock in idle:
+        sock.close()
+    process.terminate()
+    process.wait(60)
+    for answer, count in sorted(answers.items()):
+        print(f"  {answer} x{count}")
+    print(f"a good request in the middle of it: {good_status}")
+    print("peak RSS: " + ", ".join(
+        f"{name} {peak:,.0f} MiB (bound {RSS_BOUND_MIB[name]:,}: {'within' if peak <= RSS_BOUND_MIB[name] else 'OVER'})"
+        for name, peak in peaks.items()))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=512)
     parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--hostile", action="store_true", help="the hostile mix instead of the throughput run")
+    parser.add_argument("--seconds", type=float, default=60.0, help="how long the hostile mix runs")
     args = parser.parse_args()
+    if args.hostile:
+        hostile(args.seconds)
+        return
     data_dir = Path(tempfile.mkdtemp()) / "data"
     process, ports = start_collector(data_dir)
     http_port = ports["otlp_http_port"]
@@ -106,13 +219,7 @@ def main() -> None:
         thread.join()
     accepted_s = time.monotonic() - started
     total = batches * args.batch
-    query = f"http://127.0.0.1:{ports['query_port']}/v1/query"
-    while True:
-        body = json.dumps({"sql": "SELECT count() FROM llmsight.llm_calls"}).encode()
-        with urllib.request.urlopen(urllib.request.Request(query, data=body), timeout=30) as response:
-            stored = json.loads(response.read())["rows"][0][0]
-        if stored >= total:
-            break
+    while stored(http_port) < total:
         time.sleep(0.05)
     stored_s = time.monotonic() - started
     cpu_used = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before)]

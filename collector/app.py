@@ -15,12 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from llmsight.collector.accept import AcceptLimits
-from llmsight.collector.config import CollectorSettings
+from llmsight.collector.config import CollectorSettings, check_exposure
 from llmsight.collector.lockfile import lock_exclusively
 from llmsight.collector.pipeline import Pipeline, PipelineLimits
 from llmsight.collector.pricing import Pricer
 from llmsight.collector.pricing.price_table import PricingWithPriceTable
-from llmsight.collector.query_api import STATE_FILE, QueryApiServer
+from llmsight.collector.query_api import STATE_FILE, TOKEN_FILE, LimitedQuery, Operations, QueryApiServer, new_token, write_private
 from llmsight.collector.receive.process import ReceiverConfig, ReceiverProcess
 from llmsight.collector.shared import SharedState
 from llmsight.collector.spool import spool_id
@@ -53,7 +53,8 @@ class Collector:
 
     def start(self) -> Collector:
         settings = self.settings
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        check_exposure(settings)  # before anything binds
+        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         pricer = Pricer(settings.prices_file)  # first: a bad prices or alerts file fails before anything binds
         alerts_config = self._alerts_config()
         # One collector per data directory: the spool, checkpoint and shared counters are its own.
@@ -82,7 +83,8 @@ class Collector:
             )
             self._receiver.start()  # opens (and repairs) the spool before the writer reads it
             self.pipeline.start()
-            self._query = QueryApiServer(self.store, "127.0.0.1", settings.query_port)  # loopback only, always
+            operations = Operations(self.store.read, alerts_config=alerts_config)
+            self._query = QueryApiServer(operations, settings.query_port, new_token(settings.data_dir))
             self._query.start()
             self.http_port, self.grpc_port = self._receiver.http_port, self._receiver.grpc_port
             self.query_port = self._query.port
@@ -106,8 +108,14 @@ class Collector:
             return
         from llmsight.alerts.evaluator import AlertEvaluator
 
+        store = self.store
+        assert store is not None
+
+        def bounded_read(sql: str, parameters: dict[str, Any] | None = None) -> Any:
+            return LimitedQuery(store.read)(sql, parameters)  # like the read API's: never blocks inserts
+
         self.alerts = AlertEvaluator.from_settings(
-            self.settings, query=self.store.query, config=config, counters=self.shared.add  # type: ignore[union-attr]
+            self.settings, query=bounded_read, config=config, counters=self.shared.add  # type: ignore[union-attr]
         )
         if self.alerts is not None:
             self.alerts.start()
@@ -118,9 +126,9 @@ class Collector:
             "otlp_http_port": self.http_port,
             "otlp_grpc_port": self.grpc_port,
             "query_port": self.query_port,
-            "dsn": self.settings.effective_dsn,
+            "dsn": self.settings.redacted_dsn,
         }
-        self.state_file.write_text(json.dumps(state))
+        write_private(self.state_file, json.dumps(state))
 
     def metrics(self) -> dict[str, Any]:
         return self.shared.metrics() if self.shared else {"ingest": {}, "pipeline": {}}
@@ -140,8 +148,9 @@ class Collector:
             self._query.stop()
         if self.store is not None:
             self.store.close()
-        self.state_file.unlink(missing_ok=True)
-        if self._lock_file is not None:
+        if self._lock_file is not None:  # not when start-up failed on another collector's lock: those are its files
+            self.state_file.unlink(missing_ok=True)
+            (self.settings.data_dir / TOKEN_FILE).unlink(missing_ok=True)
             self._lock_file.close()
         self._receiver = self._query = self._lock_file = None
         self.pipeline = self.store = None

@@ -17,9 +17,10 @@ def register(app: typer.Typer) -> None:
         dsn: str = typer.Option(None, "--dsn", help="chdb://PATH or http(s)://user:pass@host:8123 [LLMSIGHT_CLICKHOUSE_DSN]."),
         http_port: int = typer.Option(None, "--http-port", help="OTLP/HTTP port (default 4318; 0 picks a free one)."),
         grpc_port: int = typer.Option(None, "--grpc-port", help="OTLP/gRPC port (default 4317)."),
-        query_port: int = typer.Option(None, "--query-port", help="Read-only query API port (default 4319)."),
-        bind: str = typer.Option(None, "--bind", help="Address to listen on (default 127.0.0.1)."),
-        auth_token: str = typer.Option(None, "--auth-token", help="Require this bearer token from exporters."),
+        query_port: int = typer.Option(None, "--query-port", help="Read API port for report/alerts (default 4319; loopback only)."),
+        bind: str = typer.Option(None, "--bind", help="Address OTLP listens on (default 127.0.0.1)."),
+        auth_token: str = typer.Option(None, "--auth-token", help="Require this bearer token from exporters (and on /metrics)."),
+        insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --bind without --auth-token."),
         prices_file: Path = typer.Option(None, "--prices-file", help="Price overrides YAML."),
         alerts_file: Path = typer.Option(None, "--alerts-file", help="Alert thresholds and webhooks YAML."),
         print_cluster_ddl: str = typer.Option(None, "--print-cluster-ddl", metavar="CLUSTER", help="Print the cluster DDL and exit."),
@@ -33,7 +34,7 @@ def register(app: typer.Typer) -> None:
             return
         code = run_collector(
             data_dir=data_dir, clickhouse_dsn=dsn, otlp_http_port=http_port, otlp_grpc_port=grpc_port,
-            query_port=query_port, bind_host=bind, auth_token=auth_token, prices_file=prices_file,
+            query_port=query_port, bind_host=bind, auth_token=auth_token, insecure=insecure or None, prices_file=prices_file,
             alerts_file=alerts_file,
         )
         raise typer.Exit(code)

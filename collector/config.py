@@ -5,9 +5,11 @@ Precedence (highest first): CLI flags, environment, YAML file (LLMSIGHT_CONFIG_F
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
@@ -37,6 +39,7 @@ class CollectorSettings(BaseSettings):
     query_port: int = Field(default=4319, ge=0, le=65535, description="Read-only SQL API for report/alerts.")
     bind_host: str = Field(default="127.0.0.1", description="Loopback unless told otherwise.")
     auth_token: str | None = Field(default=None, description="Bearer token required from exporters, if set.")
+    insecure: bool = Field(default=False, description="Allow a non-loopback bind without an auth token.")
     prices_file: Path | None = None
     alerts_file: Path | None = None
     service_name_default: str = "unknown_service"
@@ -59,6 +62,11 @@ class CollectorSettings(BaseSettings):
         return self.clickhouse_dsn or f"chdb://{self.data_dir / 'store'}"
 
     @property
+    def redacted_dsn(self) -> str:
+        """The DSN fit for logs, banners, errors and state files: no password."""
+        return redact_dsn(self.effective_dsn)
+
+    @property
     def spool_dir(self) -> Path:
         return self.data_dir / "spool"
 
@@ -76,6 +84,44 @@ class CollectorSettings(BaseSettings):
         if config_file:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
         return tuple(sources)
+
+
+class ExposureError(ValueError):
+    """The collector would listen beyond this host with nobody's token required."""
+
+
+def is_loopback(host: str) -> bool:
+    if host.strip("[]").lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: it may resolve to anything
+
+
+def check_exposure(settings: CollectorSettings) -> None:
+    """OTLP/HTTP (and its /metrics) and OTLP/gRPC listen on `bind_host`: off loopback they need a token."""
+    if is_loopback(settings.bind_host) or settings.auth_token or settings.insecure:
+        return
+    raise ExposureError(
+        f"refusing to listen on {settings.bind_host} without an auth token: anyone who can reach it could write spans "
+        "and read /metrics. Give --auth-token (LLMSIGHT_AUTH_TOKEN), or --insecure if the network is trusted."
+    )
+
+
+def redact_dsn(dsn: str) -> str:
+    """`scheme://user:***@host/...` with any `password=` query parameter masked too."""
+    parts = urlsplit(dsn)
+    netloc = parts.netloc
+    if "@" in netloc:
+        credentials, host = netloc.rsplit("@", 1)
+        user = credentials.split(":", 1)[0]
+        netloc = f"{user}:***@{host}" if ":" in credentials else f"{user}@{host}"
+    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    if netloc == parts.netloc and not any("password" in key.lower() for key, _ in pairs):
+        return dsn  # nothing secret (and chdb:///path keeps its form)
+    query = urlencode([(k, "***" if "password" in k.lower() else v) for k, v in pairs], safe="*")
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
 
 
 def load_settings(**overrides: Any) -> CollectorSettings:

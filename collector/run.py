@@ -10,7 +10,7 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from llmsight.collector.app import Collector
-from llmsight.collector.config import load_settings
+from llmsight.collector.config import ExposureError, load_settings
 from llmsight.collector.config_file import ConfigFileError
 from llmsight.collector.gc_tuning import tune_for_throughput
 from llmsight.collector.lockfile import LockedError
@@ -23,19 +23,11 @@ def run_collector(**overrides: Any) -> int:
     try:
         settings = load_settings(**overrides)
     except ValidationError as exc:
-        console.print(f"[red]invalid configuration:[/red] {exc}")
+        # Without the input values: a DSN carries its password.
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False))
+        console.print(f"[red]invalid configuration:[/red] {problems}", highlight=False)
         return 2
-    collector = Collector(settings)
-    try:
-        collector.start()
-    except ConfigFileError as exc:
-        console.print("[red]llmsight collector: invalid configuration[/red]")
-        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
-        return 2
-    except (StoreError, OverridesError, LockedError, OSError) as exc:
-        console.print(f"[red]llmsight collector could not start:[/red] {exc}")
-        return 1
-    tune_for_throughput()  # after start-up: what it built is frozen
+    # Before start-up: its state file tells others it runs, and a SIGTERM from then on must stop it cleanly.
     stop = threading.Event()
 
     def on_signal(signum: int, frame: Any) -> None:
@@ -43,11 +35,25 @@ def run_collector(**overrides: Any) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    collector = Collector(settings)
+    try:
+        collector.start()
+    except ConfigFileError as exc:
+        console.print("[red]llmsight collector: invalid configuration[/red]")
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        return 2
+    except ExposureError as exc:
+        console.print(f"[red]llmsight collector will not start:[/red] {exc}", highlight=False)
+        return 2
+    except (StoreError, OverridesError, LockedError, OSError) as exc:
+        console.print(f"[red]llmsight collector could not start:[/red] {exc}")
+        return 1
+    tune_for_throughput()  # after start-up: what it built is frozen
     console.print(
         f"[bold green]llmsight collector[/bold green] listening on {settings.bind_host}: "
         f"OTLP/HTTP :{collector.http_port}  OTLP/gRPC :{collector.grpc_port}  "
         f"read API 127.0.0.1:{collector.query_port}\n"
-        f"store: {settings.effective_dsn}   spool: {settings.spool_dir}",
+        f"store: {settings.redacted_dsn}   spool: {settings.spool_dir}",
         highlight=False,
     )
     stop.wait()

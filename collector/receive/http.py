@@ -2,138 +2,159 @@
 
 Status codes follow the OTLP/HTTP spec so the real exporters behave: 200 (with partial_success when
 some spans were rejected), 400 with a `google.rpc.Status` reason for undecodable bodies, 401 for a missing
-or wrong bearer token, 413 for oversized bodies, 503 + Retry-After under backpressure (retried).
+or wrong bearer token (also on /metrics when a token is set; /healthz stays open for load balancers),
+413 for bodies or span counts over the limits (collector/receive/limits.py), 415 for an unknown
+content-type or content-encoding, 408 for a body that stops arriving, and 503 + Retry-After (retried)
+under backpressure or when every request slot is busy.
 """
 
 from __future__ import annotations
 
-import hmac
+import asyncio
 import json
-import zlib
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from google.protobuf import json_format
 from google.rpc import status_pb2
 
 from llmsight.collector.accept import Backpressure
+from llmsight.collector.http_server import (
+    BackgroundHTTPServer,
+    BodyTimeout,
+    BodyTooLarge,
+    ByteBudget,
+    ClientGone,
+    OverBudget,
+    Receive,
+    Scope,
+    Send,
+    bearer_ok,
+    header,
+    read_body,
+    respond,
+)
+from llmsight.collector.receive import limits
 from llmsight.collector.receive.ingest import BadRequest, Ingest, decode_json, decode_protobuf
-from llmsight.collector.http_server import BackgroundHTTPServer
 
-MAX_BODY_BYTES = 32 * 1024 * 1024
-MAX_DECOMPRESSED_BYTES = 128 * 1024 * 1024  # no zip bombs
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-    request_queue_size = 128
-    ingest: Ingest
-    auth_token: str | None
-    metrics: Callable[[], dict[str, Any]]
+_PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf", "")
+# (status, body, content type, extra headers)
+Reply = tuple[int, bytes, str, tuple[tuple[str, str], ...]]
 
 
-def _gunzip(body: bytes) -> bytes:
-    decompressor = zlib.decompressobj(16 + zlib.MAX_WBITS)
-    try:
-        data = decompressor.decompress(body, MAX_DECOMPRESSED_BYTES)
-    except zlib.error as exc:
-        raise BadRequest(f"gzip body is corrupt: {exc}") from None
-    if decompressor.unconsumed_tail:
-        raise BadRequest(f"decompressed body exceeds {MAX_DECOMPRESSED_BYTES} bytes")
-    return data
+def _error(status: int, message: str, as_json: bool, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+    error = status_pb2.Status(code=3 if status in (400, 413) else 0, message=message)
+    if as_json:
+        return status, json_format.MessageToJson(error).encode(), "application/json", headers
+    return status, error.SerializeToString(), "application/x-protobuf", headers
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    server: _Server
+class OtlpHttpApp:
+    def __init__(self, ingest: Ingest, *, auth_token: str | None, metrics: Callable[[], dict[str, Any]]) -> None:
+        self.ingest = ingest
+        self.auth_token = auth_token
+        self.metrics = metrics
+        self._pool = ThreadPoolExecutor(limits.MAX_CONCURRENT_REQUESTS, thread_name_prefix="llmsight-otlp-http")
+        self._bodies = ByteBudget(limits.MAX_BODIES_BYTES)
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-    def _reply(self, status: int, body: bytes, content_type: str, headers: dict[str, str] | None = None) -> None:
-        self.send_response(status)
-        self.send_header("content-type", content_type)
-        self.send_header("content-length", str(len(body)))
-        for name, value in (headers or {}).items():
-            self.send_header(name, value)
-        self.end_headers()
-        self.wfile.write(body)
-
-    def _error(self, status: int, message: str, as_json: bool, headers: dict[str, str] | None = None) -> None:
-        error = status_pb2.Status(code=3 if status == 400 else 0, message=message)
-        if as_json:
-            self._reply(status, json_format.MessageToJson(error).encode(), "application/json", headers)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path, method = scope["path"], scope["method"]
+        content_type = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower().decode("latin-1")
+        as_json = content_type not in _PROTOBUF_TYPES  # errors go back in the request's encoding, JSON when unknown
+        if path == "/healthz" and method == "GET":
+            await respond(send, 200, b'{"status":"ok"}', "application/json")
+        elif path == "/metrics" and method == "GET":
+            if not bearer_ok(scope, self.auth_token):
+                await self._reply(send, _error(401, "missing or wrong bearer token", True, (("www-authenticate", "Bearer"),)))
+            else:
+                await respond(send, 200, json.dumps(self.metrics()).encode(), "application/json")
+        elif path != "/v1/traces":
+            await self._reply(send, _error(404, f"no OTLP endpoint at {path}; traces go to /v1/traces", as_json), close=True)
+        elif method != "POST":
+            await self._reply(send, _error(405, "POST OTLP traces to /v1/traces", as_json, (("allow", "POST"),)), close=True)
+        elif not bearer_ok(scope, self.auth_token):
+            await self._reply(send, _error(401, "missing or wrong bearer token", as_json, (("www-authenticate", "Bearer"),)),
+                              close=True)
         else:
-            self._reply(status, error.SerializeToString(), "application/x-protobuf", headers)
+            await self._export(scope, receive, send, content_type, as_json)
 
-    def do_GET(self) -> None:  # noqa: N802
-        if self.path == "/healthz":
-            self._reply(200, b'{"status":"ok"}', "application/json")
-        elif self.path == "/metrics":
-            self._reply(200, json.dumps(self.server.metrics()).encode(), "application/json")
-        else:
-            self._reply(404, b'{"error":"not found"}', "application/json")
-
-    def do_POST(self) -> None:  # noqa: N802
-        content_type = (self.headers.get("content-type") or "").split(";")[0].strip().lower()
-        is_protobuf = content_type in ("application/x-protobuf", "application/protobuf", "")
-        as_json = not is_protobuf  # errors go back in the request's encoding, JSON when unknown
-        length = int(self.headers.get("content-length") or 0)
-        if self.path != "/v1/traces":
-            self._drain(length)
-            self._error(404, f"no OTLP endpoint at {self.path}; traces go to /v1/traces", as_json)
+    async def _export(self, scope: Scope, receive: Receive, send: Send, content_type: str, as_json: bool) -> None:
+        declared = int(header(scope, b"content-length") or 0)  # the HTTP parser has validated it
+        if declared > limits.MAX_BODY_BYTES:
+            await self._reply(send, _error(413, f"body of {declared} bytes exceeds {limits.MAX_BODY_BYTES}", as_json), close=True)
             return
-        token = self.server.auth_token
-        if token and not hmac.compare_digest(self.headers.get("authorization") or "", f"Bearer {token}"):
-            self._drain(length)
-            self._error(401, "missing or wrong bearer token", as_json, {"www-authenticate": "Bearer"})
-            return
-        if length > MAX_BODY_BYTES:
-            self.close_connection = True
-            self._error(413, f"body of {length} bytes exceeds {MAX_BODY_BYTES}", as_json)
-            return
-        body = self.rfile.read(length)
         try:
-            if (self.headers.get("content-encoding") or "").lower() == "gzip":
-                body = _gunzip(body)
+            body = await read_body(receive, limits.MAX_BODY_BYTES, limits.REQUEST_READ_TIMEOUT_S, self._bodies)
+        except BodyTooLarge:
+            await self._reply(send, _error(413, f"body exceeds {limits.MAX_BODY_BYTES} bytes", as_json), close=True)
+            return
+        except OverBudget:
+            self.ingest.stats.add(backpressure=1)
+            await self._reply(send, _error(503, "collector is busy; retry", as_json, (("retry-after", "1"),)), close=True)
+            return
+        except BodyTimeout:
+            await self._reply(send, _error(408, "the request body stopped arriving", as_json), close=True)
+            return
+        except ClientGone:
+            return
+        encoding = (header(scope, b"content-encoding") or b"").strip().lower()
+        try:
+            # At most MAX_CONCURRENT_REQUESTS decode at once; the others wait here with their bodies, in budget.
+            reply = await asyncio.get_running_loop().run_in_executor(
+                self._pool, self._handle, body, encoding, content_type, as_json
+            )
+        finally:
+            self._bodies.give(len(body))
+        await self._reply(send, reply)
+
+    def _handle(self, body: bytes, encoding: bytes, content_type: str, as_json: bool) -> Reply:
+        """Decode and store one request (blocking: runs in the bounded pool)."""
+        try:
+            if encoding == b"gzip":
+                body = limits.gunzip(body)
+            elif encoding not in (b"", b"identity"):
+                return _error(415, f"unsupported content-encoding {encoding.decode('latin-1')!r}: use gzip", as_json)
             if content_type == "application/json":
                 request = decode_json(body)
-            elif is_protobuf:
+            elif content_type in _PROTOBUF_TYPES:
                 request = decode_protobuf(body)
             else:
-                raise BadRequest(f"unsupported content-type {content_type!r}: use application/x-protobuf or application/json")
-            response = self.server.ingest.export(request)
+                return _error(415, f"unsupported content-type {content_type!r}: use application/x-protobuf or application/json",
+                              as_json)
+            limits.check_span_count(request)
+            response = self.ingest.export(request)
+        except limits.TooLarge as exc:
+            self.ingest.stats.add(bad_requests=1)
+            return _error(413, str(exc), as_json)
         except BadRequest as exc:
-            self.server.ingest.stats.add(bad_requests=1)
-            self._error(400, str(exc), as_json)
-            return
+            self.ingest.stats.add(bad_requests=1)
+            return _error(400, str(exc), as_json)
         except Backpressure as exc:
             retry = str(max(1, round(exc.retry_after_seconds)))
-            self._error(503, str(exc), as_json, {"retry-after": retry})
-            return
+            return _error(503, str(exc), as_json, (("retry-after", retry),))
         if as_json:
-            self._reply(200, json_format.MessageToJson(response).encode(), "application/json")
-        else:
-            self._reply(200, response.SerializeToString(), "application/x-protobuf")
+            return 200, json_format.MessageToJson(response).encode(), "application/json", ()
+        return 200, response.SerializeToString(), "application/x-protobuf", ()
 
-    def _drain(self, length: int) -> None:
-        if 0 < length <= MAX_BODY_BYTES:
-            self.rfile.read(length)
-        else:
-            self.close_connection = True
+    @staticmethod
+    async def _reply(send: Send, reply: Reply, *, close: bool = False) -> None:
+        status, body, content_type, headers = reply
+        await respond(send, status, body, content_type, headers, close=close)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
 
 
 class OtlpHttpReceiver(BackgroundHTTPServer):
     def __init__(
         self, ingest: Ingest, host: str, port: int, *, auth_token: str | None, metrics: Callable[[], dict[str, Any]]
     ) -> None:
-        try:
-            server = _Server((host, port), _Handler)
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot bind OTLP/HTTP on {host}:{port}: {exc.strerror}") from None
-        server.ingest = ingest
-        server.auth_token = auth_token
-        server.metrics = metrics
-        super().__init__(server, "llmsight-otlp-http")
+        self.app = OtlpHttpApp(ingest, auth_token=auth_token, metrics=metrics)
+        super().__init__(self.app, host, port, name="OTLP/HTTP")
+
+    def stop(self) -> None:
+        super().stop()
+        self.app.close()

@@ -56,13 +56,17 @@ def decode_json(body: bytes) -> ExportTraceServiceRequest:
         document = json.loads(body)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise BadRequest(f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise BadRequest("body is nested too deeply to be an OTLP request") from None
     if not isinstance(document, dict):
         raise BadRequest("body must be a JSON object (OTLP ExportTraceServiceRequest)")
-    _hex_ids_to_base64(document)
     try:
+        _hex_ids_to_base64(document)
         return json_format.ParseDict(document, ExportTraceServiceRequest(), ignore_unknown_fields=True)
     except json_format.ParseError as exc:
         raise BadRequest(f"body is not an OTLP ExportTraceServiceRequest: {exc}") from None
+    except RecursionError:
+        raise BadRequest("body is nested too deeply to be an OTLP request") from None
 
 
 class Ingest:

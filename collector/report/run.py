@@ -8,11 +8,11 @@ from pathlib import Path
 from rich.console import Console
 
 from llmsight.collector.config import load_settings
-from llmsight.collector.query_api import open_reader
+from llmsight.collector.query_api import running_collector
 from llmsight.collector.report.queries import build_report
 from llmsight.collector.report.render import print_report, to_csv, to_json
 from llmsight.collector.report.window import Window, WindowError
-from llmsight.collector.store import StoreError
+from llmsight.collector.store import Store, StoreError
 
 
 def run_report(*, since: str, until: str | None, as_json: bool, as_csv: bool, data_dir: Path | None, dsn: str | None) -> int:
@@ -28,17 +28,21 @@ def run_report(*, since: str, until: str | None, as_json: bool, as_csv: bool, da
                      "start `llmsight collector` (or run `llmsight demo`) first, or pass --dsn")
         return 1
     try:
-        reader = open_reader(settings)
-        try:
-            report = build_report(reader.query, window)
-        finally:
-            reader.close()
+        collector = None if settings.clickhouse_dsn else running_collector(settings.data_dir)
+        if collector is not None:  # it owns the embedded store: it computes the report
+            report = collector.report(window.start, window.end)
+        else:
+            store = Store.open(settings.effective_dsn)
+            try:
+                report = build_report(store.query, window)
+            finally:
+                store.close()
     except StoreError as exc:
         errors.print(f"[red]llmsight report:[/red] {exc}")
         return 1
     if report["totals"]["calls"] == 0:
         errors.print(f"[yellow]llmsight report:[/yellow] no LLM calls stored between {window.start:%Y-%m-%d %H:%M} and "
-                     f"{window.end:%Y-%m-%d %H:%M} UTC ({settings.effective_dsn}); widen --since?")
+                     f"{window.end:%Y-%m-%d %H:%M} UTC ({settings.redacted_dsn}); widen --since?")
         return 1
     if as_json:
         sys.stdout.write(to_json(report) + "\n")

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmsight.collector.config import redact_dsn
 from llmsight.collector.lockfile import LockedError, lock_exclusively
 from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, DATABASE
 from llmsight.collector.record import CallRecord
@@ -59,6 +60,11 @@ class Store:
         self._lock_file = lock_file
         # chDB runs queries in-process; clickhouse-connect clients are not meant for concurrent use.
         self._lock = threading.RLock()
+        # Reads (report, alerts) get a client of their own, so a long read never holds the lock that inserts,
+        # schema changes and close() take. chDB allows several handles on its one engine, and they do run at
+        # once: an insert took 10-20 ms while a 6 s read ran on the other handle (measured).
+        self._reader: Any = None
+        self._read_lock = threading.Lock()
 
     @property
     def embedded(self) -> bool:
@@ -81,7 +87,7 @@ class Store:
                     f"{exc}; stop it, or query through the running collector (llmsight report finds it automatically)"
                 ) from None
         elif not dsn.startswith(("http://", "https://")):
-            raise StoreError(f"unsupported ClickHouse DSN {dsn!r}: use chdb://PATH or http(s)://HOST:PORT")
+            raise StoreError(f"unsupported ClickHouse DSN {redact_dsn(dsn)!r}: use chdb://PATH or http(s)://HOST:PORT")
         try:
             client = _connect(dsn, connect_timeout, embedded=lock_file is not None)
         except StoreUnavailableError:
@@ -165,6 +171,26 @@ class Store:
             raise _classify(exc, self.dsn) from exc
         return QueryResult(list(result.column_names), [tuple(row) for row in result.result_rows])
 
+    def read(self, sql: str, parameters: dict[str, Any] | None = None, *, settings: dict[str, Any] | None = None) -> QueryResult:
+        """A query on the read client (see __init__); `settings` should bound it (collector/read_limits.py)."""
+        try:
+            with self._read_lock:
+                if self._reader is None:
+                    with self._lock:
+                        self._connected()  # the schema exists (or the server is down: raises)
+                    self._reader = _connect(self.dsn, self._connect_timeout, embedded=self.embedded)
+                try:
+                    result = self._reader.query(sql, parameters=parameters, settings=settings, query_formats=_QUERY_FORMATS)
+                except Exception:
+                    # A failed statement can leave settings applied to the handle (readonly=1 cannot be undone
+                    # under readonly=1): the next read starts on a fresh one.
+                    self._reader.close()
+                    self._reader = None
+                    raise
+        except Exception as exc:
+            raise _classify(exc, self.dsn) from exc
+        return QueryResult(list(result.column_names), [tuple(row) for row in result.result_rows])
+
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         try:
             with self._lock:
@@ -173,6 +199,10 @@ class Store:
             raise _classify(exc, self.dsn) from exc
 
     def close(self) -> None:
+        with self._read_lock:  # a read in progress is bounded by its max_execution_time
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
         with self._lock:
             try:
                 if self._client is not None:
@@ -199,14 +229,7 @@ def _connect(dsn: str, connect_timeout: float, *, embedded: bool) -> Any:
         options = {} if embedded else {"connect_timeout": connect_timeout}
         return clickhouse_connect.get_client(dsn=dsn, **options)
     except Exception as exc:
-        raise StoreUnavailableError(f"cannot connect to ClickHouse at {_redact(dsn)}: {exc}") from exc
-
-
-def _redact(dsn: str) -> str:
-    if "@" in dsn and "://" in dsn:
-        scheme, rest = dsn.split("://", 1)
-        return f"{scheme}://***@{rest.split('@', 1)[1]}"
-    return dsn
+        raise StoreUnavailableError(f"cannot connect to ClickHouse at {redact_dsn(dsn)}: {exc}") from exc
 
 
 def _classify(exc: Exception, dsn: str) -> StoreError:
@@ -215,5 +238,5 @@ def _classify(exc: Exception, dsn: str) -> StoreError:
     if isinstance(exc, StoreError):
         return exc
     if isinstance(exc, OperationalError) or isinstance(exc, (ConnectionError, TimeoutError)):
-        return StoreUnavailableError(f"ClickHouse at {_redact(dsn)} is unavailable: {exc}")
+        return StoreUnavailableError(f"ClickHouse at {redact_dsn(dsn)} is unavailable: {exc}")
     return StoreError(str(exc))

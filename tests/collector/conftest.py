@@ -10,13 +10,14 @@ import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from llmsight.collector.query_api import HttpReader
-from llmsight.collector.store import QueryResult
+from llmsight.collector.query_api import ReadApiClient, running_collector
+from llmsight.collector.store import QueryResult, Store
 
 
 @dataclass
@@ -30,7 +31,6 @@ class CollectorProcess:
 
     def start(self, timeout: float = 30.0) -> CollectorProcess:
         state = self.data_dir / "collector.json"
-        state.unlink(missing_ok=True)
         command = [sys.executable, "-m", "llmsight.cli", "collector", "--data-dir", str(self.data_dir),
                    "--http-port", "0", "--grpc-port", "0", "--query-port", "0", *self.args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -55,8 +55,27 @@ class CollectorProcess:
     def http_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.http_port}/v1/traces"
 
+    def client(self) -> ReadApiClient:
+        """The running collector's read API, found the way the CLI finds it (state file + token file)."""
+        client = running_collector(self.data_dir)
+        assert client is not None, "no running collector on this data dir"
+        return client
+
+    def stored_calls(self) -> int:
+        """Rows stored so far, through the read API's report (the read API runs no SQL)."""
+        now = datetime.now(timezone.utc)
+        return int(self.client().report(now - timedelta(days=30), now + timedelta(days=1))["totals"]["calls"])
+
     def query(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
-        return HttpReader(f"http://127.0.0.1:{self.query_port}/v1/query").query(sql, parameters)
+        """Any SQL, on the store itself. The read API takes no SQL and the running collector owns the embedded
+        store, so this stops the collector first (SIGTERM: it stores everything acknowledged, exit code 0)."""
+        if self.process is not None and self.process.poll() is None:
+            assert self.stop() == 0
+        store = Store.open(f"chdb://{self.data_dir / 'store'}")
+        try:
+            return store.query(sql, parameters)
+        finally:
+            store.close()
 
     def rows(self, where: str = "1") -> list[dict[str, Any]]:
         return self.query(f"SELECT * FROM llmsight.llm_calls WHERE {where} ORDER BY ts, span_id").dicts()
@@ -67,13 +86,28 @@ class CollectorProcess:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.http_port}/metrics", timeout=5) as response:
             return json.loads(response.read())
 
+    def wait_metric(self, name: str, value: int, timeout: float = 30.0) -> None:
+        """Until the pipeline counter `name` (this run's) reaches `value`."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.metrics()["pipeline"][name] >= value:
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"{name} < {value}; metrics: {self.metrics()}")
+
     def wait_stored(self, count: int, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.query("SELECT count() FROM llmsight.llm_calls").rows[0][0] >= count:
+            if self.stored_calls() >= count:
                 return
             time.sleep(0.1)
         raise TimeoutError(f"fewer than {count} rows stored; metrics: {self.metrics()}")
+
+    def receiver_pid(self) -> int:
+        assert self.process is not None
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        (child,) = [pid for task in tasks.iterdir() for pid in (task / "children").read_text().split()]
+        return int(child)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         assert self.process is not None

@@ -57,9 +57,13 @@ def genai_request(batch: int, spans: int = 50, start_ns: int | None = None) -> E
     )
 
 
-def post_protobuf(url: str, request: ExportTraceServiceRequest, timeout: float = 10.0) -> int:
+def post_protobuf(
+    url: str, request: ExportTraceServiceRequest, timeout: float = 10.0, headers: dict[str, str] | None = None
+) -> int:
     body = request.SerializeToString()
-    http_request = urllib.request.Request(url, data=body, headers={"content-type": "application/x-protobuf"}, method="POST")
+    http_request = urllib.request.Request(
+        url, data=body, headers={"content-type": "application/x-protobuf", **(headers or {})}, method="POST"
+    )
     try:
         with urllib.request.urlopen(http_request, timeout=timeout) as response:
             response.read()

@@ -73,10 +73,10 @@ def test_clickhouse_down_spools_then_replays_in_order(tmp_path: Path) -> None:
     # The store is back (here: the embedded one on the same data dir): the spool is replayed in order.
     collector = CollectorProcess(data_dir, []).start()
     collector.wait_stored(200)
+    assert collector.metrics()["pipeline"]["stored"] == 200
     rows = collector.query("SELECT trace_id FROM llmsight.llm_calls ORDER BY ts, trace_id").rows
     assert len(rows) == 200
     assert [r[0] for r in rows][:3] == sorted(r[0] for r in rows)[:3]
-    assert collector.metrics()["pipeline"]["stored"] == 200
     assert collector.stop() == 0
 
 
@@ -89,8 +89,8 @@ def test_real_exporter_retries_through_a_restart(tmp_path: Path) -> None:
     assert exporter.export(first).name == "SUCCESS"
     assert exporter.export(first).name == "SUCCESS"  # resent: dropped as a duplicate
     collector.wait_stored(5)
-    assert collector.query("SELECT count() FROM llmsight.llm_calls").rows[0][0] == 5
     assert collector.metrics()["ingest"]["duplicate_spans"] == 5
+    assert collector.query("SELECT count() FROM llmsight.llm_calls").rows[0][0] == 5
     assert collector.stop() == 0
     assert isinstance(ExportTraceServiceRequest(), ExportTraceServiceRequest)
 

@@ -1,0 +1,168 @@
+"""Malformed and hostile HTTP on the OTLP/HTTP receiver, sent over raw sockets to a real collector process:
+each case gets the right status, and the collector goes on ingesting a good span afterwards."""
+
+from __future__ import annotations
+
+import gzip
+import itertools
+import json
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+from llmsight.collector.receive.limits import MAX_BODY_BYTES, MAX_SPANS_PER_REQUEST, REQUEST_READ_TIMEOUT_S
+
+from .conftest import CollectorProcess
+from .rawhttp import chunked, exchange, request, status_of
+from .spans import genai_request, post_protobuf
+
+PROTOBUF = {"content-type": "application/x-protobuf"}
+
+
+_good_batches = itertools.count(900)
+
+
+def still_ingests(collector: CollectorProcess) -> None:
+    """A good span (a new one each time) is acknowledged and reaches the store."""
+    before = collector.metrics()["pipeline"]["stored"]
+    assert post_protobuf(collector.http_endpoint, genai_request(next(_good_batches), spans=1)) == 200
+    collector.wait_metric("stored", before + 1)
+
+
+def test_chunked_body_is_stored_not_dropped(collector: CollectorProcess) -> None:
+    body = genai_request(1, spans=7).SerializeToString()
+    raw = request("POST", "/v1/traces", collector.http_port,
+                  {**PROTOBUF, "transfer-encoding": "chunked"}, chunked(body, 100))
+    status, _ = exchange(collector.http_port, raw)
+    assert status == 200
+    collector.wait_metric("stored", 7)
+    assert collector.metrics()["ingest"]["genai_spans"] == 7
+    # Chunked bytes are never parsed as a second request: exactly one request was counted.
+    assert collector.metrics()["ingest"]["requests"] == 1
+    still_ingests(collector)
+
+
+@pytest.mark.parametrize("length", ["-1", "abc", "1e3", "10, 20"])
+def test_invalid_content_length_is_400(collector: CollectorProcess, length: str) -> None:
+    raw = request("POST", "/v1/traces", collector.http_port, {**PROTOBUF, "content-length": length}, b"x" * 10)
+    status, _ = exchange(collector.http_port, raw)
+    assert status == 400
+    still_ingests(collector)
+
+
+def test_oversized_bodies_are_413_declared_or_chunked(collector: CollectorProcess) -> None:
+    declared = request("POST", "/v1/traces", collector.http_port,
+                       {**PROTOBUF, "content-length": str(MAX_BODY_BYTES + 1)}, b"")
+    assert exchange(collector.http_port, declared)[0] == 413
+    # Chunked: no length up front; the limit still holds on the bytes actually sent.
+    big = b"\0" * (MAX_BODY_BYTES + 1)
+    raw = request("POST", "/v1/traces", collector.http_port, {**PROTOBUF, "transfer-encoding": "chunked"},
+                  chunked(big, 1 << 20))
+    assert exchange(collector.http_port, raw, timeout=30)[0] == 413
+    still_ingests(collector)
+
+
+def test_gzip_bomb_and_corrupt_gzip_are_400_or_413(collector: CollectorProcess) -> None:
+    port = collector.http_port
+    headers = {**PROTOBUF, "content-encoding": "gzip"}
+    valid = gzip.compress(genai_request(2, spans=3).SerializeToString())
+    for corrupt in (valid[:-12], valid[:20], b"\x1f\x8b\x08\x00garbage", valid[:-4] + b"\0\0\0\0"):
+        raw = request("POST", "/v1/traces", port, {**headers, "content-length": str(len(corrupt))}, corrupt)
+        status, answer = exchange(port, raw)
+        assert status == 400, answer[:300]
+        assert b"gzip" in answer
+    bomb = gzip.compress(b"\0" * (64 << 20))
+    raw = request("POST", "/v1/traces", port, {**headers, "content-length": str(len(bomb))}, bomb)
+    assert exchange(port, raw)[0] == 413
+    assert collector.metrics()["ingest"]["genai_spans"] == 0  # nothing from the corrupt bodies was stored
+    still_ingests(collector)
+
+
+def test_deeply_nested_json_is_400(collector: CollectorProcess) -> None:
+    body = b'{"resourceSpans":' + b"[" * 200_000 + b"]" * 200_000 + b"}"
+    raw = request("POST", "/v1/traces", collector.http_port,
+                  {"content-type": "application/json", "content-length": str(len(body))}, body)
+    status, answer = exchange(collector.http_port, raw)
+    assert status == 400, answer[:300]
+    still_ingests(collector)
+
+
+def test_too_many_spans_in_one_request_is_413_with_the_limit(collector: CollectorProcess) -> None:
+    body = genai_request(3, spans=MAX_SPANS_PER_REQUEST + 1).SerializeToString()
+    raw = request("POST", "/v1/traces", collector.http_port, {**PROTOBUF, "content-length": str(len(body))}, body)
+    status, answer = exchange(collector.http_port, raw)
+    assert status == 413
+    from google.rpc import status_pb2
+
+    message = status_pb2.Status.FromString(answer.split(b"\r\n\r\n", 1)[1]).message
+    assert str(MAX_SPANS_PER_REQUEST) in message and "max_export_batch_size" in message
+    assert collector.metrics()["ingest"]["genai_spans"] == 0
+    still_ingests(collector)
+
+
+def _threads(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Threads:"):
+            return int(line.split()[1])
+    raise AssertionError("no Threads line")
+
+
+def test_half_open_connections_hold_no_thread_and_are_closed(collector: CollectorProcess) -> None:
+    receiver = collector.receiver_pid()
+    threads_before = _threads(receiver)
+    idle: list[socket.socket] = []
+    try:
+        for index in range(200):
+            sock = socket.create_connection(("127.0.0.1", collector.http_port), timeout=5)
+            if index % 2:  # half a request line / half a body
+                sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\n")
+            else:
+                sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\ncontent-type: application/x-protobuf\r\n"
+                             b"content-length: 1000\r\n\r\nabc")
+            idle.append(sock)
+        time.sleep(1)
+        assert _threads(receiver) <= threads_before + 4  # no thread per connection
+        still_ingests(collector)  # they do not crowd out a real exporter
+        # The server closes them once the read timeout has passed.
+        deadline = time.monotonic() + REQUEST_READ_TIMEOUT_S + 15
+        for sock in idle:
+            sock.settimeout(max(0.1, deadline - time.monotonic()))
+            try:
+                answer = sock.recv(65536)
+                # A half-sent body may get a 408 before the close; a half-sent head just a close.
+                assert answer == b"" or status_of(answer) in (400, 408), answer[:200]
+            except ConnectionResetError:
+                pass
+    finally:
+        for sock in idle:
+            sock.close()
+    still_ingests(collector)
+
+
+def test_non_ascii_authorization_is_401(tmp_path: Path) -> None:
+    collector = CollectorProcess(tmp_path / "data", ["--auth-token", "s3cret"]).start()
+    try:
+        body = genai_request(4, spans=1).SerializeToString()
+        headers = [("content-type", "application/x-protobuf"), ("content-length", str(len(body))),
+                   ("authorization", "Bearer sécret✓")]
+        status, _ = exchange(collector.http_port, request("POST", "/v1/traces", collector.http_port, headers, body))
+        assert status == 401
+        assert post_protobuf(collector.http_endpoint, genai_request(4, spans=1),
+                             headers={"authorization": "Bearer s3cret"}) == 200
+        # /metrics is behind the same token; /healthz (load balancers) is not.
+        assert exchange(collector.http_port, request("GET", "/metrics", collector.http_port, {}))[0] == 401
+        assert exchange(collector.http_port, request("GET", "/healthz", collector.http_port, {}))[0] == 200
+    finally:
+        assert collector.stop() == 0
+
+
+def test_healthz_and_metrics_and_unknown_paths(collector: CollectorProcess) -> None:
+    port = collector.http_port
+    status, answer = exchange(port, request("GET", "/healthz", port, {}))
+    assert status == 200 and json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"status": "ok"}
+    assert "ingest" in collector.metrics()
+    assert exchange(port, request("POST", "/v1/logs", port, {**PROTOBUF, "content-length": "0"}))[0] == 404
+    assert exchange(port, request("GET", "/v1/traces", port, {}))[0] == 405
+    still_ingests(collector)
