@@ -83,7 +83,7 @@ class Collector:
             )
             self._receiver.start()  # opens (and repairs) the spool before the writer reads it
             self.pipeline.start()
-            operations = Operations(self.store.read, alerts_config=alerts_config)
+            operations = Operations(self.store.read, self.store.kill_reads, alerts_config=alerts_config)
             self._query = QueryApiServer(operations, settings.query_port, new_token(settings.data_dir))
             self._query.start()
             self.http_port, self.grpc_port = self._receiver.http_port, self._receiver.grpc_port

@@ -19,7 +19,8 @@ Defence in depth, because it listens on a port any local process (or a web page,
 - the `Host` header must name a loopback address with this port (else 421), which defeats DNS rebinding;
 - each operation's queries run with readonly=1 (no table functions, no writes, no setting changes) and
   execution-time, memory and result-size limits (READ_LIMITS), on a read client of their own so inserts
-  and shutdown are never blocked behind a long read (Store.read); at most MAX_OPERATIONS run at once.
+  and shutdown are never blocked behind a long read (Store.read); at most MAX_OPERATIONS run at once;
+  when the client disconnects, the operation's query in progress is killed (KILL QUERY on its marker).
 """
 
 from __future__ import annotations
@@ -73,26 +74,42 @@ READ_LIMITS: dict[str, Any] = {
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 
 Read = Callable[..., QueryResult]  # Store.read
+Kill = Callable[[str], None]  # Store.kill_reads
 
 
 class OperationTimeout(StoreError):
     pass
 
 
+class OperationCancelled(StoreError):
+    pass
+
+
 class LimitedQuery:
     """`query(sql, parameters)` for one operation: read-only, bounded, and all its queries together within
-    OPERATION_TIMEOUT_S (each gets what is left of it as max_execution_time)."""
+    OPERATION_TIMEOUT_S (each gets what is left of it as max_execution_time). `cancel()` (from another
+    thread) kills the query in progress and refuses the rest: each is marked with the operation's id."""
 
-    def __init__(self, read: Read, timeout_s: float = OPERATION_TIMEOUT_S) -> None:
+    def __init__(self, read: Read, timeout_s: float = OPERATION_TIMEOUT_S, kill: Callable[[str], None] | None = None) -> None:
         self._read = read
+        self._kill = kill
         self._deadline = time.monotonic() + timeout_s
+        self.marker = f"llmsight-read:{secrets.token_hex(8)}"
+        self.cancelled = False
 
     def __call__(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
         left = self._deadline - time.monotonic()
+        if self.cancelled:
+            raise OperationCancelled("the client went away")
         if left <= 0:
             raise OperationTimeout(f"the operation exceeded {OPERATION_TIMEOUT_S:g}s")
         settings = {**READ_LIMITS, "max_execution_time": max(1, int(left)), "readonly": 1}
-        return self._read(sql, parameters, settings=settings)
+        return self._read(f"/* {self.marker} */ {sql}", parameters, settings=settings)
+
+    def cancel(self) -> None:
+        self.cancelled = True
+        if self._kill is not None:
+            self._kill(self.marker)
 
 
 class ReportRequest(BaseModel):
@@ -106,23 +123,27 @@ class AlertsCheckRequest(BaseModel):
 
 
 class Operations:
-    """What the read API can do; each runs against the store through a LimitedQuery."""
+    """What the read API can do; each runs its queries through the LimitedQuery it is given."""
 
-    def __init__(self, read: Read, alerts_config: Any = None) -> None:
+    def __init__(self, read: Read, kill: Kill | None = None, alerts_config: Any = None) -> None:
         self.read = read
+        self.kill = kill
         self.alerts_config = alerts_config
 
-    def report(self, request: ReportRequest) -> dict[str, Any]:
+    def limited(self) -> LimitedQuery:
+        return LimitedQuery(self.read, kill=self.kill)
+
+    def report(self, request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
         from llmsight.collector.report.queries import build_report
         from llmsight.collector.report.window import Window
 
-        return build_report(LimitedQuery(self.read), Window(request.start, request.end))
+        return build_report(query, Window(request.start, request.end))
 
-    def check_alerts(self, request: AlertsCheckRequest) -> dict[str, Any]:
+    def check_alerts(self, request: AlertsCheckRequest, query: LimitedQuery) -> dict[str, Any]:
         from llmsight.alerts.evaluator import AlertEvaluator
         from llmsight.alerts.rules import AlertsConfig
 
-        evaluator = AlertEvaluator(LimitedQuery(self.read), self.alerts_config or AlertsConfig())
+        evaluator = AlertEvaluator(query, self.alerts_config or AlertsConfig())
         return {"transitions": [t.as_json() for t in evaluator.evaluate_once()]}
 
 
@@ -186,10 +207,18 @@ class ReadApiApp:
             await asyncio.wait_for(self._slots.acquire(), QUEUE_WAIT_S)
         except asyncio.TimeoutError:
             return _problem(503, "the read API is busy; retry")
+        query = self.operations.limited()
         try:
-            result = await asyncio.get_running_loop().run_in_executor(self._pool, getattr(self.operations, operation), request)
+            work = asyncio.get_running_loop().run_in_executor(self._pool, getattr(self.operations, operation), request, query)
+            gone = asyncio.ensure_future(receive())  # after the body, the next message is the disconnect
+            await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
+            if not work.done():
+                query.cancel()  # the client went away: kill its query rather than run it to the time limit
+            else:
+                gone.cancel()
+            result = await work
         except StoreError as exc:
-            return _problem(400 if not isinstance(exc, OperationTimeout) else 504, str(exc))
+            return _problem(504 if isinstance(exc, OperationTimeout) else 400, str(exc))
         finally:
             self._slots.release()
         return 200, json.dumps(result, default=str).encode()

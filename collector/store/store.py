@@ -191,6 +191,12 @@ class Store:
             raise _classify(exc, self.dsn) from exc
         return QueryResult(list(result.column_names), [tuple(row) for row in result.result_rows])
 
+    def kill_reads(self, marker: str) -> None:
+        """Cancel the reads whose SQL carries `/* marker */` (from any thread; the read lock is not taken)."""
+        if not marker.replace("-", "").replace(":", "").isalnum():
+            raise ValueError(f"unsafe query marker {marker!r}")
+        self.command(f"KILL QUERY WHERE query LIKE '/* {marker} */%' ASYNC")
+
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         try:
             with self._lock:

@@ -245,3 +245,26 @@ def test_a_long_read_does_not_block_inserts(store: Store) -> None:
     assert reader.is_alive()
     reader.join(30)
     assert errors and "TIMEOUT" in str(errors[0]).upper()
+
+
+def test_a_cancelled_operation_kills_its_query_and_runs_no_more(store: Store) -> None:
+    query = LimitedQuery(store.read, kill=store.kill_reads)
+    errors: list[Exception] = []
+
+    def long_read() -> None:
+        try:
+            query("SELECT count() FROM numbers(100000000000) WHERE number % 7 = 3")
+        except StoreError as exc:
+            errors.append(exc)
+
+    reader = threading.Thread(target=long_read)
+    started = time.monotonic()
+    reader.start()
+    time.sleep(1.0)
+    query.cancel()  # what the read API does when its client disconnects
+    reader.join(20)
+    assert time.monotonic() - started < 10, "the query ran on instead of being killed"
+    assert errors and "CANCELLED" in str(errors[0]).upper()
+    with pytest.raises(StoreError, match="went away"):
+        query("SELECT 1")
+    assert LimitedQuery(store.read)("SELECT 1").rows == [(1,)]  # other operations are unaffected
