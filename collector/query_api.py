@@ -164,6 +164,7 @@ class ReadApiApp:
         self._port = port
         self._pool = ThreadPoolExecutor(MAX_OPERATIONS, thread_name_prefix="llmsight-read-api")
         self._slots: asyncio.Semaphore | None = None
+        self._active: set[LimitedQuery] = set()  # operations in progress, cancelled at shutdown
 
     def _host_ok(self, scope: Scope) -> bool:
         host = (header(scope, b"host") or b"").decode("latin-1").lower()
@@ -208,6 +209,7 @@ class ReadApiApp:
         except asyncio.TimeoutError:
             return _problem(503, "the read API is busy; retry")
         query = self.operations.limited()
+        self._active.add(query)
         try:
             work = asyncio.get_running_loop().run_in_executor(self._pool, getattr(self.operations, operation), request, query)
             gone = asyncio.ensure_future(receive())  # after the body, the next message is the disconnect
@@ -220,11 +222,15 @@ class ReadApiApp:
         except StoreError as exc:
             return _problem(504 if isinstance(exc, OperationTimeout) else 400, str(exc))
         finally:
+            self._active.discard(query)
             self._slots.release()
         return 200, json.dumps(result, default=str).encode()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)  # an operation in progress is bounded by its timeout
+        """At shutdown: kill the operations in progress (SIGTERM must not wait for a long report)."""
+        for query in list(self._active):
+            query.cancel()
+        self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 class QueryApiServer(BackgroundHTTPServer):

@@ -137,8 +137,10 @@ class ReceiverProcess:
 
 def _read_message(stream: IO[bytes], timeout: float) -> dict[str, Any] | None:
     """One JSON line from the receiver process, or None if it exits (or stays silent) first."""
-    ready, _, _ = select.select([stream], [], [], timeout)
-    if not ready:
+    # poll, not select: select() fails on descriptors past 1024, which a long-lived host process can reach.
+    poller = select.poll()
+    poller.register(stream, select.POLLIN | select.POLLHUP)
+    if not poller.poll(timeout * 1000):
         return None
     line = stream.readline()
     return json.loads(line) if line else None
