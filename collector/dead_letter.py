@@ -13,12 +13,11 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from llmsight.collector.record import CallRecord
+from llmsight.collector.record import RECORD_FIELDS, CallRecord
 
 DEAD_LETTER_DIR = "dead-letter"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -73,6 +72,6 @@ def read_rows(path: Path) -> tuple[dict[str, Any], list[CallRecord]]:
 
 
 def _row(record: CallRecord) -> dict[str, Any]:
-    row = asdict(record)
+    row = {name: getattr(record, name) for name in RECORD_FIELDS}  # not asdict(): no deep copy
     row["ts"] = record.ts.isoformat()
     return row

@@ -5,6 +5,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -114,24 +115,32 @@ def test_reprice_twice_with_other_prices_keeps_every_row_and_restore_puts_the_ol
 
 def test_reprice_killed_mid_way_then_run_again_gives_the_same_rows_and_right_costs(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    rows = 60_000
+    rows = 30_000
     price = _seed(data_dir, rows, days=20)
-    prices = _discount(tmp_path, 40)
-    command = [sys.executable, "-m", "llmsight.cli", "reprice", "--data-dir", str(data_dir), "--since", "30d",
-               "--prices-file", str(prices)]
-    kills = 0
-    for delay in (2.0, 3.0, 4.0, 5.0, 6.0):
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        try:
-            process.wait(delay)
-        except subprocess.TimeoutExpired:
-            process.send_signal(signal.SIGKILL)
-            kills += 1
+    mixed = 0
+    backups = data_dir / "reprice-backups"
+    for attempt, delay in enumerate((1.0, 1.8, 2.6, 3.4, 4.2)):
+        prices = _discount(tmp_path, 20 if attempt % 2 else 40)  # other prices each time: every run has work
+        before = len(list(backups.glob("*.jsonl")))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llmsight.cli", "reprice", "--data-dir", str(data_dir), "--since", "30d",
+             "--prices-file", str(prices)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        # The backup is written just before the first partition swap: kill at points through the swaps.
+        while len(list(backups.glob("*.jsonl"))) == before and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
         process.wait()
         count, distinct, *_ = _totals(data_dir)
-        assert count == distinct == rows, f"killed after {delay}s: {count} rows, {distinct} distinct"
-    assert kills >= 2
-    out = _reprice(data_dir, "--since", "30d", "--prices-file", str(prices))
+        assert count == distinct == rows, f"killed {delay}s into the swaps: {count} rows, {distinct} distinct"
+        store = Store.open(f"chdb://{data_dir / 'store'}")
+        try:  # killed between two partition swaps: some days repriced, others not yet
+            mixed += store.query("SELECT uniqExact(round(total_cost, 9)) FROM llmsight.llm_calls").rows[0][0] > 1
+        finally:
+            store.close()
+    assert mixed >= 1, "no run was killed mid-way"
+    out = _reprice(data_dir, "--since", "30d", "--prices-file", str(_discount(tmp_path, 40)))
     assert out.returncode == 0, out.stderr
     count, distinct, cost, calls, rollup_cost = _totals(data_dir)
     assert count == distinct == calls == rows
