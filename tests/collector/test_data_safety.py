@@ -228,13 +228,18 @@ def _frame_offsets(segment: Path) -> list[int]:
     return offsets
 
 
+def _stored_then_stopped(data_dir: Path, batches: range, spans: int) -> CollectorProcess:
+    collector = CollectorProcess(data_dir, []).start()
+    for batch in batches:
+        assert post_protobuf(collector.http_endpoint, genai_request(batch, spans=spans)) == 200
+    collector.wait_stored(len(batches) * spans)
+    assert collector.stop() == 0
+    return collector
+
+
 def test_corrupted_committed_frame_never_hides_later_spans(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    collector = CollectorProcess(data_dir, []).start()
-    for batch in range(10):
-        assert post_protobuf(collector.http_endpoint, genai_request(batch, spans=50)) == 200
-    collector.wait_stored(500)
-    assert collector.stop() == 0
+    collector = _stored_then_stopped(data_dir, range(10), spans=50)
     (segment,) = sorted((data_dir / "spool").glob("*.wal"))
     offsets = _frame_offsets(segment)
     with open(segment, "r+b") as handle:  # a committed frame rots on disk
@@ -279,11 +284,7 @@ def test_dedup_tokens_are_never_reused_after_the_spool_files_are_lost(tmp_path: 
     """Segment files deleted by hand (or lost) while the checkpoint stays: the next frames must not reuse
     old (segment, frame) numbers, or ClickHouse drops them as duplicates of rows stored long ago."""
     data_dir = tmp_path / "data"
-    collector = CollectorProcess(data_dir, []).start()
-    for batch in range(5):
-        assert post_protobuf(collector.http_endpoint, genai_request(batch, spans=20)) == 200
-    collector.wait_stored(100)
-    assert collector.stop() == 0
+    collector = _stored_then_stopped(data_dir, range(5), spans=20)
     for segment in (data_dir / "spool").glob("*.wal"):
         segment.unlink()
     collector.start()
