@@ -259,6 +259,7 @@ def test_corrupted_uncommitted_frame_is_dropped_alone_logged_and_counted(tmp_pat
     down = CollectorProcess(data_dir, ["--dsn", "http://127.0.0.1:9"]).start()  # nothing is committed
     for batch in range(10):
         assert post_protobuf(down.http_endpoint, genai_request(batch, spans=50)) == 200
+    _wait(lambda: down.metrics()["pipeline"]["insert_errors"] > 0, 20, "the writer trying the store that is down")
     assert down.stop() == 0
     (segment,) = sorted((data_dir / "spool").glob("*.wal"))
     offsets = _frame_offsets(segment)
