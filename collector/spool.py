@@ -317,8 +317,8 @@ def iter_frames(handle: Any, segment: int, offset: int, first_index: int, limit:
     handle.seek(0, os.SEEK_END)
     end = handle.tell() if limit is None else min(limit, handle.tell())
     index = first_index
+    handle.seek(offset)
     while offset < end:
-        handle.seek(offset)
         header = handle.read(_HEADER.size)
         if len(header) == _HEADER.size:
             length, crc = _HEADER.unpack(header)
@@ -333,6 +333,7 @@ def iter_frames(handle: Any, segment: int, offset: int, first_index: int, limit:
         yield Frame(segment, index, resume, [], resume - offset, offset)
         index += 1
         offset = resume
+        handle.seek(offset)
 
 
 def _next_frame(handle: Any, offset: int, end: int) -> int:

@@ -17,6 +17,7 @@ import struct
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +78,13 @@ def insert_blocks(
     UTC) and `max_rows` rows: no insert can touch more partitions than ClickHouse allows, however far apart
     the spans are. Deterministic for the same rows in the same order, so a replayed batch gets the same
     blocks and tokens."""
-    days: dict[str, list[CallRecord]] = {}
-    for record in records:
-        days.setdefault(f"{record.ts:%Y%m%d}", []).append(record)
+    days: dict[int, list[CallRecord]] = {}
+    for record in records:  # UTC day number: toordinal() is far cheaper per row than formatting a date
+        days.setdefault(record.ts.toordinal(), []).append(record)
     blocks: list[tuple[str, list[CallRecord]]] = []
     block_days = 0
-    for day, rows in sorted(days.items()):
+    for ordinal, rows in sorted(days.items()):
+        day = f"{date.fromordinal(ordinal):%Y%m%d}"
         if not blocks or block_days >= max_days or len(blocks[-1][1]) + len(rows) > max_rows:
             blocks.append((day, []))
             block_days = 0
