@@ -1,8 +1,10 @@
 """Accepting spans: drop resends, make the rest durable in the spool, or push back when behind.
 
 `Acceptor.submit()` returns once the records are fsync'd in the spool (the receiver acknowledges the
-exporter only then) or raises `Backpressure` when the un-stored backlog is over its bound. It runs in the
-receiver process; the store process reads the spool (collector/pipeline.py).
+exporter only then), raises `Backpressure` when the un-stored backlog is over its bound, and
+`SpoolUnavailable` (a `Backpressure`: 503 / UNAVAILABLE, retried by the exporters) when the spool cannot be
+written, e.g. the disk is full; the failed append is rolled back, so nothing half-written stays. It runs in
+the receiver process; the store process reads the spool (collector/pipeline.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.shared import SharedState
-from llmsight.collector.spool import Spool
+from llmsight.collector.spool import Spool, SpoolWriteError
 
 _FIELDS_OF = operator.attrgetter(*RECORD_FIELDS)  # a record as a tuple: one C call, for the spool
 _TRACE_ID, _SPAN_ID = RECORD_FIELDS.index("trace_id"), RECORD_FIELDS.index("span_id")
@@ -30,10 +32,25 @@ class Backpressure(Exception):
         self.retry_after_seconds = retry_after_seconds
 
 
+class SpoolUnavailable(Backpressure):
+    """The spool cannot be written (disk full, I/O error): nothing was acknowledged, the exporter retries."""
+
+    RETRY_AFTER_S = 5.0
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(self.RETRY_AFTER_S)
+        self.args = (f"collector cannot store spans right now ({reason}); retry in {self.RETRY_AFTER_S:.0f}s",)
+
+
 @dataclass
 class AcceptLimits:
     max_spool_bytes: int = 1024 * 1024 * 1024  # 1 GiB of un-stored spans, then backpressure
     recent_span_ids: int = 500_000  # exporters' retries of an acknowledged request are dropped
+    # Spans must start within this window around the receiver's clock (CollectorSettings.accept_past_days /
+    # accept_future_minutes): older ones would land in partitions the TTL drops at once, later ones are
+    # clock errors, and either could make one insert touch more day partitions than ClickHouse allows.
+    max_span_age_s: float = 30 * 86_400.0
+    max_span_lead_s: float = 3_600.0
 
 
 class RecentSpans:
@@ -56,6 +73,11 @@ class RecentSpans:
         self._trim()
         return fresh
 
+    def forget(self, records: Sequence[CallRecord]) -> None:
+        """Records that were not made durable after all: a resend of them must get in."""
+        for record in records:
+            self._ids.pop(record.trace_id + record.span_id, None)
+
     def remember(self, keys: Any) -> None:
         self._ids.update((key, None) for key in keys)
         self._trim()
@@ -72,6 +94,8 @@ class Acceptor:
         self.limits = limits or AcceptLimits()
         self.recent = RecentSpans(self.limits.recent_span_ids)
         self._lock = threading.Lock()  # one spool append per request, in arrival order, dedup consistent
+        self._spool_failing = False
+        self.shared.add(spool_repaired_bytes=spool.repaired_bytes)
         self._seed_recent_from_spool()
 
     def submit(self, records: Sequence[CallRecord]) -> int:
@@ -84,7 +108,17 @@ class Acceptor:
         with self._lock:
             fresh = self.recent.add_new(records)
             if fresh:
-                self.spool.append(list(map(_FIELDS_OF, fresh)))
+                try:
+                    self.spool.append(list(map(_FIELDS_OF, fresh)))
+                except SpoolWriteError as exc:
+                    self.recent.forget(fresh)
+                    self.shared.add(spool_write_errors=1)
+                    self.shared.set_error("spool", str(exc))
+                    self._spool_failing = True
+                    raise SpoolUnavailable(str(exc)) from exc
+                if self._spool_failing:
+                    self.shared.set_error("spool", "")
+                self._spool_failing = False
         self.shared.add(submitted=len(fresh), duplicates=len(records) - len(fresh))
         return len(fresh)
 

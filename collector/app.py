@@ -37,7 +37,9 @@ class Collector:
     ) -> None:
         self.settings = settings
         self.limits = limits
-        self.accept_limits = accept_limits or AcceptLimits()
+        self.accept_limits = accept_limits or AcceptLimits(
+            max_span_age_s=settings.accept_past_days * 86_400, max_span_lead_s=settings.accept_future_minutes * 60
+        )
         self.shared: SharedState | None = None
         self._lock_file: Any = None
         self.store: Store | None = None

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
 
 
@@ -49,6 +49,11 @@ class CollectorSettings(BaseSettings):
         description="Provider → its cheaper model, priced for the savings dashboard (JSON in the environment). "
         "Unset: llmsight's defaults (collector/pricing/price_table.py).",
     )
+    # Spans must start inside this window around the collector's clock; others are rejected (OTLP
+    # partial_success, with the reason) rather than stored under a wrong date. The default past bound stays
+    # well inside the raw TTL; a wider one is allowed: inserts are split per day partition anyway.
+    accept_past_days: float = Field(default=30, gt=0, le=36_500, description="Oldest span start accepted, in days.")
+    accept_future_minutes: float = Field(default=60, ge=0, le=10_080, description="Clock skew allowed ahead, in minutes.")
 
     @field_validator("clickhouse_dsn")
     @classmethod
@@ -56,6 +61,13 @@ class CollectorSettings(BaseSettings):
         if value and not value.startswith(("chdb://", "http://", "https://")):
             raise ValueError("must start with chdb://, http:// or https://")
         return value
+
+    @model_validator(mode="after")
+    def _window_inside_ttl(self) -> CollectorSettings:
+        if self.accept_past_days > self.raw_ttl_days:
+            # Rows older than the TTL are deleted as soon as they are stored: acknowledged, then gone.
+            raise ValueError(f"accept_past_days ({self.accept_past_days:g}) must not exceed raw_ttl_days ({self.raw_ttl_days})")
+        return self
 
     @property
     def effective_dsn(self) -> str:

@@ -4,8 +4,10 @@ One writer thread in the store process reads the spool in order (only what the r
 fsync'd), prices each record, inserts batches (size/time flush policy) with a deterministic
 deduplication token, and advances the checkpoint. While ClickHouse is down the spool grows (bounded by
 the receiver's backpressure) and the writer retries with backoff; on restart, everything not yet committed
-is replayed — a batch that was inserted but not checkpointed carries the same token, so ClickHouse drops
-the copy.
+is replayed — a batch that was inserted but not checkpointed carries the same (journalled) token, so
+ClickHouse drops the copy. A batch is inserted in blocks of one day partition each, so no insert exceeds
+ClickHouse's partitions-per-insert limit; rows the store refuses for what they hold (not for being down)
+are isolated by halving the block and written to the dead-letter directory, never blocking the rows behind.
 """
 
 from __future__ import annotations
@@ -14,14 +16,15 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from itertools import takewhile
 from typing import Any, Protocol
 
 from llmsight.collector.config import CollectorSettings
 from llmsight.collector.record import CallRecord
 from llmsight.collector.shared import SharedState
-from llmsight.collector.spool import Checkpoint, Position, SpoolReader
-from llmsight.collector.store import Store, StoreError
+from llmsight.collector.dead_letter import DEAD_LETTER_DIR, write_dead_letter
+from llmsight.collector.spool import Checkpoint, Frame, Position, SpoolReader
+from llmsight.collector.store import Store, StoreDataError, StoreError
+from llmsight.collector.store.store import MAX_INSERT_ROWS, insert_blocks
 
 logger = logging.getLogger("llmsight.collector")
 
@@ -38,6 +41,8 @@ class PipelineLimits:
     quiet_s: float = 0.1  # no new frame for this long: insert what there is
     retry_initial_s: float = 0.2
     retry_max_s: float = 10.0
+    insert_rows: int = MAX_INSERT_ROWS  # rows per insert block (each block is also one day partition)
+    max_split_depth: int = 10  # halvings to isolate rows the store refuses (blocks of ~1/1000 dead-lettered at worst)
 
 
 class Pipeline:
@@ -51,6 +56,7 @@ class Pipeline:
         self.limits = limits or PipelineLimits()
         self.spool = SpoolReader(settings.spool_dir, lambda: shared.position("durable"))
         self.checkpoint = Checkpoint(settings.spool_dir / "checkpoint.json")
+        self.dead_letter_dir = settings.data_dir / DEAD_LETTER_DIR
         self._publish_committed()
         self._wake = threading.Condition()
         self._flush_requested = False
@@ -92,35 +98,54 @@ class Pipeline:
             self._thread.join(timeout)
 
     def _token(self, start: Position, end: Position) -> str:
+        """The token a batch journalled by an earlier version (without a token of its own) was inserted with."""
         return f"{self.spool.id}:{start.segment}:{start.frame}-{end.frame}"
 
     def _run(self) -> None:
-        if self.checkpoint.in_flight is not None:  # a batch that may or may not have been inserted
-            start, end = self.checkpoint.in_flight
-            frames = list(takewhile(lambda f: f.index < end.frame, self.spool.read(start.segment, start.offset, start.frame)))
-            self._insert_until_done(frames, start, end)
+        """The writer: it never dies. Whatever fails (the store, a full disk under the checkpoint) is counted,
+        shown in /metrics and /healthz, and retried with backoff; the spool keeps every span meanwhile."""
+        delay = self.limits.retry_initial_s
         while True:
             with self._wake:
                 if self._closing:
                     return
-            committed = self.checkpoint.committed
-            frames = self._collect_batch(committed)
-            if not frames:
-                if committed.segment < self.spool.durable[0]:  # finished a segment: move on
-                    self.checkpoint.commit(Position(committed.segment + 1, 0, 0))
-                    self._publish_committed()
-                    self.spool.drop_before(committed.segment + 1)
-                    continue
+            try:
+                self._step()
+                delay = self.limits.retry_initial_s
+            except Exception as exc:  # noqa: BLE001 - see above
+                logger.exception("the spool writer failed; retrying in %.1fs", delay)
+                self.shared.add(writer_errors=1)
+                self.shared.last_error = f"writer: {exc}"
                 with self._wake:
-                    self._flush_requested = False
-                    # The receiver process appends without telling: look again shortly.
-                    self._wake.wait(timeout=self.limits.poll_interval_s)
-                continue
-            start = committed
-            last = frames[-1]
-            end = Position(last.segment, last.index + 1, last.end_offset)
-            self.checkpoint.begin(start, end)
-            self._insert_until_done(frames, start, end)
+                    self._wake.wait(timeout=delay)
+                delay = min(delay * 2, self.limits.retry_max_s)
+
+    def _step(self) -> None:
+        """One unit of work: finish the batch in flight, or journal the next one."""
+        checkpoint = self.checkpoint
+        if checkpoint.in_flight is not None:  # journalled: inserted or not, it goes in under its own token
+            start, end = checkpoint.in_flight
+            token = checkpoint.token or self._token(start, end)
+            frames = list(self.spool.read(start.segment, start.offset, start.frame, until=end.offset))
+            if self._insert(frames, token):
+                checkpoint.commit(end)
+                self._committed(frames)
+            return
+        committed = checkpoint.committed
+        frames = self._collect_batch(committed)
+        if not frames:
+            if committed.segment < self.spool.durable[0]:  # finished a segment: move on
+                checkpoint.commit(Position(committed.segment + 1, 0, 0))
+                self._publish_committed()
+                self.spool.drop_before(committed.segment + 1)
+                return
+            with self._wake:
+                self._flush_requested = False
+                # The receiver process appends without telling: look again shortly.
+                self._wake.wait(timeout=self.limits.poll_interval_s)
+            return
+        last = frames[-1]
+        checkpoint.begin(committed, Position(last.segment, last.index + 1, last.end_offset))
 
     def _collect_batch(self, committed: Position) -> list[Any]:
         """Frames for the next insert, all from one segment. The batch is sent when it has `batch_rows`,
@@ -154,29 +179,62 @@ class Pipeline:
                     return frames
                 self._wake.wait(timeout=limits.poll_interval_s)
 
-    def _insert_until_done(self, frames: list[Any], start: Position, end: Position) -> None:
+    def _insert(self, frames: list[Frame], token: str) -> bool:
+        """Insert the batch's rows, split per day partition; rows the store refuses for what they hold go to
+        the dead-letter directory. False when the collector is closing first (the batch stays journalled)."""
         records = [CallRecord(*row) for frame in frames for row in frame.payload]
         for record in records:
             try:
                 self.pricer.price(record)
             except Exception:
                 logger.exception("pricing failed for a %s/%s call; stored unpriced", record.provider, record.request_model)
-        token = self._token(start, end)
+        blocks = insert_blocks(records, self.limits.insert_rows)
+        for suffix, rows in blocks:
+            # One block keeps the batch's own token: a batch journalled before blocks existed replays the same.
+            if not self._insert_block(rows, token if len(blocks) == 1 else f"{token}:{suffix}", 0):
+                return False
+        return True
+
+    def _insert_block(self, records: list[CallRecord], token: str, depth: int) -> bool:
         delay = self.limits.retry_initial_s
         while True:
             try:
                 self.store.insert(records, token)
-                break
+                return True
+            except StoreDataError as exc:  # retrying cannot help: find the rows it is about, keep the rest
+                self.shared.add(insert_errors=1)
+                if len(records) > 1 and depth < self.limits.max_split_depth:
+                    half = len(records) // 2
+                    return self._insert_block(records[:half], f"{token}/a", depth + 1) and self._insert_block(
+                        records[half:], f"{token}/b", depth + 1
+                    )
+                self._dead_letter(records, token, str(exc))
+                return True
             except StoreError as exc:
                 self.shared.add(insert_errors=1)
                 self.shared.last_error = str(exc)
                 logger.warning("insert failed (%s); spooled, retrying in %.1fs", exc, delay)
                 with self._wake:
                     if self._closing:
-                        return
+                        return False
                     self._wake.wait(timeout=delay)
                 delay = min(delay * 2, self.limits.retry_max_s)
-        self.checkpoint.commit(end)
+
+    def _dead_letter(self, records: list[CallRecord], token: str, reason: str) -> None:
+        path = write_dead_letter(self.dead_letter_dir, records, token, reason)
+        self.shared.add(dead_letter_batches=1, dead_lettered_rows=len(records))
+        logger.error("the store refused %d rows (%s); kept in %s", len(records), reason[:300], path)
+
+    def _committed(self, frames: list[Frame]) -> None:
         self._publish_committed()
-        self.shared.add(stored=len(records), batches=1)
+        rows = 0
+        for frame in frames:
+            rows += len(frame.payload)
+            if frame.corrupt_bytes:
+                self.shared.add(corrupt_frames=1, corrupt_bytes=frame.corrupt_bytes)
+                logger.error(
+                    "spool segment %d: dropped %d corrupted bytes at offset %d (frame %d); the frames after it were kept",
+                    frame.segment, frame.corrupt_bytes, frame.offset, frame.index,
+                )
+        self.shared.add(stored=rows, batches=1)
         self.shared.last_error = ""

@@ -19,9 +19,12 @@ INGEST_COUNTERS = (
     "duplicate_spans", "backpressure",
 )
 # Written by the receiver process.
-ACCEPT_COUNTERS = ("submitted", "duplicates", "pending_bytes")
+ACCEPT_COUNTERS = ("submitted", "duplicates", "pending_bytes", "spool_write_errors", "spool_repaired_bytes")
 # Written by the store process.
-STORE_COUNTERS = ("stored", "batches", "insert_errors")
+STORE_COUNTERS = (
+    "stored", "batches", "insert_errors", "writer_errors", "dead_letter_batches", "dead_lettered_rows",
+    "corrupt_frames", "corrupt_bytes",
+)
 # Written by the store process's alert evaluator (reported under "alerts", without the prefix).
 ALERT_COUNTERS = (
     "alert_evaluations", "alert_evaluation_failures", "alert_rule_failures", "alert_notifications",
@@ -33,6 +36,8 @@ _SLOTS = {
     for index, name in enumerate(INGEST_COUNTERS + ACCEPT_COUNTERS + STORE_COUNTERS + ALERT_COUNTERS + _POSITIONS)
 }
 _ERROR_BYTES = 512
+# Last error of each side, '' once it works again: the store process's writer, the receiver's spool appends.
+_ERRORS = ("store", "spool")
 _SEGMENT_SHIFT = 32
 
 
@@ -41,7 +46,7 @@ class SharedState:
 
     def __init__(self, path: Path, *, create: bool) -> None:
         self.path = path
-        size = len(_SLOTS) * 8 + _ERROR_BYTES
+        size = len(_SLOTS) * 8 + _ERROR_BYTES * len(_ERRORS)
         if create:
             path.write_bytes(bytes(size))
         with open(path, "r+b") as handle:
@@ -70,24 +75,38 @@ class SharedState:
     def set(self, name: str, value: int) -> None:
         self._words[_SLOTS[name]] = value
 
+    def error(self, side: str) -> str:
+        start = len(_SLOTS) * 8 + _ERRORS.index(side) * _ERROR_BYTES
+        return self._map[start : start + _ERROR_BYTES].split(b"\0", 1)[0].decode("utf-8", "replace")
+
+    def set_error(self, side: str, message: str) -> None:
+        """Only the process that owns `side` writes it."""
+        start = len(_SLOTS) * 8 + _ERRORS.index(side) * _ERROR_BYTES
+        data = message.encode("utf-8", "replace")[: _ERROR_BYTES - 1]
+        self._map[start : start + _ERROR_BYTES] = data.ljust(_ERROR_BYTES, b"\0")
+
     @property
     def last_error(self) -> str:
-        start = len(_SLOTS) * 8
-        return self._map[start : start + _ERROR_BYTES].split(b"\0", 1)[0].decode("utf-8", "replace")
+        return self.error("store")
 
     @last_error.setter
     def last_error(self, message: str) -> None:
-        start = len(_SLOTS) * 8
-        data = message.encode("utf-8", "replace")[: _ERROR_BYTES - 1]
-        self._map[start : start + _ERROR_BYTES] = data.ljust(_ERROR_BYTES, b"\0")
+        self.set_error("store", message)
+
+    def health(self) -> dict[str, Any]:
+        """'ok', or 'degraded' with the reasons while the spool cannot be written or the store not reached
+        (spans are refused with 503 / kept in the spool meanwhile; nothing acknowledged is dropped)."""
+        problems = [f"{side}: {message}" for side in _ERRORS if (message := self.error(side))]
+        return {"status": "degraded" if problems else "ok", "problems": problems}
 
     def metrics(self) -> dict[str, dict[str, Any]]:
         words = self._words
         ingest = {name: int(words[_SLOTS[name]]) for name in INGEST_COUNTERS}
         pipeline: dict[str, Any] = {name: int(words[_SLOTS[name]]) for name in ACCEPT_COUNTERS + STORE_COUNTERS}
         pipeline["last_error"] = self.last_error
+        pipeline["last_spool_error"] = self.error("spool")
         alerts = {name.removeprefix("alert_"): int(words[_SLOTS[name]]) for name in ALERT_COUNTERS}
-        return {"ingest": ingest, "pipeline": pipeline, "alerts": alerts}
+        return {"ingest": ingest, "pipeline": pipeline, "alerts": alerts, "health": self.health()}
 
     # --- spool positions ---
     def set_position(self, name: str, segment: int, offset: int) -> None:

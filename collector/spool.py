@@ -1,11 +1,18 @@
 """The write-ahead spool: every accepted span is on disk (fsync'd) before the exporter is told so.
 
-Layout under `spool_dir`: `spool.id` (random id, part of every dedup token, so a new spool never
-collides with an old one's tokens), segment files `NNNNNNNNNNNN.wal` of frames
-`[u32 length][u32 crc32][pickle payload]`, and `checkpoint.json` with the last committed frame and the
-batch in flight. A frame holds the records of one export request. The writer inserts frames in batches
-whose bounds are journalled before the insert, so a batch replayed after a crash carries the same
+Layout under `spool_dir`: segment files `NNNNNNNNNNNN.wal` of frames `[u32 length][u32 crc32][pickle payload]`,
+and `checkpoint.json` with the last committed frame and the batch in flight (with its deduplication token).
+A frame holds the records of one export request. The writer inserts frames in batches whose bounds and
+token are journalled before the insert, so a batch replayed after a crash carries the same
 insert-deduplication token and ClickHouse drops the copy: stored exactly once.
+
+Faults it survives:
+- A write or fsync that fails (disk full, I/O error) is rolled back: the segment is truncated to the last
+  durable frame and the request is refused (the exporter retries), so no torn frame sits in the middle of
+  the spool with acknowledged frames after it.
+- A corrupted frame (bad CRC, impossible length) is skipped by looking for the next whole frame; every
+  reader treats the same bytes the same way, and the writer logs and counts each skipped region.
+- Repair at start-up never truncates below the committed position, and segment numbers never go back.
 
 Two processes share it: the receiver process appends (`Spool`, the only writer, guarded by a lock file),
 the store process reads what is durable and deletes what is committed (`SpoolReader`). Pickle is used
@@ -16,6 +23,7 @@ tuples of str/int/float/datetime.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import pickle
 import struct
@@ -23,21 +31,27 @@ import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llmsight.collector.lockfile import lock_exclusively
 
+logger = logging.getLogger("llmsight.collector")
 _HEADER = struct.Struct("<II")
+_PICKLE_START = b"\x80\x05"  # every payload is a protocol-5 pickle: how a frame is found again after corruption
 SEGMENT_MAX_BYTES = 64 * 1024 * 1024
 LOCK_WAIT_S = 15.0  # a receiver process of a collector just killed may take a moment to go
+
+
+class SpoolWriteError(OSError):
+    """An append could not be made durable (and was rolled back): nothing of it is in the spool."""
 
 
 @dataclass(frozen=True, slots=True)
 class Position:
     segment: int
-    frame: int  # frame index within the segment
+    frame: int  # frame index within the segment (informational: tokens do not depend on it)
     offset: int  # byte offset of the frame after this one
 
 
@@ -47,11 +61,12 @@ class Frame:
     index: int
     end_offset: int
     payload: list[Any]
+    corrupt_bytes: int = 0  # > 0: not a frame but a corrupted region skipped (payload empty)
+    offset: int = 0  # where the frame (or region) starts
 
 
 def spool_id(directory: Path) -> str:
-    """The spool's random id (created on first use): part of every dedup token, so a new spool never
-    collides with an old one's tokens."""
+    """The spool's random id (created on first use)."""
     directory.mkdir(parents=True, exist_ok=True)
     id_file = directory / "spool.id"
     if not id_file.exists():
@@ -64,7 +79,16 @@ def segment_path(directory: Path, segment: int) -> Path:
 
 
 def segments(directory: Path) -> list[int]:
-    return sorted(int(p.stem) for p in directory.glob("*.wal"))
+    return sorted(int(p.stem) for p in directory.glob("*.wal") if p.stem.isdigit())
+
+
+@dataclass
+class _Waiter:
+    """One append waiting for its fsync (group commit: the first waiter fsyncs for all)."""
+
+    segment: int
+    done: bool = False
+    error: OSError | None = None
 
 
 class Spool:
@@ -72,80 +96,151 @@ class Spool:
 
     def __init__(self, directory: Path, on_durable: Callable[[int, int], None] | None = None) -> None:
         self.dir = directory
-        self.id = spool_id(directory)
+        directory.mkdir(parents=True, exist_ok=True)
         self._lock_file = lock_exclusively(directory / ".append.lock", what=f"the spool {directory}", wait_s=LOCK_WAIT_S)
         self._on_durable = on_durable
-        self._lock = threading.Lock()
-        self._sync_lock = threading.Lock()
-        self._synced = 0  # write sequence number known durable
-        self._written = 0
+        self._lock = threading.Lock()  # file writes and the bookkeeping below
+        self._sync_lock = threading.Lock()  # one fsync at a time; the others wait for its result
+        self._pending: list[_Waiter] = []
         # (segment, byte size) known to be on disk: the reader never reads past it, so nothing reaches
         # ClickHouse that a crash could take back from the spool.
         self.durable: tuple[int, int] = (0, 0)
-        existing = self.segments()
-        self._segment = existing[-1] if existing else 0
-        self._frame_count = 0
-        if existing:
-            self._frame_count, valid_end = _scan(self._path(self._segment))
-            with open(self._path(self._segment), "r+b") as handle:
-                handle.truncate(valid_end)  # a torn write at the tail was never acknowledged
-        self._file = open(self._path(self._segment), "ab")  # noqa: SIM115 - kept open for appends
-        self._file_size = self._file.tell()
+        self.repaired_bytes = 0  # corrupted or torn bytes found at start-up (logged)
+        self._segment, self._frame_count, self._file_size = self._repair(Checkpoint(directory / "checkpoint.json").committed)
+        self._fd = self._open(self._segment)
+        os.ftruncate(self._fd, self._file_size)  # a torn or corrupted tail: never a whole acknowledged frame
+        os.fsync(self._fd)
+        _fsync_dir(directory)
         self._publish((self._segment, self._file_size))
         # Sizes of the finished segments, so backpressure checks on every request need no syscalls.
-        self._closed_sizes = {segment: self._path(segment).stat().st_size for segment in existing if segment != self._segment}
+        self._closed_sizes = {s: segment_path(directory, s).stat().st_size for s in self.segments() if s != self._segment}
+
+    def _repair(self, committed: Position) -> tuple[int, int, int]:
+        """(segment to append to, its frame count, its valid size). Only the part after the committed
+        position is scanned and only the tail after the last whole frame is cut: committed frames are
+        never touched, and a corrupted frame in the middle is left for the reader to skip (and count)."""
+        existing = self.segments()
+        last = max(existing[-1] if existing else 0, committed.segment)  # files gone: never reuse a number
+        path = segment_path(self.dir, last)
+        size = path.stat().st_size if path.exists() else 0
+        start, index = (committed.offset, committed.frame) if last == committed.segment else (0, 0)
+        if size < start:
+            # Shorter than what was committed from it (lost or cut by hand): a fresh segment, never a rewrite.
+            logger.error("spool segment %d is shorter than its committed position %d; continuing in a new segment", last, start)
+            return last + 1, 0, 0
+        valid_end, count = start, index
+        corrupt: list[Frame] = []
+        with open(path, "a+b") as handle:
+            for frame in iter_frames(handle, last, start, index, None):
+                if frame.corrupt_bytes:
+                    corrupt.append(frame)
+                else:
+                    valid_end, count = frame.end_offset, frame.index + 1
+        for frame in corrupt:
+            if frame.offset >= valid_end:
+                continue  # the tail after the last whole frame: cut below
+            self.repaired_bytes += frame.corrupt_bytes
+            logger.error(
+                "spool segment %d: %d corrupted bytes at offset %d (frame %d); the writer skips and counts them",
+                last, frame.corrupt_bytes, frame.offset, frame.index,
+            )
+        if valid_end < size:
+            self.repaired_bytes += size - valid_end
+            logger.warning(
+                "spool segment %d: cutting %d bytes after the last whole frame at offset %d (a write that was never "
+                "acknowledged, or a corrupted tail)", last, size - valid_end, valid_end,
+            )
+        return last, count, valid_end
+
+    def _open(self, segment: int) -> int:
+        return os.open(segment_path(self.dir, segment), os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
 
     def _publish(self, durable: tuple[int, int]) -> None:
         self.durable = durable
         if self._on_durable is not None:
             self._on_durable(*durable)
 
-    def _path(self, segment: int) -> Path:
-        return segment_path(self.dir, segment)
-
     def segments(self) -> list[int]:
         return segments(self.dir)
 
     def append(self, payload: list[Any]) -> None:
-        """Append one frame and return once it is durable (group commit: concurrent appends share fsyncs)."""
+        """Append one frame and return once it is durable (group commit: concurrent appends share fsyncs).
+        Raises SpoolWriteError, with the frame rolled back, when it cannot be written or synced."""
         data = pickle.dumps(payload, protocol=5)
         frame = _HEADER.pack(len(data), zlib.crc32(data)) + data
         with self._lock:
             if self._file_size + len(frame) > SEGMENT_MAX_BYTES and self._frame_count:
                 self._rotate()
-            self._file.write(frame)
-            self._file.flush()
+            start = self._file_size
+            try:
+                _write_all(self._fd, frame)
+            except OSError as exc:
+                self._truncate(start)  # nothing torn stays behind for later frames to follow
+                raise SpoolWriteError(exc.errno, f"cannot write to the spool: {exc.strerror or exc}") from exc
             self._file_size += len(frame)
             self._frame_count += 1
-            self._written += 1
-            ticket = self._written
-            file = self._file
-        self._sync(ticket, file)
+            waiter = _Waiter(self._segment)
+            self._pending.append(waiter)
+        self._sync(waiter)
 
-    def _sync(self, ticket: int, file: Any) -> None:
-        if self._synced >= ticket:
-            return
-        with self._sync_lock:
-            if self._synced >= ticket:
-                return
-            with self._lock:
-                target = self._written
-                durable = (self._segment, self._file_size)
-            os.fsync(file.fileno())
-            self._synced = max(self._synced, target)
-            if file is self._file or durable[0] > self.durable[0]:
-                self._publish(max(self.durable, durable))
+    def _sync(self, waiter: _Waiter) -> None:
+        while not waiter.done:
+            with self._sync_lock:
+                if waiter.done:
+                    break
+                with self._lock:
+                    batch, self._pending = self._pending, []
+                    durable = (self._segment, self._file_size)
+                    fd = self._fd
+                try:
+                    os.fsync(fd)
+                except OSError as exc:
+                    self._fail(batch, exc)
+                    break
+                for each in batch:
+                    each.done = True
+                with self._lock:
+                    if durable > self.durable:
+                        self._publish(durable)
+        if waiter.error is not None:
+            raise SpoolWriteError(waiter.error.errno, f"cannot sync the spool: {waiter.error.strerror or waiter.error}")
+
+    def _fail(self, batch: list[_Waiter], exc: OSError) -> None:
+        """An fsync failed: what it covered is not known to be on disk. Cut the segment back to the last
+        durable frame and fail every append after it (their exporters retry)."""
+        with self._lock:
+            failed = batch + self._pending
+            self._pending = []
+            base = self.durable[1] if self.durable[0] == self._segment else 0
+            if all(w.segment == self._segment for w in failed):
+                self._truncate(base)
+        for each in failed:
+            each.error = exc
+            each.done = True
+
+    def _truncate(self, size: int) -> None:
+        try:
+            os.ftruncate(self._fd, size)
+            self._file_size = size
+            self._frame_count = self._frame_count if size else 0
+        except OSError:
+            logger.exception("cannot cut spool segment %d back to %d bytes", self._segment, size)
 
     def _rotate(self) -> None:
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._publish(max(self.durable, (self._segment, self._file_size)))
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise SpoolWriteError(exc.errno, f"cannot sync the spool: {exc.strerror}") from exc
+        fd = self._open(self._segment + 1)  # raises (nothing changed) when the directory is full
+        _fsync_dir(self.dir)
+        os.close(self._fd)
+        if (self._segment, self._file_size) > self.durable:
+            self._publish((self._segment, self._file_size))
         self._closed_sizes[self._segment] = self._file_size
         self._segment += 1
+        self._fd = fd
         self._frame_count = 0
-        self._file = open(self._path(self._segment), "ab")  # noqa: SIM115
         self._file_size = 0
-        _fsync_dir(self.dir)
 
     def read(self, segment: int, offset: int, first_index: int) -> Iterator[Frame]:
         """Durable frames of `segment` from byte `offset` on."""
@@ -165,8 +260,11 @@ class Spool:
 
     def close(self) -> None:
         with self._lock:
-            os.fsync(self._file.fileno())
-            self._file.close()
+            try:
+                os.fsync(self._fd)
+            except OSError:
+                logger.exception("cannot sync the spool on close")
+            os.close(self._fd)
         self._lock_file.close()
 
 
@@ -185,8 +283,8 @@ class SpoolReader:
     def segments(self) -> list[int]:
         return segments(self.dir)
 
-    def read(self, segment: int, offset: int, first_index: int) -> Iterator[Frame]:
-        return read_frames(self.dir, self.durable, segment, offset, first_index)
+    def read(self, segment: int, offset: int, first_index: int, until: int | None = None) -> Iterator[Frame]:
+        return read_frames(self.dir, self.durable, segment, offset, first_index, until)
 
     def drop_before(self, segment: int) -> None:
         """Delete fully committed segments."""
@@ -195,85 +293,135 @@ class SpoolReader:
                 segment_path(self.dir, old).unlink(missing_ok=True)
 
 
-def read_frames(directory: Path, durable: tuple[int, int], segment: int, offset: int, first_index: int) -> Iterator[Frame]:
-    """Frames of `segment` from byte `offset` on, never past `durable` (segment, size)."""
+def read_frames(
+    directory: Path, durable: tuple[int, int], segment: int, offset: int, first_index: int, until: int | None = None
+) -> Iterator[Frame]:
+    """Frames of `segment` from byte `offset` on, never past `durable` (segment, size) nor `until`."""
     durable_segment, durable_size = durable
     if segment > durable_segment:
         return
     limit = durable_size if segment == durable_segment else None
+    if until is not None:
+        limit = until if limit is None else min(limit, until)
     path = segment_path(directory, segment)
     if not path.exists():
         return
     with open(path, "rb") as handle:
-        handle.seek(offset)
-        for index, (end_offset, data) in enumerate(_valid_frames(handle, offset, limit), start=first_index):
-            yield Frame(segment, index, end_offset, pickle.loads(data))
+        yield from iter_frames(handle, segment, offset, first_index, limit)
 
 
-def _valid_frames(handle: Any, offset: int, limit: int | None) -> Iterator[tuple[int, bytes]]:
-    """(offset after the frame, payload bytes) for each whole frame with a matching CRC, up to `limit`."""
-    while limit is None or offset < limit:
+def iter_frames(handle: Any, segment: int, offset: int, first_index: int, limit: int | None) -> Iterator[Frame]:
+    """Whole frames with a matching CRC from `offset` up to `limit` (end of file when None). A region that
+    is not a whole frame is yielded as one `corrupt_bytes` entry, and reading goes on at the next whole
+    frame: a corrupted frame costs that frame, not the spool after it."""
+    handle.seek(0, os.SEEK_END)
+    end = handle.tell() if limit is None else min(limit, handle.tell())
+    index = first_index
+    handle.seek(offset)
+    while offset < end:
         header = handle.read(_HEADER.size)
-        if len(header) < _HEADER.size:
-            return
-        length, crc = _HEADER.unpack(header)
-        data = handle.read(length)
-        if len(data) < length or zlib.crc32(data) != crc:
-            return
-        offset += _HEADER.size + length
-        yield offset, data
+        if len(header) == _HEADER.size:
+            length, crc = _HEADER.unpack(header)
+            if offset + _HEADER.size + length <= end:
+                data = handle.read(length)
+                if zlib.crc32(data) == crc:
+                    yield Frame(segment, index, offset + _HEADER.size + length, pickle.loads(data), 0, offset)
+                    offset += _HEADER.size + length
+                    index += 1
+                    continue
+        resume = _next_frame(handle, offset + 1, end)
+        yield Frame(segment, index, resume, [], resume - offset, offset)
+        index += 1
+        offset = resume
+        handle.seek(offset)
+
+
+def _next_frame(handle: Any, offset: int, end: int) -> int:
+    """Offset of the next whole frame after a corrupted one (or `end`)."""
+    handle.seek(offset)
+    region = handle.read(end - offset)
+    position = 0
+    while True:
+        found = region.find(_PICKLE_START, position + _HEADER.size)
+        if found < 0:
+            return end
+        start = found - _HEADER.size
+        length, crc = _HEADER.unpack_from(region, start)
+        if start + _HEADER.size + length <= len(region) and zlib.crc32(region[found:found + length]) == crc:
+            return offset + start
+        position = start + 1
 
 
 class Checkpoint:
     """`committed`: the position after the last frame stored in ClickHouse. `in_flight`: a batch being
-    inserted (start and end), journalled before the insert so a crash replays the same batch."""
+    inserted (start, end and its deduplication token), journalled before the insert so a crash replays the
+    same batch with the same token. Tokens are `epoch:sequence`: the sequence only grows, and the epoch is
+    new whenever the checkpoint had to be created afresh, so no token is ever used for two batches."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.committed = Position(0, 0, 0)
         self.in_flight: tuple[Position, Position] | None = None
-        if path.exists():
+        self.token = ""
+        self.epoch = ""
+        self.sequence = 0
+        try:
             state = json.loads(path.read_text())
             self.committed = Position(*state["committed"])
             flight = state.get("in_flight")
             self.in_flight = (Position(*flight[0]), Position(*flight[1])) if flight else None
+            self.token = state.get("token", "")
+            self.epoch = state.get("epoch", "")
+            self.sequence = int(state.get("sequence", 0))
+        except FileNotFoundError:
+            pass
+        except (ValueError, KeyError, TypeError, IndexError) as exc:
+            logger.error("spool checkpoint %s is unreadable (%s): replaying the whole spool under new tokens", path, exc)
+        self.epoch = self.epoch or uuid.uuid4().hex
 
-    def _save(self) -> None:
+    def _save(self, committed: Position, in_flight: tuple[Position, Position] | None, token: str, sequence: int) -> None:
         state = {
-            "committed": [self.committed.segment, self.committed.frame, self.committed.offset],
-            "in_flight": [list(_as_tuple(p)) for p in self.in_flight] if self.in_flight else None,
+            "committed": list(_as_tuple(committed)),
+            "in_flight": [list(_as_tuple(p)) for p in in_flight] if in_flight else None,
+            "token": token,
+            "epoch": self.epoch,
+            "sequence": sequence,
         }
-        _atomic_write(self.path, json.dumps(state))
+        _atomic_write(self.path, json.dumps(state))  # raises (state unchanged) on a full disk
+        self.committed, self.in_flight, self.token, self.sequence = committed, in_flight, token, sequence
 
-    def begin(self, start: Position, end: Position) -> None:
-        self.in_flight = (start, end)
-        self._save()
+    def begin(self, start: Position, end: Position) -> str:
+        """Journal the batch [start, end) and return its deduplication token."""
+        sequence = self.sequence + 1
+        token = f"{self.epoch}:{sequence}"
+        self._save(self.committed, (start, end), token, sequence)
+        return token
 
     def commit(self, end: Position) -> None:
-        self.committed = end
-        self.in_flight = None
-        self._save()
+        self._save(end, None, "", self.sequence)
 
 
 def _as_tuple(position: Position) -> tuple[int, int, int]:
     return (position.segment, position.frame, position.offset)
 
 
-def _scan(path: Path) -> tuple[int, int]:
-    """(valid frame count, byte offset after the last valid frame)."""
-    count = offset = 0
-    with open(path, "rb") as handle:
-        for offset, _ in _valid_frames(handle, 0, None):
-            count += 1
-    return count, offset
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        written = os.write(fd, view)
+        view = view[written:]
 
 
 def _atomic_write(path: Path, text: str) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w") as handle:
-        handle.write(text)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with open(tmp, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        tmp.unlink(missing_ok=True)  # a half-written temporary file must not take the last free bytes
+        raise
     os.replace(tmp, path)
     _fsync_dir(path.parent)
 

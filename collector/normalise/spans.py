@@ -122,7 +122,8 @@ def _tokens(value: Any, name: str) -> int | None:
     if isinstance(value, bool):
         raise InvalidSpan(f"{name} must be an integer, got a boolean")
     if isinstance(value, str):
-        if not value.strip().isdigit():
+        value = value.strip()
+        if not (value.isascii() and value.isdigit()) or len(value) > 20:  # "²", "１２", 5,000 digits: not counts
             raise InvalidSpan(f"{name} must be an integer, got {value[:40]!r}")
         value = int(value)
     if isinstance(value, float):
@@ -291,8 +292,9 @@ def normalise_request(request: Any, *, default_service: str = "unknown_service",
                     append(normalise_span(span, attrs, plan, service, environment, scope))
                     if service_version:  # deploy markers on the dashboards read it from `attributes`
                         result.records[-1].attributes["service.version"] = service_version
-                except InvalidSpan as exc:
+                except Exception as exc:  # noqa: BLE001 - one bad span never costs the others in its request
                     result.rejected += 1
                     if len(result.errors) < max_errors:
-                        result.errors.append(f"span {span.span_id.hex() or '?'} ({span.name[:60]}): {exc}")
+                        reason = exc if isinstance(exc, InvalidSpan) else f"cannot be normalised ({type(exc).__name__}: {exc})"
+                        result.errors.append(f"span {span.span_id.hex() or '?'} ({span.name[:60]}): {reason}"[:300])
     return result

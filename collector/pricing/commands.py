@@ -54,14 +54,18 @@ def check(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None
 def register(app: typer.Typer) -> None:
     app.add_typer(prices_app, name="prices")
 
-    @app.command(help="Recompute stored costs in a window after prices changed.")
+    @app.command(help="Recompute stored costs in a window after prices changed (or --restore a backup it kept).")
     @needs_collector_extra("reprice")
     def reprice(
-        since: str = typer.Option(..., "--since", help="Window start: 7d, 24h or an ISO date."),
+        since: str = typer.Option(None, "--since", help="Window start: 7d, 24h or an ISO date."),
         until: str = typer.Option(None, "--until"),
         data_dir: Path = typer.Option(None, "--data-dir"),
         dsn: str = typer.Option(None, "--dsn"),
         prices_file: Path = typer.Option(None, "--prices-file"),
+        restore: Path = typer.Option(
+            None, "--restore", exists=True, dir_okay=False,
+            help="Put back the rows of a backup an earlier reprice wrote (DATA_DIR/reprice-backups/…).",
+        ),
     ) -> None:
         from rich.console import Console
         from rich.progress import Progress
@@ -69,12 +73,16 @@ def register(app: typer.Typer) -> None:
         from llmsight.collector.config import load_settings
         from llmsight.collector.pricing import OverridesError, Pricer
         from llmsight.collector.pricing.reprice import reprice as run
+        from llmsight.collector.pricing.reprice import restore as run_restore
         from llmsight.collector.report.window import Window, WindowError
         from llmsight.collector.store import Store, StoreError
 
         console = Console(stderr=True)
+        if (since is None) == (restore is None):
+            console.print("[red]llmsight reprice:[/red] give either --since (reprice a window) or --restore FILE")
+            raise typer.Exit(2)
         try:
-            window = Window.parse(since, until)
+            window = Window.parse(since, until) if since else None
             settings = load_settings(data_dir=data_dir, clickhouse_dsn=dsn, prices_file=prices_file)
             pricer = Pricer(settings.prices_file)
         except (WindowError, OverridesError) as exc:
@@ -86,6 +94,11 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]llmsight reprice:[/red] {exc}")
             raise typer.Exit(1) from None
         try:
+            if restore is not None:
+                restored = run_restore(store, restore)
+                console.print(f"restored {restored:,} calls from {restore}", highlight=False)
+                return
+            assert window is not None
             with Progress(console=console) as progress:
                 task = progress.add_task("repricing", total=None)
                 result = run(store, pricer, window.start, window.end, work_dir=settings.data_dir,
@@ -95,3 +108,5 @@ def register(app: typer.Typer) -> None:
         console.print(f"repriced {result.rows:,} calls ({result.changed:,} changed) from {result.start:%Y-%m-%d %H:00} "
                       f"to {result.end:%Y-%m-%d %H:00} UTC: ${result.total_before:,.4f} → ${result.total_after:,.4f}; "
                       f"unpriced now: {result.unpriced_after:,}", highlight=False)
+        if result.backup is not None:
+            console.print(f"the previous costs are kept in {result.backup} (llmsight reprice --restore FILE)", highlight=False)

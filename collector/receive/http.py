@@ -65,7 +65,9 @@ class OtlpHttpApp:
         content_type = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower().decode("latin-1")
         as_json = content_type not in _PROTOBUF_TYPES  # errors go back in the request's encoding, JSON when unknown
         if path == "/healthz" and method == "GET":
-            await respond(send, 200, b'{"status":"ok"}', "application/json")
+            # 200 while the process serves; the body says 'degraded' (and why) while the spool cannot be
+            # written or the store not reached. Open without a token: load balancers probe it.
+            await respond(send, 200, json.dumps(self.metrics()["health"]).encode(), "application/json")
         elif path == "/metrics" and method == "GET":
             if not bearer_ok(scope, self.auth_token):
                 await self._reply(send, _error(401, "missing or wrong bearer token", True, (("www-authenticate", "Bearer"),)))

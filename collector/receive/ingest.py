@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from base64 import b64encode
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from google.protobuf import json_format
@@ -16,7 +17,10 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 
 from llmsight.collector.accept import Acceptor, Backpressure
 from llmsight.collector.normalise import normalise_request
+from llmsight.collector.normalise.spans import NormaliseResult
 from llmsight.collector.shared import SharedState
+
+MAX_REASONS = 5  # reasons listed in partial_success.error_message
 
 
 class BadRequest(ValueError):
@@ -78,6 +82,7 @@ class Ingest:
     def export(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
         """Store the request's GenAI spans durably; raises Backpressure when the collector is behind."""
         result = normalise_request(request, default_service=self.default_service)
+        self._reject_out_of_window(result)
         total = result.ignored + result.rejected + len(result.records)
         try:
             fresh = self.acceptor.submit(result.records) if result.records else 0
@@ -98,3 +103,22 @@ class Ingest:
                 ExportTracePartialSuccess(rejected_spans=result.rejected, error_message="; ".join(result.errors))
             )
         return response
+
+    def _reject_out_of_window(self, result: NormaliseResult) -> None:
+        """Spans that started outside [now - max_span_age, now + max_span_lead] are rejected with a reason:
+        never stored under a wrong date, in a partition the TTL drops at once, or in one that never expires."""
+        limits = self.acceptor.limits
+        now = datetime.now(timezone.utc)
+        earliest, latest = now - timedelta(seconds=limits.max_span_age_s), now + timedelta(seconds=limits.max_span_lead_s)
+        kept = [record for record in result.records if earliest <= record.ts <= latest]
+        if len(kept) == len(result.records):
+            return
+        for record in result.records:
+            if not earliest <= record.ts <= latest:
+                result.rejected += 1
+                if len(result.errors) < MAX_REASONS:
+                    result.errors.append(
+                        f"span {record.span_id}: start time {record.ts:%Y-%m-%dT%H:%M:%SZ} is outside the accepted time "
+                        f"window ({earliest:%Y-%m-%dT%H:%M}Z .. {latest:%Y-%m-%dT%H:%M}Z)"
+                    )
+        result.records = kept

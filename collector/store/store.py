@@ -12,9 +12,12 @@ opening it takes an exclusive lock next to it.
 from __future__ import annotations
 
 import operator
+import re
+import struct
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +43,59 @@ class StoreUnavailableError(StoreError):
 
 class StoreLockedError(StoreError):
     """Another process owns this embedded store."""
+
+
+class StoreDataError(StoreError):
+    """The store refuses these rows for what they hold (a constraint, a value out of a type's range, too many
+    partitions in one block): sending them again can never succeed, unlike an unavailable server."""
+
+
+# ClickHouse error codes that say "this data", not "this server right now" (src/Common/ErrorCodes.cpp).
+_DATA_ERROR_CODES = frozenset({
+    6,  # CANNOT_PARSE_TEXT
+    27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
+    38, 41,  # CANNOT_PARSE_DATE, CANNOT_PARSE_DATETIME
+    53,  # TYPE_MISMATCH
+    69,  # ARGUMENT_OUT_OF_BOUND
+    70,  # CANNOT_CONVERT_TYPE
+    72,  # CANNOT_PARSE_NUMBER
+    117,  # INCORRECT_DATA
+    131,  # TOO_LARGE_STRING_SIZE
+    321,  # VALUE_IS_OUT_OF_RANGE_OF_DATA_TYPE
+    349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+    469,  # VIOLATED_CONSTRAINT
+})
+_CODE = re.compile(r"Code: (\d+)\.")
+# Rows per insert: bounded so no single block is too large for the server's memory limits.
+MAX_INSERT_ROWS = 100_000
+# Day partitions per insert: half of ClickHouse's default max_partitions_per_insert_block (100).
+MAX_INSERT_DAYS = 50
+
+
+def insert_blocks(
+    records: Sequence[CallRecord], max_rows: int = MAX_INSERT_ROWS, max_days: int = MAX_INSERT_DAYS
+) -> list[tuple[str, list[CallRecord]]]:
+    """The batch as (suffix, rows) blocks of at most `max_days` day partitions (`PARTITION BY toDate(ts)`,
+    UTC) and `max_rows` rows: no insert can touch more partitions than ClickHouse allows, however far apart
+    the spans are. Deterministic for the same rows in the same order, so a replayed batch gets the same
+    blocks and tokens."""
+    days: dict[int, list[CallRecord]] = {}
+    for record in records:  # UTC day number: toordinal() is far cheaper per row than formatting a date
+        days.setdefault(record.ts.toordinal(), []).append(record)
+    blocks: list[tuple[str, list[CallRecord]]] = []
+    block_days = 0
+    for ordinal, rows in sorted(days.items()):
+        day = f"{date.fromordinal(ordinal):%Y%m%d}"
+        if not blocks or block_days >= max_days or len(blocks[-1][1]) + len(rows) > max_rows:
+            blocks.append((day, []))
+            block_days = 0
+        block_days += 1
+        for start in range(0, len(rows), max_rows):
+            if len(blocks[-1][1]) + len(rows[start:start + max_rows]) > max_rows:
+                blocks.append((f"{day}.{start}", []))
+                block_days = 1
+            blocks[-1][1].extend(rows[start:start + max_rows])
+    return blocks
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,10 +295,19 @@ def _connect(dsn: str, connect_timeout: float, *, embedded: bool) -> Any:
 
 
 def _classify(exc: Exception, dsn: str) -> StoreError:
-    from clickhouse_connect.driver.exceptions import OperationalError
+    from clickhouse_connect.driver.exceptions import DataError, OperationalError
 
     if isinstance(exc, StoreError):
         return exc
     if isinstance(exc, OperationalError) or isinstance(exc, (ConnectionError, TimeoutError)):
         return StoreUnavailableError(f"ClickHouse at {redact_dsn(dsn)} is unavailable: {exc}")
-    return StoreError(str(exc))
+    message = str(exc)
+    code = _CODE.search(message)
+    if (
+        (code and int(code.group(1)) in _DATA_ERROR_CODES)
+        or "Too many partitions for single INSERT block" in message
+        # Rows the client cannot even encode for their column types.
+        or isinstance(exc, (DataError, struct.error, OverflowError, TypeError, ValueError, UnicodeError))
+    ):
+        return StoreDataError(message)
+    return StoreError(message)

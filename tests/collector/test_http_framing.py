@@ -161,7 +161,7 @@ def test_non_ascii_authorization_is_401(tmp_path: Path) -> None:
 def test_healthz_and_metrics_and_unknown_paths(collector: CollectorProcess) -> None:
     port = collector.http_port
     status, answer = exchange(port, request("GET", "/healthz", port, {}))
-    assert status == 200 and json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"status": "ok"}
+    assert status == 200 and json.loads(answer.split(b"\r\n\r\n", 1)[1]) == {"status": "ok", "problems": []}
     assert "ingest" in collector.metrics()
     assert exchange(port, request("POST", "/v1/logs", port, {**PROTOBUF, "content-length": "0"}))[0] == 404
     assert exchange(port, request("GET", "/v1/traces", port, {}))[0] == 405

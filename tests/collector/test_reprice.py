@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -48,3 +50,98 @@ def test_reprice_applies_a_new_discount_to_raw_rows_and_rollup(tmp_path: Path) -
         assert any(s.endswith("+discount:prices.yaml#discounts[0]") for s in sources)
     finally:
         store.close()
+
+
+def _seed(data_dir: Path, rows: int, days: int) -> float:
+    """`rows` priced gpt-4o calls spread over the last `days` days; returns the list price of one."""
+    data_dir.mkdir(exist_ok=True)
+    store = Store.open(f"chdb://{data_dir / 'store'}")
+    store.ensure_schema()
+    now = datetime.now(timezone.utc) - timedelta(hours=1)
+    pricer = Pricer()
+    records = []
+    for i in range(rows):
+        record = CallRecord(ts=now - timedelta(seconds=i * days * 86_400 // rows), trace_id=f"{i:032x}",
+                            span_id=f"{i + 1:016x}", provider="openai", request_model="gpt-4o",
+                            input_tokens=10_000, output_tokens=500, status="ok")
+        pricer.price(record)
+        records.append(record)
+    for offset in range(0, rows, 50_000):
+        store.insert(records[offset:offset + 50_000], f"seed:{offset}")
+    store.close()
+    return (10_000 * 2.5 + 500 * 10) / 1e6
+
+
+def _reprice(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "llmsight.cli", "reprice", "--data-dir", str(data_dir), *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _totals(data_dir: Path) -> tuple[int, int, float, int, float]:
+    store = Store.open(f"chdb://{data_dir / 'store'}")
+    try:
+        count, distinct, cost = store.query(
+            "SELECT count(), uniqExact(trace_id, span_id), sum(total_cost) FROM llmsight.llm_calls").rows[0]
+        calls, rollup_cost = store.query("SELECT sum(calls), sum(total_cost) FROM llmsight.llm_calls_hourly").rows[0]
+        return count, distinct, cost, calls, rollup_cost
+    finally:
+        store.close()
+
+
+def _discount(tmp_path: Path, percent: int) -> Path:
+    prices = tmp_path / f"prices-{percent}.yaml"
+    prices.write_text(f"discounts:\n  - provider: openai\n    model: gpt-4o\n    percent: {percent}\n")
+    return prices
+
+
+def test_reprice_twice_with_other_prices_keeps_every_row_and_restore_puts_the_old_costs_back(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    price = _seed(data_dir, 300, days=3)
+    for percent in (25, 50, 50):  # the last run changes nothing: still idempotent
+        out = _reprice(data_dir, "--since", "7d", "--prices-file", str(_discount(tmp_path, percent)))
+        assert out.returncode == 0, out.stderr
+        count, distinct, cost, calls, rollup_cost = _totals(data_dir)
+        assert count == distinct == calls == 300
+        assert cost == pytest.approx(300 * price * (100 - percent) / 100) == pytest.approx(rollup_cost)
+    backups = sorted((data_dir / "reprice-backups").glob("*.jsonl"))
+    assert len(backups) == 2  # one per run that changed something
+    first = min(backups, key=lambda p: p.stat().st_mtime)
+    out = _reprice(data_dir, "--restore", str(first))
+    assert out.returncode == 0, out.stderr
+    count, distinct, cost, calls, rollup_cost = _totals(data_dir)
+    assert count == distinct == calls == 300
+    assert cost == pytest.approx(300 * price) == pytest.approx(rollup_cost)
+
+
+def test_reprice_killed_mid_way_then_run_again_gives_the_same_rows_and_right_costs(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    rows = 30_000
+    price = _seed(data_dir, rows, days=20)
+    mixed = 0
+    backups = data_dir / "reprice-backups"
+    for attempt, delay in enumerate((1.0, 1.8, 2.6, 3.4, 4.2)):
+        prices = _discount(tmp_path, 20 if attempt % 2 else 40)  # other prices each time: every run has work
+        before = len(list(backups.glob("*.jsonl")))
+        process = subprocess.Popen(
+            [sys.executable, "-m", "llmsight.cli", "reprice", "--data-dir", str(data_dir), "--since", "30d",
+             "--prices-file", str(prices)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 120
+        # The backup is written just before the first partition swap: kill at points through the swaps.
+        while len(list(backups.glob("*.jsonl"))) == before and process.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+        count, distinct, *_ = _totals(data_dir)
+        assert count == distinct == rows, f"killed {delay}s into the swaps: {count} rows, {distinct} distinct"
+        store = Store.open(f"chdb://{data_dir / 'store'}")
+        try:  # killed between two partition swaps: some days repriced, others not yet
+            mixed += store.query("SELECT uniqExact(round(total_cost, 9)) FROM llmsight.llm_calls").rows[0][0] > 1
+        finally:
+            store.close()
+    assert mixed >= 1, "no run was killed mid-way"
+    out = _reprice(data_dir, "--since", "30d", "--prices-file", str(_discount(tmp_path, 40)))
+    assert out.returncode == 0, out.stderr
+    count, distinct, cost, calls, rollup_cost = _totals(data_dir)
+    assert count == distinct == calls == rows
+    assert cost == pytest.approx(rows * price * 0.6) == pytest.approx(rollup_cost)
