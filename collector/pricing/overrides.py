@@ -13,6 +13,12 @@
         percent: 15
         from: 2026-06-01
         until: 2027-06-01
+    servers:                      # servers billed at a vendor's list price: gateways, proxies, a local test provider
+      - address: llm-gateway.internal   # the span's server.address; glob allowed
+        provider: openai          # optional: without it, the provider the span names
+
+Calls to any other server that is not a vendor's API host (a local or self-hosted model server) are unpriced
+unless a `models:` entry prices them.
 
 Validation errors name the file and the line at fault.
 """
@@ -72,11 +78,22 @@ class Discount(_Dated):
         return self.provider == provider and fnmatch.fnmatchcase(model, self.model)
 
 
+class Server(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = Field(min_length=1, description="server.address of the calls, or a glob such as '*.corp'.")
+    provider: str = Field(default="", description="Provider whose list prices apply; empty: the span's provider.")
+
+    def matches(self, address: str) -> bool:
+        return fnmatch.fnmatchcase(address, self.address)
+
+
 class PriceOverrides(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     models: list[ModelOverride] = Field(default_factory=list)
     discounts: list[Discount] = Field(default_factory=list)
+    servers: list[Server] = Field(default_factory=list)
 
     def model_price(self, provider: str, model: str, at: datetime) -> tuple[int, ModelOverride] | None:
         for index, entry in enumerate(self.models):
@@ -87,6 +104,13 @@ class PriceOverrides(BaseModel):
     def discount(self, provider: str, model: str, at: datetime) -> tuple[int, Discount] | None:
         for index, entry in enumerate(self.discounts):
             if entry.matches(provider, model) and entry.in_force(at):
+                return index, entry
+        return None
+
+
+    def server(self, address: str) -> tuple[int, Server] | None:
+        for index, entry in enumerate(self.servers):
+            if entry.matches(address):
                 return index, entry
         return None
 
