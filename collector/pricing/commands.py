@@ -60,7 +60,8 @@ def check(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None
     except OverridesError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"{path}: {len(overrides.models)} model prices, {len(overrides.discounts)} discounts — OK")
+    typer.echo(f"{path}: {len(overrides.models)} model prices, {len(overrides.discounts)} discounts, "
+               f"{len(overrides.servers)} servers — OK")
 
 
 def register(app: typer.Typer) -> None:

@@ -288,8 +288,8 @@ class Pricer:
             return None
         host = record.attributes.get(SERVER_ADDRESS, "")
         if self.overrides.models:
-            override = self.overrides.model_price(record.provider, model, record.ts) or (
-                self.overrides.model_price(record.provider, record.request_model, record.ts)
+            override = self.overrides.model_price(record.provider, model, record.ts, host) or (
+                self.overrides.model_price(record.provider, record.request_model, record.ts, host)
                 if record.request_model and record.request_model != model
                 else None
             )

@@ -155,6 +155,8 @@ def test_costs_equal_genai_prices_own_calculation(pricer: Pricer) -> None:
          "openai", {"processing": "batch"}),
         (call("openai", "gpt-4o-mini", input_tokens=3_000, output_tokens=50, service_tier="priority"),
          "openai", {"service_tier": "priority"}),
+        (call("openai", "gpt-5", input_tokens=3_000, cache_read_tokens=1_024, output_tokens=900, reasoning_tokens=600,
+              service_tier="flex"), "openai", {"service_tier": "flex"}),
         # A per-request fee ($12 per thousand requests) lands in total_cost: 2,000 × $1 + 300 × $1 per million + $0.012.
         (call("perplexity", "sonar", input_tokens=2_000, output_tokens=300), "perplexity", None),
     ]
@@ -163,6 +165,8 @@ def test_costs_equal_genai_prices_own_calculation(pricer: Pricer) -> None:
         assert record.total_cost == pytest.approx(genai_total(record, provider_id, context), rel=1e-12), record.request_model
     assert cases[-1][0].total_cost == pytest.approx((2_000 + 300) / 1e6 + 12 / 1000)
     assert cases[-1][0].input_cost + cases[-1][0].output_cost == pytest.approx(2_300 / 1e6)
+    # gpt-5 flex: half of $1.25 input / $0.125 cached / $10 output per million.
+    assert cases[3][0].total_cost == pytest.approx((1_976 * 0.625 + 1_024 * 0.0625 + 900 * 5) / 1e6)
 
 
 def test_price_at_the_calls_start_time_including_time_of_day(pricer: Pricer) -> None:
@@ -252,6 +256,7 @@ def test_declared_servers_and_overrides_price_non_vendor_servers(tmp_path: Path)
         "models:\n"
         "  - provider: openai\n"
         "    model: gpt-oss-20b\n"  # our own vLLM: what a million tokens costs us
+        "    server: '10.0.0.*'\n"
         "    input_mtok: 0.05\n"
         "    output_mtok: 0.20\n"
     )
@@ -268,6 +273,11 @@ def test_declared_servers_and_overrides_price_non_vendor_servers(tmp_path: Path)
     pricer.price(own)
     assert own.total_cost == pytest.approx(0.25)
     assert own.price_source == "override:prices.yaml#models[0]"
+    # The override is for our servers only: the same model on OpenAI's API keeps OpenAI's list price.
+    vendor = on("api.openai.com", "openai", "gpt-oss-20b", input_tokens=1_000_000, output_tokens=1_000_000)
+    pricer.price(vendor)
+    assert vendor.price_source == pricer.source
+    assert vendor.total_cost == pytest.approx(genai_total(vendor, "openai"))
 
 
 def prices_show(*args: str) -> subprocess.CompletedProcess[str]:
