@@ -206,7 +206,7 @@ class Pricer:
         self._hosts: dict[str, str | None] = {}
         # (id(ModelPrice), tier level) → (tier starts, rates); the price objects are kept alive alongside.
         self._starts: dict[int, tuple[list[int], Any]] = {}
-        self._rates: dict[tuple[int, int], Rates] = {}
+        self._rates: dict[tuple[int, int], Rates | None] = {}
 
     # -- which price ---------------------------------------------------------------------------------------------
 
@@ -303,27 +303,36 @@ class Pricer:
 
     # -- arithmetic ------------------------------------------------------------------------------------------------
 
-    def rates(self, price: Any, input_tokens: int) -> Rates:
-        """Per-token rates of `price` at this request size: memoised per price object and tier level."""
+    def rates(self, price: Any, input_tokens: int) -> Rates | None:
+        """Per-token rates of `price` at this request size, memoised per price object and tier level; None when
+        genai-prices cannot price our token kinds with it (the call stays unpriced)."""
         known = self._starts.get(id(price))
         if known is None:
+            if len(self._starts) > 10_000:  # bounded: only a price that changes with every call could get here
+                self._starts.clear()
+                self._rates.clear()
             known = self._starts[id(price)] = (tier_starts(price), price)  # the price stays alive: its id stays valid
         starts = known[0]
         key = (id(price), bisect.bisect_left(starts, input_tokens) if starts else 0)
-        rates = self._rates.get(key)
-        if rates is None:
-            rates = self._rates[key] = rates_at(price, input_tokens)
+        if key in self._rates:
+            return self._rates[key]
+        try:
+            rates: Rates | None = rates_at(price, input_tokens)
+        except Exception:
+            logger.warning("genai-prices cannot price token usage with %r", price, exc_info=True)
+            rates = None
+        self._rates[key] = rates
         return rates
 
     def price(self, record: CallRecord) -> None:
         found = self.price_in_force(record)
-        if found is None:  # unpriced: costs NULL (also when a reprice finds no price any more)
+        r = self.rates(found[0], record.input_tokens) if found is not None else None
+        if found is None or r is None:  # unpriced: costs NULL (also when a reprice finds no price any more)
             record.input_cost = record.cache_read_cost = record.cache_write_cost = None
             record.output_cost = record.total_cost = record.cache_savings = None
             record.price_source = ""
             return
-        price, source = found
-        r = self.rates(price, record.input_tokens)
+        source = found[1]
         reads = record.cache_read_tokens
         writes_1h = record.cache_write_1h_tokens
         writes_5m = record.cache_write_tokens - writes_1h

@@ -303,3 +303,14 @@ def test_prices_show_prints_the_base_price_and_every_tier() -> None:
     assert "  input: $1.25 per million tokens" in batch.stdout.splitlines()
     self_hosted = prices_show("gpt-oss-20b", "--server", "10.0.0.7")
     assert self_hosted.returncode == 1 and "no price for openai/gpt-oss-20b at 10.0.0.7" in self_hosted.stderr
+
+
+def test_a_price_genai_prices_rejects_leaves_the_call_unpriced(pricer: Pricer) -> None:
+    from decimal import Decimal
+
+    from genai_prices.types import ModelPrice
+
+    assert pricer.rates(ModelPrice(input_mtok=Decimal("-1")), 1_000) is None  # genai-prices refuses a negative price
+    rates = pricer.rates(ModelPrice(input_mtok=Decimal("2"), output_mtok=Decimal("8"), requests_kcount=Decimal("5")), 10)
+    assert rates is not None
+    assert (rates.input, rates.cache_read, rates.output, rates.request) == pytest.approx((2e-6, 2e-6, 8e-6, 0.005))
