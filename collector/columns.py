@@ -66,9 +66,9 @@ CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 # created before, with ALTER TABLE ... ADD COLUMN IF NOT EXISTS.
 ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"), (3, "cache_savings"))
 
-# The hourly rollup (AggregatingMergeTree fed by a materialized view). The report and the dashboards read it
-# for every aggregate, so they agree for any window; it has no TTL, so aggregates outlive the raw rows' TTL
-# (per-call panels, which read raw rows, show only calls younger than that).
+# The hourly rollup (AggregatingMergeTree fed by a materialized view). The report and the dashboards read it for
+# the whole hours of every aggregate (raw rows for partial edge hours), so they agree for any window; it has no
+# TTL, so aggregates outlive the raw rows' TTL (per-call panels show only calls younger than that).
 HOURLY_KEY_COLUMNS: Final[tuple[str, ...]] = (
     "hour",  # toStartOfHour(ts), DateTime('UTC')
     "service",
