@@ -43,8 +43,8 @@ CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("cache_read_cost", "Nullable(Float64)"),
     ("cache_write_cost", "Nullable(Float64)"),
     ("output_cost", "Nullable(Float64)"),
-    ("total_cost", "Nullable(Float64)"),
-    ("price_source", "LowCardinality(String)"),  # e.g. 'genai-prices:0.2.3', 'override:FILE', '' if unpriced
+    ("total_cost", "Nullable(Float64)"),  # the parts above plus any per-request fee
+    ("price_source", "LowCardinality(String)"),  # e.g. 'genai-prices@0.2.3[+inferred-provider]', 'override:FILE#models[i]', '' if unpriced
     ("task", "LowCardinality(String)"),
     ("prompt_name", "LowCardinality(String)"),
     ("prompt_version", "LowCardinality(String)"),
@@ -56,13 +56,19 @@ CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     # Appended (schema v2), so rows spooled by an older collector still map field by field.
     ("user_id", "String"),  # user.id: the end user, '' if not set
     ("session_id", "String"),  # session.id: the conversation / session, '' if not set
+    # Appended (schema v3). What prompt caching saved on this call, at this call's own prices (computed when it was priced):
+    #   (cache_read_tokens + cache_write_tokens) × uncached input rate − cache_read_cost − cache_write_cost.
+    # Reads save (input − read rate) per token, so a fully cached call saves > 0; writes cost their premium over
+    # uncached input (negative until read back). Discounts apply as to the costs. NULL when unpriced.
+    ("cache_savings", "Nullable(Float64)"),
 )
 # Columns added after the first schema version: (schema version, name). Migrations add them to stores
 # created before, with ALTER TABLE ... ADD COLUMN IF NOT EXISTS.
-ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"))
+ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"), (3, "cache_savings"))
 
-# The hourly rollup (AggregatingMergeTree fed by a materialized view). Dashboards read it wherever
-# a panel needs no per-call detail.
+# The hourly rollup (AggregatingMergeTree fed by a materialized view). The report and the dashboards read it for
+# the whole hours of every aggregate (raw rows for partial edge hours), so they agree for any window; it has no
+# TTL, so aggregates outlive the raw rows' TTL (per-call panels show only calls younger than that).
 HOURLY_KEY_COLUMNS: Final[tuple[str, ...]] = (
     "hour",  # toStartOfHour(ts), DateTime('UTC')
     "service",
@@ -88,6 +94,7 @@ HOURLY_SUM_COLUMNS: Final[tuple[str, ...]] = (
     "truncated_calls",  # finish_reason in ('length', 'max_tokens', 'max_output_tokens')
     "unpriced_calls",
     "retries",
+    "retried_calls",  # retries > 0
     "input_tokens",
     "cache_read_tokens",
     "cache_write_tokens",
@@ -99,12 +106,15 @@ HOURLY_SUM_COLUMNS: Final[tuple[str, ...]] = (
     "cache_write_cost",
     "output_cost",
     "total_cost",
+    "cache_savings",  # sum; the one source of "saved by caching" for the report, dashboards and alerts
     "duration_ms_sum",
 )
 # Quantile states: AggregateFunction(quantilesTDigest(0.5, 0.95, 0.99), Float64); read them with
 # quantilesTDigestMerge(0.5, 0.95, 0.99)(col).
 HOURLY_QUANTILE_COLUMNS: Final[tuple[str, ...]] = ("ttft_ms_q", "duration_ms_q")
 QUANTILE_LEVELS: Final = (0.5, 0.95, 0.99)
+# Rollup sums added after the first schema version: (schema version, name), as ADDED_CALL_COLUMNS.
+ADDED_HOURLY_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((3, "retried_calls"), (3, "cache_savings"))
 
 # Unit prices (USD per token) the collector writes for every model it has priced, and for each provider's
 # configured cheaper model, so dashboards can show what batch or a cheaper model would have cost with the

@@ -55,6 +55,7 @@ class CallRecord:
     # Last, like their columns: a spooled row from an older collector (shorter tuple) still maps.
     user_id: str = ""
     session_id: str = ""
+    cache_savings: float | None = None  # what caching saved (columns.py defines it); NULL when unpriced
 
     @property
     def uncached_input_tokens(self) -> int:

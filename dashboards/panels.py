@@ -58,10 +58,7 @@ HOURLY = (
     f"UNION ALL {rollup_select(f'$__timeFilter(ts) AND (ts < {_WHOLE_FROM} OR ts >= {_WHOLE_TO}) AND {FILTERS}')})"
 )
 PER_CALL = f"$__timeFilter(ts) AND {FILTERS}"
-SAVED_BY_CACHE = (
-    "sum(cache_read_tokens * input_cost / greatest(input_tokens - cache_read_tokens - cache_write_tokens, 1)"
-    " - cache_read_cost)"
-)
+SAVED_BY_CACHE = "sum(cache_savings)"  # priced per call when it was priced (collector/columns.py defines it)
 TRACE_LINK = "replaceAll(${trace_url_template:sqlstring}, '{trace_id}', toString(trace_id)) AS trace_link"
 
 
@@ -214,7 +211,7 @@ CACHE = [
           f"FROM {HOURLY} AS r GROUP BY time ORDER BY time", "", "short", time_series=True),
     Panel("Saved by caching", "stat",
           f"SELECT {SAVED_BY_CACHE} AS saved FROM {HOURLY} AS r",
-          "Cached tokens priced at the uncached input rate, minus what the cache reads cost.", "currencyUSD"),
+          "Cached tokens at the uncached input rate, minus what the cache reads and writes cost.", "currencyUSD"),
     Panel("Missed savings: large repeated prefixes never cached", "table",
           f"SELECT prompt_name, prompt_prefix_hash, count() AS calls, avg(input_tokens) AS avg_input_tokens, "
           f"sum(input_cost) AS uncached_input_cost FROM {RAW} WHERE {PER_CALL} AND prompt_prefix_hash != '' "

@@ -16,25 +16,37 @@ prices_app = typer.Typer(help="Look up and check prices.", no_args_is_help=True)
 def show(
     model: str = typer.Argument(..., help="Model name, e.g. gpt-4o or claude-sonnet-4-5."),
     provider: str = typer.Option("openai", "--provider"),
-    at: str = typer.Option(None, "--at", help="Date the price must be in force (default: today)."),
+    at: str = typer.Option(None, "--at", help="ISO date or date-time (UTC) the price must be in force (default: now)."),
+    service_tier: str = typer.Option("", "--service-tier", help="batch, flex or priority (default: standard)."),
+    server: str = typer.Option("", "--server", help="server.address of the calls (a self-hosted server is unpriced)."),
     prices_file: Path = typer.Option(None, "--prices-file"),
 ) -> None:
-    """Print the per-million-token prices llmsight would apply."""
+    """Print the prices llmsight would apply: the base price and every tier with its threshold."""
     from datetime import datetime, timezone
 
     from llmsight.collector.pricing import Pricer
+    from llmsight.collector.pricing.pricer import SERVER_ADDRESS, describe_price
     from llmsight.collector.record import CallRecord
 
-    when = datetime.fromisoformat(at).replace(tzinfo=timezone.utc) if at else datetime.now(timezone.utc)
+    when = datetime.fromisoformat(at) if at else datetime.now(timezone.utc)
+    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
     pricer = Pricer(prices_file)
-    probe = CallRecord(ts=when, trace_id="0" * 32, span_id="0" * 16, provider=provider, request_model=model,
-                       input_tokens=1_000_000, output_tokens=1_000_000)
-    pricer.price(probe)
-    if probe.total_cost is None:
-        typer.echo(f"no price known for {provider}/{model} at {when:%Y-%m-%d}: add it to a prices file", err=True)
+    probe = CallRecord(ts=when.astimezone(timezone.utc), trace_id="0" * 32, span_id="0" * 16, provider=provider,
+                       request_model=model, service_tier=service_tier.lower(),
+                       attributes={SERVER_ADDRESS: server} if server else {})
+    found = pricer.price_in_force(probe)
+    if found is None:
+        typer.echo(f"no price for {provider}/{model}{f' at {server}' if server else ''} at {when:%Y-%m-%d %H:%M} UTC: "
+                   "add it to a prices file", err=True)
         raise typer.Exit(1)
-    typer.echo(f"{provider}/{model} at {when:%Y-%m-%d} ({probe.price_source}): "
-               f"input ${probe.input_cost:g}/M tokens, output ${probe.output_cost:g}/M tokens")
+    price, source = found
+    typer.echo(f"{provider}/{model}{f' ({service_tier})' if service_tier else ''} at {when:%Y-%m-%d %H:%M} UTC ({source}):")
+    for line in describe_price(price):
+        typer.echo(f"  {line}")
+    listed = pricer.list_price(provider, server, model, model, service_tier.lower())
+    if listed is not None and listed.boundaries and not source.startswith("override:"):
+        times = ", ".join(f"{b // 3_600_000_000:02d}:{b // 60_000_000 % 60:02d}" for b in listed.boundaries)
+        typer.echo(f"  prices change with the time of day (UTC) at {times}: shown are those in force at {when:%H:%M} UTC")
 
 
 @prices_app.command("check")
@@ -48,7 +60,8 @@ def check(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None
     except OverridesError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from None
-    typer.echo(f"{path}: {len(overrides.models)} model prices, {len(overrides.discounts)} discounts — OK")
+    typer.echo(f"{path}: {len(overrides.models)} model prices, {len(overrides.discounts)} discounts, "
+               f"{len(overrides.servers)} servers — OK")
 
 
 def register(app: typer.Typer) -> None:

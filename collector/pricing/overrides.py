@@ -7,12 +7,19 @@
         output_mtok: 0.40
         cache_read_mtok: 0.05     # optional (default: input price)
         from: 2026-01-01          # optional effective dates (inclusive from, exclusive until)
+        server: "10.0.0.*"        # optional server.address glob: only calls to these servers
     discounts:
       - provider: openai
         model: "gpt-4o*"          # glob; omit for every model of the provider
         percent: 15
         from: 2026-06-01
         until: 2027-06-01
+    servers:                      # servers billed at a vendor's list price: gateways, proxies, a local test provider
+      - address: llm-gateway.internal   # the span's server.address; glob allowed
+        provider: openai          # optional: without it, the provider the span names
+
+Calls to any other server that is not a vendor's API host (a local or self-hosted model server) are unpriced
+unless a `models:` entry prices them.
 
 Validation errors name the file and the line at fault.
 """
@@ -53,14 +60,16 @@ class _Dated(BaseModel):
 class ModelOverride(_Dated):
     provider: str = Field(min_length=1)
     model: str = Field(min_length=1, description="Exact model name, or a glob such as 'llama-3*'.")
+    server: str = Field(default="*", min_length=1, description="server.address glob: only calls to these servers.")
     input_mtok: Decimal = Field(ge=0)
     output_mtok: Decimal = Field(default=Decimal(0), ge=0)
     cache_read_mtok: Decimal | None = Field(default=None, ge=0)
     cache_write_mtok: Decimal | None = Field(default=None, ge=0)
     cache_write_1h_mtok: Decimal | None = Field(default=None, ge=0)
 
-    def matches(self, provider: str, model: str) -> bool:
-        return self.provider == provider and fnmatch.fnmatchcase(model, self.model)
+    def matches(self, provider: str, model: str, server: str = "") -> bool:
+        return (self.provider == provider and fnmatch.fnmatchcase(model, self.model)
+                and (self.server == "*" or fnmatch.fnmatchcase(server, self.server)))
 
 
 class Discount(_Dated):
@@ -72,21 +81,39 @@ class Discount(_Dated):
         return self.provider == provider and fnmatch.fnmatchcase(model, self.model)
 
 
+class Server(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    address: str = Field(min_length=1, description="server.address of the calls, or a glob such as '*.corp'.")
+    provider: str = Field(default="", description="Provider whose list prices apply; empty: the span's provider.")
+
+    def matches(self, address: str) -> bool:
+        return fnmatch.fnmatchcase(address, self.address)
+
+
 class PriceOverrides(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     models: list[ModelOverride] = Field(default_factory=list)
     discounts: list[Discount] = Field(default_factory=list)
+    servers: list[Server] = Field(default_factory=list)
 
-    def model_price(self, provider: str, model: str, at: datetime) -> tuple[int, ModelOverride] | None:
+    def model_price(self, provider: str, model: str, at: datetime, server: str = "") -> tuple[int, ModelOverride] | None:
         for index, entry in enumerate(self.models):
-            if entry.matches(provider, model) and entry.in_force(at):
+            if entry.matches(provider, model, server) and entry.in_force(at):
                 return index, entry
         return None
 
     def discount(self, provider: str, model: str, at: datetime) -> tuple[int, Discount] | None:
         for index, entry in enumerate(self.discounts):
             if entry.matches(provider, model) and entry.in_force(at):
+                return index, entry
+        return None
+
+
+    def server(self, address: str) -> tuple[int, Server] | None:
+        for index, entry in enumerate(self.servers):
+            if entry.matches(address):
                 return index, entry
         return None
 

@@ -1,30 +1,46 @@
-"""Price one call: its cost split (uncached input, cache read, cache write, output) in USD.
+"""Price one call: its cost split (uncached input, cache read, cache write, output), what caching saved, in USD.
 
-Prices are those in force at the call's start time (genai-prices keeps dated prices), with the
-long-context tier chosen by the request's total input (a tier re-prices the whole request) and the
-batch / flex / priority variant chosen from the call's service tier. User overrides win. A model with
-no known price gets NULL costs — counted as unpriced, never 0.
+Which price (decided once per provider/server/model/service tier, then memoised):
+1. A user override for the model (prices file `models:`) wins.
+2. Otherwise the list price of the provider that BILLS the call, from genai-prices:
+   - the span names a server (`server.address`): the server decides. A server declared in the prices file
+     (`servers:`, e.g. a gateway or the demo's local provider) bills as the provider it names or, without
+     one, as the span's provider; a vendor's API host (genai-prices' own host patterns) bills as that
+     vendor, marked `+inferred-provider` in `price_source` when that differs from the span's provider;
+     any other server — a local or self-hosted model server — is NOT priced (unpriced, never a guess);
+   - no server on the span: the span's provider (`gen_ai.provider.name`) if genai-prices knows it.
+   There is no provider-less fallback: a model name alone never selects a vendor's price.
+
+Which prices are in force: those at the call's START time (`ts`), including time-of-day windows, through
+genai-prices' own `calc_price`; the batch / flex / priority variant from the service tier; a long-context
+tier re-prices the whole request (genai-prices' tier rule on all input tokens).
+
+The arithmetic is genai-prices' (`ModelPrice.calc_price`): per price object and tier level, a few probe
+calculations give exact per-token rates and the per-request fee, memoised, so a row costs a few
+multiplications. Per-request fees land in `total_cost` only (no split column holds them).
 """
 
 from __future__ import annotations
 
-import functools
+import bisect
 import logging
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from llmsight.attributes import SERVER_ADDRESS
 from llmsight.collector.pricing.overrides import PriceOverrides, load_overrides
 from llmsight.collector.record import CallRecord
 
 logger = logging.getLogger("llmsight.collector")
 
-MTOK = Decimal(1_000_000)
 # Our provider names (gen_ai.provider.name) → genai-prices provider ids.
 PROVIDER_IDS = {
     "openai": "openai",
     "azure.ai.openai": "azure",
+    "azure.ai.inference": "azure",
     "anthropic": "anthropic",
     "aws.bedrock": "aws",
     "gcp.gemini": "google",
@@ -32,27 +48,149 @@ PROVIDER_IDS = {
     "mistral_ai": "mistral",
     "x_ai": "x-ai",
 }
-_PRICE_FIELDS = ("input_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_5m_mtok", "cache_write_1h_mtok", "output_mtok")
 # Our service tiers → genai-prices price context.
-PRICE_CONTEXTS = {
+PRICE_CONTEXTS: dict[str, dict[str, str]] = {
     "batch": {"processing": "batch"},
     "flex": {"service_tier": "flex"},
     "priority": {"service_tier": "priority"},
 }
+INFERRED_PROVIDER = "+inferred-provider"
+_US_PER_DAY = 86_400_000_000
 
 
-def _tiered(value: Any, total_input: int) -> Decimal | None:
-    """A price that may be tiered: above a tier's start, the WHOLE request pays the tier price."""
-    if value is None:
-        return None
-    tiers = getattr(value, "tiers", None)
-    if tiers is None:
-        return Decimal(value)
-    price = Decimal(value.base)
-    for tier in tiers:  # sorted by start
-        if total_input > tier.start:
-            price = Decimal(tier.price)
-    return price
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """USD per token (per call for `request`) under one price at one tier level."""
+
+    input: float  # uncached input
+    cache_read: float
+    cache_write_5m: float
+    cache_write_1h: float
+    output: float  # non-reasoning output
+    reasoning: float
+    request: float  # per-request fee
+
+
+def probe_usage(input_tokens: int, cache_read: int = 0, write_5m: int = 0, write_1h: int = 0, output: int = 0,
+                reasoning: int = 0) -> Any:
+    """genai-prices usage for our token fields (input includes cache; output includes reasoning)."""
+    import genai_prices
+
+    return genai_prices.Usage(
+        input_tokens=input_tokens, cache_read_tokens=cache_read, cache_write_tokens=write_5m + write_1h,
+        cache_write_5m_tokens=write_5m, cache_write_1h_tokens=write_1h, output_tokens=output,
+        output_reasoning_tokens=reasoning,
+    )
+
+
+def tier_starts(price: Any) -> list[int]:
+    """Every tier threshold of a price (all price kinds): above a start, the whole request pays that tier."""
+    from genai_prices.types import TieredPrices
+
+    return sorted({tier.start for value in vars(price).values() if isinstance(value, TieredPrices) for tier in value.tiers})
+
+
+def rates_at(price: Any, input_tokens: int) -> Rates:
+    """Exact per-token rates at the tier level of `input_tokens`, from genai-prices' own arithmetic: the cost is
+    affine in each token count within a level, so differences of probe calculations are the rates."""
+    starts = tier_starts(price)
+    level = bisect.bisect_left(starts, input_tokens)
+    n = starts[level - 1] + 1 if level else 0  # the smallest request at this level
+
+    def cost(**usage: int) -> Decimal:
+        return price.calc_price(probe_usage(**usage))["total_price"]
+
+    base = cost(input_tokens=n)
+    per_input = cost(input_tokens=n + 1) - base
+    return Rates(
+        input=float(per_input),
+        cache_read=float(cost(input_tokens=n + 1, cache_read=1) - base),
+        cache_write_5m=float(cost(input_tokens=n + 1, write_5m=1) - base),
+        cache_write_1h=float(cost(input_tokens=n + 1, write_1h=1) - base),
+        output=float(cost(input_tokens=n, output=1) - base),
+        reasoning=float(cost(input_tokens=n, output=1, reasoning=1) - base),
+        request=float(base - n * per_input),
+    )
+
+
+def describe_price(price: Any) -> list[str]:
+    """One line per price kind of a genai-prices ModelPrice: the base price and every tier with its threshold."""
+    from genai_prices.types import TieredPrices
+
+    lines = []
+    for key, value in vars(price).items():
+        if key.startswith("_") or value is None:
+            continue
+        unit = "per thousand" if key.endswith("_kcount") else "per million tokens" if key.endswith("_mtok") else ""
+        name = key.removesuffix("_mtok").removesuffix("_kcount")
+        if isinstance(value, TieredPrices):
+            tiers = "".join(f"; above {tier.start:,} input tokens: ${tier.price}" for tier in value.tiers)
+            lines.append(f"{name}: ${value.base} {unit}{tiers}".replace("  ", " "))
+        else:
+            lines.append(f"{name}: ${value} {unit}".rstrip())
+    return lines
+
+
+def _utc_us(moment: time) -> int:
+    """Microseconds since UTC midnight of a time of day (naive = UTC)."""
+    if moment.tzinfo is not None:
+        moment = datetime.combine(date(1970, 1, 1), moment).astimezone(timezone.utc).time()
+    return ((moment.hour * 60 + moment.minute) * 60 + moment.second) * 1_000_000 + moment.microsecond
+
+
+def time_of_day_boundaries(model: Any) -> tuple[int, ...] | None:
+    """Where, in UTC microseconds of the day, the model's price may switch (time-of-day windows); `None` when a
+    constraint kind is unknown to us (then nothing is memoised by time: each call asks genai-prices)."""
+    from genai_prices.types import StartDateConstraint, TimeOfDateConstraint
+
+    conditional = model.prices if isinstance(model.prices, list) else []
+    constraints = [c.constraint for c in conditional] + [v.constraint for v in model.price_variants or ()]
+    boundaries: set[int] = set()
+    for constraint in constraints:
+        if constraint is None or isinstance(constraint, StartDateConstraint):
+            continue  # dates are part of the memo key
+        if not isinstance(constraint, TimeOfDateConstraint):
+            return None
+        boundaries.update((_utc_us(constraint.start_time) % _US_PER_DAY, _utc_us(constraint.end_time) % _US_PER_DAY))
+    return tuple(sorted(boundaries))
+
+
+class ListPrice:
+    """A model's list price from genai-prices for one billing provider and service tier, at any moment."""
+
+    def __init__(self, provider_id: str, model_ref: str, tier: str, model: Any, source: str) -> None:
+        self.provider_id = provider_id
+        self.model_ref = model_ref
+        self.context = PRICE_CONTEXTS.get(tier)
+        self.model_id = model.id
+        self.boundaries = time_of_day_boundaries(model)
+        self.source = source
+        self._at: dict[tuple[int, int], Any] = {}
+
+    def _lookup(self, at: datetime) -> Any:
+        import genai_prices
+
+        return genai_prices.calc_price(
+            probe_usage(0), self.model_ref, provider_id=self.provider_id, genai_request_timestamp=at,
+            price_context=self.context,
+        ).model_price
+
+    def at(self, moment: datetime) -> Any:
+        """The genai-prices `ModelPrice` in force at `moment`: memoised per UTC day and time-of-day window."""
+        boundaries = self.boundaries
+        if boundaries is None:
+            return self._lookup(moment)
+        if boundaries:
+            of_day = ((moment.hour * 60 + moment.minute) * 60 + moment.second) * 1_000_000 + moment.microsecond
+            key = (moment.toordinal(), bisect.bisect_right(boundaries, of_day))
+        else:
+            key = (moment.toordinal(), 0)
+        price = self._at.get(key)
+        if price is None:
+            if len(self._at) > 10_000:
+                self._at.clear()
+            price = self._at[key] = self._lookup(moment)
+        return price
 
 
 class Pricer:
@@ -62,122 +200,162 @@ class Pricer:
         self._genai_prices = genai_prices
         self.overrides = load_overrides(overrides_file) if overrides_file else PriceOverrides()
         self.overrides_name = overrides_file.name if overrides_file else ""
-        try:
-            from importlib.metadata import version
+        self.source = f"genai-prices@{genai_prices.__version__}"
+        self._list_prices: dict[tuple[str, str, str, str, str], ListPrice | None] = {}
+        self._override_prices: dict[int, Any] = {}
+        self._hosts: dict[str, str | None] = {}
+        # (id(ModelPrice), tier level) → (tier starts, rates); the price objects are kept alive alongside.
+        self._starts: dict[int, tuple[list[int], Any]] = {}
+        self._rates: dict[tuple[int, int], Rates | None] = {}
 
-            self.source = f"genai-prices@{version('genai-prices')}"
-        except Exception:
-            self.source = "genai-prices"
-        self._lookup = functools.lru_cache(maxsize=4096)(self._model_price)
-        self._tier_starts: dict[int, list[int]] = {}
-        self._units: dict[tuple[int, int], tuple[float, ...]] = {}
-        self._keep_alive: list[Any] = []
+    # -- which price ---------------------------------------------------------------------------------------------
 
-    def _model_price(self, provider: str, model: str, day: str, tier: str) -> tuple[Any, str] | None:
-        """The ModelPrice in force (genai-prices), memoised per day: the per-call path stays cheap."""
-        when = datetime.fromisoformat(f"{day}T12:00:00+00:00")
-        usage = self._genai_prices.Usage(input_tokens=1, output_tokens=1)
-        provider_id = PROVIDER_IDS.get(provider, provider) or None
-        for candidate in (provider_id, None):
+    def _vendor_of_host(self, host: str) -> str | None:
+        """genai-prices provider id whose API host this is (its own URL patterns), or None."""
+        if host not in self._hosts:
+            from genai_prices.data_snapshot import get_snapshot
+
             try:
-                calculation = self._genai_prices.calc_price(
-                    usage,
-                    model,
-                    provider_id=candidate,
-                    genai_request_timestamp=when,
-                    price_context=PRICE_CONTEXTS.get(tier),
-                )
+                self._hosts[host] = get_snapshot().find_provider(None, None, f"https://{host}").id
             except LookupError:
-                continue
-            except Exception:
-                logger.debug("genai-prices failed for %s/%s", provider, model, exc_info=True)
-                continue
-            return calculation.model_price, calculation.model.id
-        return None
+                self._hosts[host] = None
+        return self._hosts[host]
 
-    def price(self, record: CallRecord) -> None:
+    def _known_provider(self, provider_id: str) -> bool:
+        from genai_prices.data_snapshot import find_provider_by_id, get_snapshot
+
+        return bool(provider_id) and find_provider_by_id(get_snapshot().providers, provider_id) is not None
+
+    def billing_provider(self, provider: str, host: str) -> tuple[str, str] | None:
+        """(genai-prices provider id, price_source suffix) of the provider that bills a call, or None: unpriced.
+        The rule is in the module docstring."""
+        stated = PROVIDER_IDS.get(provider, provider)
+        if host:
+            declared = self.overrides.server(host)
+            if declared is not None:
+                index, entry = declared
+                billed = PROVIDER_IDS.get(entry.provider, entry.provider) if entry.provider else stated
+                suffix = f"+server:{self.overrides_name}#servers[{index}]"
+                return (billed, suffix) if self._known_provider(billed) else None
+            vendor = self._vendor_of_host(host)
+            if vendor is None:
+                return None  # a local or self-hosted server: never a vendor's list price
+            return vendor, "" if vendor == stated else INFERRED_PROVIDER
+        return (stated, "") if self._known_provider(stated) else None
+
+    def list_price(self, provider: str, host: str, model: str, request_model: str, tier: str) -> ListPrice | None:
+        key = (provider, host, model, request_model, tier)
+        if key in self._list_prices:
+            return self._list_prices[key]
+        found = None
+        billing = self.billing_provider(provider, host)
+        if billing is not None:
+            provider_id, suffix = billing
+            for ref in dict.fromkeys(r for r in (model, request_model) if r):
+                try:
+                    calculation = self._genai_prices.calc_price(
+                        probe_usage(0), ref, provider_id=provider_id, price_context=PRICE_CONTEXTS.get(tier)
+                    )
+                except LookupError:
+                    continue
+                except Exception:
+                    logger.debug("genai-prices failed for %s/%s", provider_id, ref, exc_info=True)
+                    continue
+                found = ListPrice(provider_id, ref, tier, calculation.model, self.source + suffix)
+                break
+        if len(self._list_prices) > 100_000:
+            self._list_prices.clear()
+        self._list_prices[key] = found
+        return found
+
+    def override_price(self, index: int) -> Any:
+        """A `models:` override as a genai-prices ModelPrice, so overrides share the same arithmetic."""
+        price = self._override_prices.get(index)
+        if price is None:
+            from genai_prices.types import ModelPrice
+
+            entry = self.overrides.models[index]
+            price = self._override_prices[index] = ModelPrice(
+                input_mtok=entry.input_mtok, output_mtok=entry.output_mtok, cache_read_mtok=entry.cache_read_mtok,
+                cache_write_mtok=entry.cache_write_mtok, cache_write_1h_mtok=entry.cache_write_1h_mtok,
+            )
+        return price
+
+    def price_in_force(self, record: CallRecord) -> tuple[Any, str] | None:
+        """(genai-prices ModelPrice, price_source) for a call, or None when it must stay unpriced."""
         model = record.response_model or record.request_model
         if not model:
-            return
-        override = None
+            return None
+        host = record.attributes.get(SERVER_ADDRESS, "")
         if self.overrides.models:
-            override = self.overrides.model_price(record.provider, model, record.ts) or (
-                self.overrides.model_price(record.provider, record.request_model, record.ts)
-                if record.request_model != model
+            override = self.overrides.model_price(record.provider, model, record.ts, host) or (
+                self.overrides.model_price(record.provider, record.request_model, record.ts, host)
+                if record.request_model and record.request_model != model
                 else None
             )
-        if override is not None:
-            index, entry = override
-            prices: Any = entry
-            source = f"override:{self.overrides_name}#models[{index}]"
-        else:
-            found = self._lookup(record.provider, model, record.ts.date().isoformat(), record.service_tier)
-            if found is None and record.request_model and record.request_model != model:
-                found = self._lookup(record.provider, record.request_model, record.ts.date().isoformat(), record.service_tier)
-            if found is None:
-                return  # unpriced: costs stay NULL
-            prices, _ = found
-            source = self.source
-        self._apply(record, prices, source)
+            if override is not None:
+                index = override[0]
+                return self.override_price(index), f"override:{self.overrides_name}#models[{index}]"
+        found = self.list_price(record.provider, host, model, record.request_model, record.service_tier)
+        if found is None:
+            return None
+        return found.at(record.ts), found.source
 
-    def _unit_prices(self, prices: Any, total_input: int) -> tuple[float, ...]:
-        """USD per token for (input, cache read, 5m write, 1h write, output) at this request size.
+    # -- arithmetic ------------------------------------------------------------------------------------------------
 
-        Memoised per price object and tier level: the hot path does no Decimal arithmetic."""
-        starts = self._tier_starts.get(id(prices))
-        if starts is None:
-            starts = sorted({
-                tier.start
-                for name in _PRICE_FIELDS
-                for tier in (getattr(getattr(prices, name, None), "tiers", None) or ())
-            })
-            self._tier_starts[id(prices)] = starts
-            self._keep_alive.append(prices)  # ids stay valid while memoised
-        level = sum(1 for start in starts if total_input > start)
-        key = (id(prices), level)
-        cached = self._units.get(key)
-        if cached is None:
-            input_price = _tiered(getattr(prices, "input_mtok", None), total_input) or Decimal(0)
-            read = _tiered(getattr(prices, "cache_read_mtok", None), total_input)
-            write = _tiered(getattr(prices, "cache_write_mtok", None), total_input)
-            write_5m = _tiered(getattr(prices, "cache_write_5m_mtok", None), total_input) or write
-            write_1h = _tiered(getattr(prices, "cache_write_1h_mtok", None), total_input) or write
-            output = _tiered(getattr(prices, "output_mtok", None), total_input) or Decimal(0)
-            cached = tuple(
-                float(value / MTOK)
-                for value in (
-                    input_price,
-                    read if read is not None else input_price,
-                    write_5m if write_5m is not None else input_price,
-                    write_1h if write_1h is not None else input_price,
-                    output,
-                )
-            )
-            self._units[key] = cached
-        return cached
+    def rates(self, price: Any, input_tokens: int) -> Rates | None:
+        """Per-token rates of `price` at this request size, memoised per price object and tier level; None when
+        genai-prices cannot price our token kinds with it (the call stays unpriced)."""
+        known = self._starts.get(id(price))
+        if known is None:
+            if len(self._starts) > 10_000:  # bounded: only a price that changes with every call could get here
+                self._starts.clear()
+                self._rates.clear()
+            known = self._starts[id(price)] = (tier_starts(price), price)  # the price stays alive: its id stays valid
+        starts = known[0]
+        key = (id(price), bisect.bisect_left(starts, input_tokens) if starts else 0)
+        if key in self._rates:
+            return self._rates[key]
+        try:
+            rates: Rates | None = rates_at(price, input_tokens)
+        except Exception:
+            logger.warning("genai-prices cannot price token usage with %r", price, exc_info=True)
+            rates = None
+        self._rates[key] = rates
+        return rates
 
-    def _apply(self, record: CallRecord, prices: Any, source: str) -> None:
-        input_price, read_price, write_5m_price, write_1h_price, output_price = self._unit_prices(
-            prices, record.input_tokens
-        )
+    def price(self, record: CallRecord) -> None:
+        found = self.price_in_force(record)
+        r = self.rates(found[0], record.input_tokens) if found is not None else None
+        if found is None or r is None:  # unpriced: costs NULL (also when a reprice finds no price any more)
+            record.input_cost = record.cache_read_cost = record.cache_write_cost = None
+            record.output_cost = record.total_cost = record.cache_savings = None
+            record.price_source = ""
+            return
+        source = found[1]
+        reads = record.cache_read_tokens
         writes_1h = record.cache_write_1h_tokens
-        input_cost = record.uncached_input_tokens * input_price
-        read_cost = record.cache_read_tokens * read_price
-        write_cost = (record.cache_write_tokens - writes_1h) * write_5m_price + writes_1h * write_1h_price
-        output_cost = record.output_tokens * output_price
-        discount = (
-            self.overrides.discount(record.provider, record.response_model or record.request_model, record.ts)
-            if self.overrides.discounts
-            else None
-        )
+        writes_5m = record.cache_write_tokens - writes_1h
+        reasoning = record.reasoning_tokens
+        input_cost = record.uncached_input_tokens * r.input
+        read_cost = reads * r.cache_read
+        write_cost = writes_5m * r.cache_write_5m + writes_1h * r.cache_write_1h
+        output_cost = (record.output_tokens - reasoning) * r.output + reasoning * r.reasoning
+        # What caching saved: the cached tokens (read or written) at the uncached input rate, minus what the
+        # reads and writes cost. A fully cached call saves reads × (input - read rate) > 0; writes that are never
+        # read back cost their premium (negative savings).
+        savings = (reads + writes_5m + writes_1h) * r.input - read_cost - write_cost
         factor = 1.0
-        if discount is not None:
-            index, entry = discount
-            factor = float(1 - entry.percent / 100)
-            source += f"+discount:{self.overrides_name}#discounts[{index}]"
+        if self.overrides.discounts:
+            discount = self.overrides.discount(record.provider, record.response_model or record.request_model, record.ts)
+            if discount is not None:
+                index, entry = discount
+                factor = float(1 - entry.percent / 100)
+                source += f"+discount:{self.overrides_name}#discounts[{index}]"
         record.input_cost = input_cost * factor
         record.cache_read_cost = read_cost * factor
         record.cache_write_cost = write_cost * factor
         record.output_cost = output_cost * factor
-        record.total_cost = (input_cost + read_cost + write_cost + output_cost) * factor
+        record.total_cost = (input_cost + read_cost + write_cost + output_cost + r.request) * factor
+        record.cache_savings = savings * factor
         record.price_source = source

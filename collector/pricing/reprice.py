@@ -29,7 +29,10 @@ from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.store import Store
 from llmsight.collector.store.schema import ROLLUP_SELECT_COLUMNS, rollup_select
 
-COST_FIELDS = ("input_cost", "cache_read_cost", "cache_write_cost", "output_cost", "total_cost", "price_source")
+# What pricing writes: a reprice compares and rewrites these (price_source last: it is not a cost).
+COST_FIELDS = (
+    "input_cost", "cache_read_cost", "cache_write_cost", "output_cost", "total_cost", "cache_savings", "price_source",
+)
 BACKUP_DIR = "reprice-backups"
 CALLS_STAGING = f"{CALLS_TABLE}_reprice_staging"
 HOURLY_STAGING = f"{HOURLY_TABLE}_reprice_staging"

@@ -27,7 +27,7 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
     from llmsight.collector.report.window import Window
     from llmsight.collector.report.workload import BackdatingProcessor, Workload
     from llmsight.collector.store import StoreError
-    from llmsight.testing.server import ProviderServer
+    from llmsight.testing.server import PRICES_YAML, ProviderServer
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -35,6 +35,11 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
 
     console = Console(stderr=as_json)
     settings = load_settings(data_dir=data_dir, otlp_http_port=0, otlp_grpc_port=0, query_port=0)
+    # The demo's provider is a local server: declare it, or the collector (rightly) prices none of its calls.
+    prices_file = settings.data_dir / "demo-prices.yaml"
+    prices_file.parent.mkdir(parents=True, exist_ok=True)
+    prices_file.write_text(PRICES_YAML)
+    settings = settings.model_copy(update={"prices_file": prices_file})
     collector = Collector(settings)
     try:
         collector.start()

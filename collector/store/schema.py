@@ -11,7 +11,9 @@ which dashboards and alerts depend on:
 - timeout_calls        error_type contains 'imeout'
 - truncated_calls      finish_reason in ('length', 'max_tokens', 'max_output_tokens')
 - unpriced_calls       total_cost IS NULL AND status = 'ok'
+- retried_calls        retries > 0
 - *_cost               sum, NULLs skipped
+- cache_savings        sum, NULLs skipped (the per-call column is defined in columns.py)
 - duration_ms_sum      sum(duration_ms)
 - ttft_ms_q / duration_ms_q   quantilesTDigest(0.5, 0.95, 0.99) states (NULL TTFT skipped)
 """
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 from llmsight.collector.columns import (
     ADDED_CALL_COLUMNS,
+    ADDED_HOURLY_COLUMNS,
     CALL_COLUMNS,
     CALLS_TABLE,
     DATABASE,
@@ -32,7 +35,7 @@ from llmsight.collector.columns import (
     QUANTILE_LEVELS,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 TRUNCATED_REASONS = "('length', 'max_tokens', 'max_output_tokens')"
 QUANTILES = ", ".join(str(level) for level in QUANTILE_LEVELS)
 # Dedup window: how many recent insert blocks (batches) a non-replicated MergeTree remembers, so a
@@ -68,6 +71,7 @@ _HOURLY_SUMS = {
     "truncated_calls": f"countIf(src.finish_reason IN {TRUNCATED_REASONS})",
     "unpriced_calls": "countIf(src.total_cost IS NULL AND src.status = 'ok')",
     "retries": "sum(src.retries)",
+    "retried_calls": "countIf(src.retries > 0)",
     "input_tokens": "sum(src.input_tokens)",
     "cache_read_tokens": "sum(src.cache_read_tokens)",
     "cache_write_tokens": "sum(src.cache_write_tokens)",
@@ -79,6 +83,7 @@ _HOURLY_SUMS = {
     "cache_write_cost": "sum(ifNull(src.cache_write_cost, 0))",
     "output_cost": "sum(ifNull(src.output_cost, 0))",
     "total_cost": "sum(ifNull(src.total_cost, 0))",
+    "cache_savings": "sum(ifNull(src.cache_savings, 0))",
     "duration_ms_sum": "sum(src.duration_ms)",
 }
 _HOURLY_QUANTILES = {
@@ -88,7 +93,7 @@ _HOURLY_QUANTILES = {
 assert set(_HOURLY_SUMS) == set(HOURLY_SUM_COLUMNS) and set(_HOURLY_QUANTILES) == set(HOURLY_QUANTILE_COLUMNS)
 
 _CALL_TYPES = dict(CALL_COLUMNS)
-_FLOAT_SUMS = {name for name in HOURLY_SUM_COLUMNS if name.endswith("_cost") or name == "duration_ms_sum"}
+_FLOAT_SUMS = {name for name in HOURLY_SUM_COLUMNS if name.endswith("_cost") or name in ("cache_savings", "duration_ms_sum")}
 
 
 def _column_ddl(name: str, ch_type: str) -> str:
@@ -117,8 +122,7 @@ def _hourly_key_type(name: str) -> str:
 def hourly_table_ddl(*, engine: str = "AggregatingMergeTree", table: str = HOURLY_TABLE) -> str:
     lines = [f"    {name} {_hourly_key_type(name)}" for name in HOURLY_KEY_COLUMNS]
     lines += [
-        f"    {name} SimpleAggregateFunction(sum, {'Float64' if name in _FLOAT_SUMS else 'UInt64'})"
-        for name in HOURLY_SUM_COLUMNS
+        f"    {name} {_hourly_sum_type(name)}" for name in HOURLY_SUM_COLUMNS
     ]
     lines += [f"    {name} AggregateFunction(quantilesTDigest({QUANTILES}), Float64)" for name in HOURLY_QUANTILE_COLUMNS]
     settings = f"non_replicated_deduplication_window = {DEDUP_WINDOW}" if engine == "AggregatingMergeTree" else "index_granularity = 8192"
@@ -131,14 +135,17 @@ def hourly_table_ddl(*, engine: str = "AggregatingMergeTree", table: str = HOURL
     )
 
 
-def hourly_view_ddl(*, source: str = CALLS_TABLE, target: str = HOURLY_TABLE, view: str = f"{HOURLY_TABLE}_mv") -> str:
+def _hourly_sum_type(name: str) -> str:
+    return f"SimpleAggregateFunction(sum, {'Float64' if name in _FLOAT_SUMS else 'UInt64'})"
+
+
+def _hourly_view_select(source: str) -> str:
     keys = ", ".join(name if name != "hour" else "toStartOfHour(ts) AS hour" for name in HOURLY_KEY_COLUMNS)
     aggregates = ",\n    ".join(
         [f"{expr} AS {name}" for name, expr in _HOURLY_SUMS.items()]
         + [f"{expr} AS {name}" for name, expr in _HOURLY_QUANTILES.items()]
     )
     return (
-        f"CREATE MATERIALIZED VIEW IF NOT EXISTS {DATABASE}.{view} TO {DATABASE}.{target} AS\n"
         f"SELECT {keys},\n    {aggregates}\n"
         f"FROM {DATABASE}.{source} AS src\n"
         f"GROUP BY {', '.join(HOURLY_KEY_COLUMNS)}"
@@ -147,6 +154,10 @@ def hourly_view_ddl(*, source: str = CALLS_TABLE, target: str = HOURLY_TABLE, vi
 
 ROLLUP_SELECT_COLUMNS: tuple[str, ...] = (*HOURLY_KEY_COLUMNS, *_HOURLY_SUMS, *_HOURLY_QUANTILES)
 """The columns `rollup_select` returns, in its order: a UNION with the rollup table lists these."""
+
+
+def hourly_view_ddl(*, source: str = CALLS_TABLE, target: str = HOURLY_TABLE, view: str = f"{HOURLY_TABLE}_mv") -> str:
+    return f"CREATE MATERIALIZED VIEW IF NOT EXISTS {DATABASE}.{view} TO {DATABASE}.{target} AS\n" + _hourly_view_select(source)
 
 
 def rollup_select(where: str) -> str:
@@ -178,6 +189,23 @@ def added_columns_ddl(version: int, table: str = CALLS_TABLE) -> list[str]:
     return [f"ALTER TABLE {DATABASE}.{table} {clauses}"]
 
 
+def added_rollup_ddl(version: int) -> list[str]:
+    """ALTERs that give a store created before `version` the rollup sums added in it, where a new store has them,
+    and the view switched to the new SELECT in one statement (MODIFY QUERY: never a moment without a view, so no
+    insert skips the rollup)."""
+    added = [name for added_in, name in ADDED_HOURLY_COLUMNS if added_in == version]
+    if not added:
+        return []
+    names = [*HOURLY_KEY_COLUMNS, *HOURLY_SUM_COLUMNS]
+    clauses = ", ".join(
+        f"ADD COLUMN IF NOT EXISTS {name} {_hourly_sum_type(name)} AFTER {names[names.index(name) - 1]}" for name in added
+    )
+    return [
+        f"ALTER TABLE {DATABASE}.{HOURLY_TABLE} {clauses}",
+        f"ALTER TABLE {DATABASE}.{HOURLY_TABLE}_mv MODIFY QUERY " + _hourly_view_select(CALLS_TABLE),
+    ]
+
+
 def migrations(ttl_days: int = 90) -> list[tuple[int, list[str]]]:
     """Ordered (version, statements). Append new versions; never edit an applied one."""
     return [
@@ -191,6 +219,9 @@ def migrations(ttl_days: int = 90) -> list[tuple[int, list[str]]]:
         ),
         # v2: who and which conversation (user_id, session_id), and the unit-price table for savings panels.
         (2, [*added_columns_ddl(2), prices_table_ddl()]),
+        # v3: per-call cache savings (priced at pricing time) and its hourly sum; retried calls in the rollup, so the
+        # report reads every aggregate from the rollup.
+        (3, [*added_columns_ddl(3), *added_rollup_ddl(3)]),
     ]
 
 

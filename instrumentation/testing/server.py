@@ -257,6 +257,11 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(slow.delay_s)
 
 
+# A prices file for the collector that bills calls to this local provider at the list price of the provider each
+# span names: the collector prices no local or self-hosted server unless the prices file declares it.
+PRICES_YAML = "servers:\n  - address: 127.0.0.1\n"
+
+
 class ProviderServer:
     """The local provider: start/stop, addresses, faults, prompt cache and billing ledger."""
 

@@ -18,6 +18,7 @@ import pytest
 
 from llmsight.collector.query_api import ReadApiClient, running_collector
 from llmsight.collector.store import QueryResult, Store
+from llmsight.testing.server import PRICES_YAML
 
 
 @dataclass
@@ -119,7 +120,9 @@ class CollectorProcess:
 
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[CollectorProcess]:
-    process = CollectorProcess(tmp_path / "data", []).start()
+    prices = tmp_path / "prices.yaml"  # the local provider server bills as the provider each span names
+    prices.write_text(PRICES_YAML)
+    process = CollectorProcess(tmp_path / "data", ["--prices-file", str(prices)]).start()
     yield process
     if process.process and process.process.poll() is None:
         process.stop()

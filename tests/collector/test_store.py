@@ -12,7 +12,7 @@ import pytest
 
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.store import Store, StoreLockedError, StoreUnavailableError
-from llmsight.collector.store.schema import cluster_ddl
+from llmsight.collector.store.schema import SCHEMA_VERSION, cluster_ddl
 
 
 @pytest.fixture
@@ -51,8 +51,6 @@ def records(count: int, seed: int = 1) -> list[CallRecord]:
 
 
 def test_schema_is_idempotent(store: Store) -> None:
-    from llmsight.collector.store.schema import SCHEMA_VERSION
-
     assert store.ensure_schema() == store.ensure_schema() == SCHEMA_VERSION
     tables = {row[0] for row in store.query("SHOW TABLES FROM llmsight").rows}
     assert {"llm_calls", "llm_calls_hourly", "llm_calls_hourly_mv", "model_prices", "schema_version"} <= tables

@@ -9,6 +9,7 @@ from pathlib import Path
 import llmsight
 import openai
 from llmsight import attributes as attr
+from llmsight.collector.columns import ADDED_CALL_COLUMNS, ADDED_HOURLY_COLUMNS
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import Store, schema
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -53,10 +54,16 @@ def test_an_existing_store_gets_the_new_columns(tmp_path: Path) -> None:
         # A store as schema version 1 created it: no user_id / session_id.
         for statement in schema.bootstrap_ddl():
             store.command(statement)
-        v1_table = "\n".join(line for line in schema.calls_table_ddl().splitlines()
-                             if not line.strip().startswith(("user_id", "session_id")))
+        later = tuple(f"{name} " for _, name in ADDED_CALL_COLUMNS)  # every column added after version 1
+        v1_table = "\n".join(line for line in schema.calls_table_ddl().splitlines() if not line.strip().startswith(later))
         v1_table = v1_table.replace("attributes Map(String, String) CODEC(ZSTD(3)),", "attributes Map(String, String) CODEC(ZSTD(3))")
-        for statement in (v1_table, schema.hourly_table_ddl(), schema.hourly_view_ddl()):
+        later_sums = tuple(name for _, name in ADDED_HOURLY_COLUMNS)
+        v1_hourly = "\n".join(line for line in schema.hourly_table_ddl().splitlines()
+                              if not line.strip().startswith(tuple(f"{name} " for name in later_sums)))
+        v1_view = schema.hourly_view_ddl()
+        for name in later_sums:
+            v1_view = v1_view.replace(f",\n    {schema._HOURLY_SUMS[name]} AS {name}", "")
+        for statement in (v1_table, v1_hourly, v1_view):
             store.command(statement)
         store.command("INSERT INTO llmsight.schema_version (version) VALUES (1)")
         store.command("INSERT INTO llmsight.llm_calls (ts, trace_id, span_id, service) VALUES (now64(6), repeat('a', 32), repeat('b', 16), 'old')")

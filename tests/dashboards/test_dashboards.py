@@ -148,15 +148,17 @@ def acme_cost_at(model: str, call: Call) -> float:
     return (uncached * p["input"] + call.cache_read * p["read"] + call.cache_write * p["write"] + call.output_tokens * p["output"]) / 1e6
 
 
-def unit_prices(provider: str, model: str, at: datetime) -> tuple[float, float]:
-    """(uncached input, cache read) USD per token, straight from the price sources."""
+def unit_prices(provider: str, model: str, at: datetime) -> tuple[float, float, float]:
+    """(uncached input, cache read, cache write) USD per token, straight from the price sources."""
     if provider == "acme":
-        return PRICES[model]["input"] / 1e6, PRICES[model]["read"] / 1e6
+        return PRICES[model]["input"] / 1e6, PRICES[model]["read"] / 1e6, PRICES[model]["write"] / 1e6
     probe = Call(ts=at, service="", model=model, task="", tenant="", prompt_name="", prefix_hash="", input_tokens=10**6,
                  cache_read=0, cache_write=0, output_tokens=0, streaming=False, ttft_ms=None, duration_ms=0, provider=provider)
     full = list_price(provider, model, probe, batch=False)["total_cost"]
     probe.cache_read = 10**6
-    return full / 1e6, list_price(provider, model, probe, batch=False)["total_cost"] / 1e6
+    read = list_price(provider, model, probe, batch=False)["total_cost"]
+    probe.cache_read, probe.cache_write = 0, 10**6
+    return full / 1e6, read / 1e6, list_price(provider, model, probe, batch=False)["total_cost"] / 1e6
 
 
 Check = Callable[[list[dict[str, Any]], list[Call], View], None]
@@ -300,8 +302,9 @@ def _saved(rows, calls, view):
     expected = 0.0
     for call in calls:
         if call.priced:
-            input_price, read_price = unit_prices(call.provider, call.model, call.ts)
-            expected += call.cache_read * (input_price - read_price)
+            # Reads save (input - read rate) per token; writes cost their premium (write - input rate) per token.
+            input_price, read_price, write_price = unit_prices(call.provider, call.model, call.ts)
+            expected += call.cache_read * (input_price - read_price) - call.cache_write * (write_price - input_price)
     assert rows[0]["saved"] == pytest.approx(expected, rel=1e-6, abs=1e-12)
 
 
