@@ -6,8 +6,9 @@
         server.faults.add(Fault.http_status(429, times=2))
         server.ledger.totals()
 
-Endpoints: POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages, and Azure's
-/openai/deployments/{name}/chat/completions. SSE streams use chunked transfer encoding over HTTP/1.1
+Endpoints: POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages, Azure's
+/openai/deployments/{name}/chat/completions, and Gemini / Vertex AI's `{...}/models/{model}:generateContent`,
+`:streamGenerateContent?alt=sse`, `:batchEmbedContents` and `:predict` (embeddings). SSE streams use chunked transfer encoding over HTTP/1.1
 keep-alive. Stdlib only: the base install stays light and the server starts in milliseconds.
 Run it alone with `python -m llmsight.testing --port 8765`.
 """
@@ -24,7 +25,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llmsight.testing import wire_anthropic, wire_openai
+from llmsight.testing import wire_anthropic, wire_gemini, wire_openai
 from llmsight.testing.faults import Fault, FaultPlan
 from llmsight.testing.simulation import Ledger, PromptCache
 
@@ -43,6 +44,13 @@ class _Server(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return
         super().handle_error(request, client_address)
+
+
+# Each wire format's error body, by the provider name faults match on.
+_ERROR_BODIES: dict[str, Callable[[int], dict[str, Any]]] = {
+    "anthropic": wire_anthropic.error_body,
+    "gemini": wire_gemini.error_body,
+}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -83,7 +91,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_sse(
         self, events: Iterator[tuple[str | None, dict[str, Any]]], *, done_marker: bool, faults: list[Fault],
-        headers: dict[str, str], bill: Callable[[], None],
+        headers: dict[str, str], bill: Callable[[], None], slow_before: int = 1,
     ) -> None:
         """Stream events. `bill` runs just before the last frame, so a client that has read the whole
         stream always finds its usage in the ledger (and a cut stream is never billed)."""
@@ -108,7 +116,7 @@ class _Handler(BaseHTTPRequestHandler):
                 except OSError:
                     pass
                 return
-            if slow is not None and index == 1:  # after the first (metadata) event, before content
+            if slow is not None and index == slow_before:  # by default after the first (metadata) event
                 time.sleep(slow.delay_s)
             if index == len(frames) - 1:
                 bill()
@@ -119,7 +127,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def _fail(self, fault: Fault, provider: str) -> None:
-        body = wire_anthropic.error_body(fault.status) if provider == "anthropic" else wire_openai.error_body(fault.status)
+        body = _ERROR_BODIES.get(provider, wire_openai.error_body)(fault.status)
         headers = {"x-should-retry": "true"} if fault.status in (429, 500, 503, 529) else {}
         if fault.status in (429, 503, 529):
             headers["retry-after-ms"] = str(int(fault.retry_after_s * 1000))
@@ -139,7 +147,9 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routes ---
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
-        if path.endswith("/chat/completions"):
+        if ":" in path.rsplit("/", 1)[-1]:  # Gemini / Vertex: /v1beta/models/{model}:{method}
+            self._gemini(path)
+        elif path.endswith("/chat/completions"):
             self._chat()
         elif path.endswith("/responses"):
             self._responses()
@@ -250,6 +260,35 @@ class _Handler(BaseHTTPRequestHandler):
             provider.ledger.add(reply.billed(streamed=False))
             self._send_json(200, reply.message(), headers)
 
+    def _gemini(self, path: str) -> None:
+        body = self._read_json()
+        if body is None:
+            return
+        provider = self.server.provider
+        model = wire_gemini.model_from_path(path)
+        method = path.rsplit(":", 1)[-1]
+        faults = self._faults("gemini", model)
+        if self._status_fault(faults, "gemini"):
+            return
+        if method in ("batchEmbedContents", "predict"):
+            payload, billed = wire_gemini.embeddings(body, model, vertex_predict=method == "predict")
+            provider.ledger.add(billed)
+            self._send_json(200, payload)
+            return
+        if method not in ("generateContent", "streamGenerateContent"):
+            self._send_json(404, wire_gemini.error_body(404))
+            return
+        reply = wire_gemini.GeminiReply(body, model, provider.cache, provider.seed, provider.next_id(),
+                                        reply_tokens=self._reply_tokens())
+        if method == "streamGenerateContent":
+            # Gemini's first chunk already carries content: a slow first token delays the first chunk.
+            self._send_sse(reply.chunks(), done_marker=False, faults=faults, headers={},
+                           bill=lambda: provider.ledger.add(reply.billed(streamed=True)), slow_before=0)
+        else:
+            self._delay_first_token(faults)
+            provider.ledger.add(reply.billed(streamed=False))
+            self._send_json(200, reply.response())
+
     @staticmethod
     def _delay_first_token(faults: list[Fault]) -> None:
         slow = next((f for f in faults if f.kind == "slow"), None)
@@ -286,6 +325,11 @@ class ProviderServer:
 
     @property
     def anthropic_base_url(self) -> str:
+        return self.base_url
+
+    @property
+    def gemini_base_url(self) -> str:
+        """For `genai.Client(http_options={"base_url": ...})`, Gemini API and Vertex AI alike."""
         return self.base_url
 
     def next_id(self) -> str:

@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import llmsight
 
-LLM_SCOPES = ("llmsight.openai", "llmsight.anthropic")
+LLM_SCOPES = ("llmsight.openai", "llmsight.anthropic", "llmsight.google_genai", "llmsight.bedrock", "llmsight.mistral")
 
 
 @pytest.fixture

@@ -1,0 +1,46 @@
+"""Spans from the google-genai, boto3 (Bedrock) and mistralai SDKs, instrumented by llmsight, through a
+real collector: normalised and priced by genai-prices, checked against hand arithmetic for one cached
+call per provider (list prices per million tokens from the genai-prices 0.2.3 data)."""
+
+from __future__ import annotations
+
+import pytest
+from google import genai
+
+from .test_ingest import app_provider  # noqa: F401 - the fixture: llmsight instrumented, exporting to the collector
+
+GEMINI_25_FLASH = {"input": 0.30, "cached": 0.03, "output": 2.50}
+POLICY = "Policy: answer from the knowledge base only, cite the article id, never guess. " * 70
+
+
+def assert_costs(row: dict, expected: dict[str, float]) -> None:
+    for column, value in expected.items():
+        assert row[column] == pytest.approx(value, rel=1e-9, abs=1e-12), column
+    assert row["total_cost"] == pytest.approx(sum(expected.values()), rel=1e-9)
+    assert row["price_source"] == "genai-prices@0.2.3"
+
+
+def test_gemini_implicit_cache_read_is_priced(collector, app_provider, provider_server) -> None:
+    client = genai.Client(api_key="test", http_options={"base_url": provider_server.gemini_base_url})
+    for question in ("Where is my order?", "Can I return it?"):
+        client.models.generate_content(
+            model="gemini-2.5-flash", contents=question,
+            config={"system_instruction": POLICY, "thinking_config": {"thinking_budget": 128}},
+        )
+    collector.wait_stored(2)
+    rows = sorted(collector.rows(), key=lambda r: r["ts"])
+    billed = provider_server.ledger.entries()
+    cached = rows[1]
+    entry = billed[1]
+    assert entry.cache_read_tokens > 1024 and entry.reasoning_tokens > 0
+    assert cached["provider"] == "gcp.gemini" and cached["response_model"] == "gemini-2.5-flash"
+    assert (cached["input_tokens"], cached["cache_read_tokens"], cached["output_tokens"], cached["reasoning_tokens"]) == (
+        entry.input_tokens, entry.cache_read_tokens, entry.output_tokens, entry.reasoning_tokens
+    )
+    # promptTokenCount includes the cached tokens; output = candidates + thoughts, all at the output price.
+    assert_costs(cached, {
+        "input_cost": (entry.input_tokens - entry.cache_read_tokens) * GEMINI_25_FLASH["input"] / 1e6,
+        "cache_read_cost": entry.cache_read_tokens * GEMINI_25_FLASH["cached"] / 1e6,
+        "cache_write_cost": 0.0,
+        "output_cost": entry.output_tokens * GEMINI_25_FLASH["output"] / 1e6,
+    })
