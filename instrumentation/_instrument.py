@@ -19,6 +19,7 @@ PROVIDERS = (
     ("openai", "llmsight.openai:OpenAIInstrumentor"),
     ("anthropic", "llmsight.anthropic:AnthropicInstrumentor"),
     ("google.genai", "llmsight.google_genai:GoogleGenAIInstrumentor"),
+    ("botocore", "llmsight.bedrock:BedrockInstrumentor"),
 )
 
 _lock = threading.Lock()

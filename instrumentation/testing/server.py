@@ -8,7 +8,8 @@
 
 Endpoints: POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages, Azure's
 /openai/deployments/{name}/chat/completions, and Gemini / Vertex AI's `{...}/models/{model}:generateContent`,
-`:streamGenerateContent?alt=sse`, `:batchEmbedContents` and `:predict` (embeddings). SSE streams use chunked transfer encoding over HTTP/1.1
+`:streamGenerateContent?alt=sse`, `:batchEmbedContents` and `:predict` (embeddings), and Bedrock runtime's
+`/model/{modelId}/converse`, `/converse-stream`, `/invoke` and `/invoke-with-response-stream` (AWS event-stream). SSE streams use chunked transfer encoding over HTTP/1.1
 keep-alive. Stdlib only: the base install stays light and the server starts in milliseconds.
 Run it alone with `python -m llmsight.testing --port 8765`.
 """
@@ -25,7 +26,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llmsight.testing import wire_anthropic, wire_gemini, wire_openai
+from llmsight.testing import wire_anthropic, wire_bedrock, wire_gemini, wire_openai
 from llmsight.testing.faults import Fault, FaultPlan
 from llmsight.testing.simulation import Ledger, PromptCache
 
@@ -95,18 +96,25 @@ class _Handler(BaseHTTPRequestHandler):
     ) -> None:
         """Stream events. `bill` runs just before the last frame, so a client that has read the whole
         stream always finds its usage in the ledger (and a cut stream is never billed)."""
-        slow = next((f for f in faults if f.kind == "slow"), None)
-        cut = next((f for f in faults if f.kind == "cut"), None)
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
-        self.send_header("transfer-encoding", "chunked")
-        self.send_header("cache-control", "no-cache")
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
         frames = [(f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n" for name, data in events]
         if done_marker:
             frames.append("data: [DONE]\n\n")
+        self._send_frames([frame.encode() for frame in frames], "text/event-stream; charset=utf-8", faults=faults,
+                          headers={"cache-control": "no-cache", **headers}, bill=bill, slow_before=slow_before)
+
+    def _send_frames(
+        self, frames: list[bytes], content_type: str, *, faults: list[Fault], headers: dict[str, str],
+        bill: Callable[[], None], slow_before: int = 1,
+    ) -> None:
+        """Chunked frames (SSE or AWS event-stream) with the scripted slow first token and cut stream."""
+        slow = next((f for f in faults if f.kind == "slow"), None)
+        cut = next((f for f in faults if f.kind == "cut"), None)
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("transfer-encoding", "chunked")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
         for index, frame in enumerate(frames):
             if cut is not None and index >= cut.after_events:
                 self.wfile.flush()
@@ -120,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
                 time.sleep(slow.delay_s)
             if index == len(frames) - 1:
                 bill()
-            self._write_chunk(frame.encode())
+            self._write_chunk(frame)
         self.wfile.write(b"0\r\n\r\n")
 
     def _write_chunk(self, data: bytes) -> None:
@@ -147,7 +155,9 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routes ---
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
-        if ":" in path.rsplit("/", 1)[-1]:  # Gemini / Vertex: /v1beta/models/{model}:{method}
+        if path.startswith("/model/"):  # Bedrock runtime: /model/{modelId}/{action}
+            self._bedrock(path)
+        elif ":" in path.rsplit("/", 1)[-1]:  # Gemini / Vertex: /v1beta/models/{model}:{method}
             self._gemini(path)
         elif path.endswith("/chat/completions"):
             self._chat()
@@ -289,6 +299,50 @@ class _Handler(BaseHTTPRequestHandler):
             provider.ledger.add(reply.billed(streamed=False))
             self._send_json(200, reply.response())
 
+    def _bedrock(self, path: str) -> None:
+        body = self._read_json()
+        if body is None:
+            return
+        provider = self.server.provider
+        model, action = wire_bedrock.parse_path(path)
+        faults = self._faults("bedrock", model)
+        status = next((f for f in faults if f.kind == "status"), None)
+        if status is not None:
+            payload, headers = wire_bedrock.error(status.status)
+            provider.count_failure(status.status)
+            self._send_json(status.status, payload, headers)
+            return
+        request_id = provider.next_id()
+        headers = {"x-amzn-RequestId": request_id}
+        if action in ("converse", "converse-stream"):
+            reply = wire_bedrock.ConverseReply(body, model, provider.cache, provider.seed, request_id,
+                                               reply_tokens=self._reply_tokens())
+            if action == "converse":
+                self._delay_first_token(faults)
+                provider.ledger.add(reply.billed("converse", streamed=False))
+                self._send_json(200, reply.converse(), headers)
+                return
+            frames = [wire_bedrock.event(name, data) for name, data in reply.converse_events()]
+            # A slow first token delays the first content frame, after messageStart.
+            self._send_frames(frames, wire_bedrock.EVENT_STREAM, faults=faults, headers=headers,
+                              bill=lambda: provider.ledger.add(reply.billed("converse-stream", streamed=True)))
+        elif action in ("invoke", "invoke-with-response-stream"):
+            invoke = wire_bedrock.InvokeReply(body, model, provider.cache, provider.seed, request_id)
+            if action == "invoke":
+                self._delay_first_token(faults)
+                provider.ledger.add(invoke.billed(streamed=False))
+                self._send_json(200, invoke.body(), {**headers, **invoke.headers()})
+                return
+            frames = [wire_bedrock.chunk_event(data) for data in invoke.chunks()]
+            # Anthropic and Nova open with message_start / messageStart; Llama and Mistral with content.
+            self._send_frames(frames, wire_bedrock.EVENT_STREAM, faults=faults,
+                              headers={**headers, "X-Amzn-Bedrock-Content-Type": "application/json"},
+                              bill=lambda: provider.ledger.add(invoke.billed(streamed=True)),
+                              slow_before=1 if invoke.vendor in ("anthropic", "amazon") else 0)
+        else:
+            payload, error_headers = wire_bedrock.error(404)
+            self._send_json(404, payload, error_headers)
+
     @staticmethod
     def _delay_first_token(faults: list[Fault]) -> None:
         slow = next((f for f in faults if f.kind == "slow"), None)
@@ -325,6 +379,11 @@ class ProviderServer:
 
     @property
     def anthropic_base_url(self) -> str:
+        return self.base_url
+
+    @property
+    def bedrock_endpoint_url(self) -> str:
+        """For `boto3.client("bedrock-runtime", endpoint_url=...)` (any region and dummy credentials)."""
         return self.base_url
 
     @property

@@ -4,12 +4,15 @@ call per provider (list prices per million tokens from the genai-prices 0.2.3 da
 
 from __future__ import annotations
 
+import boto3
 import pytest
 from google import genai
 
 from .test_ingest import app_provider  # noqa: F401 - the fixture: llmsight instrumented, exporting to the collector
 
 GEMINI_25_FLASH = {"input": 0.30, "cached": 0.03, "output": 2.50}
+# Bedrock's us. cross-region profile of Claude Sonnet 4.5 ("regional" prices, 10% above the global ones).
+BEDROCK_US_SONNET_45 = {"input": 3.3, "read": 0.33, "write_5m": 4.125, "write_1h": 6.6, "output": 16.5}
 POLICY = "Policy: answer from the knowledge base only, cite the article id, never guess. " * 70
 
 
@@ -44,3 +47,30 @@ def test_gemini_implicit_cache_read_is_priced(collector, app_provider, provider_
         "cache_write_cost": 0.0,
         "output_cost": entry.output_tokens * GEMINI_25_FLASH["output"] / 1e6,
     })
+
+
+def test_bedrock_region_prefixed_converse_cache_write_and_read_are_priced(collector, app_provider, provider_server) -> None:
+    client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=provider_server.bedrock_endpoint_url,
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
+    system = [{"text": POLICY}, {"cachePoint": {"type": "default", "ttl": "1h"}}]
+    for question in ("Where is my order?", "Can I return it?"):
+        client.converse(modelId=model, system=system, messages=[{"role": "user", "content": [{"text": question}]}])
+    collector.wait_stored(2)
+    rows = sorted(collector.rows(), key=lambda r: r["ts"])
+    write, read = provider_server.ledger.entries()
+    assert write.cache_write_1h_tokens > 1024 and read.cache_read_tokens == write.cache_write_1h_tokens
+    for row, entry in zip(rows, (write, read)):
+        assert row["provider"] == "aws.bedrock" and row["request_model"] == model
+        assert row["model_tier"] == "standard"
+        assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"], row["cache_write_1h_tokens"]) == (
+            entry.input_tokens, entry.cache_read_tokens, entry.cache_write_1h_tokens, entry.cache_write_1h_tokens
+        )
+        # Converse's inputTokens excluded the cache; the row's input includes it, so uncached = input - cache.
+        uncached = entry.input_tokens - entry.cache_read_tokens - entry.cache_write_1h_tokens
+        assert_costs(row, {
+            "input_cost": uncached * BEDROCK_US_SONNET_45["input"] / 1e6,
+            "cache_read_cost": entry.cache_read_tokens * BEDROCK_US_SONNET_45["read"] / 1e6,
+            "cache_write_cost": entry.cache_write_1h_tokens * BEDROCK_US_SONNET_45["write_1h"] / 1e6,
+            "output_cost": entry.output_tokens * BEDROCK_US_SONNET_45["output"] / 1e6,
+        })

@@ -15,7 +15,7 @@ import llmsight
 from llmsight.testing.faults import Fault
 from llmsight.testing.server import ProviderServer
 
-from .conftest import usage_attributes
+from .conftest import bare_then_instrumented, usage_attributes
 
 MODEL = "gemini-2.5-flash"
 POLICY = "Policy: answer from the knowledge base only and cite the article id. " * 80
@@ -253,14 +253,8 @@ def _app_visible(server: ProviderServer) -> list[Any]:
 
 
 def test_app_sees_identical_results_with_and_without_instrumentation(tracer_provider, provider_server) -> None:
-    plain = _app_visible(provider_server)
-    provider_server.reset()
-    llmsight.instrument(tracer_provider=tracer_provider)
-    try:
-        traced = _app_visible(provider_server)
-    finally:
-        llmsight.uninstrument()
-    assert traced == plain
+    bare, instrumented = bare_then_instrumented(tracer_provider, provider_server, _app_visible)
+    assert instrumented == bare
 
 
 def test_uninstrument_restores_the_originals(tracer_provider) -> None:
