@@ -20,6 +20,7 @@ PROVIDERS = (
     ("anthropic", "llmsight.anthropic:AnthropicInstrumentor"),
     ("google.genai", "llmsight.google_genai:GoogleGenAIInstrumentor"),
     ("botocore", "llmsight.bedrock:BedrockInstrumentor"),
+    ("mistralai.client", "llmsight.mistral:MistralInstrumentor"),
 )
 
 _lock = threading.Lock()

@@ -31,30 +31,29 @@ import types
 from collections.abc import Callable, Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
-from opentelemetry.instrumentation.utils import unwrap
-from opentelemetry.trace import Tracer, get_tracer
-from wrapt import wrap_function_wrapper
-
+from llmsight import _attempts
 from llmsight._call import current_call
 from llmsight._common import CallContext
 from llmsight._version import __version__
 from llmsight._wrapping import ResultKinds, async_wrapper, sync_wrapper
 from llmsight.config import InstrumentationSettings
+from llmsight.google_genai import _hooks
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.trace import Tracer, get_tracer
+from wrapt import wrap_function_wrapper
 
 _MODELS = "google.genai.models"
 _API_CLIENT = "google.genai._api_client"
 _HOOKS = (
-    ("BaseApiClient._request", "on_request"),
-    ("BaseApiClient._async_request", "on_async_request"),
-    ("BaseApiClient._request_once", "on_request_once"),
-    ("BaseApiClient._async_request_once", "on_async_request_once"),
+    ("BaseApiClient._request", _attempts.on_request),
+    ("BaseApiClient._async_request", _attempts.on_async_request),
+    ("BaseApiClient._request_once", _hooks.on_request_once),
+    ("BaseApiClient._async_request_once", _hooks.on_async_request_once),
 )
 
 
 def _sync_stream_wrapper(op: Any, get_tracer_: Callable[[], Tracer]) -> Callable[..., Any]:
-    from llmsight.google_genai._hooks import traced_stream
-
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if current_call.get() is not None:
             return wrapped(*args, **kwargs)
@@ -67,7 +66,7 @@ def _sync_stream_wrapper(op: Any, get_tracer_: Callable[[], Tracer]) -> Callable
         except BaseException as exc:
             call.end(error=exc)
             raise
-        return traced_stream(chunks, call, op.accumulator(call))
+        return _hooks.traced_stream(chunks, call, op.accumulator(call))
 
     return wrapper
 
@@ -77,7 +76,6 @@ class GoogleGenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("google-genai >= 2.0",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        from llmsight.google_genai import _hooks
         from llmsight.google_genai._operations import EmbedContentOperation, GenerateContentOperation
 
         settings = kwargs.get("settings") or InstrumentationSettings()
@@ -100,7 +98,7 @@ class GoogleGenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         wrap_function_wrapper(_MODELS, "Models._embed_content", sync_wrapper(embed, get_tracer_, kinds))
         wrap_function_wrapper(_MODELS, "AsyncModels._embed_content", async_wrapper(embed, get_tracer_, kinds))
         for target, hook in _HOOKS:
-            wrap_function_wrapper(_API_CLIENT, target, getattr(_hooks, hook))
+            wrap_function_wrapper(_API_CLIENT, target, hook)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import importlib

@@ -11,54 +11,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextvars import ContextVar
 from typing import Any
 
+from llmsight._attempts import count_attempt
 from llmsight._call import LLMCall, current_call
 from llmsight._streams import StreamAccumulator
 from llmsight._streams import _end as end_stream
 
 logger = logging.getLogger("llmsight")
 
-# Attempts made so far by the `_request` in flight in this context (a one-element list, mutated).
-_attempts: ContextVar[list[int] | None] = ContextVar("llmsight_genai_attempts", default=None)
-
-
 def _status_of(exc: BaseException) -> int:
     code = getattr(exc, "code", None)
     return code if type(code) is int else 0
-
-
-def _count_attempt(call: LLMCall) -> None:
-    box = _attempts.get()
-    if box is None:
-        return
-    box[0] += 1
-    if box[0] > 1:
-        call.retries += 1
-
-
-def on_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    token = _attempts.set([0])
-    try:
-        return wrapped(*args, **kwargs)
-    finally:
-        _attempts.reset(token)
-
-
-async def on_async_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    token = _attempts.set([0])
-    try:
-        return await wrapped(*args, **kwargs)
-    finally:
-        _attempts.reset(token)
 
 
 def on_request_once(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
     call = current_call.get()
     if call is None:
         return wrapped(*args, **kwargs)
-    _count_attempt(call)
+    count_attempt(call)
     try:
         response = wrapped(*args, **kwargs)
     except Exception as exc:
@@ -72,7 +43,7 @@ async def on_async_request_once(wrapped: Any, instance: Any, args: Any, kwargs: 
     call = current_call.get()
     if call is None:
         return await wrapped(*args, **kwargs)
-    _count_attempt(call)
+    count_attempt(call)
     try:
         response = await wrapped(*args, **kwargs)
     except Exception as exc:

@@ -7,13 +7,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from opentelemetry.trace import Tracer
-
 from llmsight import attributes as attr
 from llmsight._call import LLMCall
 from llmsight._common import CallContext
+from llmsight._operation_base import BaseOperation
 from llmsight.google_genai._usage import embed_usage, generate_usage
 from llmsight.prefix_hash import prefix_hash
+from opentelemetry.trace import Tracer
 
 PROVIDER_GEMINI = "gcp.gemini"
 PROVIDER_VERTEX = "gcp.vertex_ai"
@@ -75,15 +75,12 @@ def _is_content_chunk(response: Any) -> bool:
     return False
 
 
-class GenerateContentOperation:
+class GenerateContentOperation(BaseOperation):
     """`Models._generate_content` / `_generate_content_stream` (and the `AsyncModels` twins)."""
 
     def __init__(self, ctx: CallContext, *, streaming: bool) -> None:
-        self.ctx = ctx
+        super().__init__(ctx)
         self.streaming = streaming
-
-    def prepare_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return kwargs
 
     def start(self, tracer: Tracer, instance: Any, kwargs: dict[str, Any]) -> LLMCall:
         config = kwargs.get("config")
@@ -161,20 +158,11 @@ class GenerateStreamAccumulator:
             call.finish_reasons = self.reasons
 
 
-class EmbedContentOperation:
+class EmbedContentOperation(BaseOperation):
     """`Models._embed_content` (Gemini API batchEmbedContents, Vertex AI predict / embedContent)."""
-
-    def __init__(self, ctx: CallContext) -> None:
-        self.ctx = ctx
-
-    def prepare_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return kwargs
 
     def start(self, tracer: Tracer, instance: Any, kwargs: dict[str, Any]) -> LLMCall:
         return _start(self.ctx, tracer, instance, attr.OPERATION_EMBEDDINGS, kwargs, False, {})
 
     def on_response(self, call: LLMCall, response: Any) -> None:
         call.usage = embed_usage(response)
-
-    def accumulator(self, call: LLMCall) -> Any:  # embeddings never stream
-        raise TypeError("embeddings do not stream")

@@ -9,7 +9,8 @@
 Endpoints: POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages, Azure's
 /openai/deployments/{name}/chat/completions, and Gemini / Vertex AI's `{...}/models/{model}:generateContent`,
 `:streamGenerateContent?alt=sse`, `:batchEmbedContents` and `:predict` (embeddings), and Bedrock runtime's
-`/model/{modelId}/converse`, `/converse-stream`, `/invoke` and `/invoke-with-response-stream` (AWS event-stream). SSE streams use chunked transfer encoding over HTTP/1.1
+`/model/{modelId}/converse`, `/converse-stream`, `/invoke` and `/invoke-with-response-stream` (AWS event-stream),
+and Mistral's `/mistral/v1/chat/completions` and `/mistral/v1/embeddings`. SSE streams use chunked transfer encoding over HTTP/1.1
 keep-alive. Stdlib only: the base install stays light and the server starts in milliseconds.
 Run it alone with `python -m llmsight.testing --port 8765`.
 """
@@ -26,7 +27,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llmsight.testing import wire_anthropic, wire_bedrock, wire_gemini, wire_openai
+from llmsight.testing import wire_anthropic, wire_bedrock, wire_gemini, wire_mistral, wire_openai
 from llmsight.testing.faults import Fault, FaultPlan
 from llmsight.testing.simulation import Ledger, PromptCache
 
@@ -51,6 +52,7 @@ class _Server(ThreadingHTTPServer):
 _ERROR_BODIES: dict[str, Callable[[int], dict[str, Any]]] = {
     "anthropic": wire_anthropic.error_body,
     "gemini": wire_gemini.error_body,
+    "mistral": wire_mistral.error_body,
 }
 
 
@@ -155,7 +157,9 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routes ---
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
-        if path.startswith("/model/"):  # Bedrock runtime: /model/{modelId}/{action}
+        if path.startswith("/mistral/"):  # Mistral's OpenAI-shaped API under its own prefix
+            self._mistral(path)
+        elif path.startswith("/model/"):  # Bedrock runtime: /model/{modelId}/{action}
             self._bedrock(path)
         elif ":" in path.rsplit("/", 1)[-1]:  # Gemini / Vertex: /v1beta/models/{model}:{method}
             self._gemini(path)
@@ -299,6 +303,32 @@ class _Handler(BaseHTTPRequestHandler):
             provider.ledger.add(reply.billed(streamed=False))
             self._send_json(200, reply.response())
 
+    def _mistral(self, path: str) -> None:
+        body = self._read_json()
+        if body is None:
+            return
+        provider = self.server.provider
+        faults = self._faults("mistral", body.get("model", ""))
+        if self._status_fault(faults, "mistral"):
+            return
+        if path.endswith("/embeddings"):
+            payload, billed = wire_mistral.embeddings(body, provider.next_id())
+            provider.ledger.add(billed)
+            self._send_json(200, payload)
+            return
+        if not path.endswith("/chat/completions"):
+            self._send_json(404, wire_mistral.error_body(404))
+            return
+        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, provider.next_id(), responses_api=False,
+                                        reply_tokens=self._reply_tokens())
+        if body.get("stream"):
+            self._send_sse(wire_mistral.chunks(reply), done_marker=True, faults=faults, headers={},
+                           bill=lambda: provider.ledger.add(wire_mistral.billed(reply, streamed=True)))
+        else:
+            self._delay_first_token(faults)
+            provider.ledger.add(wire_mistral.billed(reply, streamed=False))
+            self._send_json(200, wire_mistral.completion(reply))
+
     def _bedrock(self, path: str) -> None:
         body = self._read_json()
         if body is None:
@@ -385,6 +415,11 @@ class ProviderServer:
     def bedrock_endpoint_url(self) -> str:
         """For `boto3.client("bedrock-runtime", endpoint_url=...)` (any region and dummy credentials)."""
         return self.base_url
+
+    @property
+    def mistral_server_url(self) -> str:
+        """For `Mistral(server_url=...)`."""
+        return f"{self.base_url}/mistral"
 
     @property
     def gemini_base_url(self) -> str:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import boto3
 import pytest
 from google import genai
+from mistralai.client import Mistral
 
 from .test_ingest import app_provider  # noqa: F401 - the fixture: llmsight instrumented, exporting to the collector
 
 GEMINI_25_FLASH = {"input": 0.30, "cached": 0.03, "output": 2.50}
 # Bedrock's us. cross-region profile of Claude Sonnet 4.5 ("regional" prices, 10% above the global ones).
 BEDROCK_US_SONNET_45 = {"input": 3.3, "read": 0.33, "write_5m": 4.125, "write_1h": 6.6, "output": 16.5}
+MISTRAL_SMALL = {"input": 0.15, "cached": 0.015, "output": 0.6}
 POLICY = "Policy: answer from the knowledge base only, cite the article id, never guess. " * 70
 
 
@@ -74,3 +76,25 @@ def test_bedrock_region_prefixed_converse_cache_write_and_read_are_priced(collec
             "cache_write_cost": entry.cache_write_1h_tokens * BEDROCK_US_SONNET_45["write_1h"] / 1e6,
             "output_cost": entry.output_tokens * BEDROCK_US_SONNET_45["output"] / 1e6,
         })
+
+
+def test_mistral_cached_prompt_is_priced(collector, app_provider, provider_server) -> None:
+    client = Mistral(api_key="test", server_url=provider_server.mistral_server_url)
+    for question in ("Where is my order?", "Can I return it?"):
+        client.chat.complete(model="mistral-small-latest",
+                             messages=[{"role": "system", "content": POLICY}, {"role": "user", "content": question}])
+    collector.wait_stored(2)
+    row = sorted(collector.rows(), key=lambda r: r["ts"])[1]
+    entry = provider_server.ledger.entries()[1]
+    assert entry.cache_read_tokens >= 1024
+    assert row["provider"] == "mistral_ai" and row["response_model"] == "mistral-small-latest"
+    assert (row["input_tokens"], row["cache_read_tokens"], row["output_tokens"]) == (
+        entry.input_tokens, entry.cache_read_tokens, entry.output_tokens
+    )
+    # prompt_tokens includes the cached tokens.
+    assert_costs(row, {
+        "input_cost": (entry.input_tokens - entry.cache_read_tokens) * MISTRAL_SMALL["input"] / 1e6,
+        "cache_read_cost": entry.cache_read_tokens * MISTRAL_SMALL["cached"] / 1e6,
+        "cache_write_cost": 0.0,
+        "output_cost": entry.output_tokens * MISTRAL_SMALL["output"] / 1e6,
+    })
