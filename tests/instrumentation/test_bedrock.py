@@ -279,3 +279,23 @@ def test_uninstrument_restores_the_original(tracer_provider) -> None:
     assert botocore.client.BaseClient.__dict__["_make_api_call"] is not original
     llmsight.uninstrument()
     assert botocore.client.BaseClient.__dict__["_make_api_call"] is original
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_anthropic_sdk_bedrock_client_is_attributed_to_bedrock(instrumented, llm_spans, provider_server, stream) -> None:
+    import anthropic
+
+    c = anthropic.AnthropicBedrock(base_url=provider_server.bedrock_endpoint_url, aws_access_key="test",
+                                   aws_secret_key="test", aws_region="us-east-1")
+    kwargs = {"model": CLAUDE, "max_tokens": 100, "messages": [{"role": "user", "content": "Say hello."}]}
+    if stream:
+        with c.messages.stream(**kwargs) as events:
+            events.get_final_message()
+    else:
+        c.messages.create(**kwargs)
+    (span,) = llm_spans()  # one span: the anthropic SDK signs with botocore but never calls a botocore client
+    (billed,) = provider_server.ledger.entries()
+    assert span.instrumentation_scope.name == "llmsight.anthropic"
+    assert span.attributes["gen_ai.provider.name"] == "aws.bedrock"
+    assert usage_attributes(span) == expected_usage(billed)
+    assert span.attributes["llmsight.model_tier"] == "standard"
