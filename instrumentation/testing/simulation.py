@@ -50,7 +50,7 @@ def is_reasoning_model(model: str) -> bool:
 class Billed:
     """One successful response's usage, as the provider reports (and bills) it."""
 
-    provider: str
+    provider: str  # who billed it, as a genai-prices provider id: openai, anthropic, google, aws, mistral
     endpoint: str
     model: str
     streamed: bool

@@ -137,7 +137,7 @@ class ConverseReply:
 
     def billed(self, endpoint: str, streamed: bool) -> Billed:
         return Billed(
-            provider="bedrock", endpoint=endpoint, model=self.model, streamed=streamed,
+            provider="aws", endpoint=endpoint, model=self.model, streamed=streamed,
             input_tokens=self.input_tokens + self.cache_read + self.cache_write_5m + self.cache_write_1h,
             cache_read_tokens=self.cache_read, cache_write_5m_tokens=self.cache_write_5m,
             cache_write_1h_tokens=self.cache_write_1h, output_tokens=self.output_tokens,
@@ -211,7 +211,7 @@ class PromptReply:
         self.service_tier = "default"
 
     def billed(self, endpoint: str, streamed: bool) -> Billed:
-        return Billed(provider="bedrock", endpoint=endpoint, model=self.model, streamed=streamed,
+        return Billed(provider="aws", endpoint=endpoint, model=self.model, streamed=streamed,
                       input_tokens=self.input_tokens, output_tokens=self.output_tokens)
 
     def body(self) -> dict[str, Any]:
@@ -253,7 +253,7 @@ class InvokeReply:
         endpoint = "invoke-with-response-stream" if streamed else "invoke"
         if self.anthropic is not None:
             billed = self.anthropic.billed(streamed)
-            billed.provider, billed.endpoint = "bedrock", endpoint
+            billed.provider, billed.endpoint = "aws", endpoint
             return billed
         return self.inner.billed(endpoint, streamed)
 

@@ -66,7 +66,7 @@ class GeminiReply:
 
     def billed(self, streamed: bool) -> Billed:
         return Billed(
-            provider="gemini",
+            provider="google",
             endpoint="generateContent",
             model=self.model,
             streamed=streamed,
@@ -128,7 +128,7 @@ def embeddings(body: dict[str, Any], model: str, *, vertex_predict: bool) -> tup
             "embeddings": [{"values": [0.01 * (i + 1)] * 8} for i in range(len(counts))],
             "usageMetadata": {"promptTokenCount": sum(counts), "totalTokenCount": sum(counts)},
         }
-    billed = Billed(provider="gemini", endpoint="embeddings", model=model, streamed=False, input_tokens=sum(counts))
+    billed = Billed(provider="google", endpoint="embeddings", model=model, streamed=False, input_tokens=sum(counts))
     return payload, billed
 
 
