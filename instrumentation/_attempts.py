@@ -1,5 +1,5 @@
 """Retry counting for SDKs whose retry loop calls a per-attempt method inside one per-request method
-(google-genai's tenacity loop, Speakeasy's `retry_with_backoff` in mistralai): the per-request hook
+(google-genai's tenacity loop): the per-request hook
 opens an attempt counter for its context, the per-attempt hook counts into the current `LLMCall`."""
 
 from __future__ import annotations
@@ -15,13 +15,14 @@ _attempts: ContextVar[list[int] | None] = ContextVar("llmsight_attempts", defaul
 
 
 def count_attempt(call: LLMCall) -> None:
-    """Call once per attempt: every attempt after the first is a retry."""
+    """Call once per attempt: every attempt after the first is a retry of the previous one, whose status
+    (if it got a response) the per-attempt hook left in `call.http_status`."""
     box = _attempts.get()
     if box is None:
         return
     box[0] += 1
     if box[0] > 1:
-        call.retries += 1
+        call.record_retry(call.http_status or None, None)
 
 
 def on_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:

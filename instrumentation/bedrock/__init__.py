@@ -9,9 +9,10 @@ goes through; only the `bedrock-runtime` operations Converse, ConverseStream, In
 InvokeModelWithResponseStream get a span (any other call passes straight through after one string
 comparison). Provider `aws.bedrock`.
 
-- Retries and status: botocore's retry handler reports `ResponseMetadata.RetryAttempts` and
-  `HTTPStatusCode` on every result and on every `ClientError` (throttling included): they become
-  `llmsight.retries` and `http.response.status_code`; the error class (`ThrottlingException`, …)
+- Retries and status: botocore's `Endpoint._needs_retry` runs after every attempt and decides (and
+  sleeps) before each retry: each attempt's status becomes `http.response.status_code` (the last one
+  stays), each retry a `llmsight.retry` event and one more in `llmsight.retries` — the count botocore
+  itself reports as `ResponseMetadata.RetryAttempts`. The error class (`ThrottlingException`, …)
   becomes `error.type`.
 - Streams: the `EventStream` in `converse_stream(...)["stream"]` / `invoke_model_with_response_stream(...)
   ["body"]` is replaced by a transparent proxy (see `_streams.py`). TTFT is the first content delta
@@ -48,6 +49,24 @@ logger = logging.getLogger("llmsight")
 SERVICE = "bedrock-runtime"
 
 
+def _on_needs_retry(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """botocore's `Endpoint._needs_retry` runs after every attempt (and sleeps before a retry): the
+    attempt's status, and a retry event when botocore decides to retry."""
+    call = current_call.get()
+    if call is None:
+        return wrapped(*args, **kwargs)
+    response = kwargs.get("response", args[3] if len(args) > 3 else None)
+    http_response = response[0] if isinstance(response, tuple) and response else None
+    status = getattr(http_response, "status_code", None)
+    if type(status) is int:
+        call.http_status = status
+    retrying = wrapped(*args, **kwargs)
+    if retrying:
+        headers = getattr(http_response, "headers", None) or {}
+        call.record_retry(status if type(status) is int else None, headers.get("retry-after"))
+    return retrying
+
+
 def _make_api_call_wrapper(ops: Any, tracer: Tracer) -> Any:
     from llmsight.bedrock._operations import OPERATIONS
 
@@ -63,20 +82,8 @@ def _make_api_call_wrapper(ops: Any, tracer: Tracer) -> Any:
         except Exception:
             logger.debug("llmsight: could not start a call span", exc_info=True)
             return wrapped(*args, **kwargs)
-        call_token = current_call.set(call)
-        context_token = call.activate()
-        try:
+        with call.in_flight():  # status and retries are recorded by the _needs_retry hook meanwhile
             result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            response = getattr(exc, "response", None) or {}
-            metadata = response.get("ResponseMetadata") or {} if isinstance(response, dict) else {}
-            call.http_status = metadata.get("HTTPStatusCode") or 0
-            call.retries = metadata.get("RetryAttempts") or 0
-            call.end(error=exc)
-            raise
-        finally:
-            call.deactivate(context_token)
-            current_call.reset(call_token)
         try:
             if ops.on_result(call, operation, params, result):
                 return result  # a stream proxy ends the call
@@ -101,8 +108,11 @@ class BedrockInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             "botocore.client", "BaseClient._make_api_call",
             _make_api_call_wrapper(BedrockOperations(CallContext(settings)), tracer),
         )
+        wrap_function_wrapper("botocore.endpoint", "Endpoint._needs_retry", _on_needs_retry)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import botocore.client
+        import botocore.endpoint
 
         unwrap(botocore.client.BaseClient, "_make_api_call")
+        unwrap(botocore.endpoint.Endpoint, "_needs_retry")

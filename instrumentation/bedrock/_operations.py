@@ -112,7 +112,6 @@ class BedrockOperations:
         """Read (or wrap) the operation's result; True when a stream now owns the call's end."""
         metadata = result.get("ResponseMetadata") or {}
         call.http_status = metadata.get("HTTPStatusCode") or call.http_status
-        call.retries = metadata.get("RetryAttempts") or 0
         if operation == CONVERSE:
             call.usage = converse_usage(result.get("usage"))
             call.service_tier = (result.get("serviceTier") or {}).get("type")

@@ -67,6 +67,9 @@ def _end(call: LLMCall, accumulator: StreamAccumulator, *, completed: bool, erro
     end_stream(call, accumulator, completed=completed, error=error)
 
 
+_DONE: Any = object()
+
+
 def traced_stream(chunks: Iterator[Any], call: LLMCall, accumulator: StreamAccumulator) -> Iterator[Any]:
     """The SDK's `_generate_content_stream` generator sends its request on the first `next()`: the call
     is current (retry hooks, httpx attempt spans) during each `next()`, never across a yield. The SDK
@@ -75,15 +78,18 @@ def traced_stream(chunks: Iterator[Any], call: LLMCall, accumulator: StreamAccum
     on_item = accumulator.on_item
     try:
         while True:
-            call_token = current_call.set(call)
-            context_token = call.activate()
-            try:
-                item = next(chunks)
-            except StopIteration:
+            failure: BaseException | None = None
+            with call.in_flight():  # current only for this next(): entered and left in this frame
+                try:
+                    item = next(chunks)
+                except StopIteration:
+                    item = _DONE
+                except BaseException as exc:  # ended below, with the usage seen so far
+                    failure = exc
+            if failure is not None:
+                raise failure
+            if item is _DONE:
                 break
-            finally:
-                call.deactivate(context_token)
-                current_call.reset(call_token)
             try:
                 on_item(item)
             except Exception:

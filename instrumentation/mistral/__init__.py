@@ -8,9 +8,11 @@ Patched (sync and async): `chat.complete`, `chat.stream` (which `chat.parse` / `
 transparent proxies (usage from the final chunk, TTFT to the first chunk with content). Provider
 `mistral_ai`.
 
-Retries: the SDK's Speakeasy retry loop (only when a `RetryConfig` is given) calls its hooks'
-`before_request` once per attempt inside `BaseSDK.do_request`; hooking both counts `llmsight.retries`,
-and the final response's status becomes `http.response.status_code` (errors carry `status_code`).
+Retries: the SDK's Speakeasy retry loop (only when a `RetryConfig` is given) asks
+`utils.retries._get_sleep_interval` for the backoff before every retry, with the failed attempt's
+response: each becomes a `llmsight.retry` event (status, Retry-After) and one more `llmsight.retries`.
+The final response's status (from `BaseSDK.do_request`) becomes `http.response.status_code`; errors
+carry `status_code` too.
 
 Usage semantics: see `_usage.py` (`prompt_tokens` includes cached tokens, `completion_tokens` includes
 reasoning).
@@ -24,7 +26,6 @@ import importlib
 from collections.abc import Collection
 from typing import Any
 
-from llmsight import _attempts
 from llmsight._call import current_call
 from llmsight._common import CallContext
 from llmsight._version import __version__
@@ -38,24 +39,30 @@ from wrapt import wrap_function_wrapper
 _CHAT = "mistralai.client.chat"
 _EMBEDDINGS = "mistralai.client.embeddings"
 _BASESDK = "mistralai.client.basesdk"
-_SDKHOOKS = "mistralai.client._hooks.sdkhooks"
+_RETRIES = "mistralai.client.utils.retries"
 
 
-def _on_before_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+def _on_sleep_interval(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+    """Speakeasy's backoff asks for the sleep before every retry, with the failed attempt's error: a
+    `TemporaryError` holding the retried response (429, 5xx…) or a connection error."""
     call = current_call.get()
     if call is not None:
-        _attempts.count_attempt(call)
+        exception = args[0] if args else kwargs.get("exception")
+        response = getattr(exception, "response", None)
+        status = getattr(response, "status_code", None)
+        headers = getattr(response, "headers", None) or {}
+        call.record_retry(status if type(status) is int else None, headers.get("retry-after"))
     return wrapped(*args, **kwargs)
 
 
 def _on_do_request(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    response = _attempts.on_request(wrapped, instance, args, kwargs)
+    response = wrapped(*args, **kwargs)
     _record_status(response)
     return response
 
 
 async def _on_do_request_async(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
-    response = await _attempts.on_async_request(wrapped, instance, args, kwargs)
+    response = await wrapped(*args, **kwargs)
     _record_status(response)
     return response
 
@@ -92,7 +99,7 @@ class MistralInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         wrap_function_wrapper(_EMBEDDINGS, "Embeddings.create_async", async_wrapper(embed, get_tracer_, kinds))
         wrap_function_wrapper(_BASESDK, "BaseSDK.do_request", _on_do_request)
         wrap_function_wrapper(_BASESDK, "BaseSDK.do_request_async", _on_do_request_async)
-        wrap_function_wrapper(_SDKHOOKS, "SDKHooks.before_request", _on_before_request)
+        wrap_function_wrapper(_RETRIES, "_get_sleep_interval", _on_sleep_interval)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         chat = importlib.import_module(_CHAT).Chat
@@ -104,4 +111,4 @@ class MistralInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         basesdk = importlib.import_module(_BASESDK).BaseSDK
         unwrap(basesdk, "do_request")
         unwrap(basesdk, "do_request_async")
-        unwrap(importlib.import_module(_SDKHOOKS).SDKHooks, "before_request")
+        unwrap(importlib.import_module(_RETRIES), "_get_sleep_interval")

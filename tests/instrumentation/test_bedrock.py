@@ -158,6 +158,8 @@ def test_throttling_retried_then_success(instrumented, llm_spans, provider_serve
     assert span.attributes["llmsight.retries"] == 1
     assert span.attributes["http.response.status_code"] == 200
     assert "error.type" not in span.attributes
+    (event,) = [e for e in span.events if e.name == "llmsight.retry"]
+    assert event.attributes["http.response.status_code"] == 429 and event.attributes["llmsight.retry.attempt"] == 1
 
 
 @pytest.mark.parametrize("operation", ["converse", "converse_stream"])

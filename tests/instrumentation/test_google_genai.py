@@ -149,6 +149,8 @@ def test_rate_limit_retried_then_success_counts_the_retry(instrumented, llm_span
     assert span.attributes["llmsight.retries"] == 1
     assert span.attributes["http.response.status_code"] == 200
     assert "error.type" not in span.attributes
+    (event,) = [e for e in span.events if e.name == "llmsight.retry"]
+    assert event.attributes["http.response.status_code"] == 429 and event.attributes["llmsight.retry.attempt"] == 1
 
 
 @pytest.mark.parametrize("stream", [False, True])

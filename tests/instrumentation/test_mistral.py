@@ -113,6 +113,8 @@ def test_rate_limit_retried_then_success(instrumented, llm_spans, provider_serve
     assert provider_server.failures == {429: 1}
     assert span.attributes["llmsight.retries"] == 1
     assert span.attributes["http.response.status_code"] == 200
+    (event,) = [e for e in span.events if e.name == "llmsight.retry"]
+    assert event.attributes["http.response.status_code"] == 429 and event.attributes["llmsight.retry.attempt"] == 1
 
 
 @pytest.mark.parametrize("stream", [False, True])
