@@ -67,14 +67,6 @@ def event(event_type: str, payload: dict[str, Any]) -> bytes:
     )
 
 
-def exception_event(status: int) -> bytes:
-    name, message = ERRORS.get(status, ("InternalServerException", "Request failed."))
-    return event_message(
-        {":exception-type": name[0].lower() + name[1:], ":content-type": "application/json", ":message-type": "exception"},
-        json.dumps({"message": message}).encode(),
-    )
-
-
 def parse_path(path: str) -> tuple[str, str]:
     """`/model/us.amazon.nova-pro-v1%3A0/converse-stream` → (`us.amazon.nova-pro-v1:0`, `converse-stream`)."""
     _, _, rest = path.partition("/model/")
