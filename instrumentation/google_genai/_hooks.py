@@ -72,29 +72,35 @@ _DONE: Any = object()
 
 def traced_stream(chunks: Iterator[Any], call: LLMCall, accumulator: StreamAccumulator) -> Iterator[Any]:
     """The SDK's `_generate_content_stream` generator sends its request on the first `next()`: the call
-    is current (retry hooks, httpx attempt spans) during each `next()`, never across a yield. The SDK
+    is current (retry hooks, httpx attempt spans) during that `next()`, never across a yield. The SDK
     consumes this generator itself, so the app still gets the SDK's own generator. A generator closed
     or collected before the end (the app abandoned the public stream) ends the call as not completed."""
     on_item = accumulator.on_item
     try:
-        while True:
-            failure: BaseException | None = None
-            with call.in_flight():  # current only for this next(): entered and left in this frame
-                try:
-                    item = next(chunks)
-                except StopIteration:
-                    item = _DONE
-                except BaseException as exc:  # ended below, with the usage seen so far
-                    failure = exc
-            if failure is not None:
-                raise failure
-            if item is _DONE:
-                break
+        # The request (and every retry) happens in the first next(): only that one runs with the call
+        # current; later chunks are reads of the open response, iterated at the SDK's own cost.
+        failure: BaseException | None = None
+        with call.in_flight():  # entered and left in this frame, never across a yield
             try:
-                on_item(item)
+                first = next(chunks)
+            except StopIteration:
+                first = _DONE
+            except BaseException as exc:  # ended below, with what was seen
+                failure = exc
+        if failure is not None:
+            raise failure
+        if first is not _DONE:
+            try:
+                on_item(first)
             except Exception:
                 logger.debug("llmsight: stream accumulator rejected an item", exc_info=True)
-            yield item
+            yield first
+            for item in chunks:
+                try:
+                    on_item(item)
+                except Exception:
+                    logger.debug("llmsight: stream accumulator rejected an item", exc_info=True)
+                yield item
     except GeneratorExit:
         _end(call, accumulator, completed=False)
         raise
