@@ -145,7 +145,7 @@ class BedrockOperations:
         if not isinstance(body, dict):
             return
         if body.get("type") == "message" or family == "anthropic":
-            usage, tier = message_usage(as_object(body.get("usage")))
+            usage, _ = message_usage(as_object(body.get("usage")))
             call.usage = usage or call.usage
             call.response_id, call.response_model = body.get("id"), body.get("model")
             reason = body.get("stop_reason")

@@ -36,7 +36,7 @@ class ConverseStreamAccumulator:
     """ConverseStream events: `{"messageStart": …}`, `{"contentBlockDelta": …}`, …, `{"metadata": …}`.
     TTFT is the first content delta (text, tool input or reasoning), not `messageStart`."""
 
-    __slots__ = ("call", "usage", "stop_reason", "service_tier")
+    __slots__ = ("call", "service_tier", "stop_reason", "usage")
 
     def __init__(self, call: LLMCall) -> None:
         self.call = call
@@ -68,7 +68,7 @@ class InvokeStreamAccumulator:
     Anthropic's message events, Nova's Converse-like events, Llama's `generation` and Mistral's `outputs`
     pieces. The last chunk also carries `amazon-bedrock-invocationMetrics` (model-independent counts)."""
 
-    __slots__ = ("call", "anthropic", "nova", "metrics", "stop_reason", "response_id", "response_model")
+    __slots__ = ("anthropic", "call", "metrics", "nova", "response_id", "response_model", "stop_reason")
 
     def __init__(self, call: LLMCall) -> None:
         self.call = call

@@ -128,7 +128,7 @@ def _reason(value: Any) -> str:
 class GenerateStreamAccumulator:
     """Stream chunks are whole `GenerateContentResponse`s whose usage is cumulative: the last one wins."""
 
-    __slots__ = ("call", "usage", "model", "id", "reasons")
+    __slots__ = ("call", "id", "model", "reasons", "usage")
 
     def __init__(self, call: LLMCall) -> None:
         self.call = call

@@ -81,7 +81,7 @@ class ChatOperation(BaseOperation):
 class ChatStreamAccumulator:
     """`CompletionEvent`s: `.data` is a `CompletionChunk`; the final one carries usage and finish reason."""
 
-    __slots__ = ("call", "usage", "model", "id", "reasons")
+    __slots__ = ("call", "id", "model", "reasons", "usage")
 
     def __init__(self, call: LLMCall) -> None:
         self.call = call

@@ -13,7 +13,14 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from llmsight.testing.simulation import Billed, PromptCache, count_tokens, prefix_key, reply_length, reply_words
+from llmsight.testing.simulation import (
+    Billed,
+    PromptCache,
+    count_tokens,
+    prefix_key,
+    reply_length,
+    reply_words,
+)
 
 GEMINI_CACHE_MIN_TOKENS = 1024  # implicit caching minimum (2.5 Flash)
 _STATUS_NAMES = {

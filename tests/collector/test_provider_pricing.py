@@ -25,7 +25,8 @@ def assert_costs(row: dict, expected: dict[str, float]) -> None:
     assert row["price_source"] == "genai-prices@0.2.3"
 
 
-def test_gemini_implicit_cache_read_is_priced(collector, app_provider, provider_server) -> None:
+@pytest.mark.usefixtures("app_provider")
+def test_gemini_implicit_cache_read_is_priced(collector, provider_server) -> None:
     client = genai.Client(api_key="test", http_options={"base_url": provider_server.gemini_base_url})
     for question in ("Where is my order?", "Can I return it?"):
         client.models.generate_content(
@@ -51,7 +52,8 @@ def test_gemini_implicit_cache_read_is_priced(collector, app_provider, provider_
     })
 
 
-def test_bedrock_region_prefixed_converse_cache_write_and_read_are_priced(collector, app_provider, provider_server) -> None:
+@pytest.mark.usefixtures("app_provider")
+def test_bedrock_region_prefixed_converse_cache_write_and_read_are_priced(collector, provider_server) -> None:
     client = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=provider_server.bedrock_endpoint_url,
                           aws_access_key_id="test", aws_secret_access_key="test")
     model = "us.anthropic.claude-sonnet-4-5-20250929-v1:0"
@@ -78,7 +80,8 @@ def test_bedrock_region_prefixed_converse_cache_write_and_read_are_priced(collec
         })
 
 
-def test_mistral_cached_prompt_is_priced(collector, app_provider, provider_server) -> None:
+@pytest.mark.usefixtures("app_provider")
+def test_mistral_cached_prompt_is_priced(collector, provider_server) -> None:
     client = Mistral(api_key="test", server_url=provider_server.mistral_server_url)
     for question in ("Where is my order?", "Can I return it?"):
         client.chat.complete(model="mistral-small-latest",

@@ -9,12 +9,11 @@ from typing import Any
 
 import boto3
 import botocore.client
+import llmsight
 import pytest
 from botocore.config import Config
 from botocore.eventstream import EventStream
 from botocore.response import StreamingBody
-
-import llmsight
 from llmsight.testing.faults import Fault
 from llmsight.testing.server import ProviderServer
 

@@ -7,11 +7,10 @@ import asyncio
 import gc
 from typing import Any
 
+import llmsight
 import pytest
 from google import genai
 from google.genai import errors, types
-
-import llmsight
 from llmsight.testing.faults import Fault
 from llmsight.testing.server import ProviderServer
 

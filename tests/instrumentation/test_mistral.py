@@ -8,12 +8,11 @@ import gc
 from typing import Any
 
 import pytest
+from llmsight.testing.faults import Fault
+from llmsight.testing.server import ProviderServer
 from mistralai.client import Mistral, errors
 from mistralai.client.utils import BackoffStrategy, RetryConfig
 from mistralai.client.utils.eventstreaming import EventStream
-
-from llmsight.testing.faults import Fault
-from llmsight.testing.server import ProviderServer
 
 from .conftest import bare_then_instrumented, usage_attributes
 
