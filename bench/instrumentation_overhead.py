@@ -1,11 +1,13 @@
 """CPU overhead of llmsight's instrumentation vs the bare SDK, in one run, as a ratio and µs per call.
 
-    python bench/instrumentation_overhead.py [--sdk openai anthropic] [--rounds 15] [--calls 200] [--streams 4] [--chunks 500]
+    python bench/instrumentation_overhead.py [--sdk openai anthropic gemini bedrock mistral] [--rounds 15] [--calls 200]
+        [--streams 4] [--chunks 500]
 
 Two measurements, because one real SDK call costs ~2-3 ms of CPU here and that varies ±20 % from one
 block of calls to the next on a shared VM — far more than the few tens of µs being measured:
 
-1. End to end, per SDK (`openai`, `anthropic`). The REAL SDK calls llmsight's local provider server, which
+1. End to end, per SDK (`openai`, `anthropic` by default; also `gemini` = google-genai, `bedrock` = boto3
+   bedrock-runtime Converse / ConverseStream, `mistral` = mistralai). The REAL SDK calls llmsight's local provider server, which
    runs in a SEPARATE process, so this process's CPU time (time.process_time) is the client's alone: the
    SDK, its HTTP client and, when instrumented, llmsight's wrappers, span creation and the batch span
    processor. `llmsight` is the default configuration; `llmsight+http` adds the opt-in HTTP-attempt child
@@ -86,6 +88,7 @@ VARIANTS = ("bare", "llmsight", "llmsight+http", "openllmetry")
 
 # The peer instrumentation measured next to llmsight, per SDK (OpenLLMetry's packages).
 PEERS = {"openai": "opentelemetry.instrumentation.openai", "anthropic": "opentelemetry.instrumentation.anthropic"}
+SDKS = ("openai", "anthropic", "gemini", "bedrock", "mistral")
 
 
 def _instrument_variant(variant: str, sdk: str, provider: TracerProvider) -> None:
@@ -103,6 +106,8 @@ def _workload(sdk: str, port: int, chunks: int) -> tuple[Callable[[], None], Cal
     """(one non-streaming call, one streamed call of `chunks` tokens) with the real SDK."""
     messages = [{"role": "user", "content": "hello"}]
     long_reply = {"x-llmsight-reply-tokens": str(chunks)}
+    if sdk in ("gemini", "bedrock", "mistral"):
+        return _more_workloads(sdk, f"http://127.0.0.1:{port}", long_reply)
     if sdk == "anthropic":
         import anthropic
 
@@ -130,6 +135,62 @@ def _workload(sdk: str, port: int, chunks: int) -> tuple[Callable[[], None], Cal
     return plain, streamed
 
 
+def _more_workloads(sdk: str, base_url: str, long_reply: dict[str, str]) -> tuple[Callable[[], None], Callable[[], None]]:
+    if sdk == "gemini":
+        from google import genai
+
+        gemini = genai.Client(api_key="bench", http_options={"base_url": base_url})
+        stream_config = {"http_options": {"headers": long_reply}}
+
+        def plain_gemini() -> None:
+            gemini.models.generate_content(model="gemini-2.5-flash", contents="hello")
+
+        def streamed_gemini() -> None:
+            for _ in gemini.models.generate_content_stream(model="gemini-2.5-flash", contents="hello", config=stream_config):
+                pass
+
+        return plain_gemini, streamed_gemini
+    if sdk == "bedrock":
+        import boto3
+
+        bedrock = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=base_url,
+                               aws_access_key_id="bench", aws_secret_access_key="bench")
+        wanted: dict[str, str] = {}
+
+        def add_headers(request: Any, **_: Any) -> None:  # boto3 has no per-call extra headers
+            for name, value in wanted.items():
+                request.headers[name] = value
+
+        bedrock.meta.events.register("before-sign.bedrock-runtime.*", add_headers)
+        converse_messages = [{"role": "user", "content": [{"text": "hello"}]}]
+
+        def plain_bedrock() -> None:
+            bedrock.converse(modelId="us.amazon.nova-lite-v1:0", messages=converse_messages)
+
+        def streamed_bedrock() -> None:
+            wanted.update(long_reply)
+            try:
+                for _ in bedrock.converse_stream(modelId="us.amazon.nova-lite-v1:0", messages=converse_messages)["stream"]:
+                    pass
+            finally:
+                wanted.clear()
+
+        return plain_bedrock, streamed_bedrock
+    from mistralai.client import Mistral
+
+    chat = Mistral(api_key="bench", server_url=f"{base_url}/mistral").chat
+    messages = [{"role": "user", "content": "hello"}]
+
+    def plain_mistral() -> None:
+        chat.complete(model="mistral-small-latest", messages=messages)
+
+    def streamed_mistral() -> None:
+        for _ in chat.stream(model="mistral-small-latest", messages=messages, http_headers=long_reply):
+            pass
+
+    return plain_mistral, streamed_mistral
+
+
 def child(variant: str, args: argparse.Namespace) -> None:
     """One block of one variant in a fresh process (peers cannot all be uninstrumented cleanly): prints
     CPU µs per non-streaming call and per streamed call."""
@@ -145,7 +206,7 @@ def child(variant: str, args: argparse.Namespace) -> None:
 
 
 def end_to_end(sdk: str, args: argparse.Namespace) -> None:
-    variants = [v for v in VARIANTS if v != "openllmetry" or importlib.util.find_spec(PEERS[sdk])]
+    variants = [v for v in VARIANTS if v != "openllmetry" or (sdk in PEERS and importlib.util.find_spec(PEERS[sdk]))]
     plain_cpu: dict[str, list[float]] = {name: [] for name in variants}
     stream_cpu: dict[str, list[float]] = {name: [] for name in variants}
     # Rounds interleave the variants, so slow drifts of this VM's CPU speed hit every variant alike.
@@ -263,10 +324,10 @@ def main() -> None:
     parser.add_argument("--chunks", type=int, default=500, help="tokens (= content chunks) per streamed reply")
     parser.add_argument("--port", type=int, default=18765)
     parser.add_argument("--isolated-only", action="store_true", help="skip the (slow, noisy) end-to-end part")
-    parser.add_argument("--sdk", nargs="+", choices=sorted(PEERS), default=sorted(PEERS, reverse=True),
+    parser.add_argument("--sdk", nargs="+", choices=SDKS, default=sorted(PEERS, reverse=True),
                         help="which SDKs the end-to-end part measures")
     parser.add_argument("--child", choices=VARIANTS, help=argparse.SUPPRESS)
-    parser.add_argument("--child-sdk", choices=sorted(PEERS), default="openai", help=argparse.SUPPRESS)
+    parser.add_argument("--child-sdk", choices=SDKS, default="openai", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args)

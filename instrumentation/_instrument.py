@@ -18,11 +18,21 @@ logger = logging.getLogger("llmsight")
 PROVIDERS = (
     ("openai", "llmsight.openai:OpenAIInstrumentor"),
     ("anthropic", "llmsight.anthropic:AnthropicInstrumentor"),
+    ("google.genai", "llmsight.google_genai:GoogleGenAIInstrumentor"),
+    ("botocore", "llmsight.bedrock:BedrockInstrumentor"),
+    ("mistralai.client", "llmsight.mistral:MistralInstrumentor"),
 )
 
 _lock = threading.Lock()
 _active: list[Any] = []
 _http_instrumentors: list[Any] = []
+
+
+def _installed(sdk: str) -> bool:
+    try:
+        return importlib.util.find_spec(sdk) is not None
+    except ImportError:  # a dotted name whose parent package is missing ("google.genai" without "google")
+        return False
 
 
 def _load(path: str) -> Any:
@@ -47,7 +57,7 @@ def instrument(tracer_provider: TracerProvider | None = None, **settings: Any) -
         if _active:
             return
         for sdk, path in PROVIDERS:
-            if importlib.util.find_spec(sdk) is None:
+            if not _installed(sdk):
                 continue
             instrumentor_cls = _load(path)
             if instrumentor_cls is None:

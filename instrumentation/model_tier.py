@@ -45,7 +45,58 @@ DEFAULT_TIERS: Mapping[str, str] = {
     "gemini-3-pro": TIER_FRONTIER,
     "gemini-2.5-flash": TIER_SMALL,
     "gemini-2.0-flash": TIER_SMALL,
+    "gemini-1.5-pro": TIER_FRONTIER,
+    "gemini-1.5-flash": TIER_SMALL,
+    "gemini-3-flash": TIER_SMALL,
+    "gemini-2.5-flash-lite": TIER_SMALL,
+    "gemini-2.0-flash-lite": TIER_SMALL,
+    "gemini-embedding": TIER_SMALL,
+    # Amazon (Bedrock ids: "amazon.nova-pro-v1:0"; the region prefix is dropped before matching)
+    "amazon.nova-premier": TIER_FRONTIER,
+    "amazon.nova-pro": TIER_STANDARD,
+    "amazon.nova-lite": TIER_SMALL,
+    "amazon.nova-micro": TIER_SMALL,
+    "amazon.titan-embed": TIER_SMALL,
+    # Meta Llama, as Bedrock names them and as OpenAI-compatible hosts do ("meta-llama/Llama-3.3-70B-…")
+    "meta.llama3-1-405b": TIER_FRONTIER,
+    "meta.llama3-1-70b": TIER_STANDARD,
+    "meta.llama3-3-70b": TIER_STANDARD,
+    "meta.llama3-2-90b": TIER_STANDARD,
+    "meta.llama3-1-8b": TIER_SMALL,
+    "meta.llama3-2-11b": TIER_SMALL,
+    "meta.llama3-2-3b": TIER_SMALL,
+    "meta.llama3-2-1b": TIER_SMALL,
+    "meta.llama4-maverick": TIER_STANDARD,
+    "meta.llama4-scout": TIER_SMALL,
+    "llama-3.1-405b": TIER_FRONTIER,
+    "llama-3.1-70b": TIER_STANDARD,
+    "llama-3.3-70b": TIER_STANDARD,
+    "llama-3.1-8b": TIER_SMALL,
+    "llama-4-maverick": TIER_STANDARD,
+    "llama-4-scout": TIER_SMALL,
+    # Mistral (Bedrock ids "mistral.mistral-large-2407-v1:0" match after the vendor prefix)
+    "mistral-large": TIER_FRONTIER,
+    "magistral-medium": TIER_FRONTIER,
+    "mistral-medium": TIER_STANDARD,
+    "codestral": TIER_STANDARD,
+    "pixtral-large": TIER_STANDARD,
+    "mistral-small": TIER_SMALL,
+    "magistral-small": TIER_SMALL,
+    "ministral": TIER_SMALL,
+    "open-mistral-nemo": TIER_SMALL,
+    "mistral-embed": TIER_SMALL,
 }
+
+# Bedrock cross-region inference profiles prefix the model id with a geography: "us.amazon.nova-pro-v1:0".
+BEDROCK_REGION_PREFIXES = ("us.", "eu.", "apac.", "global.", "us-gov.", "jp.", "au.", "ca.")
+
+
+def without_region_prefix(model: str) -> str:
+    """`us.anthropic.claude-…` → `anthropic.claude-…` (Bedrock cross-region inference profiles)."""
+    for prefix in BEDROCK_REGION_PREFIXES:
+        if model.startswith(prefix):
+            return model[len(prefix):]
+    return model
 
 
 class ModelTiers:
@@ -57,7 +108,7 @@ class ModelTiers:
         self.tier_of = functools.lru_cache(maxsize=1024)(self._lookup)
 
     def _lookup(self, model: str) -> str:
-        name = model.lower()
+        name = without_region_prefix(model.lower())
         # Azure deployments and gateways often prefix the family: "openai/gpt-4o", "us.anthropic.claude-…".
         for candidate in (name, name.rsplit("/", 1)[-1], name.split(".", 1)[-1]):
             for prefix, tier in self._prefixes:

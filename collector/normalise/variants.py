@@ -68,6 +68,13 @@ PROVIDER_NAMES = {
     "cohere": "cohere",
     "deepseek": "deepseek",
     "x_ai": "x_ai",
+    "xai": "x_ai",
+    "openrouter": "openrouter",
+    "together": "together",
+    "together_ai": "together",
+    "fireworks": "fireworks",
+    "perplexity": "perplexity",
+    "cerebras": "cerebras",
 }
 OPERATION_NAMES = {
     "chat": "chat",

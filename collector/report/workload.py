@@ -1,4 +1,5 @@
-"""The demo's workload: realistic mixed traffic through the REAL openai and anthropic SDKs.
+"""The demo's workload: realistic mixed traffic through the REAL openai, anthropic, google-genai (Gemini)
+and boto3 (Bedrock) SDKs.
 
 Deterministic for a seed (choices, prompts, fault schedule). Two phases:
 - history: the previous day's traffic, sent now and back-dated (see BackdatingProcessor) so trailing
@@ -18,7 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import anthropic
+import boto3
+import botocore.exceptions
 import openai
+from google import genai
+from google.genai import errors as genai_errors
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 import llmsight
@@ -86,6 +91,9 @@ class Workload:
         self.rng = random.Random(seed)
         self.openai = openai.OpenAI(base_url=server.openai_base_url, api_key="demo", max_retries=2)
         self.anthropic = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="demo", max_retries=2)
+        self.gemini = genai.Client(api_key="demo", http_options={"base_url": server.gemini_base_url})
+        self.bedrock = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=server.bedrock_endpoint_url,
+                                    aws_access_key_id="demo", aws_secret_access_key="demo")
         self.outcome = Outcome()
 
     def _run(self, kind: str, call: Callable[[], None]) -> None:
@@ -93,7 +101,7 @@ class Workload:
         self.outcome.by_kind[kind] = self.outcome.by_kind.get(kind, 0) + 1
         try:
             call()
-        except (openai.APIError, anthropic.APIError):
+        except (openai.APIError, anthropic.APIError, genai_errors.APIError, botocore.exceptions.ClientError):
             self.outcome.failed += 1  # the app sees the SDK's error; llmsight records it
 
     # --- tasks ---
@@ -157,9 +165,40 @@ class Workload:
                         pass
             self._run("plan", call)
 
+    def translate(self) -> None:
+        """Gemini: short translations, streamed half of the time."""
+        text = self.rng.choice(QUESTIONS)
+        with llmsight.tags(task="translate", prompt_name="translate", prompt_version="1", tenant=self.rng.choice(TENANTS)):
+            config = {"system_instruction": "Translate the user's message into French.", "max_output_tokens": 200}
+            if self.rng.random() < 0.5:
+                self._run("translate", lambda: self.gemini.models.generate_content(
+                    model="gemini-2.5-flash", contents=text, config=config))
+            else:
+                def call() -> None:
+                    for _ in self.gemini.models.generate_content_stream(model="gemini-2.5-flash-lite", contents=text, config=config):
+                        pass
+                self._run("translate", call)
+
+    def extract(self) -> None:
+        """Bedrock: field extraction with Nova (Converse) or Claude (ConverseStream, cached policy)."""
+        ticket = [{"role": "user", "content": [{"text": self.rng.choice(QUESTIONS)}]}]
+        with llmsight.tags(task="extract", prompt_name="extract_fields", prompt_version="2", tenant=self.rng.choice(TENANTS)):
+            if self.rng.random() < 0.5:
+                self._run("extract", lambda: self.bedrock.converse(
+                    modelId="us.amazon.nova-lite-v1:0", messages=ticket, inferenceConfig={"maxTokens": 200}))
+            else:
+                system = [{"text": POLICY}, {"cachePoint": {"type": "default"}}]
+
+                def call() -> None:
+                    for _ in self.bedrock.converse_stream(modelId="us.anthropic.claude-haiku-4-5-20251001-v1:0",
+                                                          system=system, messages=ticket)["stream"]:
+                        pass
+                self._run("extract", call)
+
     def mixed(self) -> Callable[[], None]:
         return self.rng.choices(
-            [self.support, self.summarise, self.classify, self.embed, self.plan], weights=[4, 2, 3, 1, 1]
+            [self.support, self.summarise, self.classify, self.embed, self.plan, self.translate, self.extract],
+            weights=[4, 2, 3, 1, 1, 2, 2],
         )[0]
 
     # --- phases ---

@@ -12,6 +12,14 @@ from llmsight._common import CallContext, given
 from llmsight.anthropic._usage import MergedUsage, message_usage
 from llmsight.prefix_hash import prefix_hash
 
+# Claude through a cloud's own endpoint (the SDK's AnthropicBedrock / AnthropicVertex clients) is billed
+# by that cloud: the provider name says whose price list applies.
+_CLOUD_PROVIDERS = {
+    "AnthropicBedrock": "aws.bedrock",
+    "AsyncAnthropicBedrock": "aws.bedrock",
+    "AnthropicVertex": "gcp.vertex_ai",
+    "AsyncAnthropicVertex": "gcp.vertex_ai",
+}
 _CONTENT_DELTAS = ("text_delta", "input_json_delta", "thinking_delta", "citations_delta")
 
 
@@ -37,7 +45,7 @@ class MessagesOperation:
         model = model if isinstance(model, str) else ""
         streaming = kwargs.get("stream") is True if streaming is None else streaming
         values = self.ctx.base_attributes(attr.OPERATION_CHAT, model, streaming)
-        values[attr.GEN_AI_PROVIDER_NAME] = "anthropic"
+        values[attr.GEN_AI_PROVIDER_NAME] = _CLOUD_PROVIDERS.get(type(instance._client).__name__, "anthropic")
         url = instance._client.base_url
         if url.host:
             values[attr.SERVER_ADDRESS] = url.host

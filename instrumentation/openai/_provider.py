@@ -19,7 +19,10 @@ _KNOWN_HOSTS = (
     ("openrouter.ai", "openrouter"),
     ("api.together.xyz", "together"),
     ("api.fireworks.ai", "fireworks"),
+    ("api.perplexity.ai", "perplexity"),
+    ("api.cerebras.ai", "cerebras"),
     ("bedrock-runtime", "aws.bedrock"),
+    ("aiplatform.googleapis.com", "gcp.vertex_ai"),
 )
 
 

@@ -6,8 +6,11 @@
         server.faults.add(Fault.http_status(429, times=2))
         server.ledger.totals()
 
-Endpoints: POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages, and Azure's
-/openai/deployments/{name}/chat/completions. SSE streams use chunked transfer encoding over HTTP/1.1
+Endpoints: POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/messages, Azure's
+/openai/deployments/{name}/chat/completions, and Gemini / Vertex AI's `{...}/models/{model}:generateContent`,
+`:streamGenerateContent?alt=sse`, `:batchEmbedContents` and `:predict` (embeddings), and Bedrock runtime's
+`/model/{modelId}/converse`, `/converse-stream`, `/invoke` and `/invoke-with-response-stream` (AWS event-stream),
+and Mistral's `/mistral/v1/chat/completions` and `/mistral/v1/embeddings`. SSE streams use chunked transfer encoding over HTTP/1.1
 keep-alive. Stdlib only: the base install stays light and the server starts in milliseconds.
 Run it alone with `python -m llmsight.testing --port 8765`.
 """
@@ -24,7 +27,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llmsight.testing import wire_anthropic, wire_openai
+from llmsight.testing import wire_anthropic, wire_bedrock, wire_gemini, wire_mistral, wire_openai
 from llmsight.testing.faults import Fault, FaultPlan
 from llmsight.testing.simulation import Ledger, PromptCache
 
@@ -43,6 +46,14 @@ class _Server(ThreadingHTTPServer):
         if isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
             return
         super().handle_error(request, client_address)
+
+
+# Each wire format's error body, by the provider name faults match on.
+_ERROR_BODIES: dict[str, Callable[[int], dict[str, Any]]] = {
+    "anthropic": wire_anthropic.error_body,
+    "gemini": wire_gemini.error_body,
+    "mistral": wire_mistral.error_body,
+}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -83,22 +94,29 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send_sse(
         self, events: Iterator[tuple[str | None, dict[str, Any]]], *, done_marker: bool, faults: list[Fault],
-        headers: dict[str, str], bill: Callable[[], None],
+        headers: dict[str, str], bill: Callable[[], None], slow_before: int = 1,
     ) -> None:
         """Stream events. `bill` runs just before the last frame, so a client that has read the whole
         stream always finds its usage in the ledger (and a cut stream is never billed)."""
-        slow = next((f for f in faults if f.kind == "slow"), None)
-        cut = next((f for f in faults if f.kind == "cut"), None)
-        self.send_response(200)
-        self.send_header("content-type", "text/event-stream; charset=utf-8")
-        self.send_header("transfer-encoding", "chunked")
-        self.send_header("cache-control", "no-cache")
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.end_headers()
         frames = [(f"event: {name}\n" if name else "") + f"data: {json.dumps(data)}\n\n" for name, data in events]
         if done_marker:
             frames.append("data: [DONE]\n\n")
+        self._send_frames([frame.encode() for frame in frames], "text/event-stream; charset=utf-8", faults=faults,
+                          headers={"cache-control": "no-cache", **headers}, bill=bill, slow_before=slow_before)
+
+    def _send_frames(
+        self, frames: list[bytes], content_type: str, *, faults: list[Fault], headers: dict[str, str],
+        bill: Callable[[], None], slow_before: int = 1,
+    ) -> None:
+        """Chunked frames (SSE or AWS event-stream) with the scripted slow first token and cut stream."""
+        slow = next((f for f in faults if f.kind == "slow"), None)
+        cut = next((f for f in faults if f.kind == "cut"), None)
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("transfer-encoding", "chunked")
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
         for index, frame in enumerate(frames):
             if cut is not None and index >= cut.after_events:
                 self.wfile.flush()
@@ -108,18 +126,18 @@ class _Handler(BaseHTTPRequestHandler):
                 except OSError:
                     pass
                 return
-            if slow is not None and index == 1:  # after the first (metadata) event, before content
+            if slow is not None and index == slow_before:  # by default after the first (metadata) event
                 time.sleep(slow.delay_s)
             if index == len(frames) - 1:
                 bill()
-            self._write_chunk(frame.encode())
+            self._write_chunk(frame)
         self.wfile.write(b"0\r\n\r\n")
 
     def _write_chunk(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
 
     def _fail(self, fault: Fault, provider: str) -> None:
-        body = wire_anthropic.error_body(fault.status) if provider == "anthropic" else wire_openai.error_body(fault.status)
+        body = _ERROR_BODIES.get(provider, wire_openai.error_body)(fault.status)
         headers = {"x-should-retry": "true"} if fault.status in (429, 500, 503, 529) else {}
         if fault.status in (429, 503, 529):
             headers["retry-after-ms"] = str(int(fault.retry_after_s * 1000))
@@ -139,7 +157,13 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routes ---
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
-        if path.endswith("/chat/completions"):
+        if path.startswith("/mistral/"):  # Mistral's OpenAI-shaped API under its own prefix
+            self._mistral(path)
+        elif path.startswith("/model/"):  # Bedrock runtime: /model/{modelId}/{action}
+            self._bedrock(path)
+        elif ":" in path.rsplit("/", 1)[-1]:  # Gemini / Vertex: /v1beta/models/{model}:{method}
+            self._gemini(path)
+        elif path.endswith("/chat/completions"):
             self._chat()
         elif path.endswith("/responses"):
             self._responses()
@@ -250,6 +274,105 @@ class _Handler(BaseHTTPRequestHandler):
             provider.ledger.add(reply.billed(streamed=False))
             self._send_json(200, reply.message(), headers)
 
+    def _gemini(self, path: str) -> None:
+        body = self._read_json()
+        if body is None:
+            return
+        provider = self.server.provider
+        model = wire_gemini.model_from_path(path)
+        method = path.rsplit(":", 1)[-1]
+        faults = self._faults("gemini", model)
+        if self._status_fault(faults, "gemini"):
+            return
+        if method in ("batchEmbedContents", "predict"):
+            payload, billed = wire_gemini.embeddings(body, model, vertex_predict=method == "predict")
+            provider.ledger.add(billed)
+            self._send_json(200, payload)
+            return
+        if method not in ("generateContent", "streamGenerateContent"):
+            self._send_json(404, wire_gemini.error_body(404))
+            return
+        reply = wire_gemini.GeminiReply(body, model, provider.cache, provider.seed, provider.next_id(),
+                                        reply_tokens=self._reply_tokens())
+        if method == "streamGenerateContent":
+            # Gemini's first chunk already carries content: a slow first token delays the first chunk.
+            self._send_sse(reply.chunks(), done_marker=False, faults=faults, headers={},
+                           bill=lambda: provider.ledger.add(reply.billed(streamed=True)), slow_before=0)
+        else:
+            self._delay_first_token(faults)
+            provider.ledger.add(reply.billed(streamed=False))
+            self._send_json(200, reply.response())
+
+    def _mistral(self, path: str) -> None:
+        body = self._read_json()
+        if body is None:
+            return
+        provider = self.server.provider
+        faults = self._faults("mistral", body.get("model", ""))
+        if self._status_fault(faults, "mistral"):
+            return
+        if path.endswith("/embeddings"):
+            payload, billed = wire_mistral.embeddings(body, provider.next_id())
+            provider.ledger.add(billed)
+            self._send_json(200, payload)
+            return
+        if not path.endswith("/chat/completions"):
+            self._send_json(404, wire_mistral.error_body(404))
+            return
+        reply = wire_openai.OpenAIReply(body, provider.cache, provider.seed, provider.next_id(), responses_api=False,
+                                        reply_tokens=self._reply_tokens())
+        if body.get("stream"):
+            self._send_sse(wire_mistral.chunks(reply), done_marker=True, faults=faults, headers={},
+                           bill=lambda: provider.ledger.add(wire_mistral.billed(reply, streamed=True)))
+        else:
+            self._delay_first_token(faults)
+            provider.ledger.add(wire_mistral.billed(reply, streamed=False))
+            self._send_json(200, wire_mistral.completion(reply))
+
+    def _bedrock(self, path: str) -> None:
+        body = self._read_json()
+        if body is None:
+            return
+        provider = self.server.provider
+        model, action = wire_bedrock.parse_path(path)
+        faults = self._faults("bedrock", model)
+        status = next((f for f in faults if f.kind == "status"), None)
+        if status is not None:
+            payload, headers = wire_bedrock.error(status.status)
+            provider.count_failure(status.status)
+            self._send_json(status.status, payload, headers)
+            return
+        request_id = provider.next_id()
+        headers = {"x-amzn-RequestId": request_id}
+        if action in ("converse", "converse-stream"):
+            reply = wire_bedrock.ConverseReply(body, model, provider.cache, provider.seed, request_id,
+                                               reply_tokens=self._reply_tokens())
+            if action == "converse":
+                self._delay_first_token(faults)
+                provider.ledger.add(reply.billed("converse", streamed=False))
+                self._send_json(200, reply.converse(), headers)
+                return
+            frames = [wire_bedrock.event(name, data) for name, data in reply.converse_events()]
+            # A slow first token delays the first content frame, after messageStart.
+            self._send_frames(frames, wire_bedrock.EVENT_STREAM, faults=faults, headers=headers,
+                              bill=lambda: provider.ledger.add(reply.billed("converse-stream", streamed=True)))
+        elif action in ("invoke", "invoke-with-response-stream"):
+            invoke = wire_bedrock.InvokeReply(body, model, provider.cache, provider.seed, request_id)
+            if action == "invoke":
+                self._delay_first_token(faults)
+                provider.ledger.add(invoke.billed(streamed=False))
+                self._send_json(200, invoke.body(), {**headers, **invoke.headers()})
+                return
+            frames = [wire_bedrock.chunk_event(data) for data in invoke.chunks()]
+            # Anthropic and Nova open with message_start / messageStart; Llama and Mistral with content.
+            self._send_frames(frames, wire_bedrock.EVENT_STREAM, faults=faults,
+                              headers={**headers, "X-Amzn-Bedrock-Content-Type": "application/json"},
+                              bill=lambda: provider.ledger.add(invoke.billed(streamed=True)),
+                              slow_before=1 if invoke.vendor in ("anthropic", "amazon") else 0)
+        else:
+            payload, error_headers = wire_bedrock.error(404)
+            self._send_json(404, payload, error_headers)
+
     @staticmethod
     def _delay_first_token(faults: list[Fault]) -> None:
         slow = next((f for f in faults if f.kind == "slow"), None)
@@ -291,6 +414,21 @@ class ProviderServer:
 
     @property
     def anthropic_base_url(self) -> str:
+        return self.base_url
+
+    @property
+    def bedrock_endpoint_url(self) -> str:
+        """For `boto3.client("bedrock-runtime", endpoint_url=...)` (any region and dummy credentials)."""
+        return self.base_url
+
+    @property
+    def mistral_server_url(self) -> str:
+        """For `Mistral(server_url=...)`."""
+        return f"{self.base_url}/mistral"
+
+    @property
+    def gemini_base_url(self) -> str:
+        """For `genai.Client(http_options={"base_url": ...})`, Gemini API and Vertex AI alike."""
         return self.base_url
 
     def next_id(self) -> str:

@@ -50,7 +50,7 @@ def is_reasoning_model(model: str) -> bool:
 class Billed:
     """One successful response's usage, as the provider reports (and bills) it."""
 
-    provider: str
+    provider: str  # who billed it, as a genai-prices provider id: openai, anthropic, google, aws, mistral
     endpoint: str
     model: str
     streamed: bool
@@ -123,3 +123,24 @@ class PromptCache:
 
 def prefix_key(*parts: Any) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+_TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
+
+
+def cache_breakpoints(parts: list[tuple[Any, str | None]], cache: PromptCache, scope: str, model: str,
+                      min_tokens: int) -> tuple[int, int, int]:
+    """Explicit prompt caching (Anthropic `cache_control`, Bedrock `cachePoint`): `parts` are the prompt
+    in cache order as (part, TTL of a breakpoint ending there or None); the cached prefix ends at the last
+    breakpoint. Returns (cache read, 5-minute write, 1-hour write) tokens."""
+    last = max((i for i, (_, ttl) in enumerate(parts) if ttl), default=-1)
+    if last < 0:
+        return 0, 0, 0
+    prefix = [p for p, _ in parts[: last + 1]]
+    prefix_tokens = sum(count_tokens(p) for p in prefix)
+    ttl = parts[last][1] or "5m"
+    if prefix_tokens < min_tokens:
+        return 0, 0, 0
+    if cache.lookup_or_store(prefix_key(scope, model, prefix), _TTL_SECONDS.get(ttl, 300.0)):
+        return prefix_tokens, 0, 0
+    return (0, 0, prefix_tokens) if ttl == "1h" else (0, prefix_tokens, 0)

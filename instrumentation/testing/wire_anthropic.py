@@ -8,10 +8,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from llmsight.testing.simulation import Billed, PromptCache, count_tokens, prefix_key, reply_length, reply_words
+from llmsight.testing.simulation import (
+    Billed,
+    PromptCache,
+    cache_breakpoints,
+    count_tokens,
+    prefix_key,
+    reply_length,
+    reply_words,
+)
 
 ANTHROPIC_CACHE_MIN_TOKENS = 1024  # shorter prefixes are not cached (Sonnet/Opus minimum)
-_TTL_SECONDS = {"5m": 300.0, "1h": 3600.0}
 
 Event = tuple[str | None, dict[str, Any]]
 
@@ -42,20 +49,8 @@ class AnthropicReply:
                 control = block.get("cache_control") if isinstance(block, dict) else None
                 parts.append(({"role": message.get("role"), "block": block}, (control.get("ttl") or "5m") if control else None))
         total = sum(count_tokens(p) for p, _ in parts)
-        # The cached prefix ends at the last breakpoint.
-        last_breakpoint = max((i for i, (_, ttl) in enumerate(parts) if ttl), default=-1)
-        self.cache_read = self.cache_write_5m = self.cache_write_1h = 0
-        if last_breakpoint >= 0:
-            prefix = [p for p, _ in parts[: last_breakpoint + 1]]
-            prefix_tokens = sum(count_tokens(p) for p in prefix)
-            ttl = parts[last_breakpoint][1] or "5m"
-            if prefix_tokens >= ANTHROPIC_CACHE_MIN_TOKENS:
-                if cache.lookup_or_store(prefix_key("anthropic", self.model, prefix), _TTL_SECONDS.get(ttl, 300.0)):
-                    self.cache_read = prefix_tokens
-                elif ttl == "1h":
-                    self.cache_write_1h = prefix_tokens
-                else:
-                    self.cache_write_5m = prefix_tokens
+        self.cache_read, self.cache_write_5m, self.cache_write_1h = cache_breakpoints(
+            parts, cache, "anthropic", self.model, ANTHROPIC_CACHE_MIN_TOKENS)
         self.input_tokens = total - self.cache_read - self.cache_write_5m - self.cache_write_1h  # excludes cache
         key = prefix_key([p for p, _ in parts])
         wanted = reply_tokens or reply_length(key, seed)

@@ -60,6 +60,9 @@ def test_report_totals_equal_what_the_provider_billed(demo) -> None:
         expected += float(genai_prices.calc_price(usage, entry["model"], provider_id=entry["provider"]).total_price)
     assert totals["total_cost"] == pytest.approx(expected, rel=1e-6)
     assert totals["unpriced_calls"] == 0
+    # The dashboards' provider filter has four providers to show.
+    providers = {row["provider"] for row in json.loads(out.stdout)["errors"]}
+    assert {"openai", "anthropic", "gcp.gemini", "aws.bedrock"} <= providers
 
 
 def test_the_provoked_alerts_fired(demo) -> None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -9,7 +9,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 import llmsight
 
-LLM_SCOPES = ("llmsight.openai", "llmsight.anthropic")
+LLM_SCOPES = ("llmsight.openai", "llmsight.anthropic", "llmsight.google_genai", "llmsight.bedrock", "llmsight.mistral")
 
 
 @pytest.fixture
@@ -31,3 +31,17 @@ def llm_spans(span_exporter: InMemorySpanExporter) -> Callable[[], list[Readable
 
 def usage_attributes(span: ReadableSpan) -> dict[str, Any]:
     return {k: v for k, v in (span.attributes or {}).items() if k.startswith(("gen_ai.usage.", "llmsight.usage."))}
+
+
+T = TypeVar("T")
+
+
+def bare_then_instrumented(tracer_provider: TracerProvider, server: Any, workload: Callable[[Any], T]) -> tuple[T, T]:
+    """What the app sees from `workload` without llmsight, then with it (the server reset in between)."""
+    bare = workload(server)
+    server.reset()
+    llmsight.instrument(tracer_provider=tracer_provider)
+    try:
+        return bare, workload(server)
+    finally:
+        llmsight.uninstrument()
