@@ -1,6 +1,8 @@
 """Collector configuration: LLMSIGHT_* environment variables, CLI flags and an optional YAML file.
 
 Precedence (highest first): CLI flags, environment, YAML file (LLMSIGHT_CONFIG_FILE), defaults.
+The YAML file is validated strictly (unknown keys are errors, reported as `FILE:LINE: what`), and a bad
+value from the environment or a flag is reported with the variable or flag that carried it.
 """
 
 from __future__ import annotations
@@ -9,8 +11,14 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError
+
+from llmsight.collector.config_file import ConfigError, load_yaml_model
+
+CONFIG_FILE_VARIABLE = "LLMSIGHT_CONFIG_FILE"
+ENV_PREFIX = "LLMSIGHT_"
 
 
 def default_data_dir() -> Path:
@@ -25,7 +33,8 @@ def default_data_dir() -> Path:
 
 
 class CollectorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LLMSIGHT_", extra="ignore")
+    # extra="ignore": the environment also carries the app side's LLMSIGHT_* settings.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Embedded store, spool and state.")
     clickhouse_dsn: str = Field(
@@ -72,12 +81,50 @@ class CollectorSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("LLMSIGHT_CONFIG_FILE")
+        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
         if config_file:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=_config_file_values(Path(config_file))))
         return tuple(sources)
 
 
+class _FileSettings(CollectorSettings):
+    """The YAML file's schema: the same settings, read from nothing but the file, unknown keys refused."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    @classmethod
+    def settings_customise_sources(  # type: ignore[override]  # pydantic-settings passes the others by keyword
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, **_: PydanticBaseSettingsSource
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _config_file_values(path: Path) -> dict[str, Any]:
+    """The settings the YAML file sets (validated on their own first, so errors carry its line numbers)."""
+    return load_yaml_model(path, _FileSettings).model_dump(exclude_unset=True)
+
+
+def _origin(name: str, overrides: dict[str, Any]) -> str:
+    """Where a setting's value came from, for an error message."""
+    if name in overrides:
+        return f"{name} (command line)"
+    variable = f"{ENV_PREFIX}{name.upper()}"
+    if variable in os.environ:
+        return variable
+    return os.environ.get(CONFIG_FILE_VARIABLE) or "settings"
+
+
 def load_settings(**overrides: Any) -> CollectorSettings:
-    """Settings from the environment/YAML with CLI flag values (non-None) on top."""
-    return CollectorSettings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment/YAML with CLI flag values (non-None) on top. Raises ConfigError
+    (a ConfigFileError for the YAML file) naming the variable, flag or line at fault."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return CollectorSettings(**given)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            name = str(error["loc"][0]) if error["loc"] else ""
+            problems.append(f"{_origin(name, given)}={error['input']!r}: {error['msg']}" if name else error["msg"])
+        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+    except SettingsError as exc:  # an environment value pydantic-settings could not even parse
+        raise ConfigError(f"invalid configuration: {exc}") from None

@@ -6,15 +6,13 @@ import signal
 import threading
 from typing import Any
 
-from pydantic import ValidationError
 from rich.console import Console
 
 from llmsight.collector.app import Collector
 from llmsight.collector.config import load_settings
-from llmsight.collector.config_file import ConfigFileError
+from llmsight.collector.config_file import ConfigError
 from llmsight.collector.gc_tuning import tune_for_throughput
 from llmsight.collector.lockfile import LockedError
-from llmsight.collector.pricing import OverridesError
 from llmsight.collector.store import StoreError
 
 
@@ -22,17 +20,16 @@ def run_collector(**overrides: Any) -> int:
     console = Console(stderr=True)
     try:
         settings = load_settings(**overrides)
-    except ValidationError as exc:
-        console.print(f"[red]invalid configuration:[/red] {exc}")
+    except ConfigError as exc:
+        console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return 2
     collector = Collector(settings)
     try:
         collector.start()
-    except ConfigFileError as exc:
-        console.print("[red]llmsight collector: invalid configuration[/red]")
+    except ConfigError as exc:  # the prices or alerts file
         console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return 2
-    except (StoreError, OverridesError, LockedError, OSError) as exc:
+    except (StoreError, LockedError, OSError) as exc:
         console.print(f"[red]llmsight collector could not start:[/red] {exc}")
         return 1
     tune_for_throughput()  # after start-up: what it built is frozen

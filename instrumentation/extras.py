@@ -1,4 +1,5 @@
-"""Clear failures when a command needs the `collector` extra and it is not installed."""
+"""Clear failures when a command needs the `collector` extra and it is not installed, or its configuration
+(environment, flags, YAML files) is wrong."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ def require_collector_extra() -> None:
 
 def needs_collector_extra(name: str) -> Callable[[_Command], _Command]:
     """Decorate a CLI command (under `@app.command`): without the extra it exits 2 with the install hint
-    instead of an ImportError traceback."""
+    instead of an ImportError traceback; a configuration error exits 2 with its `FILE:LINE: what`."""
 
     def decorate(command: _Command) -> _Command:
         @functools.wraps(command)  # keeps the signature typer reads the options from
@@ -39,7 +40,13 @@ def needs_collector_extra(name: str) -> Callable[[_Command], _Command]:
             except MissingExtraError as exc:
                 typer.echo(f"llmsight {name}: {exc}", err=True)
                 raise typer.Exit(2) from None
-            return command(*args, **kwargs)
+            from llmsight.collector.config_file import ConfigError
+
+            try:
+                return command(*args, **kwargs)
+            except ConfigError as exc:
+                typer.echo(f"llmsight {name}: {exc}", err=True)
+                raise typer.Exit(2) from None
 
         return checked  # type: ignore[return-value]
 
