@@ -12,7 +12,9 @@ from deep inside the parser on `2026-13-01`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import gc
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -83,13 +85,27 @@ def _read_text(path: Path) -> str:
         ) from None
 
 
+@contextmanager
+def _no_gc_pauses() -> Iterator[None]:
+    """A large file is millions of young objects and no garbage: the cyclic collector's passes over them
+    made parsing superlinear (a 200k-entry prices file took minutes). It runs again afterwards."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def parse_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     """The document and its node tree (for line numbers). Raises ConfigFileError."""
     text = _read_text(path)
     loader = _StrictLoader(text)
     try:
-        node = loader.get_single_node()
-        document = loader.construct_document(node) if node is not None else None
+        with _no_gc_pauses():
+            node = loader.get_single_node()
+            document = loader.construct_document(node) if node is not None else None
     except _DuplicateKey as exc:
         raise ConfigFileError(path, [(exc.line, str(exc))]) from None
     except yaml.MarkedYAMLError as exc:
@@ -137,7 +153,8 @@ def validation_problems(exc: ValidationError, node: yaml.Node | None) -> list[tu
 def validate_document(path: Path, document: Any, node: yaml.Node | None, model: type[M]) -> M:
     """Validate a parsed document; pydantic's errors become `FILE:LINE: field: message`."""
     try:
-        return model.model_validate({} if document is None else document)
+        with _no_gc_pauses():
+            return model.model_validate({} if document is None else document)
     except ValidationError as exc:
         raise ConfigFileError(path, validation_problems(exc, node)) from None
 

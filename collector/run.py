@@ -7,6 +7,7 @@ import threading
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from llmsight.collector.app import Collector
 from llmsight.collector.config import load_settings
@@ -30,7 +31,7 @@ def run_collector(**overrides: Any) -> int:
         console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return 2
     except (StoreError, LockedError, OSError) as exc:
-        console.print(f"[red]llmsight collector could not start:[/red] {exc}")
+        console.print(f"[red]llmsight collector could not start:[/red] {escape(str(exc))}", soft_wrap=True)
         return 1
     tune_for_throughput()  # after start-up: what it built is frozen
     stop = threading.Event()

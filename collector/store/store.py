@@ -11,6 +11,7 @@ opening it takes an exclusive lock next to it.
 
 from __future__ import annotations
 
+import importlib.util
 import operator
 import threading
 from collections.abc import Sequence
@@ -72,6 +73,11 @@ class Store:
 
         lock_file = None
         if dsn.startswith("chdb://"):
+            if importlib.util.find_spec("chdb") is None:  # the collector-server install, by design
+                raise StoreError(
+                    f"the embedded store ({dsn}) needs chDB, which is not installed: pip install 'llmsight[collector]', "
+                    "or point --dsn / LLMSIGHT_CLICKHOUSE_DSN at a ClickHouse server (http://user:pass@host:8123)"
+                )
             path = Path(dsn.removeprefix("chdb://"))
             path.mkdir(parents=True, exist_ok=True)
             try:
