@@ -77,7 +77,7 @@ class Collector:
                     spool_dir=settings.spool_dir, shared_file=self.shared.path, host=settings.bind_host,
                     http_port=settings.otlp_http_port, grpc_port=settings.otlp_grpc_port,
                     auth_token=settings.auth_token, default_service=settings.service_name_default,
-                    limits=self.accept_limits,
+                    limits=self.accept_limits, log_level=settings.log_level,
                 )
             )
             self._receiver.start()  # opens (and repairs) the spool before the writer reads it

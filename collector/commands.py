@@ -22,6 +22,7 @@ def register(app: typer.Typer) -> None:
         auth_token: str = typer.Option(None, "--auth-token", help="Require this bearer token from exporters."),
         prices_file: Path = typer.Option(None, "--prices-file", help="Price overrides YAML."),
         alerts_file: Path = typer.Option(None, "--alerts-file", help="Alert thresholds and webhooks YAML."),
+        log_level: str = typer.Option(None, "--log-level", help="debug, info, warning (default) or error, for both processes [LLMSIGHT_LOG_LEVEL]."),
         print_cluster_ddl: str = typer.Option(None, "--print-cluster-ddl", metavar="CLUSTER", help="Print the cluster DDL and exit."),
     ) -> None:
         from llmsight.collector.run import run_collector
@@ -34,6 +35,6 @@ def register(app: typer.Typer) -> None:
         code = run_collector(
             data_dir=data_dir, clickhouse_dsn=dsn, otlp_http_port=http_port, otlp_grpc_port=grpc_port,
             query_port=query_port, bind_host=bind, auth_token=auth_token, prices_file=prices_file,
-            alerts_file=alerts_file,
+            alerts_file=alerts_file, log_level=log_level,
         )
         raise typer.Exit(code)

@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSett
 from pydantic_settings import SettingsError
 
 from llmsight.collector.config_file import ConfigError, load_yaml_model
+from llmsight.collector.logs import LogLevel
 
 CONFIG_FILE_VARIABLE = "LLMSIGHT_CONFIG_FILE"
 ENV_PREFIX = "LLMSIGHT_"
@@ -55,6 +56,7 @@ class CollectorSettings(BaseSettings):
         description="Provider → its cheaper model, priced for the savings dashboard (JSON in the environment). "
         "Unset: llmsight's defaults (collector/pricing/price_table.py).",
     )
+    log_level: LogLevel = Field(default="warning", description="Level of llmsight's own log messages, both processes.")
 
     @field_validator("clickhouse_dsn")
     @classmethod

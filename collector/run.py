@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import signal
 import threading
 from typing import Any
@@ -13,8 +15,12 @@ from llmsight.collector.app import Collector
 from llmsight.collector.config import load_settings
 from llmsight.collector.config_file import ConfigError
 from llmsight.collector.gc_tuning import tune_for_throughput
+from llmsight.collector.logs import configure_logging
 from llmsight.collector.lockfile import LockedError
 from llmsight.collector.store import StoreError
+
+
+logger = logging.getLogger("llmsight.collector")
 
 
 def run_collector(**overrides: Any) -> int:
@@ -24,6 +30,7 @@ def run_collector(**overrides: Any) -> int:
     except ConfigError as exc:
         console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return 2
+    configure_logging(settings.log_level, "store")
     collector = Collector(settings)
     try:
         collector.start()
@@ -48,6 +55,7 @@ def run_collector(**overrides: Any) -> int:
         f"store: {settings.effective_dsn}   spool: {settings.spool_dir}",
         highlight=False,
     )
+    logger.info("store process %d ready (spool %s)", os.getpid(), settings.spool_dir)
     stop.wait()
     console.print("stopping: flushing accepted spans to the store…")
     collector.stop()

@@ -197,3 +197,26 @@ def test_prices_check_reports_the_line(tmp_path: Path) -> None:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
     assert f"{prices}:5: models.0: unknown key 'output'" in result.stderr
+
+
+# --- --log-level: both processes ---------------------------------------------------------------------------------
+
+
+def test_log_level_configures_both_processes(tmp_path: Path) -> None:
+    from tests.collector.conftest import CollectorProcess
+
+    outputs = {}
+    for level in ("info", None):
+        collector = CollectorProcess(tmp_path / f"data-{level}", ["--log-level", level] if level else []).start(timeout=120)
+        assert collector.process is not None and collector.process.stdout is not None
+        lines = []
+        while not lines or "listening on" not in lines[-1]:  # printed once start-up (and its logging) is done
+            lines.append(collector.process.stdout.readline().decode())
+            assert lines[-1], lines
+        collector.stop()
+        outputs[level] = "".join(lines) + collector.process.stdout.read().decode()
+    assert "llmsight store[" in outputs["info"] and "INFO llmsight.collector: store process" in outputs["info"]
+    assert "llmsight receiver[" in outputs["info"] and "INFO llmsight.collector: receiving OTLP/HTTP" in outputs["info"]
+    assert " INFO " not in outputs[None]  # the default is warning
+    result = _collector(tmp_path, "--log-level", "chatty")
+    assert result.returncode == 2 and "log_level (command line)='chatty'" in result.stderr
