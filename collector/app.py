@@ -64,7 +64,7 @@ class Collector:
             self.store = Store.open(settings.effective_dsn, lazy=True)
             threading.Thread(target=warm_up_inserts, name="llmsight-warm-up", daemon=True).start()
             try:
-                self.store.ensure_schema(ttl_days=settings.raw_ttl_days)
+                self.store.ensure_schema(ttl_days=settings.raw_ttl_days, content_ttl_days=settings.content_ttl_days)
             except StoreUnavailableError as exc:
                 logger.warning("%s; accepting spans into the spool until it answers", exc)
             spool_id(settings.spool_dir)  # created before either process uses the spool

@@ -56,10 +56,14 @@ CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     # Appended (schema v2), so rows spooled by an older collector still map field by field.
     ("user_id", "String"),  # user.id: the end user, '' if not set
     ("session_id", "String"),  # session.id: the conversation / session, '' if not set
+    # Captured prompts and completions (opt-in on the app side), under their own short TTL (content_ttl_days);
+    # added in schema v3 with its TTL (schema.content_column_ddl).
+    ("content", "Map(String, String)"),
 )
 # Columns added after the first schema version: (schema version, name). Migrations add them to stores
 # created before, with ALTER TABLE ... ADD COLUMN IF NOT EXISTS.
 ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"))
+CONTENT_COLUMN: Final = "content"
 
 # The hourly rollup (AggregatingMergeTree fed by a materialized view). Dashboards read it wherever
 # a panel needs no per-call detail.

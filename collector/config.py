@@ -56,6 +56,7 @@ class CollectorSettings(BaseSettings):
         description="Provider → its cheaper model, priced for the savings dashboard (JSON in the environment). "
         "Unset: llmsight's defaults (collector/pricing/price_table.py).",
     )
+    content_ttl_days: int = Field(default=7, ge=1, description="Days captured prompts and completions are kept.")
     log_level: LogLevel = Field(default="warning", description="Level of llmsight's own log messages, both processes.")
 
     @field_validator("clickhouse_dsn")

@@ -55,6 +55,7 @@ class CallRecord:
     # Last, like their columns: a spooled row from an older collector (shorter tuple) still maps.
     user_id: str = ""
     session_id: str = ""
+    content: dict[str, str] = field(default_factory=dict)  # prompts and completions: short retention
 
     @property
     def uncached_input_tokens(self) -> int:
