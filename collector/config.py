@@ -15,8 +15,9 @@ from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 from pydantic_settings import SettingsError
 
-from llmsight.collector.config_file import ConfigError, load_yaml_model
+from llmsight.collector.config_file import load_yaml_model
 from llmsight.collector.logs import LogLevel
+from llmsight.errors import ConfigurationError
 
 CONFIG_FILE_VARIABLE = "LLMSIGHT_CONFIG_FILE"
 ENV_PREFIX = "LLMSIGHT_"
@@ -118,7 +119,7 @@ def _origin(name: str, overrides: dict[str, Any]) -> str:
 
 
 def load_settings(**overrides: Any) -> CollectorSettings:
-    """Settings from the environment/YAML with CLI flag values (non-None) on top. Raises ConfigError
+    """Settings from the environment/YAML with CLI flag values (non-None) on top. Raises ConfigurationError
     (a ConfigFileError for the YAML file) naming the variable, flag or line at fault."""
     given = {k: v for k, v in overrides.items() if v is not None}
     try:
@@ -128,6 +129,6 @@ def load_settings(**overrides: Any) -> CollectorSettings:
         for error in exc.errors(include_url=False):
             name = str(error["loc"][0]) if error["loc"] else ""
             problems.append(f"{_origin(name, given)}={error['input']!r}: {error['msg']}" if name else error["msg"])
-        raise ConfigError("invalid configuration: " + "; ".join(problems)) from None
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
     except SettingsError as exc:  # an environment value pydantic-settings could not even parse
-        raise ConfigError(f"invalid configuration: {exc}") from None
+        raise ConfigurationError(f"invalid configuration: {exc}") from None

@@ -21,17 +21,15 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from llmsight.errors import ConfigurationError
+
 M = TypeVar("M", bound=BaseModel)
 MAX_REPORTED = 20  # problems listed before "... and N more"
 
 _Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C parser: ~10x faster on large files
 
 
-class ConfigError(ValueError):
-    """A configuration value is wrong (file, environment or flag); the text says where and why."""
-
-
-class ConfigFileError(ConfigError):
+class ConfigFileError(ConfigurationError):
     """A configuration file is wrong. `str()` is `FILE:LINE: message` (one line per problem)."""
 
     def __init__(self, path: Path, problems: Sequence[tuple[int | None, str]]) -> None:

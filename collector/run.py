@@ -13,11 +13,11 @@ from rich.markup import escape
 
 from llmsight.collector.app import Collector
 from llmsight.collector.config import load_settings
-from llmsight.collector.config_file import ConfigError
 from llmsight.collector.gc_tuning import tune_for_throughput
 from llmsight.collector.logs import configure_logging
 from llmsight.collector.lockfile import LockedError
 from llmsight.collector.store import StoreError
+from llmsight.errors import ConfigurationError
 
 
 logger = logging.getLogger("llmsight.collector")
@@ -27,14 +27,14 @@ def run_collector(**overrides: Any) -> int:
     console = Console(stderr=True)
     try:
         settings = load_settings(**overrides)
-    except ConfigError as exc:
+    except ConfigurationError as exc:
         console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return 2
     configure_logging(settings.log_level, "store")
     collector = Collector(settings)
     try:
         collector.start()
-    except ConfigError as exc:  # the prices or alerts file
+    except ConfigurationError as exc:  # the prices or alerts file
         console.print(str(exc), markup=False, highlight=False, soft_wrap=True)
         return 2
     except (StoreError, LockedError, OSError) as exc:

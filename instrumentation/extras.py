@@ -64,11 +64,11 @@ def needs_collector_extra(name: str) -> Callable[[_Command], _Command]:
             except MissingExtraError as exc:
                 typer.echo(f"llmsight {name}: {exc}", err=True)
                 raise typer.Exit(2) from None
-            from llmsight.collector.config_file import ConfigError
+            from llmsight.errors import ConfigurationError
 
             try:
                 return command(*args, **kwargs)
-            except ConfigError as exc:
+            except ConfigurationError as exc:
                 typer.echo(f"llmsight {name}: {exc}", err=True)
                 raise typer.Exit(2) from None
 

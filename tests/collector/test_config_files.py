@@ -12,8 +12,9 @@ import pytest
 from pydantic import BaseModel, ConfigDict
 
 from llmsight.collector.config import load_settings
-from llmsight.collector.config_file import ConfigError, ConfigFileError, load_yaml_model
+from llmsight.collector.config_file import ConfigFileError, load_yaml_model
 from llmsight.collector.pricing import OverridesError, load_overrides
+from llmsight.errors import ConfigurationError, LLMSightError
 
 
 class Webhook(BaseModel):
@@ -37,7 +38,7 @@ def _write(tmp_path: Path, text: str | bytes, name: str = "config.yaml") -> Path
 def _problem(path: Path, model: type[BaseModel] = Example) -> ConfigFileError:
     with pytest.raises(ConfigFileError) as raised:
         load_yaml_model(path, model)
-    assert isinstance(raised.value, ConfigError) and isinstance(raised.value, ValueError)
+    assert isinstance(raised.value, ConfigurationError) and isinstance(raised.value, LLMSightError)
     return raised.value
 
 
@@ -152,10 +153,10 @@ def test_collector_yaml_unknown_key_and_bad_value(tmp_path: Path, clean_env: pyt
 
 def test_bad_environment_value_names_the_variable(clean_env: pytest.MonkeyPatch) -> None:
     clean_env.setenv("LLMSIGHT_OTLP_HTTP_PORT", "http")
-    with pytest.raises(ConfigError) as raised:
+    with pytest.raises(ConfigurationError) as raised:
         load_settings()
     assert "LLMSIGHT_OTLP_HTTP_PORT='http': Input should be a valid integer" in str(raised.value)
-    with pytest.raises(ConfigError, match="clickhouse_dsn \\(command line\\)='mysql://x': Value error, must start with"):
+    with pytest.raises(ConfigurationError, match="clickhouse_dsn \\(command line\\)='mysql://x': Value error, must start with"):
         load_settings(clickhouse_dsn="mysql://x")
 
 
