@@ -49,7 +49,7 @@ class _DuplicateKey(yaml.YAMLError):
         self.line = line
 
 
-class _StrictLoader(_Loader):  # type: ignore[misc, valid-type]
+class _StrictLoader(_Loader):  # type: ignore[misc]
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_lines: dict[tuple[str, Any], int] = {}
         for key_node, _ in node.value:

@@ -124,7 +124,7 @@ def running_collector(data_dir: Path) -> dict[str, Any] | None:
     """The state file of a collector that runs on this data dir (None if none, or if it died)."""
     path = data_dir / STATE_FILE
     try:
-        state = json.loads(path.read_text())
+        state: dict[str, Any] = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     try:

@@ -34,6 +34,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
             context.set_trailing_metadata((("google.rpc.retryinfo-bin", retry.SerializeToString()),))
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            raise AssertionError("unreachable: grpc's abort() raises") from exc
 
 
 class OtlpGrpcReceiver:
@@ -42,7 +43,9 @@ class OtlpGrpcReceiver:
             futures.ThreadPoolExecutor(max_workers=workers, thread_name_prefix="llmsight-otlp-grpc"),
             options=[("grpc.max_receive_message_length", 32 * 1024 * 1024)],
         )
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(ingest, auth_token), self._server)
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]  # generated code
+            _TraceService(ingest, auth_token), self._server
+        )
         self.port = self._server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise OSError(f"cannot bind OTLP/gRPC on {host}:{port}")

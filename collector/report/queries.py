@@ -30,7 +30,8 @@ def build_report(query: Any, window: Window) -> dict[str, Any]:
     previous = _params(window.previous_week())
 
     def rows(sql: str, params: dict[str, Any] = p) -> list[dict[str, Any]]:
-        return query(sql, params).dicts()
+        found: list[dict[str, Any]] = query(sql, params).dicts()
+        return found
 
     totals = rows(
         f"SELECT count() AS calls, countIf(c.status = 'error') AS errors, countIf(c.total_cost IS NULL AND c.status = 'ok') AS unpriced_calls, "
