@@ -43,9 +43,9 @@ class ConfigFileError(ConfigurationError):
         super().__init__("\n".join(shown))
 
 
-class _DuplicateKey(yaml.YAMLError):
-    def __init__(self, key: Any, line: int, first_line: int) -> None:
-        super().__init__(f"duplicate key {key!r} (first set on line {first_line})")
+class _KeyProblem(yaml.YAMLError):
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(message)
         self.line = line
 
 
@@ -53,11 +53,14 @@ class _StrictLoader(_Loader):  # type: ignore[misc]
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         first_lines: dict[tuple[str, Any], int] = {}
         for key_node, _ in node.value:
-            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
-                continue  # `<<: *anchor` overrides on purpose; complex keys are left to the constructor
-            key, line = (key_node.tag, key_node.value), key_node.start_mark.line + 1
+            line = key_node.start_mark.line + 1
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue  # `<<: *anchor` overrides on purpose
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _KeyProblem(line, "a key must be a plain value, not a list or mapping")
+            key = (key_node.tag, key_node.value)
             if key in first_lines:
-                raise _DuplicateKey(key_node.value, line, first_lines[key])
+                raise _KeyProblem(line, f"duplicate key {key_node.value!r} (first set on line {first_lines[key]})")
             first_lines[key] = line
         return super().construct_mapping(node, deep=deep)  # type: ignore[no-any-return]
 
@@ -104,7 +107,7 @@ def parse_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         with _no_gc_pauses():
             node = loader.get_single_node()
             document = loader.construct_document(node) if node is not None else None
-    except _DuplicateKey as exc:
+    except _KeyProblem as exc:
         raise ConfigFileError(path, [(exc.line, str(exc))]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -114,7 +117,34 @@ def parse_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         raise ConfigFileError(path, [(None, f"not valid YAML: {exc}")]) from None
     finally:
         loader.dispose()
+    cycle = _recursive_alias_line(node) if "&" in text else None  # only an anchor can be aliased
+    if cycle is not None:
+        raise ConfigFileError(path, [(cycle, "nested too deeply: an alias refers to a node that contains it")])
     return document, node
+
+
+def _recursive_alias_line(root: yaml.Node | None) -> int | None:
+    """The line of a node that contains an alias of itself (`a: &a [*a]`), which no model can validate."""
+    if root is None:
+        return None
+    on_path: set[int] = set()
+    done: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, leaving = stack.pop()
+        if leaving:
+            on_path.discard(id(node))
+            done.add(id(node))
+            continue
+        if id(node) in on_path:
+            return int(node.start_mark.line) + 1
+        if id(node) in done or isinstance(node, yaml.ScalarNode):
+            continue
+        on_path.add(id(node))
+        stack.append((node, True))
+        children = node.value if isinstance(node, yaml.SequenceNode) else [child for pair in node.value for child in pair]
+        stack.extend((child, False) for child in children)
+    return None
 
 
 def line_of(node: yaml.Node | None, loc: Sequence[Any]) -> int | None:
@@ -138,12 +168,8 @@ def validation_problems(exc: ValidationError, node: yaml.Node | None) -> list[tu
     problems = []
     for error in exc.errors(include_url=False):
         loc = tuple(error["loc"])
-        where = ".".join(str(part) for part in loc)
-        if error["type"] in ("extra_forbidden", "missing") and loc:
-            where = ".".join(str(part) for part in loc[:-1])
-            message = f"{'unknown' if error['type'] == 'extra_forbidden' else 'missing required'} key {loc[-1]!r}"
-        else:
-            message = error["msg"]
+        where = ".".join(str(part) for part in loc if part != "[key]")
+        message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"].removeprefix("Value error, ")
         problems.append((line_of(node, loc), f"{where}: {message}" if where else message))
     return sorted(problems, key=lambda problem: problem[0] or 0)
 

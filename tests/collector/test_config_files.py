@@ -56,14 +56,14 @@ def test_a_valid_file_loads_and_an_empty_one_is_an_empty_mapping(tmp_path: Path)
 def test_unknown_key_is_reported_at_its_line(tmp_path: Path) -> None:
     path = _write(tmp_path, "name: x\nwebhooks:\n  - url: http://a\n    retires: 2\n")
     error = _problem(path)
-    assert str(error) == f"{path}:4: webhooks.0: unknown key 'retires'"
+    assert str(error) == f"{path}:4: webhooks.0.retires: unknown key"
     assert (error.path, error.line) == (path, 4)
 
 
 def test_wrong_value_and_missing_key_name_their_lines(tmp_path: Path) -> None:
     path = _write(tmp_path, "webhooks:\n  - url: http://a\n  - url: http://b\n    retries: many\n")
     lines = str(_problem(path)).splitlines()
-    assert lines[0] == f"{path}:1: missing required key 'name'"
+    assert lines[0] == f"{path}:1: name: Field required"
     assert lines[1].startswith(f"{path}:4: webhooks.1.retries: Input should be a valid integer")
 
 
@@ -81,6 +81,13 @@ def test_merge_keys_still_override_without_being_duplicates(tmp_path: Path) -> N
         base: Webhook
 
     assert load_yaml_model(path, WithBase).webhooks[0].retries == 3
+
+
+def test_non_plain_keys_and_recursive_aliases_are_lines_not_tracebacks(tmp_path: Path) -> None:
+    path = _write(tmp_path, "name: x\n? [a]\n: 1\n")
+    assert str(_problem(path)).startswith(f"{path}:2: a key must be a plain value")
+    path = _write(tmp_path, "name: x\nwebhooks: &w [*w]\n")
+    assert str(_problem(path)).startswith(f"{path}:2: nested too deeply")
 
 
 def test_non_utf8_bytes_name_line_and_column(tmp_path: Path) -> None:
@@ -147,7 +154,7 @@ def test_collector_yaml_unknown_key_and_bad_value(tmp_path: Path, clean_env: pyt
     with pytest.raises(ConfigFileError) as raised:
         load_settings()
     lines = str(raised.value).splitlines()
-    assert lines[0] == f"{config}:2: unknown key 'raw_ttl_dayz'"
+    assert lines[0] == f"{config}:2: raw_ttl_dayz: unknown key"
     assert lines[1].startswith(f"{config}:3: query_port: Input should be greater than or equal to 0")
 
 
@@ -181,7 +188,7 @@ def test_collector_refuses_to_start_on_each_bad_config(tmp_path: Path) -> None:
         (["--prices-file", str(prices)], {}, f"{prices}:5: models.0.from"),
         (["--prices-file", str(duplicate)], {}, f"{duplicate}:2: duplicate key 'models'"),
         (["--prices-file", str(latin1)], {}, f"{latin1}:2: not UTF-8"),
-        ([], {"LLMSIGHT_CONFIG_FILE": str(settings)}, f"{settings}:2: unknown key 'bind'"),
+        ([], {"LLMSIGHT_CONFIG_FILE": str(settings)}, f"{settings}:2: bind: unknown key"),
         ([], {"LLMSIGHT_RAW_TTL_DAYS": "ninety"}, "LLMSIGHT_RAW_TTL_DAYS='ninety'"),
     ]
     for args, env, expected in cases:
@@ -197,7 +204,7 @@ def test_prices_check_reports_the_line(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "llmsight.cli", "prices", "check", str(prices)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1
-    assert f"{prices}:5: models.0: unknown key 'output'" in result.stderr
+    assert f"{prices}:5: models.0.output: unknown key" in result.stderr
 
 
 # --- --log-level: both processes ---------------------------------------------------------------------------------
