@@ -164,7 +164,7 @@ class AlertEvaluator:
             if single and (value is None or not math.isfinite(value)):
                 continue  # Grafana's reduce in dropNN mode drops NULL, NaN and ±Inf
             values = {
-                ref: Value(Labels(rows[key][0]), math.nan if rows[key][1] is None else rows[key][1])
+                ref: Value(Labels(rows[key][0]), math.nan if (cell := rows[key][1]) is None else cell)
                 for ref, rows in results.items()
                 if key in rows
             }

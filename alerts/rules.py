@@ -10,7 +10,9 @@ the same arithmetic.
 from __future__ import annotations
 
 import math
+import operator
 import re
+from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -26,7 +28,7 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
 _REF = re.compile(r"\$([a-z][a-z0-9_]*)")
 Operator = Literal["gt", "lt", "gte", "lte"]
-OPERATORS = {"gt": lambda v, t: v > t, "lt": lambda v, t: v < t, "gte": lambda v, t: v >= t, "lte": lambda v, t: v <= t}
+OPERATORS: dict[str, Callable[[float, float], bool]] = {"gt": operator.gt, "lt": operator.lt, "gte": operator.ge, "lte": operator.le}
 VALUE_REF, ALERT_REF = "value", "alert"  # the expression nodes every compiled rule ends with
 MIN_INTERVAL_S, MAX_INTERVAL_S = 10, 86400
 

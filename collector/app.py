@@ -67,7 +67,7 @@ class Collector:
             self.store = Store.open(settings.effective_dsn, lazy=True)
             threading.Thread(target=warm_up_inserts, name="llmsight-warm-up", daemon=True).start()
             try:
-                self.store.ensure_schema(ttl_days=settings.raw_ttl_days)
+                self.store.ensure_schema(ttl_days=settings.raw_ttl_days, content_ttl_days=settings.content_ttl_days)
             except StoreUnavailableError as exc:
                 logger.warning("%s; accepting spans into the spool until it answers", exc)
             spool_id(settings.spool_dir)  # created before either process uses the spool
@@ -80,7 +80,7 @@ class Collector:
                     spool_dir=settings.spool_dir, shared_file=self.shared.path, host=settings.bind_host,
                     http_port=settings.otlp_http_port, grpc_port=settings.otlp_grpc_port,
                     auth_token=settings.auth_token, default_service=settings.service_name_default,
-                    limits=self.accept_limits,
+                    limits=self.accept_limits, log_level=settings.log_level,
                 )
             )
             self._receiver.start()  # opens (and repairs) the spool before the writer reads it

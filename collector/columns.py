@@ -61,10 +61,14 @@ CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     # Reads save (input − read rate) per token, so a fully cached call saves > 0; writes cost their premium over
     # uncached input (negative until read back). Discounts apply as to the costs. NULL when unpriced.
     ("cache_savings", "Nullable(Float64)"),
+    # Captured prompts and completions (opt-in on the app side), under their own short TTL (content_ttl_days);
+    # added in schema v4 with its TTL (schema.content_column_ddl).
+    ("content", "Map(String, String)"),
 )
 # Columns added after the first schema version: (schema version, name). Migrations add them to stores
 # created before, with ALTER TABLE ... ADD COLUMN IF NOT EXISTS.
 ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"), (3, "cache_savings"))
+CONTENT_COLUMN: Final = "content"
 
 # The hourly rollup (AggregatingMergeTree fed by a materialized view). The report and the dashboards read it for
 # the whole hours of every aggregate (raw rows for partial edge hours), so they agree for any window; it has no

@@ -23,6 +23,7 @@ def register(app: typer.Typer) -> None:
         insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --bind without --auth-token."),
         prices_file: Path = typer.Option(None, "--prices-file", help="Price overrides YAML."),
         alerts_file: Path = typer.Option(None, "--alerts-file", help="Alert thresholds and webhooks YAML."),
+        log_level: str = typer.Option(None, "--log-level", help="debug, info, warning (default) or error, for both processes [LLMSIGHT_LOG_LEVEL]."),
         print_cluster_ddl: str = typer.Option(None, "--print-cluster-ddl", metavar="CLUSTER", help="Print the cluster DDL and exit."),
     ) -> None:
         from llmsight.collector.run import run_collector
@@ -35,6 +36,6 @@ def register(app: typer.Typer) -> None:
         code = run_collector(
             data_dir=data_dir, clickhouse_dsn=dsn, otlp_http_port=http_port, otlp_grpc_port=grpc_port,
             query_port=query_port, bind_host=bind, auth_token=auth_token, insecure=insecure or None, prices_file=prices_file,
-            alerts_file=alerts_file,
+            alerts_file=alerts_file, log_level=log_level,
         )
         raise typer.Exit(code)

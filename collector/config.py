@@ -1,6 +1,8 @@
 """Collector configuration: LLMSIGHT_* environment variables, CLI flags and an optional YAML file.
 
 Precedence (highest first): CLI flags, environment, YAML file (LLMSIGHT_CONFIG_FILE), defaults.
+The YAML file is validated strictly (unknown keys are errors, reported as `FILE:LINE: what`), and a bad
+value from the environment or a flag is reported with the variable or flag that carried it.
 """
 
 from __future__ import annotations
@@ -11,8 +13,16 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, YamlConfigSettingsSource
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import SettingsError
+
+from llmsight.collector.config_file import load_yaml_model
+from llmsight.collector.logs import LogLevel
+from llmsight.errors import ConfigurationError
+
+CONFIG_FILE_VARIABLE = "LLMSIGHT_CONFIG_FILE"
+ENV_PREFIX = "LLMSIGHT_"
 
 
 def default_data_dir() -> Path:
@@ -27,7 +37,8 @@ def default_data_dir() -> Path:
 
 
 class CollectorSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LLMSIGHT_", extra="ignore")
+    # extra="ignore": the environment also carries the app side's LLMSIGHT_* settings.
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     data_dir: Path = Field(default_factory=default_data_dir, description="Embedded store, spool and state.")
     clickhouse_dsn: str = Field(
@@ -54,6 +65,8 @@ class CollectorSettings(BaseSettings):
     # well inside the raw TTL; a wider one is allowed: inserts are split per day partition anyway.
     accept_past_days: float = Field(default=30, gt=0, le=36_500, description="Oldest span start accepted, in days.")
     accept_future_minutes: float = Field(default=60, ge=0, le=10_080, description="Clock skew allowed ahead, in minutes.")
+    content_ttl_days: int = Field(default=7, ge=1, description="Days captured prompts and completions are kept.")
+    log_level: LogLevel = Field(default="warning", description="Level of llmsight's own log messages, both processes.")
 
     @field_validator("clickhouse_dsn")
     @classmethod
@@ -92,13 +105,13 @@ class CollectorSettings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
-        config_file = os.environ.get("LLMSIGHT_CONFIG_FILE")
+        config_file = os.environ.get(CONFIG_FILE_VARIABLE)
         if config_file:
-            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=config_file))
+            sources.append(InitSettingsSource(settings_cls, init_kwargs=_config_file_values(Path(config_file))))
         return tuple(sources)
 
 
-class ExposureError(ValueError):
+class ExposureError(ConfigurationError):
     """The collector would listen beyond this host with nobody's token required."""
 
 
@@ -134,8 +147,49 @@ def redact_dsn(dsn: str) -> str:
         return dsn  # nothing secret (and chdb:///path keeps its form)
     query = urlencode([(k, "***" if "password" in k.lower() else v) for k, v in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+class _FileSettings(CollectorSettings):
+    """The YAML file's schema: the same settings, read from nothing but the file, unknown keys refused."""
+
+    model_config = SettingsConfigDict(extra="forbid")
+
+    @classmethod
+    def settings_customise_sources(  # type: ignore[override]  # pydantic-settings passes the others by keyword
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource, **_: PydanticBaseSettingsSource
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
+
+
+def _config_file_values(path: Path) -> dict[str, Any]:
+    """The settings the YAML file sets (validated on their own first, so errors carry its line numbers)."""
+    return load_yaml_model(path, _FileSettings).model_dump(exclude_unset=True)
+
+
+_SECRET_SETTINGS = frozenset({"clickhouse_dsn", "auth_token"})
+
+
+def _origin(name: str, overrides: dict[str, Any]) -> str:
+    """Where a setting's value came from, for an error message."""
+    if name in overrides:
+        return f"{name} (command line)"
+    variable = f"{ENV_PREFIX}{name.upper()}"
+    if variable in os.environ:
+        return variable
+    return os.environ.get(CONFIG_FILE_VARIABLE) or "settings"
 
 
 def load_settings(**overrides: Any) -> CollectorSettings:
-    """Settings from the environment/YAML with CLI flag values (non-None) on top."""
-    return CollectorSettings(**{k: v for k, v in overrides.items() if v is not None})
+    """Settings from the environment/YAML with CLI flag values (non-None) on top. Raises ConfigurationError
+    (a ConfigFileError for the YAML file) naming the variable, flag or line at fault."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    try:
+        return CollectorSettings(**given)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors(include_url=False):
+            name = str(error["loc"][0]) if error["loc"] else ""
+            # A secret's value is never echoed (a DSN carries its password).
+            shown = "" if name in _SECRET_SETTINGS else f"={error['input']!r}"
+            problems.append(f"{_origin(name, given)}{shown}: {error['msg']}" if name else error["msg"])
+        raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
+    except SettingsError as exc:  # an environment value pydantic-settings could not even parse
+        raise ConfigurationError(f"invalid configuration: {exc}") from None

@@ -56,6 +56,7 @@ class CallRecord:
     user_id: str = ""
     session_id: str = ""
     cache_savings: float | None = None  # what caching saved (columns.py defines it); NULL when unpriced
+    content: dict[str, str] = field(default_factory=dict)  # prompts and completions: short retention
 
     @property
     def uncached_input_tokens(self) -> int:

@@ -38,7 +38,7 @@ def _end(call: LLMCall, accumulator: StreamAccumulator, *, completed: bool, erro
     call.end(error=error, completed=completed)
 
 
-class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[type-arg, misc, unused-ignore]  # generic in wrapt 2 only
     def __init__(self, wrapped: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
         super().__init__(wrapped)
         self._self_call = call
@@ -106,7 +106,7 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
         return self.__wrapped__.__reduce_ex__(protocol)
 
 
-class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[type-arg, misc, unused-ignore]  # generic in wrapt 2 only
     def __init__(self, wrapped: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
         super().__init__(wrapped)
         self._self_call = call

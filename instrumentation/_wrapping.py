@@ -64,7 +64,7 @@ def _finish(op: Operation, call: LLMCall, result: Any, kinds: ResultKinds) -> An
     return result
 
 
-class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[misc]
+class RawResponseProxy(wrapt.ObjectProxy):  # type: ignore[type-arg, misc, unused-ignore]  # generic in wrapt 2 only
     """`with_raw_response` / `with_streaming_response` results: the call ends when the app parses the
     body (usage known), closes it, or drops it unparsed (status only)."""
 

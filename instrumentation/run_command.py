@@ -3,49 +3,66 @@
 Like `opentelemetry-instrument`: the child process starts with llmsight's sitecustomize on PYTHONPATH,
 which configures the OTel SDK from the OTEL_* variables (default exporter: OTLP/HTTP to the collector on
 127.0.0.1:4318) and instruments the provider SDKs before the app's code runs.
+
+Parsed with argparse, not typer: `run` is the one command an app-only install (no `cli` extra) needs.
 """
 
-from __future__ import annotations
-
+import argparse
 import os
 import shutil
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
 BOOTSTRAP_DIR = Path(__file__).parent / "_bootstrap"
+HELP = "Run a command with its LLM calls traced (e.g. `llmsight run python app.py`)."
 
 
-def register(app: typer.Typer) -> None:
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="llmsight run", description=HELP)
+    parser.add_argument("--service-name", help="Sets OTEL_SERVICE_NAME.")
+    parser.add_argument("--endpoint", help="Collector OTLP/HTTP base URL (default http://127.0.0.1:4318).")
+    parser.add_argument("--capture-content", action="store_true", help="Record prompts and completions.")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="The command to run, e.g. python app.py.")
+    return parser
+
+
+def main(argv: list[str]) -> NoReturn:
+    """Parse `llmsight run`'s arguments and replace this process with the traced command."""
+    args = _parser().parse_args(argv)
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        print("usage: llmsight run <command> [args...]", file=sys.stderr)
+        sys.exit(2)
+    executable = shutil.which(command[0])
+    if executable is None:
+        print(f"llmsight run: command not found: {command[0]}", file=sys.stderr)
+        sys.exit(127)
+    env = os.environ
+    paths = [str(BOOTSTRAP_DIR), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    if args.service_name:
+        env["OTEL_SERVICE_NAME"] = args.service_name
+    if args.endpoint:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = args.endpoint
+    if args.capture_content:
+        env["LLMSIGHT_CAPTURE_CONTENT"] = "true"
+    sys.stdout.flush()
+    os.execve(executable, command, env)
+
+
+def register(app: "typer.Typer") -> None:
+    import typer
+
+    # Every argument, `--help` included, goes to the argparse parser above: one definition of the options.
+    # (No `from __future__ import annotations` here: typer reads `ctx`'s annotation, and typer is local.)
     @app.command(
         context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
-        help="Run a command with its LLM calls traced (e.g. `llmsight run python app.py`).",
+        add_help_option=False,
+        help=HELP,
     )
-    def run(
-        ctx: typer.Context,
-        service_name: str = typer.Option(None, "--service-name", help="Sets OTEL_SERVICE_NAME."),
-        endpoint: str = typer.Option(
-            None, "--endpoint", help="Collector OTLP/HTTP base URL (default http://127.0.0.1:4318)."
-        ),
-        capture_content: bool = typer.Option(False, "--capture-content", help="Record prompts and completions."),
-    ) -> None:
-        command = list(ctx.args)
-        if not command:
-            typer.echo("usage: llmsight run <command> [args...]", err=True)
-            raise typer.Exit(2)
-        executable = shutil.which(command[0])
-        if executable is None:
-            typer.echo(f"llmsight run: command not found: {command[0]}", err=True)
-            raise typer.Exit(127)
-        env = os.environ
-        paths = [str(BOOTSTRAP_DIR), *filter(None, env.get("PYTHONPATH", "").split(os.pathsep))]
-        env["PYTHONPATH"] = os.pathsep.join(paths)
-        if service_name:
-            env["OTEL_SERVICE_NAME"] = service_name
-        if endpoint:
-            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = endpoint
-        if capture_content:
-            env["LLMSIGHT_CAPTURE_CONTENT"] = "true"
-        sys.stdout.flush()
-        os.execve(executable, command, env)
+    def run(ctx: typer.Context) -> None:
+        main(list(ctx.args))

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -57,3 +61,72 @@ def test_collector_commands_on_a_light_install_exit_2_with_the_install_hint() ->
         assert result.returncode == 2, (command, result.stdout, result.stderr)
         assert "pip install 'llmsight[collector]'" in result.stderr, (command, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+# What `pip install llmsight` (app side, no `cli` extra) gives: no typer, no rich, no collector modules.
+_APP_ONLY_INSTALL = """
+import sys
+for name in ("typer", "rich", "yaml", "chdb", "clickhouse_connect", "genai_prices", "grpc"):
+    sys.modules[name] = None
+sys.argv = ["llmsight", *sys.argv[1:]]
+from llmsight.extras import main
+main()
+"""
+
+
+def test_app_only_install_runs_llmsight_run_and_explains_the_rest(tmp_path: Path) -> None:
+    child = "import sys; print('traced child', 'llmsight.sdk' in sys.modules)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "PYTHONPATH"))}
+    env["OTEL_SDK_DISABLED"] = "true"  # nothing to export to here: only the bootstrap is under test
+    ran = subprocess.run([sys.executable, "-c", _APP_ONLY_INSTALL, "run", "--service-name", "s", sys.executable, "-c", child],
+                         capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "traced child True", (ran.stdout, ran.stderr)  # sitecustomize ran first
+    assert "Traceback" not in ran.stderr
+    for command in (["report"], ["--help"], []):
+        result = subprocess.run([sys.executable, "-c", _APP_ONLY_INSTALL, *command], capture_output=True, text=True, timeout=60)
+        assert result.returncode == 2, (command, result.stderr)
+        assert "pip install 'llmsight[cli]'" in result.stderr and "Traceback" not in result.stderr
+    usage = subprocess.run([sys.executable, "-c", _APP_ONLY_INSTALL, "run"], capture_output=True, text=True, timeout=60)
+    assert usage.returncode == 2 and "usage: llmsight run" in usage.stderr
+
+
+def test_run_options_reach_the_child_through_the_full_cli(tmp_path: Path) -> None:
+    child = "import os; print(os.environ['OTEL_SERVICE_NAME'], os.environ['LLMSIGHT_CAPTURE_CONTENT'])"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMSIGHT_"))} | {"OTEL_SDK_DISABLED": "true"}
+    result = subprocess.run([sys.executable, "-m", "llmsight.cli", "run", "--service-name", "svc", "--capture-content",
+                             sys.executable, "-c", child], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "svc true"
+    help_text = subprocess.run([sys.executable, "-m", "llmsight.cli", "run", "--help"], capture_output=True, text=True,
+                               timeout=60)
+    assert help_text.returncode == 0 and "--service-name" in help_text.stdout
+
+
+def test_server_collector_without_chdb_explains_the_embedded_store(tmp_path: Path) -> None:
+    no_chdb = _LIGHT_INSTALL.replace('("yaml", "chdb", "clickhouse_connect", "genai_prices", "grpc", "opentelemetry.proto")',
+                                     '("chdb",)')
+    assert no_chdb != _LIGHT_INSTALL
+    result = subprocess.run([sys.executable, "-c", no_chdb, "collector", "--data-dir", str(tmp_path), "--http-port", "0",
+                             "--grpc-port", "0", "--query-port", "0"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 1, (result.stdout, result.stderr)
+    assert "needs chDB" in result.stderr and "pip install 'llmsight[collector]'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_extras_match_who_installs_them() -> None:
+    requirements = importlib.metadata.requires("llmsight") or []
+
+    def names(extra: str | None) -> set[str]:
+        marker = f'extra == "{extra}"'
+        chosen = [r for r in requirements if (marker in r if extra else "extra ==" not in r)]
+        return {re.split(r"[<>=!~;\[ ]", r, maxsplit=1)[0].lower() for r in chosen}
+
+    app_side = names(None)
+    assert {"opentelemetry-sdk", "wrapt", "pydantic"} <= app_side
+    assert not app_side & {"typer", "rich", "chdb", "clickhouse-connect", "pyyaml"}
+    assert names("cli") == {"typer", "rich"}
+    assert "chdb" not in names("collector-server") and "clickhouse-connect" in names("collector-server")
+    assert names("collector") == {"llmsight", "chdb"}  # = collector-server + the embedded store
+    dockerfile = (Path(__file__).resolve().parents[1] / "deploy" / "Dockerfile").read_text()
+    assert "ARG EXTRAS=collector-server" in dockerfile

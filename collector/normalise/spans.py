@@ -22,6 +22,8 @@ MAX_TOKENS = 1_000_000_000  # a single call billing more than this is a bug or a
 MAX_STRING = 256
 MAX_ATTRIBUTE_VALUE = 1024
 MAX_EXTRA_ATTRIBUTES = 64
+MAX_CONTENT_VALUE = 16_384  # the app side's default content_max_chars
+MAX_CONTENT_ATTRIBUTES = 64
 _TIERS = ModelTiers()
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
@@ -87,6 +89,7 @@ class _KeyPlan:
 
     values: Callable[[dict[Any, Any]], tuple[Any, ...]]  # one value per `_FIELDS` entry
     extra_keys: tuple[str, ...]  # attributes kept as they are, in the `attributes` map
+    content_keys: tuple[str, ...]  # prompts and completions, in the `content` map
     is_genai: bool
 
 
@@ -95,7 +98,8 @@ def _plan_for(keys: tuple[str, ...]) -> _KeyPlan:
     chosen = [next((name for name in names if name in present), _ABSENT) for names in _FIELDS]
     return _KeyPlan(
         values=operator.itemgetter(*chosen),
-        extra_keys=tuple(key for key in keys if key not in _KNOWN),
+        extra_keys=tuple(key for key in keys if key not in _KNOWN and not key.startswith(v.CONTENT_PREFIXES)),
+        content_keys=tuple(key for key in keys if key not in _KNOWN and key.startswith(v.CONTENT_PREFIXES)),
         is_genai=not present.isdisjoint(_GENAI_MARKERS),
     )
 
@@ -219,6 +223,10 @@ def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: st
         value = attrs[key]
         text = value if isinstance(value, str) else repr(value)
         extra[key[:MAX_STRING]] = text[:MAX_ATTRIBUTE_VALUE]
+    content: dict[str, str] = {}
+    for key in plan.content_keys[:MAX_CONTENT_ATTRIBUTES]:
+        value = attrs[key]
+        content[key[:MAX_STRING]] = (value if isinstance(value, str) else repr(value))[:MAX_CONTENT_VALUE]
 
     return CallRecord(
         datetime.fromtimestamp(start_ns // 1000 / 1e6, tz=timezone.utc),
@@ -262,6 +270,7 @@ def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: st
         extra,
         _text(user_id),
         _text(session_id),
+        content,
     )
 
 

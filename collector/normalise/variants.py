@@ -93,6 +93,7 @@ ANTHROPIC_EXCLUSIVE_SCOPES = ("openlit", "com.anthropic.sdk.python")
 # Sources that follow the inclusive rule for Anthropic as well.
 ANTHROPIC_INCLUSIVE_SCOPES = ("llmsight.", "opentelemetry.instrumentation.anthropic", "logfire")
 
-# Content attributes are kept only briefly (the store is for analytics, not transcripts).
+# Content attributes (prompts, completions) go to the `content` column, which has its own short TTL
+# (content_ttl_days): the store is for analytics, not transcripts.
 CONTENT_PREFIXES = ("gen_ai.prompt", "gen_ai.completion", "gen_ai.input.messages", "gen_ai.output.messages",
                     "gen_ai.system_instructions", "llm.prompts", "llm.completions")

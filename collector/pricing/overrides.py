@@ -21,7 +21,7 @@
 Calls to any other server that is not a vendor's API host (a local or self-hosted model server) are unpriced
 unless a `models:` entry prices them.
 
-Validation errors name the file and the line at fault.
+Validation errors name the file and the line at fault (collector/config_file.py).
 """
 
 from __future__ import annotations
@@ -32,12 +32,13 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llmsight.collector.config_file import ConfigFileError, line_of, parse_yaml, validate_document
 
 
-class OverridesError(ValueError):
-    pass
+class OverridesError(ConfigFileError):
+    """The prices file is wrong: `FILE:LINE: what is wrong`."""
 
 
 class _Dated(BaseModel):
@@ -110,7 +111,6 @@ class PriceOverrides(BaseModel):
                 return index, entry
         return None
 
-
     def server(self, address: str) -> tuple[int, Server] | None:
         for index, entry in enumerate(self.servers):
             if entry.matches(address):
@@ -118,45 +118,33 @@ class PriceOverrides(BaseModel):
         return None
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the YAML node at a pydantic error location (the deepest one that exists)."""
-    line = node.start_mark.line + 1 if node is not None else None
-    for key in loc:
-        if isinstance(node, yaml.MappingNode):
-            found = next((v for k, v in node.value if k.value == key), None)
-            if found is None:
-                found = next((k for k, _ in node.value if k.value == key), None)
-        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
-            found = node.value[key]
+def _repeated_entries(entries: list[Any]) -> list[tuple[int, int]]:
+    """(index, index of the first entry it repeats) for entries with the same provider, model, server scope and
+    dates: only the first would ever apply, so a repeat is a mistake (usually a copy-paste with a stale price)."""
+    first: dict[tuple[Any, ...], int] = {}
+    repeats = []
+    for index, entry in enumerate(entries):
+        key = (entry.provider, entry.model, getattr(entry, "server", None), entry.valid_from, entry.valid_until)
+        if key in first:
+            repeats.append((index, first[key]))
         else:
-            found = None
-        if found is None:
-            break
-        node = found
-        line = node.start_mark.line + 1
-    return line
+            first[key] = index
+    return repeats
 
 
 def load_overrides(path: Path) -> PriceOverrides:
+    """The overrides file, validated strictly; any problem raises OverridesError (`FILE:LINE: what`)."""
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise OverridesError(f"{path}: cannot read prices file: {exc.strerror}") from None
-    try:
-        root = yaml.compose(text)
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise OverridesError(f"{where}: not valid YAML: {getattr(exc, 'problem', exc)}") from None
-    if document is None:
-        return PriceOverrides()
-    try:
-        return PriceOverrides.model_validate(document)
-    except ValidationError as exc:
-        problems = []
-        for error in exc.errors():
-            line = _line_of(root, tuple(error["loc"]))
-            field = ".".join(str(part) for part in error["loc"])
-            problems.append(f"{path}:{line}: {field}: {error['msg']}")
-        raise OverridesError("invalid prices file:\n  " + "\n  ".join(problems)) from None
+        document, node = parse_yaml(path)
+        overrides = validate_document(path, document, node, PriceOverrides)
+    except ConfigFileError as exc:
+        raise OverridesError(exc.path, exc.problems) from None
+    problems = [
+        (line_of(node, (section, index)),
+         f"{section}.{index}: repeats {section}.{earlier} (line {line_of(node, (section, earlier))}): same provider, model and dates")
+        for section in ("models", "discounts")
+        for index, earlier in _repeated_entries(getattr(overrides, section))
+    ]
+    if problems:
+        raise OverridesError(path, problems)
+    return overrides

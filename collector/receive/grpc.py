@@ -46,6 +46,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             retry = error_details_pb2.RetryInfo(retry_delay=duration_pb2.Duration(seconds=seconds))
             context.set_trailing_metadata((("google.rpc.retryinfo-bin", retry.SerializeToString()),))
             context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+            raise AssertionError("unreachable: grpc's abort() raises") from exc
 
 
 class OtlpGrpcReceiver:
@@ -58,7 +59,9 @@ class OtlpGrpcReceiver:
                 ("grpc.max_connection_idle_ms", 60_000),
             ],
         )
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(ingest, auth_token), self._server)
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]  # generated code
+            _TraceService(ingest, auth_token), self._server
+        )
         self.port = self._server.add_insecure_port(f"{host}:{port}")
         if self.port == 0:
             raise OSError(f"cannot bind OTLP/gRPC on {host}:{port}")

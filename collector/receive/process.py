@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from llmsight.collector.accept import AcceptLimits
+from llmsight.collector.logs import LogLevel, configure_logging
 from pydantic import BaseModel
 
 logger = logging.getLogger("llmsight.collector")
@@ -42,6 +43,7 @@ class ReceiverConfig(BaseModel):
     auth_token: str | None
     default_service: str
     limits: AcceptLimits
+    log_level: LogLevel = "warning"
 
 
 class ReceiverError(OSError):
@@ -174,6 +176,7 @@ def serve(config: ReceiverConfig, messages: IO[str], commands: IO[str]) -> None:
         return  # the process exits: its sockets and the spool lock go with it
     tune_for_throughput()
     send(status="ready", http_port=http.port, grpc_port=grpc.port)
+    logger.info("receiving OTLP/HTTP on %s:%d and OTLP/gRPC on %s:%d", config.host, http.port, config.host, grpc.port)
     commands.readline()  # "stop", or end-of-file: the store process is gone (even by kill -9)
     for server in (http, grpc):
         try:
@@ -185,12 +188,13 @@ def serve(config: ReceiverConfig, messages: IO[str], commands: IO[str]) -> None:
 
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the store process decides
-    logging.basicConfig(level=logging.WARNING, format="llmsight receiver: %(levelname)s %(message)s")
     # Messages to the store process go on the original stdout; anything else printed goes to stderr.
     messages = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)
     commands = sys.stdin
-    serve(ReceiverConfig.model_validate_json(commands.readline()), messages, commands)
+    config = ReceiverConfig.model_validate_json(commands.readline())
+    configure_logging(config.log_level, "receiver")
+    serve(config, messages, commands)
 
 
 if __name__ == "__main__":

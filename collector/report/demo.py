@@ -70,8 +70,10 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
         provider.force_flush()
         collector.flush()
         window = Window(started - timedelta(hours=24), datetime.now(timezone.utc) + timedelta(seconds=1))
-        report = build_report(collector.store.query, window)
-        evaluator = AlertEvaluator(collector.store.query, AlertsConfig(params=DEMO_ALERT_PARAMS))
+        store = collector.store
+        assert store is not None  # started above
+        report = build_report(store.query, window)
+        evaluator = AlertEvaluator(store.query, AlertsConfig(params=DEMO_ALERT_PARAMS))
         alerts = evaluator.evaluate_once()
         summary = {
             "seed": seed,

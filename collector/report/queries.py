@@ -34,7 +34,8 @@ def build_report(query: Any, window: Window) -> dict[str, Any]:
     previous = _params(window.previous_week())
 
     def rows(sql: str, params: dict[str, Any] = p) -> list[dict[str, Any]]:
-        return query(sql, params).dicts()
+        found: list[dict[str, Any]] = query(sql, params).dicts()
+        return found
 
     totals = rows(
         f"SELECT sum(h.calls) AS calls, sum(h.error_calls) AS errors, sum(h.unpriced_calls) AS unpriced_calls, "

@@ -57,7 +57,7 @@ class BackdatingProcessor(SpanProcessor):
             span = ReadableSpan(
                 name=span.name, context=span.context, parent=span.parent, resource=span.resource,
                 attributes=span.attributes, events=span.events, links=span.links, kind=span.kind,
-                status=span.status, start_time=span.start_time - shift, end_time=span.end_time - shift,
+                status=span.status, start_time=(span.start_time or 0) - shift, end_time=(span.end_time or 0) - shift,
                 instrumentation_scope=span.instrumentation_scope,
             )
         self.inner.on_end(span)
@@ -96,7 +96,7 @@ class Workload:
                                     aws_access_key_id="demo", aws_secret_access_key="demo")
         self.outcome = Outcome()
 
-    def _run(self, kind: str, call: Callable[[], None]) -> None:
+    def _run(self, kind: str, call: Callable[[], object]) -> None:
         self.outcome.calls += 1
         self.outcome.by_kind[kind] = self.outcome.by_kind.get(kind, 0) + 1
         try:
@@ -196,10 +196,10 @@ class Workload:
                 self._run("extract", call)
 
     def mixed(self) -> Callable[[], None]:
-        return self.rng.choices(
-            [self.support, self.summarise, self.classify, self.embed, self.plan, self.translate, self.extract],
-            weights=[4, 2, 3, 1, 1, 2, 2],
-        )[0]
+        steps: list[Callable[[], None]] = [
+            self.support, self.summarise, self.classify, self.embed, self.plan, self.translate, self.extract,
+        ]
+        return self.rng.choices(steps, weights=[4, 2, 3, 1, 1, 2, 2])[0]
 
     # --- phases ---
     def history_steps(self, count: int) -> Iterator[Callable[[], None]]:

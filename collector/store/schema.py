@@ -25,6 +25,7 @@ from llmsight.collector.columns import (
     ADDED_HOURLY_COLUMNS,
     CALL_COLUMNS,
     CALLS_TABLE,
+    CONTENT_COLUMN,
     DATABASE,
     HOURLY_KEY_COLUMNS,
     HOURLY_QUANTILE_COLUMNS,
@@ -34,8 +35,10 @@ from llmsight.collector.columns import (
     PRICES_TABLE,
     QUANTILE_LEVELS,
 )
+from llmsight.collector.normalise.variants import CONTENT_PREFIXES
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
+DEFAULT_CONTENT_TTL_DAYS = 7
 TRUNCATED_REASONS = "('length', 'max_tokens', 'max_output_tokens')"
 QUANTILES = ", ".join(str(level) for level in QUANTILE_LEVELS)
 # Dedup window: how many recent insert blocks (batches) a non-replicated MergeTree remembers, so a
@@ -46,6 +49,7 @@ _CODECS = {
     "ts": "CODEC(Delta, ZSTD(1))",
     "duration_ms": "CODEC(ZSTD(1))",
     "attributes": "CODEC(ZSTD(3))",
+    CONTENT_COLUMN: "CODEC(ZSTD(3))",
     "prompt_prefix_hash": "CODEC(ZSTD(1))",
 }
 _COUNTER_CODEC = "CODEC(T64, ZSTD(1))"
@@ -96,13 +100,21 @@ _CALL_TYPES = dict(CALL_COLUMNS)
 _FLOAT_SUMS = {name for name in HOURLY_SUM_COLUMNS if name.endswith("_cost") or name in ("cache_savings", "duration_ms_sum")}
 
 
-def _column_ddl(name: str, ch_type: str) -> str:
+def content_ttl(days: int) -> str:
+    """The content column's own TTL: expired prompts and completions are emptied by merges, the row stays."""
+    return f"TTL toDateTime(ts) + INTERVAL {int(days)} DAY"
+
+
+def _column_ddl(name: str, ch_type: str, content_ttl_days: int = DEFAULT_CONTENT_TTL_DAYS) -> str:
     codec = _CODECS.get(name) or (_COUNTER_CODEC if name in _COUNTERS else "")
-    return f"    {name} {ch_type} {codec}".rstrip()
+    ttl = content_ttl(content_ttl_days) if name == CONTENT_COLUMN else ""
+    return f"    {name} {ch_type} {codec} {ttl}".rstrip()
 
 
-def calls_table_ddl(*, engine: str = "MergeTree", table: str = CALLS_TABLE, ttl_days: int = 90) -> str:
-    columns = ",\n".join(_column_ddl(name, ch_type) for name, ch_type in CALL_COLUMNS)
+def calls_table_ddl(
+    *, engine: str = "MergeTree", table: str = CALLS_TABLE, ttl_days: int = 90, content_ttl_days: int = DEFAULT_CONTENT_TTL_DAYS
+) -> str:
+    columns = ",\n".join(_column_ddl(name, ch_type, content_ttl_days) for name, ch_type in CALL_COLUMNS)
     settings = f"non_replicated_deduplication_window = {DEDUP_WINDOW}" if engine == "MergeTree" else "index_granularity = 8192"
     # ORDER BY: dashboards filter on service/environment first, then provider/model, over a time range.
     return (
@@ -206,13 +218,23 @@ def added_rollup_ddl(version: int) -> list[str]:
     ]
 
 
-def migrations(ttl_days: int = 90) -> list[tuple[int, list[str]]]:
+_IS_CONTENT_KEY = f"arrayExists(prefix -> startsWith(k, prefix), {list(CONTENT_PREFIXES)!r})"
+
+
+def content_column_ddl(content_ttl_days: int, *, modify: bool = False) -> str:
+    """Add the content column (no-op when it exists), or MODIFY it to another TTL."""
+    _, ch_type = next(column for column in CALL_COLUMNS if column[0] == CONTENT_COLUMN)
+    verb = "MODIFY COLUMN" if modify else "ADD COLUMN IF NOT EXISTS"
+    return f"ALTER TABLE {DATABASE}.{CALLS_TABLE} {verb} {_column_ddl(CONTENT_COLUMN, ch_type, content_ttl_days).strip()}"
+
+
+def migrations(ttl_days: int = 90, content_ttl_days: int = DEFAULT_CONTENT_TTL_DAYS) -> list[tuple[int, list[str]]]:
     """Ordered (version, statements). Append new versions; never edit an applied one."""
     return [
         (
             1,
             [
-                calls_table_ddl(ttl_days=ttl_days),
+                calls_table_ddl(ttl_days=ttl_days, content_ttl_days=content_ttl_days),
                 hourly_table_ddl(),
                 hourly_view_ddl(),
             ],
@@ -222,6 +244,18 @@ def migrations(ttl_days: int = 90) -> list[tuple[int, list[str]]]:
         # v3: per-call cache savings (priced at pricing time) and its hourly sum; retried calls in the rollup, so the
         # report reads every aggregate from the rollup.
         (3, [*added_columns_ddl(3), *added_rollup_ddl(3)]),
+        (
+            # Captured content leaves the 90-day `attributes` map for a column with its own short TTL.
+            4,
+            [
+                content_column_ddl(content_ttl_days),
+                f"ALTER TABLE {DATABASE}.{CALLS_TABLE} UPDATE "
+                f"{CONTENT_COLUMN} = mapFilter((k, v) -> {_IS_CONTENT_KEY}, attributes), "
+                f"attributes = mapFilter((k, v) -> NOT {_IS_CONTENT_KEY}, attributes) "
+                f"WHERE mapExists((k, v) -> {_IS_CONTENT_KEY}, attributes) "
+                "SETTINGS mutations_sync = 1",  # done before the collector starts writing
+            ],
+        ),
     ]
 
 
@@ -233,14 +267,14 @@ def bootstrap_ddl() -> list[str]:
     ]
 
 
-def cluster_ddl(cluster: str, *, ttl_days: int = 90) -> list[str]:
+def cluster_ddl(cluster: str, *, ttl_days: int = 90, content_ttl_days: int = DEFAULT_CONTENT_TTL_DAYS) -> list[str]:
     """The same schema for a ClickHouse cluster: Replicated*MergeTree local tables on every shard plus
     Distributed tables with the public names, so queries and inserts need no change."""
     on = f"ON CLUSTER {cluster}"
     local_calls, local_hourly = f"{CALLS_TABLE}_local", f"{HOURLY_TABLE}_local"
     replicated = "ReplicatedMergeTree('/clickhouse/tables/{shard}/llmsight/llm_calls', '{replica}')"
     replicated_agg = "ReplicatedAggregatingMergeTree('/clickhouse/tables/{shard}/llmsight/llm_calls_hourly', '{replica}')"
-    calls = calls_table_ddl(engine=replicated, table=local_calls, ttl_days=ttl_days)
+    calls = calls_table_ddl(engine=replicated, table=local_calls, ttl_days=ttl_days, content_ttl_days=content_ttl_days)
     hourly = hourly_table_ddl(engine=replicated_agg, table=local_hourly)
     view = hourly_view_ddl(source=local_calls, target=local_hourly, view=f"{HOURLY_TABLE}_local_mv")
     local_prices = f"{PRICES_TABLE}_local"

@@ -11,6 +11,7 @@ opening it takes an exclusive lock next to it.
 
 from __future__ import annotations
 
+import importlib.util
 import operator
 import re
 import struct
@@ -23,7 +24,7 @@ from typing import Any
 
 from llmsight.collector.config import redact_dsn
 from llmsight.collector.lockfile import LockedError, lock_exclusively
-from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, DATABASE
+from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, CONTENT_COLUMN, DATABASE
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import schema
 
@@ -113,6 +114,7 @@ class Store:
         self.dsn = dsn
         self._connect_timeout = connect_timeout
         self._schema_ttl_days: int | None = None  # set once ensure_schema has been asked for
+        self._content_ttl_days = schema.DEFAULT_CONTENT_TTL_DAYS
         self._lock_file = lock_file
         # chDB runs queries in-process; clickhouse-connect clients are not meant for concurrent use.
         self._lock = threading.RLock()
@@ -134,6 +136,11 @@ class Store:
 
         lock_file = None
         if dsn.startswith("chdb://"):
+            if importlib.util.find_spec("chdb") is None:  # the collector-server install, by design
+                raise StoreError(
+                    f"the embedded store ({dsn}) needs chDB, which is not installed: pip install 'llmsight[collector]', "
+                    "or point --dsn / LLMSIGHT_CLICKHOUSE_DSN at a ClickHouse server (http://user:pass@host:8123)"
+                )
             path = Path(dsn.removeprefix("chdb://"))
             path.mkdir(parents=True, exist_ok=True)
             try:
@@ -161,11 +168,11 @@ class Store:
                 self._migrate(self._schema_ttl_days)
         return self._client
 
-    def ensure_schema(self, *, ttl_days: int = 90) -> int:
+    def ensure_schema(self, *, ttl_days: int = 90, content_ttl_days: int = schema.DEFAULT_CONTENT_TTL_DAYS) -> int:
         """Create or migrate the schema; returns the schema version now in force. Idempotent. A lazy
         store whose server is down remembers the request and migrates when it connects."""
         with self._lock:
-            self._schema_ttl_days = ttl_days
+            self._schema_ttl_days, self._content_ttl_days = ttl_days, content_ttl_days
             if self._client is None:
                 self._connected()  # migrates on success, raises StoreUnavailableError otherwise
                 return schema.SCHEMA_VERSION
@@ -181,14 +188,26 @@ class Store:
         for statement in schema.bootstrap_ddl():
             client.command(statement)
         current = int(client.command(f"SELECT max(version) FROM {DATABASE}.schema_version") or 0)
-        for version, statements in schema.migrations(ttl_days):
+        for version, statements in schema.migrations(ttl_days, self._content_ttl_days):
             if version <= current:
                 continue
             for statement in statements:
                 client.command(statement)
             client.command(f"INSERT INTO {DATABASE}.schema_version (version) VALUES ({version})")
             current = version
+        self._apply_content_ttl(self._content_ttl_days)
         return current
+
+    def _apply_content_ttl(self, days: int) -> None:
+        """A changed content_ttl_days applies to the existing table (and its rows). Only a MergeTree-family
+        table has column TTLs: with a cluster's Distributed table, ALTER the local tables ON CLUSTER instead."""
+        engine, create = self._client.query(
+            "SELECT engine, create_table_query FROM system.tables WHERE database = {db:String} AND name = {table:String}",
+            parameters={"db": DATABASE, "table": CALLS_TABLE},
+        ).result_rows[0]
+        in_force = re.search(rf"`?{CONTENT_COLUMN}`? Map\(String, String\)[^,]*?TTL toDateTime\(ts\) \+ toIntervalDay\((\d+)\)", create)
+        if engine.endswith("MergeTree") and (in_force is None or int(in_force.group(1)) != days):
+            self._client.command(schema.content_column_ddl(days, modify=True))
 
     def insert(self, records: Sequence[CallRecord], dedup_token: str, *, table: str = CALLS_TABLE) -> None:
         """Columnar insert of one batch. Inserting the same batch again with the same token is a no-op

@@ -25,7 +25,7 @@ _CONTENT_DELTAS = ("text_delta", "input_json_delta", "thinking_delta", "citation
 
 def _cached_blocks(messages: Any) -> list[Any]:
     """Message content blocks marked with cache_control: part of the static prefix by declaration."""
-    marked = []
+    marked: list[Any] = []
     for message in messages or ():
         content = message.get("content") if isinstance(message, dict) else None
         if isinstance(content, list):

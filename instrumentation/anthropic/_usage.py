@@ -19,6 +19,10 @@ class MergedUsage:
     the last non-null value wins."""
 
     __slots__ = (*_FIELDS, "cache_1h", "thinking", "service_tier")
+    input_tokens: int | None  # the _FIELDS, set in __init__
+    cache_creation_input_tokens: int | None
+    cache_read_input_tokens: int | None
+    output_tokens: int | None
 
     def __init__(self) -> None:
         for name in _FIELDS:

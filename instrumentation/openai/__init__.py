@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer, get_tracer
 from wrapt import wrap_function_wrapper
@@ -22,7 +22,7 @@ from wrapt import wrap_function_wrapper
 from llmsight._common import CallContext
 from llmsight._stainless import hook_base_client, unhook_base_client
 from llmsight._version import __version__
-from llmsight._wrapping import ResultKinds, async_wrapper, sync_wrapper
+from llmsight._wrapping import Operation, ResultKinds, async_wrapper, sync_wrapper
 from llmsight.config import InstrumentationSettings
 
 _CHAT = "openai.resources.chat.completions.completions"
@@ -56,7 +56,7 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             async_streams=(openai.AsyncStream,),
             raw=(LegacyAPIResponse, APIResponse, AsyncAPIResponse),
         )
-        operations = {
+        operations: dict[str, Operation] = {
             "chat": ChatOperation(ctx),
             "responses": ResponsesOperation(ctx),
             "embeddings": EmbeddingsOperation(ctx),

@@ -39,7 +39,7 @@ def provider_for(host: str, is_azure: bool) -> str:
 
 def client_attributes(client: Any) -> dict[str, Any]:
     """Provider and server attributes of an SDK client (cached on the client object)."""
-    cached = getattr(client, "_llmsight_attributes", None)
+    cached: dict[str, Any] | None = getattr(client, "_llmsight_attributes", None)
     if cached is not None:
         return cached
     url = client.base_url

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 FaultKind = Literal["status", "slow", "cut"]
 
@@ -26,15 +26,15 @@ class Fault:
     times: int = 1  # how many requests it applies to
 
     @classmethod
-    def http_status(cls, status: int, *, times: int = 1, retry_after_s: float = 0.02, **match: str) -> Fault:
+    def http_status(cls, status: int, *, times: int = 1, retry_after_s: float = 0.02, **match: Any) -> Fault:
         return cls(kind="status", status=status, times=times, retry_after_s=retry_after_s, **match)
 
     @classmethod
-    def slow_first_token(cls, delay_s: float, *, times: int = 1, **match: str) -> Fault:
+    def slow_first_token(cls, delay_s: float, *, times: int = 1, **match: Any) -> Fault:
         return cls(kind="slow", delay_s=delay_s, times=times, **match)
 
     @classmethod
-    def cut_stream(cls, after_events: int, *, times: int = 1, **match: str) -> Fault:
+    def cut_stream(cls, after_events: int, *, times: int = 1, **match: Any) -> Fault:
         return cls(kind="cut", after_events=after_events, times=times, **match)
 
     @classmethod

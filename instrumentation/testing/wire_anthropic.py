@@ -56,7 +56,7 @@ class AnthropicReply:
         wanted = reply_tokens or reply_length(key, seed)
         limit = body.get("max_tokens")
         self.truncated = isinstance(limit, int) and limit < wanted
-        self.words = reply_words(key, seed, min(wanted, limit) if self.truncated else wanted)
+        self.words = reply_words(key, seed, limit if isinstance(limit, int) and limit < wanted else wanted)
         thinking = body.get("thinking") or {}
         self.thinking_tokens = 2 * len(self.words) if thinking.get("type") == "enabled" else 0
         self.output_tokens = len(self.words) + self.thinking_tokens

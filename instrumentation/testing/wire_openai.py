@@ -50,7 +50,7 @@ class OpenAIReply:
         key = prefix_key(static, last)
         wanted = reply_tokens or reply_length(key, seed)
         self.truncated = isinstance(limit, int) and limit < wanted
-        self.words = reply_words(key, seed, min(wanted, limit) if self.truncated else wanted)
+        self.words = reply_words(key, seed, limit if isinstance(limit, int) and limit < wanted else wanted)
         visible = len(self.words)
         self.reasoning_tokens = 2 * visible if is_reasoning_model(self.model) else 0
         self.output_tokens = visible + self.reasoning_tokens

@@ -54,7 +54,7 @@ def test_bad_alerts_files_say_file_line_and_what(tmp_path: Path, text: str) -> N
 def test_non_utf8_alerts_file(tmp_path: Path) -> None:
     path = tmp_path / "alerts.yaml"
     path.write_bytes(b"interval: 1m\n# caf\xe9\n")
-    with pytest.raises(ConfigFileError, match=rf"^{path}:1: not UTF-8"):
+    with pytest.raises(ConfigFileError, match=rf"^{path}:2: not UTF-8"):  # the line of the bad byte
         load_config(path)
 
 

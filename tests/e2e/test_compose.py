@@ -1,5 +1,5 @@
 """docker-compose.yml without a container engine: valid against the Compose specification's JSON schema
-(the one the docker-compose package ships), every file it mounts or builds from exists, secrets come from
+(vendored from the docker-compose package: no network), every file it mounts or builds from exists, secrets come from
 the env file, Grafana reads ClickHouse as a read-only user, and the collector's server code path (an
 http:// DSN) is the same client code the embedded tests exercise."""
 
@@ -7,9 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import jsonschema
@@ -18,25 +15,13 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+SCHEMA = Path(__file__).with_name("compose_spec") / "compose_spec.json"
 
 
 @pytest.fixture(scope="session")
-def compose_schema(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """compose_spec.json from the docker-compose 1.29.2 wheel (PyPI), fetched once per session."""
-    cache = Path.home() / ".cache" / "llmsight-tests"
-    schema_file = cache / "compose_spec.json"
-    if not schema_file.exists():
-        download = tmp_path_factory.mktemp("wheel")
-        result = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-q", "-d", str(download),
-             "docker-compose==1.29.2"], capture_output=True, text=True, timeout=300)
-        wheels = list(download.glob("*.whl"))
-        if result.returncode != 0 or not wheels:
-            pytest.skip(f"could not fetch the compose schema from PyPI: {result.stderr[-300:]}")
-        cache.mkdir(parents=True, exist_ok=True)
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            schema_file.write_bytes(wheel.read("compose/config/compose_spec.json"))
-    return json.loads(schema_file.read_text())
+def compose_schema() -> dict:
+    """compose_spec.json from the docker-compose 1.29.2 wheel, vendored (license and origin beside it)."""
+    return json.loads(SCHEMA.read_text())
 
 
 def test_compose_file_is_valid_against_the_compose_spec(compose_schema: dict) -> None:
