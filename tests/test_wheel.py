@@ -13,6 +13,7 @@ llmsight is not visible there (asserted below).
 from __future__ import annotations
 
 import json
+from datetime import datetime, timedelta, timezone
 import os
 import shutil
 import site
@@ -26,8 +27,9 @@ from pathlib import Path
 
 import pytest
 
-from llmsight.collector.query_api import HttpReader
-from llmsight.testing.server import ProviderServer
+from llmsight.collector.query_api import running_collector
+from llmsight.collector.store import Store
+from llmsight.testing.server import PRICES_YAML, ProviderServer
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = """
@@ -96,12 +98,14 @@ def test_the_fresh_venv_sees_the_wheel_not_the_checkout(fresh_venv: FreshVenv) -
 
 
 @pytest.fixture
-def wheel_collector(fresh_venv: FreshVenv, tmp_path: Path) -> Iterator[int]:
-    """`llmsight collector` from the wheel, on free ports; yields its read-API port."""
+def wheel_collector(fresh_venv: FreshVenv, tmp_path: Path) -> Iterator[tuple[int, Path, subprocess.Popen[bytes]]]:
+    """`llmsight collector` from the wheel, on free ports; yields its OTLP/HTTP port, data dir and process."""
     data_dir = tmp_path / "data"
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(PRICES_YAML)  # the local provider is a declared server: priced at the vendor's list price
     process = subprocess.Popen(
         [str(fresh_venv.bin / "llmsight"), "collector", "--data-dir", str(data_dir), "--http-port", "0",
-         "--grpc-port", "0", "--query-port", "0"],
+         "--grpc-port", "0", "--query-port", "0", "--prices-file", str(prices)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=fresh_venv.env(),
     )
     try:
@@ -110,15 +114,17 @@ def wheel_collector(fresh_venv: FreshVenv, tmp_path: Path) -> Iterator[int]:
             assert process.poll() is None, process.stdout.read().decode()  # type: ignore[union-attr]
             assert time.monotonic() < deadline, "collector did not start"
             time.sleep(0.05)
-        yield json.loads(state.read_text())["otlp_http_port"], json.loads(state.read_text())["query_port"]
+        yield json.loads(state.read_text())["otlp_http_port"], data_dir, process
     finally:
-        process.terminate()
+        if process.poll() is None:
+            process.terminate()
         process.wait(60)
 
 
-def test_llmsight_run_from_the_wheel_stores_a_row(fresh_venv: FreshVenv, wheel_collector: tuple[int, int],
-                                                 tmp_path: Path) -> None:
-    http_port, query_port = wheel_collector
+def test_llmsight_run_from_the_wheel_stores_a_row(
+    fresh_venv: FreshVenv, wheel_collector: tuple[int, Path, subprocess.Popen[bytes]], tmp_path: Path
+) -> None:
+    http_port, data_dir, collector = wheel_collector
     with ProviderServer(seed=3) as provider:
         app = tmp_path / "app.py"
         app.write_text(APP.format(base_url=provider.openai_base_url))
@@ -129,12 +135,21 @@ def test_llmsight_run_from_the_wheel_stores_a_row(fresh_venv: FreshVenv, wheel_c
         )
     assert result.returncode == 0, result.stderr
     assert "app done:" in result.stdout and "tracing disabled" not in result.stderr, result.stderr
-    reader, deadline = HttpReader(f"http://127.0.0.1:{query_port}/v1/query"), time.monotonic() + 30
-    while True:
-        rows = reader.query("SELECT service, provider, request_model, input_tokens, total_cost FROM llmsight.llm_calls").dicts()
-        if rows or time.monotonic() > deadline:
-            break
+    # Until the running collector's read API reports the call; then stop it (SIGTERM stores everything) and
+    # read the row from the store it owned.
+    client, deadline = running_collector(data_dir), time.monotonic() + 30
+    assert client is not None
+    now = datetime.now(timezone.utc)
+    while client.report(now - timedelta(hours=1), now + timedelta(hours=1))["totals"]["calls"] < 1:
+        assert time.monotonic() < deadline, "the call was not stored"
         time.sleep(0.2)
+    collector.terminate()
+    assert collector.wait(60) == 0
+    store = Store.open(f"chdb://{data_dir / 'store'}")
+    try:
+        rows = store.query("SELECT service, provider, request_model, input_tokens, total_cost FROM llmsight.llm_calls").dicts()
+    finally:
+        store.close()
     assert len(rows) == 1, rows
     row = rows[0]
     assert (row["service"], row["provider"], row["request_model"]) == ("wheel-smoke", "openai", "gpt-4o-mini")
