@@ -56,10 +56,11 @@ CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     # Appended (schema v2), so rows spooled by an older collector still map field by field.
     ("user_id", "String"),  # user.id: the end user, '' if not set
     ("session_id", "String"),  # session.id: the conversation / session, '' if not set
+    ("call_id", "FixedString(32)"),  # hex; one row per call id (spans of one call are merged)
 )
 # Columns added after the first schema version: (schema version, name). Migrations add them to stores
 # created before, with ALTER TABLE ... ADD COLUMN IF NOT EXISTS.
-ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"))
+ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"), (3, "call_id"))
 
 # The hourly rollup (AggregatingMergeTree fed by a materialized view). Dashboards read it wherever
 # a panel needs no per-call detail.

@@ -18,6 +18,7 @@ from itertools import takewhile
 from typing import Any, Protocol
 
 from llmsight.collector.config import CollectorSettings
+from llmsight.collector.normalise.merge import drop_stored, merge_calls
 from llmsight.collector.record import CallRecord
 from llmsight.collector.shared import SharedState
 from llmsight.collector.spool import Checkpoint, Position, SpoolReader
@@ -94,6 +95,25 @@ class Pipeline:
     def _token(self, start: Position, end: Position) -> str:
         return f"{self.spool.id}:{start.segment}:{start.frame}-{end.frame}"
 
+    def _one_row_per_call(self, records: list[CallRecord]) -> tuple[list[CallRecord], int, int]:
+        """Spans of one call that reached this batch separately, or whose call is already stored (by an
+        earlier batch, or another collector), become one row (normalise/merge.py). Returns (records, merged,
+        already stored: the same span inserted before, e.g. resent to another collector)."""
+        records, merged = merge_calls(records)
+        delay = self.limits.retry_initial_s
+        while True:
+            try:
+                records, stored_before, replayed = drop_stored(self.store, records)
+                return records, merged + stored_before, replayed
+            except StoreError as exc:  # ClickHouse is down: wait like an insert would
+                self.shared.add(insert_errors=1)
+                self.shared.last_error = str(exc)
+                with self._wake:
+                    if self._closing:
+                        return records, merged, 0
+                    self._wake.wait(timeout=delay)
+                delay = min(delay * 2, self.limits.retry_max_s)
+
     def _run(self) -> None:
         if self.checkpoint.in_flight is not None:  # a batch that may or may not have been inserted
             start, end = self.checkpoint.in_flight
@@ -156,6 +176,7 @@ class Pipeline:
 
     def _insert_until_done(self, frames: list[Any], start: Position, end: Position) -> None:
         records = [CallRecord(*row) for frame in frames for row in frame.payload]
+        records, merged, already = self._one_row_per_call(records)
         for record in records:
             try:
                 self.pricer.price(record)
@@ -178,5 +199,5 @@ class Pipeline:
                 delay = min(delay * 2, self.limits.retry_max_s)
         self.checkpoint.commit(end)
         self._publish_committed()
-        self.shared.add(stored=len(records), batches=1)
+        self.shared.add(stored=len(records), batches=1, merged_calls=merged, already_stored=already)
         self.shared.last_error = ""

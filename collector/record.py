@@ -55,6 +55,7 @@ class CallRecord:
     # Last, like their columns: a spooled row from an older collector (shorter tuple) still maps.
     user_id: str = ""
     session_id: str = ""
+    call_id: str = ""  # 32 hex chars: spans with the same call id are one call (collector/normalise/merge.py)
 
     @property
     def uncached_input_tokens(self) -> int:

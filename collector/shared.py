@@ -16,12 +16,12 @@ from typing import Any
 
 INGEST_COUNTERS = (
     "requests", "bad_requests", "spans_received", "genai_spans", "ignored_spans", "rejected_spans",
-    "duplicate_spans", "backpressure",
+    "duplicate_spans", "backpressure", "merged_spans",
 )
 # Written by the receiver process.
 ACCEPT_COUNTERS = ("submitted", "duplicates", "pending_bytes")
 # Written by the store process.
-STORE_COUNTERS = ("stored", "batches", "insert_errors")
+STORE_COUNTERS = ("stored", "batches", "insert_errors", "merged_calls", "already_stored")
 # Written by the store process's alert evaluator (reported under "alerts", without the prefix).
 ALERT_COUNTERS = (
     "alert_evaluations", "alert_evaluation_failures", "alert_rule_failures", "alert_notifications",
