@@ -68,6 +68,14 @@ def compare(source: str, rows: list[dict[str, Any]], ledger: list[Billed]) -> di
     wrong: dict[str, list[str]] = {field: [] for field in FIELDS}
     if len(rows) != len(ledger):
         wrong["rows"].append(f"{len(rows)} rows for {len(ledger)} calls")
+        for field in FIELDS[1:]:  # what a dashboard sums: the totals over all rows
+            reported = [(r, e) for r, e in zip(rows, ledger) if not unreported(source, e, field, r)] if field else []
+            if not reported:
+                continue
+            got = sum(actual(row, field) for row in rows)
+            want = sum(expected(entry, field) for entry in ledger if not unreported(source, entry, field, rows[0]))
+            if got != want:
+                wrong[field].append(f"total {got!r} != {want!r}")
         return wrong
     for index, (row, entry) in enumerate(zip(rows, ledger)):
         for field in FIELDS[1:]:
