@@ -27,7 +27,7 @@ from llmsight.collector.record import CallRecord
 _TEXT_GAPS = ("response_model", "service_tier", "finish_reason", "task", "prompt_name", "prompt_version",
               "prompt_prefix_hash", "tenant", "error_type", "environment")
 _TOKEN_GAPS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "output_tokens")
-LOOKUP_CHUNK = 1000  # call ids per lookup query (a server takes query parameters in the URL)
+LOOKUP_CHUNK = 5000  # call ids per lookup query (~175 kB: a server takes query parameters in the URL, max 1 MiB)
 SAME_CALL_WINDOW = timedelta(seconds=30)  # spans of one call start within this of each other
 _RESPONSE_ID = "gen_ai.response.id"
 
@@ -107,6 +107,10 @@ def _stream_halves(groups: list[list[CallRecord]]) -> list[list[CallRecord]]:
 
 def merge_calls(records: Sequence[CallRecord]) -> tuple[list[CallRecord], int]:
     """One record per call, in first-seen order; returns (records, how many spans were merged away)."""
+    if len({record.call_id for record in records}) == len(records) and all(
+        _RESPONSE_ID in record.attributes or not record.streaming for record in records
+    ):
+        return list(records), 0  # the common case: every span is a call of its own
     groups = _stream_halves(_groups(records))
     if len(groups) == len(records):
         return list(records), 0
