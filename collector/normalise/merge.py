@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from llmsight.collector.columns import CALLS_TABLE, DATABASE
+from llmsight.collector.normalise import variants as v
 from llmsight.collector.normalise.sources import source_of
 from llmsight.collector.record import CallRecord
 
@@ -29,7 +30,7 @@ _TEXT_GAPS = ("response_model", "service_tier", "finish_reason", "task", "prompt
 _TOKEN_GAPS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "output_tokens")
 LOOKUP_CHUNK = 5000  # call ids per lookup query (~175 kB: a server takes query parameters in the URL, max 1 MiB)
 SAME_CALL_WINDOW = timedelta(seconds=30)  # spans of one call start within this of each other
-_RESPONSE_ID = "gen_ai.response.id"
+_RESPONSE_ID = v.RESPONSE_ID[0]  # kept in the attributes map by the normaliser
 
 
 def _rank(record: CallRecord) -> int:
