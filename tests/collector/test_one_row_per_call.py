@@ -38,17 +38,29 @@ def _send(collector: CollectorProcess, source: tuple[str, int, dict[str, object]
     assert post_protobuf(collector.http_endpoint, _request(*source)) == 200
 
 
-def _settle(collector: CollectorProcess) -> tuple[int, int, int]:
+def _settle(collector: CollectorProcess, dsn: str | None = None) -> tuple[int, int, int]:
     """(rows, rollup calls, merged counted by this collector) once everything accepted is stored."""
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         pipeline = collector.metrics()["pipeline"]
         if pipeline["stored"] + pipeline["merged_calls"] + pipeline["already_stored"] >= pipeline["submitted"]:
             break
-        time.sleep(0.05)
+        time.sleep(0.2)
+    metrics = collector.metrics()  # before querying: a query stops the collector (it owns the embedded store)
+    if dsn is not None:  # a store of its own (--dsn): read it directly once the collector has let go of it
+        from llmsight.collector.store import Store
+
+        assert collector.stop() == 0
+        store = Store.open(dsn)
+        try:
+            rows = store.query("SELECT count() FROM llmsight.llm_calls").rows[0][0]
+            calls = store.query("SELECT sum(calls) FROM llmsight.llm_calls_hourly").rows[0][0]
+            collector.dsn_rows = store.query("SELECT * FROM llmsight.llm_calls").dicts()
+        finally:
+            store.close()
+        return rows, calls, metrics["pipeline"]["merged_calls"] + metrics["ingest"]["merged_spans"]
     rows = collector.query("SELECT count() FROM llmsight.llm_calls").rows[0][0]
     calls = collector.query("SELECT sum(calls) FROM llmsight.llm_calls_hourly").rows[0][0]
-    metrics = collector.metrics()
     return rows, calls, metrics["pipeline"]["merged_calls"] + metrics["ingest"]["merged_spans"]
 
 
@@ -58,16 +70,14 @@ def test_two_collectors_over_time_on_one_store(tmp_path: Path) -> None:
     dsn = f"chdb://{tmp_path / 'store'}"
     first = CollectorProcess(tmp_path / "a", ["--dsn", dsn]).start()
     _send(first, SDK)
-    assert _settle(first) == (1, 1, 0)
-    assert first.stop() == 0
+    assert _settle(first, dsn) == (1, 1, 0)
     second = CollectorProcess(tmp_path / "b", ["--dsn", dsn]).start()
     _send(second, OPENLLMETRY)
     _send(second, SDK)  # a resend of the first half to the other collector
-    assert _settle(second) == (1, 1, 1)
-    (row,) = second.rows()
+    assert _settle(second, dsn) == (1, 1, 1)
+    (row,) = second.dsn_rows
     assert row["instrumentation"] == "com.anthropic.sdk.python"
     assert (row["input_tokens"], row["cache_read_tokens"], row["streaming"], row["ttft_ms"]) == (1411, 1398, True, 250.0)
-    assert second.stop() == 0
 
 
 def test_both_halves_in_one_batch_keep_the_richer_source_and_fill_its_gaps(tmp_path: Path) -> None:

@@ -104,6 +104,7 @@ def settled_rows(collector: Any, timeout: float = 60.0) -> list[dict[str, Any]]:
         if pipeline["submitted"] and pipeline["stored"] + pipeline.get("merged_calls", 0) + pipeline.get("already_stored", 0) >= pipeline["submitted"]:
             break
         time.sleep(0.1)
+    collector.final_metrics = collector.metrics()  # a query stops the collector: read its counters first
     return sorted(collector.rows(), key=lambda r: r["ts"])
 
 
@@ -124,8 +125,9 @@ def test_one_right_row_per_call(source: str, collector, provider_server) -> None
         capture_output=True, text=True, timeout=240,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    check(source, settled_rows(collector), provider_server.ledger.entries())
-    if source in ("openllmetry", "llmsight-late"):  # the anthropic SDK's own spans arrived too, and were merged
-        metrics = collector.metrics()
+    rows = settled_rows(collector)
+    metrics = collector.final_metrics
+    check(source, rows, provider_server.ledger.entries())
+    if source in ("openllmetry", "llmsight-late"):  # the SDK's own spans came too: merged
         merged = metrics["ingest"]["merged_spans"] + metrics["pipeline"]["merged_calls"]
         assert merged == (6 if source == "openllmetry" else 0), metrics
