@@ -64,10 +64,12 @@ CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     # Captured prompts and completions (opt-in on the app side), under their own short TTL (content_ttl_days);
     # added in schema v4 with its TTL (schema.content_column_ddl).
     ("content", "Map(String, String)"),
+    # Appended (schema v5). Hex; one row per call id: spans of one call are merged (collector/normalise/merge.py).
+    ("call_id", "FixedString(32)"),
 )
 # Columns added after the first schema version: (schema version, name). Migrations add them to stores
 # created before, with ALTER TABLE ... ADD COLUMN IF NOT EXISTS.
-ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"), (3, "cache_savings"))
+ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"), (3, "cache_savings"), (5, "call_id"))
 CONTENT_COLUMN: Final = "content"
 
 # The hourly rollup (AggregatingMergeTree fed by a materialized view). The report and the dashboards read it for

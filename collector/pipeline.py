@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from llmsight.collector.config import CollectorSettings
+from llmsight.collector.normalise.merge import drop_stored, merge_calls
 from llmsight.collector.record import CallRecord
 from llmsight.collector.shared import SharedState
 from llmsight.collector.dead_letter import DEAD_LETTER_DIR, write_dead_letter
@@ -54,6 +55,7 @@ class Pipeline:
         self.pricer = pricer
         self.shared = shared
         self.limits = limits or PipelineLimits()
+        self._batch_merges = (0, 0)  # (spans merged into another row, spans already stored) of the last batch
         self.spool = SpoolReader(settings.spool_dir, lambda: shared.position("durable"))
         self.checkpoint = Checkpoint(settings.spool_dir / "checkpoint.json")
         self.dead_letter_dir = settings.data_dir / DEAD_LETTER_DIR
@@ -100,6 +102,25 @@ class Pipeline:
     def _token(self, start: Position, end: Position) -> str:
         """The token a batch journalled by an earlier version (without a token of its own) was inserted with."""
         return f"{self.spool.id}:{start.segment}:{start.frame}-{end.frame}"
+
+    def _one_row_per_call(self, records: list[CallRecord]) -> tuple[list[CallRecord], int, int]:
+        """Spans of one call that reached this batch separately, or whose call is already stored (by an
+        earlier batch, or another collector), become one row (normalise/merge.py). Returns (records, merged,
+        already stored: the same span inserted before, e.g. resent to another collector)."""
+        records, merged = merge_calls(records)
+        delay = self.limits.retry_initial_s
+        while True:
+            try:
+                records, stored_before, replayed = drop_stored(self.store, records)
+                return records, merged + stored_before, replayed
+            except StoreError as exc:  # ClickHouse is down: wait like an insert would
+                self.shared.add(insert_errors=1)
+                self.shared.last_error = str(exc)
+                with self._wake:
+                    if self._closing:
+                        return records, merged, 0
+                    self._wake.wait(timeout=delay)
+                delay = min(delay * 2, self.limits.retry_max_s)
 
     def _run(self) -> None:
         """The writer: it never dies. Whatever fails (the store, a full disk under the checkpoint) is counted,
@@ -183,6 +204,8 @@ class Pipeline:
         """Insert the batch's rows, split per day partition; rows the store refuses for what they hold go to
         the dead-letter directory. False when the collector is closing first (the batch stays journalled)."""
         records = [CallRecord(*row) for frame in frames for row in frame.payload]
+        records, merged, already = self._one_row_per_call(records)
+        self._batch_merges = (merged, already)  # counted once the batch is committed
         for record in records:
             try:
                 self.pricer.price(record)
@@ -236,5 +259,7 @@ class Pipeline:
                     "spool segment %d: dropped %d corrupted bytes at offset %d (frame %d); the frames after it were kept",
                     frame.segment, frame.corrupt_bytes, frame.offset, frame.index,
                 )
-        self.shared.add(stored=rows, batches=1)
+        merged, already = self._batch_merges
+        # Rows inserted: the batch's spans less those merged into another span's row or already stored.
+        self.shared.add(stored=rows - merged - already, batches=1, merged_calls=merged, already_stored=already)
         self.shared.last_error = ""

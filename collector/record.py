@@ -57,6 +57,7 @@ class CallRecord:
     session_id: str = ""
     cache_savings: float | None = None  # what caching saved (columns.py defines it); NULL when unpriced
     content: dict[str, str] = field(default_factory=dict)  # prompts and completions: short retention
+    call_id: str = ""  # 32 hex chars: spans with the same call id are one call (collector/normalise/merge.py)
 
     @property
     def uncached_input_tokens(self) -> int:

@@ -16,14 +16,14 @@ from typing import Any
 
 INGEST_COUNTERS = (
     "requests", "bad_requests", "spans_received", "genai_spans", "ignored_spans", "rejected_spans",
-    "duplicate_spans", "backpressure",
+    "duplicate_spans", "backpressure", "merged_spans",
 )
 # Written by the receiver process.
 ACCEPT_COUNTERS = ("submitted", "duplicates", "pending_bytes", "spool_write_errors", "spool_repaired_bytes")
 # Written by the store process.
 STORE_COUNTERS = (
     "stored", "batches", "insert_errors", "writer_errors", "dead_letter_batches", "dead_lettered_rows",
-    "corrupt_frames", "corrupt_bytes",
+    "corrupt_frames", "corrupt_bytes", "merged_calls", "already_stored",
 )
 # Written by the store process's alert evaluator (reported under "alerts", without the prefix).
 ALERT_COUNTERS = (

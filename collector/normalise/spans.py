@@ -7,14 +7,18 @@ Other spans (HTTP attempts, app spans) are counted as ignored. A GenAI span whos
 
 from __future__ import annotations
 
+import json
 import math
 import operator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from hashlib import blake2b
 from typing import Any
 
 from llmsight.collector.normalise import variants as v
+from llmsight.collector.normalise.merge import merge_calls
+from llmsight.collector.normalise.sources import source_of
 from llmsight.collector.record import CallRecord
 from llmsight.model_tier import ModelTiers
 
@@ -32,10 +36,15 @@ class InvalidSpan(ValueError):
     pass
 
 
+class NotACall(Exception):
+    """A GenAI span that is not a call of its own (Logfire's usage-free request half of a stream)."""
+
+
 @dataclass
 class NormaliseResult:
     records: list[CallRecord] = field(default_factory=list)
     ignored: int = 0  # not GenAI spans
+    merged: int = 0  # spans of a call already described by another span of the request (merge.py)
     rejected: int = 0
     errors: list[str] = field(default_factory=list)  # first few reasons, for partial_success
 
@@ -72,11 +81,12 @@ _FIELDS: tuple[tuple[str, ...], ...] = (
     v.PROVIDER, v.OPERATION, v.REQUEST_MODEL, v.RESPONSE_MODEL,
     v.INPUT_TOKENS, v.OUTPUT_TOKENS, v.CACHE_READ, v.CACHE_WRITE, v.CACHE_WRITE_1H, v.REASONING,
     v.FINISH_REASONS, v.SERVICE_TIER, v.TTFT_SECONDS, v.STREAMING, v.RETRIES, v.HTTP_STATUS, v.ERROR_TYPE,
-    ("llmsight.model_tier",), ("llmsight.stream.completed",), ("llmsight.task",), ("llmsight.prompt.name",),
-    ("llmsight.prompt.version",), ("llmsight.prompt.prefix_hash",), ("llmsight.tenant",),
-    ("user.id",), ("session.id",),
+    v.MODEL_TIER, v.STREAM_COMPLETED, v.TASK, v.PROMPT_NAME, v.PROMPT_VERSION, v.PROMPT_PREFIX_HASH, v.TENANT,
+    ("user.id",), ("session.id",), v.RESPONSE_ID, v.RAW_USAGE,
 )
-_KNOWN = frozenset(name for names in _FIELDS for name in names)
+# Read into columns, and still kept in the `attributes` map (a user looks a call up by its response id).
+_ALSO_KEPT = frozenset(v.RESPONSE_ID)
+_KNOWN = frozenset(name for names in _FIELDS for name in names) - _ALSO_KEPT
 _GENAI_MARKERS = frozenset(v.REQUEST_MODEL + v.PROVIDER + v.INPUT_TOKENS + v.OPERATION)
 _ABSENT = object()  # a key no span has: the plan reads it, with value None, for a field the span lacks
 _MAX_PLANS = 1024
@@ -156,12 +166,41 @@ def _number(value: Any, name: str) -> float | None:
     return float(value)
 
 
-def _input_excludes_cache(provider: str, scope: str) -> bool:
-    if provider != "anthropic":
-        return False
-    if scope.startswith(v.ANTHROPIC_INCLUSIVE_SCOPES):
-        return False
-    return True  # Anthropic's own convention, which OpenLIT and the SDK's tracing keep
+def _raw_usage(raw: Any) -> dict[str, Any]:
+    """Logfire's `gen_ai.usage.raw`: the provider's usage object as JSON (OpenAI chat/responses, Anthropic)."""
+    if not isinstance(raw, str) or len(raw) > 16_384:
+        return {}
+    try:
+        usage = json.loads(raw)
+    except ValueError:
+        return {}
+    if not isinstance(usage, dict):
+        return {}
+
+    def dig(*path: str) -> Any:
+        node: Any = usage
+        for key in path:
+            node = node.get(key) if isinstance(node, dict) else None
+        return node
+
+    return {
+        "cache_read": dig("prompt_tokens_details", "cached_tokens") or dig("input_tokens_details", "cached_tokens")
+        or dig("cache_read_input_tokens"),
+        "cache_write": dig("cache_creation_input_tokens"),
+        "cache_write_1h": dig("cache_creation", "ephemeral_1h_input_tokens"),
+        "reasoning": dig("completion_tokens_details", "reasoning_tokens") or dig("output_tokens_details", "reasoning_tokens")
+        or dig("output_tokens_details", "thinking_tokens"),
+        "service_tier": dig("service_tier"),
+    }
+
+
+def call_id(service: str, trace_id: bytes, span_id: bytes, response_id: str) -> str:
+    """The call's identity: spans of one service that carry the same response id describe the same call (an
+    instrumentation's span and the SDK's own: parent and child, or two root spans — OpenLLMetry does not make
+    its span current, so the SDK's lands in a trace of its own). Provider response ids are unique; merge.py
+    also requires the spans to start within seconds of each other. Without a response id, the span is the call."""
+    key = (b"r" + service.encode() + b"\0" + response_id.encode()) if response_id else (b"s" + trace_id + span_id)
+    return blake2b(key, digest_size=16).hexdigest()
 
 
 def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: str, environment: str, scope: str) -> CallRecord:
@@ -171,7 +210,18 @@ def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: st
         input_tokens, output_tokens, cache_read, cache_write, cache_write_1h, reasoning,
         finish, service_tier, ttft, streaming, retries, http_status, error_type,
         model_tier, completed, task, prompt_name, prompt_version, prefix_hash, tenant, user_id, session_id,
+        response_id, raw_usage,
     ) = plan.values(attrs)
+    source = source_of(scope)
+    if source.usage_free_spans_are_halves and input_tokens is None and output_tokens is None and span.status.code != 2:
+        raise NotACall
+    if source.usage_in_raw_json and raw_usage is not None:
+        raw = _raw_usage(raw_usage)
+        cache_read = cache_read if cache_read is not None else raw["cache_read"]
+        cache_write = cache_write if cache_write is not None else raw["cache_write"]
+        cache_write_1h = cache_write_1h if cache_write_1h is not None else raw["cache_write_1h"]
+        reasoning = reasoning if reasoning is not None else raw["reasoning"]
+        service_tier = service_tier if service_tier is not None else raw["service_tier"]
     provider_raw = _text(provider_raw).lower()
     provider = _PROVIDER_NAMES.get(provider_raw, provider_raw)
     operation_raw = _text(operation_raw).lower()
@@ -197,19 +247,29 @@ def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: st
         if cache_read or cache_write:
             extra["llmsight.note"] = "source reported no input_tokens; input counts cache tokens only"
         input_tokens = cache_read + cache_write
-    elif _input_excludes_cache(provider, scope):
+    elif not source.input_includes_cache(provider):
         input_tokens += cache_read + cache_write
-    if cache_read + cache_write > input_tokens:
-        raise InvalidSpan(f"cache tokens ({cache_read + cache_write}) exceed input tokens ({input_tokens})")
+    elif input_tokens < cache_read + cache_write:  # the safety net: only an exclusive count can be smaller
+        extra["llmsight.note"] = "input_tokens excluded cache tokens; added back"
+        input_tokens += cache_read + cache_write
     if cache_write_1h > cache_write:
         raise InvalidSpan("1-hour cache writes exceed all cache writes")
     if reasoning > output_tokens:
         raise InvalidSpan(f"reasoning tokens ({reasoning}) exceed output tokens ({output_tokens})")
 
+    if isinstance(finish, str) and finish.startswith("["):  # Logfire: a JSON array in a string
+        try:
+            finish = json.loads(finish)
+        except ValueError:
+            pass
     if isinstance(finish, (list, tuple)):
         finish = finish[0] if finish else ""
+    if streaming is None and source.usage_free_spans_are_halves:
+        streaming = span.name.startswith("streaming response")  # Logfire's stream span: the only sign
+    streaming = streaming if isinstance(streaming, bool) else str(streaming).lower() == "true"
     if ttft is not None:
-        ttft = _number(ttft, "gen_ai.response.time_to_first_chunk")
+        # Only a stream has a first chunk (OpenLIT also sets it for non-streams: the whole response time).
+        ttft = _number(ttft, v.TTFT_SECONDS[0]) if streaming else None
     start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
     if start_ns <= 0 or end_ns < start_ns:
         raise InvalidSpan("span start/end times are missing or reversed")
@@ -240,7 +300,7 @@ def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: st
         response_model,
         model_tier,
         _text(service_tier).lower(),
-        streaming if isinstance(streaming, bool) else str(streaming).lower() == "true",
+        streaming,
         completed if isinstance(completed, bool) else True,
         "error" if status_code == 2 or error_type else "ok",
         error_type,
@@ -270,7 +330,9 @@ def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: st
         extra,
         _text(user_id),
         _text(session_id),
+        None,  # cache_savings: the pricer fills it in
         content,
+        call_id(service, span.trace_id, span.span_id, _text(response_id)),
     )
 
 
@@ -301,9 +363,12 @@ def normalise_request(request: Any, *, default_service: str = "unknown_service",
                     append(normalise_span(span, attrs, plan, service, environment, scope))
                     if service_version:  # deploy markers on the dashboards read it from `attributes`
                         result.records[-1].attributes["service.version"] = service_version
+                except NotACall:
+                    result.ignored += 1
                 except Exception as exc:  # noqa: BLE001 - one bad span never costs the others in its request
                     result.rejected += 1
                     if len(result.errors) < max_errors:
                         reason = exc if isinstance(exc, InvalidSpan) else f"cannot be normalised ({type(exc).__name__}: {exc})"
                         result.errors.append(f"span {span.span_id.hex() or '?'} ({span.name[:60]}): {reason}"[:300])
+    result.records, result.merged = merge_calls(result.records)
     return result

@@ -7,46 +7,60 @@ anthropic SDK's built-in tracing (`com.anthropic.sdk.python`).
 
 from __future__ import annotations
 
-PROVIDER = ("gen_ai.provider.name", "gen_ai.system")
-OPERATION = ("gen_ai.operation.name", "llm.request.type")
-REQUEST_MODEL = ("gen_ai.request.model", "llm.request.model")
-RESPONSE_MODEL = ("gen_ai.response.model", "llm.response.model")
-INPUT_TOKENS = ("gen_ai.usage.input_tokens", "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens")
-OUTPUT_TOKENS = ("gen_ai.usage.output_tokens", "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens")
+from llmsight import attributes as a
+
+PROVIDER = (a.GEN_AI_PROVIDER_NAME, "gen_ai.system")
+OPERATION = (a.GEN_AI_OPERATION_NAME, "llm.request.type")
+REQUEST_MODEL = (a.GEN_AI_REQUEST_MODEL, "llm.request.model")
+RESPONSE_MODEL = (a.GEN_AI_RESPONSE_MODEL, "llm.response.model")
+RESPONSE_ID = (a.GEN_AI_RESPONSE_ID,)
+INPUT_TOKENS = (a.GEN_AI_USAGE_INPUT_TOKENS, "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens")
+OUTPUT_TOKENS = (a.GEN_AI_USAGE_OUTPUT_TOKENS, "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens")
 CACHE_READ = (
-    "gen_ai.usage.cache_read.input_tokens",
+    a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
     "gen_ai.usage.cache_read_input_tokens",
     "gen_ai.usage.cached_tokens",
 )
 CACHE_WRITE = (
-    "gen_ai.usage.cache_creation.input_tokens",
+    a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
     "gen_ai.usage.cache_creation_input_tokens",
     "gen_ai.usage.cache_write.input_tokens",
 )
 CACHE_WRITE_1H = (
-    "llmsight.usage.cache_creation_1h.input_tokens",
+    a.LLMSIGHT_CACHE_CREATION_1H_INPUT_TOKENS,
     "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
 )
 REASONING = (
-    "gen_ai.usage.reasoning.output_tokens",
+    a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     "gen_ai.usage.reasoning_tokens",
     "llm.usage.reasoning_tokens",
 )
-FINISH_REASONS = ("gen_ai.response.finish_reasons", "anthropic.message.stop_reason", "llm.response.finish_reason")
+FINISH_REASONS = (a.GEN_AI_RESPONSE_FINISH_REASONS, "anthropic.message.stop_reason", "llm.response.finish_reason")
 SERVICE_TIER = (
-    "llmsight.service_tier",
+    a.LLMSIGHT_SERVICE_TIER,
     "gen_ai.openai.response.service_tier",
     "openai.response.service_tier",
     "anthropic.response.service_tier",
     "gen_ai.openai.request.service_tier",
     "openai.request.service_tier",
     "anthropic.request.service_tier",
+    "gen_ai.response.service_tier",  # OpenLIT
+    "gen_ai.request.service_tier",  # OpenLIT
 )
-TTFT_SECONDS = ("gen_ai.response.time_to_first_chunk", "gen_ai.server.time_to_first_token")
-STREAMING = ("gen_ai.request.stream", "llm.is_streaming")
-RETRIES = ("llmsight.retries", "http.request.resend_count")
-HTTP_STATUS = ("http.response.status_code", "http.status_code")
-ERROR_TYPE = ("error.type",)
+TTFT_SECONDS = (a.GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK, "gen_ai.server.time_to_first_token")
+# OpenLLMetry: gen_ai.is_streaming (llm.is_streaming before 0.4x); OpenLIT: gen_ai.request.is_stream.
+STREAMING = (a.GEN_AI_REQUEST_STREAM, "gen_ai.is_streaming", "llm.is_streaming", "gen_ai.request.is_stream")
+RETRIES = (a.LLMSIGHT_RETRIES, "http.request.resend_count")
+HTTP_STATUS = (a.HTTP_RESPONSE_STATUS_CODE, "http.status_code")
+ERROR_TYPE = (a.ERROR_TYPE,)
+MODEL_TIER = (a.LLMSIGHT_MODEL_TIER,)
+STREAM_COMPLETED = (a.LLMSIGHT_STREAM_COMPLETED,)
+TASK = (a.LLMSIGHT_TASK,)
+PROMPT_NAME = (a.LLMSIGHT_PROMPT_NAME,)
+PROMPT_VERSION = (a.LLMSIGHT_PROMPT_VERSION,)
+PROMPT_PREFIX_HASH = (a.LLMSIGHT_PROMPT_PREFIX_HASH,)
+TENANT = (a.LLMSIGHT_TENANT,)
+RAW_USAGE = ("gen_ai.usage.raw",)  # Logfire: the provider's usage object as JSON
 
 # Normalised values.
 PROVIDER_NAMES = {
@@ -86,12 +100,6 @@ OPERATION_NAMES = {
     "rerank": "rerank",
     "image": "image_generation",
 }
-
-# Which sources report `input_tokens` EXCLUDING cache reads/writes for Anthropic (provider semantics kept
-# as-is). Everything else follows the semconv rule (inclusive). Checked against each library's source.
-ANTHROPIC_EXCLUSIVE_SCOPES = ("openlit", "com.anthropic.sdk.python")
-# Sources that follow the inclusive rule for Anthropic as well.
-ANTHROPIC_INCLUSIVE_SCOPES = ("llmsight.", "opentelemetry.instrumentation.anthropic", "logfire")
 
 # Content attributes (prompts, completions) go to the `content` column, which has its own short TTL
 # (content_ttl_days): the store is for analytics, not transcripts.

@@ -83,7 +83,7 @@ class Ingest:
         """Store the request's GenAI spans durably; raises Backpressure when the collector is behind."""
         result = normalise_request(request, default_service=self.default_service)
         self._reject_out_of_window(result)
-        total = result.ignored + result.rejected + len(result.records)
+        total = result.ignored + result.rejected + result.merged + len(result.records)
         try:
             fresh = self.acceptor.submit(result.records) if result.records else 0
         except Backpressure:
@@ -96,6 +96,7 @@ class Ingest:
             ignored_spans=result.ignored,
             rejected_spans=result.rejected,
             duplicate_spans=len(result.records) - fresh,
+            merged_spans=result.merged,
         )
         response = ExportTraceServiceResponse()
         if result.rejected:

@@ -16,6 +16,17 @@ which dashboards and alerts depend on:
 - cache_savings        sum, NULLs skipped (the per-call column is defined in columns.py)
 - duration_ms_sum      sum(duration_ms)
 - ttft_ms_q / duration_ms_q   quantilesTDigest(0.5, 0.95, 0.99) states (NULL TTFT skipped)
+
+One row per call (version 3): `call_id` is a deterministic identity (hash of trace id + response id, else
+trace id + span id; collector/normalise/spans.py), with a bloom-filter skip index. Spans of one call are
+merged before insert — within an OTLP request, within a batch, and against the rows already stored (a
+lookup of the batch's call ids, collector/normalise/merge.py) — so the raw table and the insert-fed rollup
+both count the call once, and the report (raw) and dashboards (rollup) agree. The decision is read from
+ClickHouse, so it survives resends, restarts, spool replays and holds across collectors sharing one
+ClickHouse; the one race left is two collectors inserting the two halves of a call in the same instant
+(each lookup runs before the other's insert is visible): then both rows stay. A ReplacingMergeTree keyed on
+call_id would close it only at merge time and would need FINAL on every query and a rollup that can
+subtract, so it was not chosen. Measured cost: bench/ingest.py (README).
 """
 
 from __future__ import annotations
@@ -37,7 +48,7 @@ from llmsight.collector.columns import (
 )
 from llmsight.collector.normalise.variants import CONTENT_PREFIXES
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_CONTENT_TTL_DAYS = 7
 TRUNCATED_REASONS = "('length', 'max_tokens', 'max_output_tokens')"
 QUANTILES = ", ".join(str(level) for level in QUANTILE_LEVELS)
@@ -51,7 +62,9 @@ _CODECS = {
     "attributes": "CODEC(ZSTD(3))",
     CONTENT_COLUMN: "CODEC(ZSTD(3))",
     "prompt_prefix_hash": "CODEC(ZSTD(1))",
+    "call_id": "CODEC(ZSTD(1))",
 }
+CALL_ID_INDEX = "call_id_idx call_id TYPE bloom_filter(0.01) GRANULARITY 4"
 _COUNTER_CODEC = "CODEC(T64, ZSTD(1))"
 _COUNTERS = {
     "input_tokens",
@@ -114,7 +127,9 @@ def _column_ddl(name: str, ch_type: str, content_ttl_days: int = DEFAULT_CONTENT
 def calls_table_ddl(
     *, engine: str = "MergeTree", table: str = CALLS_TABLE, ttl_days: int = 90, content_ttl_days: int = DEFAULT_CONTENT_TTL_DAYS
 ) -> str:
-    columns = ",\n".join(_column_ddl(name, ch_type, content_ttl_days) for name, ch_type in CALL_COLUMNS)
+    columns = ",\n".join(
+        [_column_ddl(name, ch_type, content_ttl_days) for name, ch_type in CALL_COLUMNS] + [f"    INDEX {CALL_ID_INDEX}"]
+    )
     settings = f"non_replicated_deduplication_window = {DEDUP_WINDOW}" if engine == "MergeTree" else "index_granularity = 8192"
     # ORDER BY: dashboards filter on service/environment first, then provider/model, over a time range.
     return (
@@ -254,6 +269,13 @@ def migrations(ttl_days: int = 90, content_ttl_days: int = DEFAULT_CONTENT_TTL_D
                 f"attributes = mapFilter((k, v) -> NOT {_IS_CONTENT_KEY}, attributes) "
                 f"WHERE mapExists((k, v) -> {_IS_CONTENT_KEY}, attributes) "
                 "SETTINGS mutations_sync = 1",  # done before the collector starts writing
+            ],
+        ),
+        (
+            5,
+            [  # one row per call: the call identity the collector merges spans on (no-ops on a new store)
+                *added_columns_ddl(5),
+                f"ALTER TABLE {DATABASE}.{CALLS_TABLE} ADD INDEX IF NOT EXISTS {CALL_ID_INDEX}",
             ],
         ),
     ]

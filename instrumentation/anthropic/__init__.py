@@ -8,9 +8,10 @@ Patched (sync and async, and the `beta.messages` twins): `messages.create` (stre
 call starts there and its raw event stream is proxied underneath the SDK's `MessageStream` helpers
 (`text_stream`, `get_final_message`, `until_done` keep working). One call, one span.
 
-The anthropic SDK (2.x) also emits spans of its own by default. While llmsight instruments it, clients
-that have not resolved their tracer yet get none from the SDK, so a call is not counted twice; the
-collector still accepts the SDK's own spans from apps that do not use llmsight.
+The anthropic SDK (2.x) also emits spans of its own by default. While llmsight instruments it, no client
+gets a tracer from the SDK — neither new clients nor those created and used before `instrument()`, which
+had resolved theirs already — so a call is not reported twice; the collector still accepts the SDK's own
+spans from apps that do not use llmsight.
 """
 
 from __future__ import annotations
@@ -37,6 +38,30 @@ _BETA_MESSAGES = "anthropic.resources.beta.messages.messages"
 
 def _no_sdk_tracer(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
     return None
+
+
+_SDK_TRACER_PROPERTY = "_tracer"  # BaseClient._tracer: the client's cached SDK tracer, None = no spans
+
+
+def _suppress_sdk_spans(base_client: Any) -> None:
+    """Clients that already resolved their tracer keep it in `_lazy_tracer`: the property that returns it
+    answers None while llmsight instruments (the SDK then makes no span)."""
+    cls = getattr(base_client, "BaseClient", None)
+    original = cls.__dict__.get(_SDK_TRACER_PROPERTY) if cls is not None else None
+    if isinstance(original, property) and not hasattr(original.fget, "__llmsight_original__"):
+        def no_tracer(self: Any) -> None:
+            return None
+
+        no_tracer.__llmsight_original__ = original  # type: ignore[attr-defined]
+        setattr(cls, _SDK_TRACER_PROPERTY, property(no_tracer))
+
+
+def _restore_sdk_spans(base_client: Any) -> None:
+    cls = getattr(base_client, "BaseClient", None)
+    current = cls.__dict__.get(_SDK_TRACER_PROPERTY) if cls is not None else None
+    original = getattr(getattr(current, "fget", None), "__llmsight_original__", None)
+    if original is not None:
+        setattr(cls, _SDK_TRACER_PROPERTY, original)
 
 
 class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -72,6 +97,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         base_client = importlib.import_module("anthropic._base_client")
         if hasattr(base_client, "get_tracer"):
             wrap_function_wrapper(base_client, "get_tracer", _no_sdk_tracer)
+        _suppress_sdk_spans(base_client)
 
     @staticmethod
     def _modules() -> list[str]:
@@ -94,3 +120,4 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         base_client = importlib.import_module("anthropic._base_client")
         if hasattr(getattr(base_client, "get_tracer", None), "__wrapped__"):
             unwrap(base_client, "get_tracer")
+        _restore_sdk_spans(base_client)

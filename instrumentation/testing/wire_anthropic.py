@@ -83,7 +83,7 @@ class AnthropicReply:
         )
 
     def usage(self, *, output_tokens: int | None = None) -> dict[str, Any]:
-        return {
+        usage = {
             "input_tokens": self.input_tokens,
             "cache_creation_input_tokens": self.cache_write_5m + self.cache_write_1h,
             "cache_read_input_tokens": self.cache_read,
@@ -94,6 +94,9 @@ class AnthropicReply:
             "output_tokens": self.output_tokens if output_tokens is None else output_tokens,
             "service_tier": self.service_tier,
         }
+        if self.thinking_tokens and output_tokens is None:  # final usage only, as the API reports it
+            usage["output_tokens_details"] = {"thinking_tokens": self.thinking_tokens}
+        return usage
 
     def message(self) -> dict[str, Any]:
         return {
@@ -135,7 +138,7 @@ class AnthropicReply:
         yield "message_delta", {
             "type": "message_delta",
             "delta": {"stop_reason": "tool_use" if self.tools else self.stop_reason, "stop_sequence": None},
-            "usage": {"output_tokens": self.output_tokens},
+            "usage": {"output_tokens": self.output_tokens, **({"output_tokens_details": {"thinking_tokens": self.thinking_tokens}} if self.thinking_tokens else {})},
         }
         yield "message_stop", {"type": "message_stop"}
 

@@ -32,6 +32,7 @@ def genai_request(batch: int, spans: int = 50, start_ns: int | None = None) -> E
             "gen_ai.operation.name": "chat",
             "gen_ai.request.model": "gpt-4o-mini",
             "gen_ai.response.model": "gpt-4o-mini",
+            "gen_ai.response.id": f"chatcmpl-{batch}-{index}",  # real calls carry one: the collector merges on it
             "gen_ai.usage.input_tokens": 1000 + index,
             "gen_ai.usage.cache_read.input_tokens": 512,
             "gen_ai.usage.output_tokens": 100,

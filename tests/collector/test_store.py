@@ -12,6 +12,7 @@ import pytest
 
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.store import Store, StoreLockedError, StoreUnavailableError
+from llmsight.collector.store import schema
 from llmsight.collector.store.schema import SCHEMA_VERSION, cluster_ddl
 
 

@@ -54,8 +54,8 @@ def test_an_existing_store_gets_the_new_columns(tmp_path: Path) -> None:
         # A store as schema version 1 created it: no user_id / session_id.
         for statement in schema.bootstrap_ddl():
             store.command(statement)
-        # Every column added after version 1 (content has its own migration, with its TTL).
-        later = tuple(f"{name} " for name in (*(name for _, name in ADDED_CALL_COLUMNS), CONTENT_COLUMN))
+        # Every column added after version 1 (content has its own migration, with its TTL), and call_id's index.
+        later = tuple(f"{name} " for name in (*(name for _, name in ADDED_CALL_COLUMNS), CONTENT_COLUMN, "INDEX"))
         v1_table = "\n".join(line for line in schema.calls_table_ddl().splitlines() if not line.strip().startswith(later))
         v1_table = v1_table.replace("attributes Map(String, String) CODEC(ZSTD(3)),", "attributes Map(String, String) CODEC(ZSTD(3))")
         later_sums = tuple(name for _, name in ADDED_HOURLY_COLUMNS)

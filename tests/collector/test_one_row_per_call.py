@@ -1,0 +1,125 @@
+"""One row per call, whichever collector and whenever the spans of a call arrive: real collector processes,
+the same store, spans of one call sent separately (an anthropic SDK span and an OpenLLMetry span of the same
+response, in two traces as OpenLLMetry really emits them)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
+from opentelemetry.proto.resource.v1.resource_pb2 import Resource
+from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
+
+from tests.collector.conftest import CollectorProcess
+from tests.collector.spans import _kv, post_protobuf
+
+START_NS = time.time_ns() - 5_000_000_000
+USAGE = {"gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-sonnet-4-5",
+         "gen_ai.response.id": "msg_0123", "gen_ai.usage.input_tokens": 1411, "gen_ai.usage.output_tokens": 40,
+         "gen_ai.usage.cache_read.input_tokens": 1398}
+SDK = ("com.anthropic.sdk.python", 1, {**USAGE, "gen_ai.usage.cache_write.input_tokens": 0,
+                                       "gen_ai.request.stream": True, "gen_ai.response.time_to_first_chunk": 0.25})
+OPENLLMETRY = ("opentelemetry.instrumentation.anthropic", 2, {**USAGE, "gen_ai.is_streaming": True})
+
+
+def _request(scope: str, index: int, attributes: dict[str, object]) -> ExportTraceServiceRequest:
+    span = Span(trace_id=index.to_bytes(16, "big"), span_id=index.to_bytes(8, "big"), name="chat",
+                start_time_unix_nano=START_NS + index * 1_000_000, end_time_unix_nano=START_NS + 900_000_000,
+                attributes=[_kv(k, v) for k, v in attributes.items()])
+    resource = Resource(attributes=[_kv("service.name", "app")])
+    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(
+        resource=resource, scope_spans=[ScopeSpans(scope=InstrumentationScope(name=scope), spans=[span])])])
+
+
+def _send(collector: CollectorProcess, source: tuple[str, int, dict[str, object]]) -> None:
+    assert post_protobuf(collector.http_endpoint, _request(*source)) == 200
+
+
+def _settle(collector: CollectorProcess, dsn: str | None = None) -> tuple[int, int, int]:
+    """(rows, rollup calls, merged counted by this collector) once everything accepted is stored."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pipeline = collector.metrics()["pipeline"]
+        if pipeline["stored"] + pipeline["merged_calls"] + pipeline["already_stored"] >= pipeline["submitted"]:
+            break
+        time.sleep(0.2)
+    metrics = collector.metrics()  # before querying: a query stops the collector (it owns the embedded store)
+    if dsn is not None:  # a store of its own (--dsn): read it directly once the collector has let go of it
+        from llmsight.collector.store import Store
+
+        assert collector.stop() == 0
+        store = Store.open(dsn)
+        try:
+            rows = store.query("SELECT count() FROM llmsight.llm_calls").rows[0][0]
+            calls = store.query("SELECT sum(calls) FROM llmsight.llm_calls_hourly").rows[0][0]
+            collector.dsn_rows = store.query("SELECT * FROM llmsight.llm_calls").dicts()
+        finally:
+            store.close()
+        return rows, calls, metrics["pipeline"]["merged_calls"] + metrics["ingest"]["merged_spans"]
+    rows = collector.query("SELECT count() FROM llmsight.llm_calls").rows[0][0]
+    calls = collector.query("SELECT sum(calls) FROM llmsight.llm_calls_hourly").rows[0][0]
+    return rows, calls, metrics["pipeline"]["merged_calls"] + metrics["ingest"]["merged_spans"]
+
+
+def test_two_collectors_over_time_on_one_store(tmp_path: Path) -> None:
+    """The other half of a call lands on another collector (behind a load balancer) later: the decision is
+    read from the store, so still one row — and the raw table and the rollup agree."""
+    dsn = f"chdb://{tmp_path / 'store'}"
+    first = CollectorProcess(tmp_path / "a", ["--dsn", dsn]).start()
+    _send(first, SDK)
+    assert _settle(first, dsn) == (1, 1, 0)
+    second = CollectorProcess(tmp_path / "b", ["--dsn", dsn]).start()
+    _send(second, OPENLLMETRY)
+    _send(second, SDK)  # a resend of the first half to the other collector
+    assert _settle(second, dsn) == (1, 1, 1)
+    (row,) = second.dsn_rows
+    assert row["instrumentation"] == "com.anthropic.sdk.python"
+    assert (row["input_tokens"], row["cache_read_tokens"], row["streaming"], row["ttft_ms"]) == (1411, 1398, True, 250.0)
+
+
+def test_both_halves_in_one_batch_keep_the_richer_source_and_fill_its_gaps(tmp_path: Path) -> None:
+    collector = CollectorProcess(tmp_path / "a", []).start()
+    request = _request(*OPENLLMETRY)
+    request.resource_spans[0].scope_spans.append(_request(*SDK).resource_spans[0].scope_spans[0])
+    assert post_protobuf(collector.http_endpoint, request) == 200  # one request: merged in the receiver
+    rows, calls, merged = _settle(collector)
+    assert (rows, calls, merged) == (1, 1, 1)
+    (row,) = collector.rows()
+    assert row["instrumentation"] == "com.anthropic.sdk.python" and row["ttft_ms"] == 250.0
+    assert collector.stop() == 0
+
+
+def test_one_row_after_kill_9_and_resends(tmp_path: Path) -> None:
+    collector = CollectorProcess(tmp_path / "a", []).start()
+    _send(collector, OPENLLMETRY)
+    _send(collector, SDK)
+    collector.stop(signal.SIGKILL)
+    collector.start()  # the spool is replayed: the decision is made again from what is stored
+    _send(collector, SDK)
+    _send(collector, OPENLLMETRY)
+    collector.wait_stored(1)  # the replayed spool
+    time.sleep(1.5)  # a second row would show up after the flush interval
+    rows, calls, _ = _settle(collector)
+    assert (rows, calls) == (1, 1)
+    assert collector.stop() == 0
+
+
+def test_a_version_1_store_gains_the_call_identity(tmp_path: Path) -> None:
+    from llmsight.collector.store import Store, schema
+
+    store = Store.open(f"chdb://{tmp_path / 'store'}")
+    try:
+        store.ensure_schema()
+        for statement in ("ALTER TABLE llmsight.llm_calls DROP INDEX call_id_idx",
+                          "ALTER TABLE llmsight.llm_calls DROP COLUMN call_id",
+                          "DELETE FROM llmsight.schema_version WHERE version >= 3"):
+            store.command(statement)  # as a store created before version 2 is
+        assert store.ensure_schema() == schema.SCHEMA_VERSION
+        columns = {row[0] for row in store.query("SELECT name FROM system.columns WHERE database = 'llmsight' "
+                                                  "AND table = 'llm_calls'").rows}
+        assert "call_id" in columns
+    finally:
+        store.close()

@@ -1,0 +1,109 @@
+"""Recordings of what a peer instrumentation really sends: the raw OTLP/HTTP export requests of one app run,
+with the local provider's ledger of that run (the truth to check the stored rows against).
+
+`record(...)` runs an app (any Python, e.g. a venv of its own whose OTel pins conflict with ours) against a
+local provider and a small OTLP recorder; `replay(...)` posts the requests to a collector again, shifted to
+now (raw rows older than the TTL are dropped, and prices are looked up at the call's time).
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import json
+import subprocess
+import threading
+from dataclasses import asdict
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from llmsight.testing.server import ProviderServer
+from llmsight.testing.simulation import Billed
+
+HERE = Path(__file__).parent
+APP = HERE / "app.py"
+
+
+class _Recorder(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self) -> None:
+        super().__init__(("127.0.0.1", 0), _RecorderHandler)
+        self.bodies: list[tuple[str, str, bytes]] = []  # (path, content-type, body) — decompressed
+        self.lock = threading.Lock()
+
+
+class _RecorderHandler(BaseHTTPRequestHandler):
+    server: _Recorder
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_POST(self) -> None:  # noqa: N802
+        body = self.rfile.read(int(self.headers.get("content-length") or 0))
+        if self.headers.get("content-encoding", "").lower() == "gzip":
+            body = gzip.decompress(body)
+        with self.server.lock:
+            self.server.bodies.append((self.path, self.headers.get("content-type", ""), body))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+
+def record(source: str, python: str, out: Path, *, app: Path = APP, notice: str = "", versions: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run `python app SOURCE ENDPOINT OPENAI_URL ANTHROPIC_URL` and save its export requests and the ledger."""
+    recorder = _Recorder()
+    threading.Thread(target=recorder.serve_forever, daemon=True).start()
+    try:
+        with ProviderServer(seed=7) as provider:
+            endpoint = f"http://127.0.0.1:{recorder.server_address[1]}/v1/traces"
+            done = subprocess.run([python, str(app), source, endpoint, provider.openai_base_url, provider.anthropic_base_url],
+                                  capture_output=True, text=True, timeout=300)
+            if done.returncode != 0:
+                raise RuntimeError(f"{source} app failed:\n{done.stderr[-4000:]}")
+            ledger = [asdict(entry) for entry in provider.ledger.entries()]
+    finally:
+        recorder.shutdown()
+    document = {
+        "source": source,
+        "notice": notice,
+        "versions": versions or {},
+        "ledger": ledger,
+        "requests": [
+            {"content_type": content_type, "body": base64.b64encode(body).decode()}
+            for path, content_type, body in recorder.bodies if path.endswith("/v1/traces")  # not logs or metrics
+        ],
+    }
+    out.write_text(json.dumps(document, indent=1) + "\n")
+    return document
+
+
+def load(path: Path) -> tuple[list[ExportTraceServiceRequest], list[Billed]]:
+    document = json.loads(path.read_text())
+    requests = []
+    for item in document["requests"]:
+        if "protobuf" not in item["content_type"]:
+            raise ValueError(f"{path}: only protobuf exports are recorded, got {item['content_type']!r}")
+        requests.append(ExportTraceServiceRequest.FromString(base64.b64decode(item["body"])))
+    return requests, [Billed(**entry) for entry in document["ledger"]]
+
+
+def shifted_to(requests: list[ExportTraceServiceRequest], now_ns: int) -> list[ExportTraceServiceRequest]:
+    """The requests with every span moved by one offset so that the last one ends at `now_ns`."""
+    spans = [span for r in requests for rs in r.resource_spans for ss in rs.scope_spans for span in ss.spans]
+    offset = now_ns - max(span.end_time_unix_nano for span in spans)
+    out = []
+    for request in requests:
+        copy = ExportTraceServiceRequest()
+        copy.CopyFrom(request)
+        for rs in copy.resource_spans:
+            for ss in rs.scope_spans:
+                for span in ss.spans:
+                    span.start_time_unix_nano += offset
+                    span.end_time_unix_nano += offset
+        out.append(copy)
+    return out
