@@ -78,6 +78,9 @@ class CollectorSettings(BaseSettings):
     @model_validator(mode="after")
     def _window_inside_ttl(self) -> CollectorSettings:
         if self.accept_past_days > self.raw_ttl_days:
+            if "accept_past_days" not in self.model_fields_set:  # the default window follows a shorter TTL
+                self.accept_past_days = float(self.raw_ttl_days)
+                return self
             # Rows older than the TTL are deleted as soon as they are stored: acknowledged, then gone.
             raise ValueError(f"accept_past_days ({self.accept_past_days:g}) must not exceed raw_ttl_days ({self.raw_ttl_days})")
         return self

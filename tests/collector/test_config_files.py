@@ -140,12 +140,12 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
 
 
 def test_collector_yaml_applies_below_env_and_flags(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
-    config = _write(tmp_path, f"data_dir: {tmp_path / 'data'}\notlp_http_port: 5000\notlp_grpc_port: 5001\nraw_ttl_days: 30\n")
+    config = _write(tmp_path, f"data_dir: {tmp_path / 'data'}\notlp_http_port: 5000\notlp_grpc_port: 5001\nraw_ttl_days: 60\n")
     clean_env.setenv("LLMSIGHT_CONFIG_FILE", str(config))
     clean_env.setenv("LLMSIGHT_OTLP_GRPC_PORT", "6001")
-    settings = load_settings(raw_ttl_days=7)
+    settings = load_settings(raw_ttl_days=45)
     assert (settings.data_dir, settings.otlp_http_port, settings.otlp_grpc_port, settings.raw_ttl_days) == (
-        tmp_path / "data", 5000, 6001, 7)
+        tmp_path / "data", 5000, 6001, 45)
 
 
 def test_collector_yaml_unknown_key_and_bad_value(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
@@ -163,8 +163,9 @@ def test_bad_environment_value_names_the_variable(clean_env: pytest.MonkeyPatch)
     with pytest.raises(ConfigurationError) as raised:
         load_settings()
     assert "LLMSIGHT_OTLP_HTTP_PORT='http': Input should be a valid integer" in str(raised.value)
-    with pytest.raises(ConfigurationError, match="clickhouse_dsn \\(command line\\)='mysql://x': Value error, must start with"):
-        load_settings(clickhouse_dsn="mysql://x")
+    with pytest.raises(ConfigurationError, match="clickhouse_dsn \\(command line\\): Value error, must start with") as dsn:
+        load_settings(clickhouse_dsn="mysql://user:secret@x")
+    assert "secret" not in str(dsn.value)  # a DSN's value is never echoed: it carries a password
 
 
 # --- what the user sees: exit code 2 and FILE:LINE on stderr ----------------------------------------------------

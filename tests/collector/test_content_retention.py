@@ -17,6 +17,7 @@ from llmsight.collector.normalise import spans as normalise
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import Store
 from llmsight.collector.store import schema
+from tests.collector.test_migrations import LATER_CALL_COLUMNS, _version_1_store
 from tests.collector.test_normalise import _request, _span
 
 MESSAGES = json.dumps([{"role": "user", "parts": [{"type": "text", "content": "my secret question"}]}])
@@ -71,18 +72,18 @@ def test_a_changed_content_ttl_applies_to_the_existing_table(store: Store) -> No
     assert _stored(store)[f"{1:016x}"][1] == {}
 
 
-def test_migration_moves_content_out_of_attributes(store: Store) -> None:
+def test_migration_moves_content_out_of_attributes(tmp_path: Path) -> None:
     """A store created before the content column kept content in `attributes`, under the 90-day TTL."""
-    for statement in schema.bootstrap_ddl():
-        store.command(statement)
-    version_1_columns = tuple(column for column in CALL_COLUMNS if column[0] != "content")
-    table = schema.calls_table_ddl()
-    for name, _ in set(CALL_COLUMNS) - set(version_1_columns):
-        table = "\n".join(line for line in table.splitlines() if not line.strip().startswith(f"{name} "))
-    store.command(table)
-    store.command("INSERT INTO llmsight.schema_version (version) VALUES (1)")
+    path = tmp_path / "store"
+    _version_1_store(path)  # the real version-1 schema: calls table, rollup and its view
+    store = Store.open(f"chdb://{path}")
+    later = set(LATER_CALL_COLUMNS)
+    version_1_columns = tuple(column for column in CALL_COLUMNS if column[0] not in later)
     old = replace(_record(1, 1, {}), attributes={"app.k": "v", "gen_ai.input.messages": MESSAGES})
     columns = [name for name, _ in version_1_columns]
     store._connected().insert("llmsight.llm_calls", [[getattr(old, name) for name in columns]], column_names=columns)
-    assert store.ensure_schema() == schema.SCHEMA_VERSION
-    assert _stored(store)[f"{1:016x}"] == ({"app.k": "v"}, {"gen_ai.input.messages": MESSAGES})
+    try:
+        assert store.ensure_schema() == schema.SCHEMA_VERSION
+        assert _stored(store)[f"{1:016x}"] == ({"app.k": "v"}, {"gen_ai.input.messages": MESSAGES})
+    finally:
+        store.close()

@@ -14,6 +14,7 @@ from llmsight.collector.columns import (
     ADDED_CALL_COLUMNS,
     ADDED_HOURLY_COLUMNS,
     CALL_COLUMNS,
+    CONTENT_COLUMN,
     HOURLY_KEY_COLUMNS,
     HOURLY_QUANTILE_COLUMNS,
     HOURLY_SUM_COLUMNS,
@@ -21,14 +22,17 @@ from llmsight.collector.columns import (
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import Store, schema
 
-LATER_CALL_COLUMNS = tuple(name for _, name in ADDED_CALL_COLUMNS)  # every column added after version 1
+# Every column added after version 1 (content has a migration of its own, with its TTL).
+LATER_CALL_COLUMNS = (*(name for _, name in ADDED_CALL_COLUMNS), CONTENT_COLUMN)
 LATER_HOURLY_COLUMNS = tuple(name for _, name in ADDED_HOURLY_COLUMNS)
 
 
 def _without(ddl: str, names: tuple[str, ...]) -> str:
     """A generated DDL statement as version 1 wrote it: without the lines that mention later columns."""
-    return "\n".join(line for line in ddl.splitlines() if not any(f" AS {n}" in line or line.strip().startswith(f"{n} ")
-                                                                 for n in names)).replace(",\n)", "\n)")
+    kept = (line for line in ddl.splitlines()
+            if not line.strip().startswith("INDEX ")  # call_id's index came with call_id
+            and not any(f" AS {n}" in line or line.strip().startswith(f"{n} ") for n in names))
+    return "\n".join(kept).replace(",\n)", "\n)")
 
 
 def _version_1_store(path: Path) -> None:

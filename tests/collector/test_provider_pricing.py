@@ -22,7 +22,8 @@ def assert_costs(row: dict, expected: dict[str, float]) -> None:
     for column, value in expected.items():
         assert row[column] == pytest.approx(value, rel=1e-9, abs=1e-12), column
     assert row["total_cost"] == pytest.approx(sum(expected.values()), rel=1e-9)
-    assert row["price_source"] == "genai-prices@0.2.3"
+    # The local provider is a server declared in the collector's prices file: priced at the vendor's list price.
+    assert row["price_source"] == "genai-prices@0.2.3+server:prices.yaml#servers[0]"
 
 
 @pytest.mark.usefixtures("app_provider")
