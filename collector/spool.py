@@ -186,8 +186,8 @@ class Spool:
     def _sync(self, waiter: _Waiter) -> None:
         while not waiter.done:
             with self._sync_lock:
-                if waiter.done:
-                    break
+                if waiter.done:  # another thread's sync may have covered it meanwhile
+                    break  # type: ignore[unreachable]
                 with self._lock:
                     batch, self._pending = self._pending, []
                     durable = (self._segment, self._file_size)
@@ -348,7 +348,7 @@ def _next_frame(handle: Any, offset: int, end: int) -> int:
         start = found - _HEADER.size
         length, crc = _HEADER.unpack_from(region, start)
         if start + _HEADER.size + length <= len(region) and zlib.crc32(region[found:found + length]) == crc:
-            return offset + start
+            return int(offset + start)
         position = start + 1
 
 

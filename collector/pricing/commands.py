@@ -25,7 +25,8 @@ def show(
     from datetime import datetime, timezone
 
     from llmsight.collector.pricing import Pricer
-    from llmsight.collector.pricing.pricer import SERVER_ADDRESS, describe_price
+    from llmsight.attributes import SERVER_ADDRESS
+    from llmsight.collector.pricing.pricer import describe_price
     from llmsight.collector.record import CallRecord
 
     when = datetime.fromisoformat(at) if at else datetime.now(timezone.utc)
@@ -70,12 +71,12 @@ def register(app: typer.Typer) -> None:
     @app.command(help="Recompute stored costs in a window after prices changed (or --restore a backup it kept).")
     @needs_collector_extra("reprice")
     def reprice(
-        since: str = typer.Option(None, "--since", help="Window start: 7d, 24h or an ISO date."),
-        until: str = typer.Option(None, "--until"),
+        since: str | None = typer.Option(None, "--since", help="Window start: 7d, 24h or an ISO date."),
+        until: str | None = typer.Option(None, "--until"),
         data_dir: Path = typer.Option(None, "--data-dir"),
         dsn: str = typer.Option(None, "--dsn"),
         prices_file: Path = typer.Option(None, "--prices-file"),
-        restore: Path = typer.Option(
+        restore: Path | None = typer.Option(
             None, "--restore", exists=True, dir_okay=False,
             help="Put back the rows of a backup an earlier reprice wrote (DATA_DIR/reprice-backups/…).",
         ),

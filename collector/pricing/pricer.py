@@ -98,7 +98,8 @@ def rates_at(price: Any, input_tokens: int) -> Rates:
     n = starts[level - 1] + 1 if level else 0  # the smallest request at this level
 
     def cost(**usage: int) -> Decimal:
-        return price.calc_price(probe_usage(**usage))["total_price"]
+        total: Decimal = price.calc_price(probe_usage(**usage))["total_price"]
+        return total
 
     base = cost(input_tokens=n)
     per_input = cost(input_tokens=n + 1) - base

@@ -169,7 +169,7 @@ class Workload:
         """Gemini: short translations, streamed half of the time."""
         text = self.rng.choice(QUESTIONS)
         with llmsight.tags(task="translate", prompt_name="translate", prompt_version="1", tenant=self.rng.choice(TENANTS)):
-            config = {"system_instruction": "Translate the user's message into French.", "max_output_tokens": 200}
+            config: Any = {"system_instruction": "Translate the user's message into French.", "max_output_tokens": 200}
             if self.rng.random() < 0.5:
                 self._run("translate", lambda: self.gemini.models.generate_content(
                     model="gemini-2.5-flash", contents=text, config=config))

@@ -45,7 +45,7 @@ def vendor(model: str) -> str:
 def _server_attributes(client: Any) -> dict[str, Any]:
     cached = getattr(client, "_llmsight_attributes", None)
     if cached is not None:
-        return cached
+        return dict(cached)  # set by us below: a dict of span attributes
     values: dict[str, Any] = {attr.GEN_AI_PROVIDER_NAME: PROVIDER}
     url = urlsplit(client.meta.endpoint_url or "")
     if url.hostname:

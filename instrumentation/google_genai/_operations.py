@@ -41,7 +41,7 @@ def config_value(config: Any, name: str, camel: str) -> Any:
 def client_attributes(api_client: Any) -> dict[str, Any]:
     cached = getattr(api_client, "_llmsight_attributes", None)
     if cached is not None:
-        return cached
+        return dict(cached)  # set by us below: a dict of span attributes
     values: dict[str, Any] = {attr.GEN_AI_PROVIDER_NAME: PROVIDER_VERTEX if api_client.vertexai else PROVIDER_GEMINI}
     try:
         url = urlsplit(api_client._http_options.base_url or "")

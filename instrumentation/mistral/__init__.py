@@ -31,7 +31,7 @@ from llmsight._common import CallContext
 from llmsight._version import __version__
 from llmsight._wrapping import ResultKinds, async_wrapper, sync_wrapper
 from llmsight.config import InstrumentationSettings
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer, get_tracer
 from wrapt import wrap_function_wrapper

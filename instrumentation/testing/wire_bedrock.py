@@ -118,7 +118,7 @@ class ConverseReply:
         key = prefix_key([p for p, _ in parts])
         wanted = reply_tokens or reply_length(key, seed)
         self.truncated = isinstance(limit, int) and limit < wanted
-        self.words = reply_words(key, seed, min(wanted, limit) if self.truncated else wanted)
+        self.words = reply_words(key, seed, limit if self.truncated and isinstance(limit, int) else wanted)
         self.output_tokens = len(self.words)
         tier = (body.get("serviceTier") or {}).get("type")
         self.service_tier = tier or "default"
@@ -198,7 +198,7 @@ class PromptReply:
         limit = body.get("max_gen_len", body.get("max_tokens"))
         wanted = reply_length(prefix_key(prompt), seed)
         self.truncated = isinstance(limit, int) and limit < wanted
-        self.words = reply_words(prefix_key(prompt), seed, min(wanted, limit) if self.truncated else wanted)
+        self.words = reply_words(prefix_key(prompt), seed, limit if self.truncated and isinstance(limit, int) else wanted)
         self.output_tokens = len(self.words)
         self.service_tier = "default"
 
@@ -247,7 +247,8 @@ class InvokeReply:
             billed = self.anthropic.billed(streamed)
             billed.provider, billed.endpoint = "aws", endpoint
             return billed
-        return self.inner.billed(endpoint, streamed)
+        billed_inner: Billed = self.inner.billed(endpoint, streamed)
+        return billed_inner
 
     def _exclusive_counts(self) -> tuple[int, int, int, int]:
         inner = self.inner  # every family's reply keeps input EXCLUDING cache, like the wire
@@ -276,7 +277,8 @@ class InvokeReply:
             return {**self.anthropic.message(), "id": f"msg_bdrk_{self.anthropic.request_id}"}
         if isinstance(self.inner, ConverseReply):
             return self.inner.nova_body()
-        return self.inner.body()
+        body: dict[str, Any] = self.inner.body()
+        return body
 
     def chunks(self) -> Iterator[dict[str, Any]]:
         """Model-native stream events; the last carries `amazon-bedrock-invocationMetrics`."""

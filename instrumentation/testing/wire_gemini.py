@@ -63,7 +63,7 @@ class GeminiReply:
         wanted = reply_tokens or reply_length(key, seed)
         limit = config.get("maxOutputTokens", config.get("max_output_tokens"))
         self.truncated = isinstance(limit, int) and limit < wanted
-        self.words = reply_words(key, seed, min(wanted, limit) if self.truncated else wanted)
+        self.words = reply_words(key, seed, limit if self.truncated and isinstance(limit, int) else wanted)
         self.thoughts_tokens = 2 * len(self.words) if _thinking(config) else 0
         self.created = time.time()
 
