@@ -86,8 +86,9 @@ def _shutdown_within(provider: TracerProvider, exporter: CollectorExporter, seco
     flush.start()
     flush.join(seconds)
     if flush.is_alive():
-        _exporting.active = True  # what the exporter logs while it gives up is ours to summarise
-        exporter.shutdown()  # ends the exporter's retry back-off
+        # Ends the exporter's retry back-off; what it logs while giving up runs inside our export() on the
+        # worker thread, where the filter already quiets it.
+        exporter.shutdown()
         flush.join(0.05)
         if not exporter.failing:
             logger.warning(
