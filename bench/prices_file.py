@@ -22,7 +22,7 @@ def write_file(path: Path, entries: int) -> None:
     lines = ["models:"]
     for index in range(entries):
         lines += [
-            "  - provider: self-hosted",
+            "  - provider: self_hosted",
             f"    model: private-model-{index}",
             f"    input_mtok: {index % 97 / 10}",
             f"    output_mtok: {index % 89 / 5}",

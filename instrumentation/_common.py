@@ -20,6 +20,8 @@ class CallContext:
     def __init__(self, settings: InstrumentationSettings) -> None:
         self.settings = settings
         self.tiers = ModelTiers(settings.model_tiers)
+        # (glob, provider) pairs: one tuple per context, so per-client caches can compare it by identity.
+        self.provider_hosts = tuple(settings.provider_hosts.items())
 
     def base_attributes(self, operation: str, model: str, streaming: bool) -> dict[str, Any]:
         values: dict[str, Any] = {

@@ -32,6 +32,12 @@ class InstrumentationSettings(BaseSettings):
         "so streamed calls report token counts (adds one final chunk with empty choices).",
     )
     model_tiers: dict[str, str] = Field(default_factory=dict, description="Model-name prefix -> tier overrides.")
+    provider_hosts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Provider name for OpenAI-compatible clients by server host (`host` or `host:port`, globs "
+        "allowed), checked before the built-in rules: e.g. {\"llm-gateway.corp\": \"openai\"}. Without a match, "
+        "a vendor's API host names its vendor, a local or private host is `self_hosted`, any other host `openai`.",
+    )
     instrument_http: bool = Field(
         default=False,
         description="Also emit every HTTP attempt as a child span (httpx and httpx2). Off by default: it doubles "

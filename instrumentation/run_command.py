@@ -8,6 +8,7 @@ Parsed with argparse, not typer: `run` is the one command an app-only install (n
 """
 
 import argparse
+import json
 import os
 import shutil
 import sys
@@ -21,11 +22,23 @@ BOOTSTRAP_DIR = Path(__file__).parent / "_bootstrap"
 HELP = "Run a command with its LLM calls traced (e.g. `llmsight run python app.py`)."
 
 
+def _provider_host(value: str) -> tuple[str, str]:
+    host, _, provider = value.partition("=")
+    if not host.strip() or not provider.strip():
+        raise argparse.ArgumentTypeError(f"expected HOST=PROVIDER, got {value!r}")
+    return host.strip(), provider.strip()
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="llmsight run", description=HELP)
     parser.add_argument("--service-name", help="Sets OTEL_SERVICE_NAME.")
     parser.add_argument("--endpoint", help="Collector OTLP/HTTP base URL (default http://127.0.0.1:4318).")
     parser.add_argument("--capture-content", action="store_true", help="Record prompts and completions.")
+    parser.add_argument(
+        "--provider-host", action="append", default=[], metavar="HOST=PROVIDER", type=_provider_host,
+        help="Name the provider of OpenAI-compatible calls to HOST (or HOST:PORT, globs allowed), e.g. "
+        "llm-gateway.corp=openai; repeatable. Sets LLMSIGHT_PROVIDER_HOSTS.",
+    )
     parser.add_argument("command", nargs=argparse.REMAINDER, help="The command to run, e.g. python app.py.")
     return parser
 
@@ -48,6 +61,8 @@ def main(argv: list[str]) -> NoReturn:
         env["OTEL_SERVICE_NAME"] = args.service_name
     if args.endpoint:
         env["OTEL_EXPORTER_OTLP_ENDPOINT"] = args.endpoint
+    if args.provider_host:
+        env["LLMSIGHT_PROVIDER_HOSTS"] = json.dumps(dict(args.provider_host))  # the flags replace the variable
     if args.capture_content:
         env["LLMSIGHT_CAPTURE_CONTENT"] = "true"
     sys.stdout.flush()

@@ -92,12 +92,17 @@ def test_app_only_install_runs_llmsight_run_and_explains_the_rest(tmp_path: Path
 
 
 def test_run_options_reach_the_child_through_the_full_cli(tmp_path: Path) -> None:
-    child = "import os; print(os.environ['OTEL_SERVICE_NAME'], os.environ['LLMSIGHT_CAPTURE_CONTENT'])"
+    child = ("import os; print(os.environ['OTEL_SERVICE_NAME'], os.environ['LLMSIGHT_CAPTURE_CONTENT'], "
+             "os.environ['LLMSIGHT_PROVIDER_HOSTS'])")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LLMSIGHT_"))} | {"OTEL_SDK_DISABLED": "true"}
     result = subprocess.run([sys.executable, "-m", "llmsight.cli", "run", "--service-name", "svc", "--capture-content",
+                             "--provider-host", "gw.corp=openai", "--provider-host", "10.0.0.*:8000=vllm",
                              sys.executable, "-c", child], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "svc true"
+    assert result.stdout.strip() == 'svc true {"gw.corp": "openai", "10.0.0.*:8000": "vllm"}'
+    malformed = subprocess.run([sys.executable, "-m", "llmsight.cli", "run", "--provider-host", "gw.corp",
+                                sys.executable, "-c", "pass"], capture_output=True, text=True, timeout=60, env=env)
+    assert malformed.returncode == 2 and "expected HOST=PROVIDER" in malformed.stderr
     help_text = subprocess.run([sys.executable, "-m", "llmsight.cli", "run", "--help"], capture_output=True, text=True,
                                timeout=60)
     assert help_text.returncode == 0 and "--service-name" in help_text.stdout

@@ -89,6 +89,8 @@ PROVIDER_NAMES = {
     "fireworks": "fireworks",
     "perplexity": "perplexity",
     "cerebras": "cerebras",
+    "self_hosted": "self_hosted",  # llmsight's name for an OpenAI-compatible server on a local or private host
+    "self-hosted": "self_hosted",
 }
 OPERATION_NAMES = {
     "chat": "chat",

@@ -1,7 +1,7 @@
 """User price overrides (YAML): private or self-hosted models and negotiated discounts, with dates.
 
     models:                       # prices per million tokens, USD; they win over genai-prices
-      - provider: self-hosted
+      - provider: self_hosted
         model: llama-3.3-70b-internal
         input_mtok: 0.20
         output_mtok: 0.40

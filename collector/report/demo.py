@@ -27,7 +27,7 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
     from llmsight.collector.report.window import Window
     from llmsight.collector.report.workload import BackdatingProcessor, Workload
     from llmsight.collector.store import StoreError
-    from llmsight.testing.server import PRICES_YAML, ProviderServer
+    from llmsight.testing.server import PRICES_YAML, PROVIDER_HOSTS, ProviderServer
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -50,7 +50,7 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
     provider = TracerProvider(resource=Resource.create({"service.name": DEMO_SERVICE, "deployment.environment.name": "demo"}))
     exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{collector.http_port}/v1/traces")
     provider.add_span_processor(BackdatingProcessor(BatchSpanProcessor(exporter, max_export_batch_size=256)))
-    llmsight.instrument(tracer_provider=provider)
+    llmsight.instrument(tracer_provider=provider, provider_hosts=PROVIDER_HOSTS)
     started = datetime.now(timezone.utc)
     try:
         workload = Workload(server, seed)
@@ -119,7 +119,7 @@ def run_load(*, seed: int, calls: int, endpoint: str) -> int:
     """The demo workload against a collector that is already running (docker compose's demo profile)."""
     import llmsight
     from llmsight.collector.report.workload import BackdatingProcessor, Workload
-    from llmsight.testing.server import ProviderServer
+    from llmsight.testing.server import PROVIDER_HOSTS, ProviderServer
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -130,7 +130,7 @@ def run_load(*, seed: int, calls: int, endpoint: str) -> int:
     provider = TracerProvider(resource=Resource.create({"service.name": DEMO_SERVICE, "deployment.environment.name": "demo"}))
     exporter = OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces")
     provider.add_span_processor(BackdatingProcessor(BatchSpanProcessor(exporter)))
-    llmsight.instrument(tracer_provider=provider)
+    llmsight.instrument(tracer_provider=provider, provider_hosts=PROVIDER_HOSTS)
     try:
         workload = Workload(server, seed)
         history = list(workload.history_steps(int(calls * 0.6)))

@@ -23,7 +23,7 @@ def _start(
     model = model if isinstance(model, str) else ""
     streaming = kwargs.get("stream") is True
     values = ctx.base_attributes(operation, model, streaming)
-    values.update(client_attributes(instance._client))
+    values.update(client_attributes(instance._client, ctx.provider_hosts))
     values.update(extra)
     tier = kwargs.get("service_tier")
     if given(tier) and tier:

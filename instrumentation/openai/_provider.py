@@ -1,11 +1,23 @@
-"""Which provider a client talks to, from its class and base URL (OpenAI-compatible gateways included)."""
+"""Which provider a client talks to, from its class and base URL (OpenAI-compatible hosts included).
+
+The rule, first match wins:
+1. the `provider_hosts` setting (`host` or `host:port` glob → name): gateways, proxies, a local stand-in;
+2. an Azure client class, or a vendor's API host (`api.groq.com` → `groq`, …);
+3. a loopback, private or link-local address, `localhost`, a `.local` / `.internal` / `.lan` / `.home.arpa`
+   name or a single-label name (a container such as `vllm`): `self_hosted`;
+4. any other host: `openai`, the wire format's vendor (an unknown public gateway; declare it to name it).
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import functools
+import ipaddress
 from typing import Any
 
 from llmsight import attributes as attr
+
+SELF_HOSTED = "self_hosted"
 
 _KNOWN_HOSTS = (
     ("api.openai.com", "openai"),
@@ -24,32 +36,55 @@ _KNOWN_HOSTS = (
     ("bedrock-runtime", "aws.bedrock"),
     ("aiplatform.googleapis.com", "gcp.vertex_ai"),
 )
+_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
+
+# Declared hosts as (glob, provider) pairs, in the order given: hashable, so lookups can be memoised.
+DeclaredHosts = tuple[tuple[str, str], ...]
+
+
+def is_self_hosted(host: str) -> bool:
+    """A host that only a local network reaches: nobody's public API."""
+    name = host.strip("[]").rstrip(".").lower()
+    if not name:
+        return False
+    if name == "localhost" or name.endswith(_LOCAL_SUFFIXES):
+        return True
+    try:
+        return not ipaddress.ip_address(name.split("%", 1)[0]).is_global
+    except ValueError:
+        return "." not in name
 
 
 @functools.lru_cache(maxsize=256)
-def provider_for(host: str, is_azure: bool) -> str:
+def provider_for(host: str, port: int | None, is_azure: bool, declared: DeclaredHosts = ()) -> str:
+    if declared:
+        address = f"{host}:{port}" if port else host
+        for pattern, name in declared:
+            if fnmatch.fnmatchcase(host, pattern) or fnmatch.fnmatchcase(address, pattern):
+                return name
     if is_azure:
         return "azure.ai.openai"
     for needle, name in _KNOWN_HOSTS:
         if needle in host:
             return name
-    # A local or self-hosted OpenAI-compatible server: the SDK's wire format is OpenAI's.
-    return "openai"
+    return SELF_HOSTED if is_self_hosted(host) else "openai"
 
 
-def client_attributes(client: Any) -> dict[str, Any]:
-    """Provider and server attributes of an SDK client (cached on the client object)."""
-    cached: dict[str, Any] | None = getattr(client, "_llmsight_attributes", None)
-    if cached is not None:
-        return cached
+def client_attributes(client: Any, declared: DeclaredHosts = ()) -> dict[str, Any]:
+    """Provider and server attributes of an SDK client (cached on the client object, per declaration)."""
+    cached: tuple[DeclaredHosts, dict[str, Any]] | None = getattr(client, "_llmsight_attributes", None)
+    if cached is not None and cached[0] is declared:
+        return cached[1]
     url = client.base_url
     host = url.host or ""
     is_azure = type(client).__name__ in ("AzureOpenAI", "AsyncAzureOpenAI")
-    values: dict[str, Any] = {attr.GEN_AI_PROVIDER_NAME: provider_for(host, is_azure), attr.SERVER_ADDRESS: host}
+    values: dict[str, Any] = {
+        attr.GEN_AI_PROVIDER_NAME: provider_for(host, url.port, is_azure, declared), attr.SERVER_ADDRESS: host
+    }
     if url.port:
         values[attr.SERVER_PORT] = url.port
     try:
-        client._llmsight_attributes = values
+        client._llmsight_attributes = (declared, values)
     except Exception:  # a client that refuses new attributes: recompute next time
         pass
     return values

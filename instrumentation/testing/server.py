@@ -383,6 +383,9 @@ class _Handler(BaseHTTPRequestHandler):
 # A prices file for the collector that bills calls to this local provider at the list price of the provider each
 # span names: the collector prices no local or self-hosted server unless the prices file declares it.
 PRICES_YAML = "servers:\n  - address: 127.0.0.1\n"
+# The vendor this local server poses as for OpenAI-compatible clients (the `provider_hosts` setting): undeclared,
+# a client pointed at 127.0.0.1 is, rightly, `self_hosted`. The other SDKs name their provider themselves.
+PROVIDER_HOSTS = {"127.0.0.1": "openai"}
 
 
 class ProviderServer:

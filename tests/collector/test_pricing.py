@@ -3,6 +3,8 @@ the genai-prices 0.2.3 data and the providers' price pages), overrides and their
 
 from __future__ import annotations
 
+import itertools
+
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -225,10 +227,12 @@ def on(server: str, provider: str, model: str, **usage: int) -> CallRecord:
 def test_self_hosted_servers_are_never_priced_as_a_vendor(pricer: Pricer) -> None:
     # gpt-oss-20b served by vLLM on our own machines, called through the OpenAI SDK (provider "openai"): genai-prices
     # lists an OpenAI price for that model name, but nobody bills these calls at it.
-    for server in ("10.0.0.7", "localhost", "127.0.0.1", "vllm.internal"):
-        record = on(server, "openai", "gpt-oss-20b", input_tokens=1_000, output_tokens=100)
+    # Peers name such calls "openai"; llmsight names them "self_hosted".
+    for server, provider in itertools.product(("10.0.0.7", "localhost", "127.0.0.1", "vllm.internal"),
+                                              ("openai", "self_hosted")):
+        record = on(server, provider, "gpt-oss-20b", input_tokens=1_000, output_tokens=100)
         pricer.price(record)
-        assert costs(record) == (None, None, None, None, None) and record.price_source == "", server
+        assert costs(record) == (None, None, None, None, None) and record.price_source == "", (server, provider)
     # The same model on OpenAI's own API is priced.
     vendor = on("api.openai.com", "openai", "gpt-oss-20b", input_tokens=1_000, output_tokens=100)
     pricer.price(vendor)
