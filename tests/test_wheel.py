@@ -130,7 +130,7 @@ def test_llmsight_run_from_the_wheel_stores_a_row(
         app.write_text(APP.format(base_url=provider.openai_base_url))
         result = subprocess.run(
             [str(fresh_venv.bin / "llmsight"), "run", "--service-name", "wheel-smoke", "--endpoint",
-             f"http://127.0.0.1:{http_port}", "python", str(app)],
+             f"http://127.0.0.1:{http_port}", "--provider-host", "127.0.0.1=openai", "python", str(app)],
             capture_output=True, text=True, timeout=120, env=fresh_venv.env(), cwd=tmp_path,
         )
     assert result.returncode == 0, result.stderr
