@@ -3,7 +3,7 @@
     python bench/instrumentation_overhead.py [--sdk openai anthropic gemini bedrock mistral] [--rounds 15] [--calls 200]
         [--streams 4] [--chunks 500]
 
-Two measurements, because one real SDK call costs ~2-3 ms of CPU here and that varies ±20 % from one
+Three measurements, because one real SDK call costs ~2-3 ms of CPU here and that varies ±20 % from one
 block of calls to the next on a shared VM — far more than the few tens of µs being measured:
 
 1. End to end, per SDK (`openai`, `anthropic` by default; also `gemini` = google-genai, `bedrock` = boto3
@@ -17,6 +17,10 @@ block of calls to the next on a shared VM — far more than the few tens of µs 
    method that returns a ChatCompletion (or a stream of chunks) the real SDK parsed from the server
    beforehand. Bare method vs wrapped method: exactly what llmsight adds per call and per streamed chunk
    (request attributes, prefix hash, span start/end, context switch, usage reading), free of SDK noise.
+
+3. Per streamed item, each SDK's stream layer isolated: the items its real SDK yielded for one reply, put
+   through the same proxy or generator layer and accumulator the instrumentor uses, against a bare iteration
+   (the call's fixed cost cancels out against the same layer over no items).
 
 Spans go to a BatchSpanProcessor whose exporter drops them (export happens off the app's threads in
 production too).
@@ -41,6 +45,7 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 
 import llmsight
+from llmsight._call import LLMCall
 from llmsight._common import CallContext
 from llmsight._wrapping import ResultKinds, sync_wrapper
 from llmsight.config import InstrumentationSettings
@@ -228,14 +233,8 @@ def end_to_end(sdk: str, args: argparse.Namespace) -> None:
     print(f"   bare SDK      : {bare:7.1f} µs CPU per call (interquartile {spread[0]:.0f}–{spread[2]:.0f}), "
           f"{bare_stream:.0f} µs per streamed call")
     for name in variants[1:]:
-        per_call = plain_median[name] - bare
-        per_stream = stream_median[name] - bare_stream
-        # What a stream adds beyond a call's fixed cost, spread over its content chunks (noisy: a difference of
-        # differences; the isolated part measures it exactly for openai).
-        per_chunk = (per_stream - per_call) / args.chunks
-        print(f"   {name:14s}: {plain_median[name] / bare:.3f}× per call ({per_call:+.0f} µs), "
-              f"{stream_median[name] / bare_stream:.3f}× per streamed call ({per_stream:+.0f} µs, ≈{per_chunk:+.2f} µs "
-              f"per chunk)")
+        print(f"   {name:14s}: {plain_median[name] / bare:.3f}× per call ({plain_median[name] - bare:+.0f} µs), "
+              f"{stream_median[name] / bare_stream:.3f}× per streamed call ({stream_median[name] - bare_stream:+.0f} µs)")
 
 
 class _CannedStream:
@@ -322,6 +321,98 @@ def isolated(client: openai.OpenAI, provider: TracerProvider, args: argparse.Nam
     print(f"   per streamed chunk    : +{per_chunk:.2f} µs CPU ({len(chunks)} chunks per stream, beyond the per-call cost)")
 
 
+def _recorded_stream(sdk: str, port: int, chunks: int) -> tuple[list[Any], Callable[[Any, LLMCall], Iterator[Any]]]:
+    """(the items the real SDK yields for one streamed reply of `chunks` tokens, a function that puts them
+    through llmsight's stream machinery for that SDK exactly as the instrumentor does: proxy or generator layer
+    plus the SDK's accumulator)."""
+    long_reply = {"x-llmsight-reply-tokens": str(chunks)}
+    base_url = f"http://127.0.0.1:{port}"
+    if sdk == "gemini":
+        from google import genai
+
+        from llmsight.google_genai._hooks import traced_stream
+        from llmsight.google_genai._operations import GenerateStreamAccumulator
+
+        gemini = genai.Client(api_key="bench", http_options={"base_url": base_url})
+        items = list(gemini.models.generate_content_stream(model="gemini-2.5-flash", contents="hello",
+                                                           config={"http_options": {"headers": long_reply}}))
+        return items, lambda canned, call: traced_stream(iter(canned), call, GenerateStreamAccumulator(call))
+    if sdk == "bedrock":
+        import boto3
+
+        from llmsight.bedrock._streams import ConverseStreamAccumulator, EventStreamProxy
+
+        bedrock = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=base_url,
+                               aws_access_key_id="bench", aws_secret_access_key="bench")
+
+        def add_headers(request: Any, **_: Any) -> None:
+            for name, value in long_reply.items():
+                request.headers[name] = value
+
+        bedrock.meta.events.register("before-sign.bedrock-runtime.*", add_headers)
+        response = bedrock.converse_stream(modelId="us.amazon.nova-lite-v1:0",
+                                           messages=[{"role": "user", "content": [{"text": "hello"}]}])
+        items = list(response["stream"])
+        return items, lambda canned, call: EventStreamProxy(canned, call, ConverseStreamAccumulator(call))
+    if sdk == "mistral":
+        from mistralai.client import Mistral
+
+        from llmsight._streams import SyncStreamProxy
+        from llmsight.mistral._operations import ChatStreamAccumulator as MistralAccumulator
+
+        chat = Mistral(api_key="bench", server_url=f"{base_url}/mistral").chat
+        items = list(chat.stream(model="mistral-small-latest", messages=[{"role": "user", "content": "hello"}],
+                                 http_headers=long_reply))
+        return items, lambda canned, call: SyncStreamProxy(canned, call, MistralAccumulator(call))
+    if sdk == "anthropic":
+        import anthropic
+
+        from llmsight._streams import SyncStreamProxy
+        from llmsight.anthropic._operations import MessageStreamAccumulator
+
+        messages_api = anthropic.Anthropic(base_url=base_url, api_key="bench", max_retries=0).messages
+        items = list(messages_api.create(model="claude-haiku-4-5", max_tokens=4096, stream=True,
+                                         messages=[{"role": "user", "content": "hello"}], extra_headers=long_reply))
+        return items, lambda canned, call: SyncStreamProxy(canned, call, MessageStreamAccumulator(call))
+    from llmsight._streams import SyncStreamProxy
+    from llmsight.openai._operations import ChatStreamAccumulator
+
+    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="bench", max_retries=0)
+    items = list(client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}],
+                                                stream=True, extra_headers=long_reply,
+                                                stream_options={"include_usage": True}))
+    return items, lambda canned, call: SyncStreamProxy(canned, call, ChatStreamAccumulator(call, None))
+
+
+def isolated_chunks(sdks: Sequence[str], provider: TracerProvider, args: argparse.Namespace) -> None:
+    """Per streamed item, each SDK's stream machinery on the items its real SDK parsed: (a stream of N items
+    through llmsight − the same machinery over no items) / N − a bare iteration's cost per item. The call's
+    fixed cost (span start and end) cancels out, so what remains is what every extra chunk costs."""
+    tracer = provider.get_tracer("bench")
+    print(f"3. per streamed item, each SDK's stream layer and accumulator, isolated, medians of {args.rounds} rounds")
+    for sdk in sdks:
+        items, traced = _recorded_stream(sdk, args.port, args.chunks)
+
+        def through_llmsight(canned: list[Any]) -> None:
+            call = LLMCall(tracer, "chat bench", {}, streaming=True)
+            for _ in traced(_CannedStream(canned), call):
+                pass
+
+        def bare() -> None:
+            for _ in _CannedStream(items):
+                pass
+
+        runs: dict[str, list[float]] = {"full": [], "empty": [], "bare": []}
+        repeats = max(20, args.streams * 10)
+        for _ in range(args.rounds):
+            runs["full"].append(cpu_per_call(lambda: through_llmsight(items), repeats))
+            runs["empty"].append(cpu_per_call(lambda: through_llmsight([]), repeats))
+            runs["bare"].append(cpu_per_call(bare, repeats))
+        median = {name: statistics.median(v) for name, v in runs.items()}
+        per_item = (median["full"] - median["empty"] - median["bare"]) / len(items)
+        print(f"   {sdk:9s}: +{per_item:.2f} µs CPU per item ({len(items)} items per stream)")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=15)
@@ -348,6 +439,7 @@ def main() -> None:
         provider.add_span_processor(CountingProcessor())  # a list append per span; counted against llmsight
         client = openai.OpenAI(base_url=f"http://127.0.0.1:{args.port}/v1", api_key="bench", max_retries=0)
         isolated(client, provider, args)
+        isolated_chunks(args.sdk, provider, args)
         provider.shutdown()
     finally:
         server.terminate()

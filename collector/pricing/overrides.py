@@ -1,7 +1,7 @@
 """User price overrides (YAML): private or self-hosted models and negotiated discounts, with dates.
 
     models:                       # prices per million tokens, USD; they win over genai-prices
-      - provider: self_hosted
+      - provider: self_hosted     # or a glob: "*" with `server:` prices a server whatever the span calls it
         model: llama-3.3-70b-internal
         input_mtok: 0.20
         output_mtok: 0.40
@@ -59,7 +59,8 @@ class _Dated(BaseModel):
 
 
 class ModelOverride(_Dated):
-    provider: str = Field(min_length=1)
+    provider: str = Field(min_length=1, description="Provider name or glob: '*' prices a server's calls whatever "
+                          "provider their spans name (llmsight says self_hosted, other instrumentations openai).")
     model: str = Field(min_length=1, description="Exact model name, or a glob such as 'llama-3*'.")
     server: str = Field(default="*", min_length=1, description="server.address glob: only calls to these servers.")
     input_mtok: Decimal = Field(ge=0)
@@ -69,7 +70,8 @@ class ModelOverride(_Dated):
     cache_write_1h_mtok: Decimal | None = Field(default=None, ge=0)
 
     def matches(self, provider: str, model: str, server: str = "") -> bool:
-        return (self.provider == provider and fnmatch.fnmatchcase(model, self.model)
+        return ((self.provider == provider or fnmatch.fnmatchcase(provider, self.provider))
+                and fnmatch.fnmatchcase(model, self.model)
                 and (self.server == "*" or fnmatch.fnmatchcase(server, self.server)))
 
 

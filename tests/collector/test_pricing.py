@@ -263,6 +263,11 @@ def test_declared_servers_and_overrides_price_non_vendor_servers(tmp_path: Path)
         "    server: '10.0.0.*'\n"
         "    input_mtok: 0.05\n"
         "    output_mtok: 0.20\n"
+        "  - provider: '*'\n"  # one server priced whatever the span calls its provider
+        "    model: 'llama-*'\n"
+        "    server: 'gpu-*.lan'\n"
+        "    input_mtok: 0.10\n"
+        "    output_mtok: 0.30\n"
     )
     pricer = Pricer(prices)
     gateway = on("llm-gateway.corp", "anthropic", "claude-sonnet-4-5", input_tokens=1_000, output_tokens=100)
@@ -277,6 +282,13 @@ def test_declared_servers_and_overrides_price_non_vendor_servers(tmp_path: Path)
     pricer.price(own)
     assert own.total_cost == pytest.approx(0.25)
     assert own.price_source == "override:prices.yaml#models[0]"
+    for provider in ("self_hosted", "openai"):  # llmsight's name for it, and a peer's
+        llama = on("gpu-1.lan", provider, "llama-3.3-70b", input_tokens=1_000_000, output_tokens=1_000_000)
+        pricer.price(llama)
+        assert llama.total_cost == pytest.approx(0.40) and llama.price_source == "override:prices.yaml#models[1]"
+    elsewhere = on("10.9.9.9", "self_hosted", "llama-3.3-70b", input_tokens=1_000, output_tokens=100)
+    pricer.price(elsewhere)
+    assert elsewhere.total_cost is None  # the glob is scoped to its servers
     # The override is for our servers only: the same model on OpenAI's API keeps OpenAI's list price.
     vendor = on("api.openai.com", "openai", "gpt-oss-20b", input_tokens=1_000_000, output_tokens=1_000_000)
     pricer.price(vendor)
