@@ -4,7 +4,12 @@
 `DATA_DIR/dead-letter/<token>.jsonl`: a first line `{"reason", "token", "rows", "written_at"}`, then one
 call per line with the column names of `llmsight.llm_calls`. The name comes from the batch's deduplication
 token, so a batch replayed after a crash rewrites the same file rather than adding a second. Fix the cause
-(or the rows), then `read_dead_letter` gives `CallRecord`s to insert again.
+(or the rows), then `llmsight dead-letter replay` inserts them again (`replay` below) and moves the file to
+`dead-letter/replayed/`.
+
+Replaying is safe to repeat and to run beside other collectors: rows whose call is already stored are left
+out (the same `call_id` lookup the writer makes), and each block is inserted under a token derived from the
+file's, so ClickHouse drops a block a crashed replay had already inserted.
 """
 
 from __future__ import annotations
@@ -13,13 +18,17 @@ import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from llmsight.collector.normalise.merge import drop_stored
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
+from llmsight.collector.store.store import Store, insert_blocks
 
 DEAD_LETTER_DIR = "dead-letter"
+REPLAYED_DIR = "replayed"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -33,6 +42,33 @@ def write_dead_letter(directory: Path, records: Sequence[CallRecord], token: str
 def read_dead_letter(path: Path) -> tuple[dict[str, Any], list[CallRecord]]:
     """(header, records) of a dead-letter file."""
     return read_rows(path)
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    path: Path  # where the file went (dead-letter/replayed/…)
+    rows: int  # rows in the file
+    inserted: int
+    already_stored: int  # left out: their call is stored (an earlier replay, or another collector)
+
+
+def dead_letters(directory: Path) -> list[Path]:
+    """The dead-letter files waiting in `directory`, oldest first."""
+    return sorted(directory.glob("*.jsonl"), key=lambda path: (path.stat().st_mtime, path.name))
+
+
+def replay(store: Store, path: Path) -> ReplayResult:
+    """Insert a dead-letter file's rows again, then move it under `replayed/`. Raises StoreDataError when the
+    store still refuses them (the file stays where it is) and StoreError when it is unavailable."""
+    header, records = read_dead_letter(path)
+    token = f"replay:{header.get('token') or path.stem}"
+    kept, merged, replayed = drop_stored(store, records)
+    for suffix, rows in insert_blocks(kept):
+        store.insert(rows, f"{token}:{suffix}")
+    done = path.parent / REPLAYED_DIR / path.name
+    done.parent.mkdir(exist_ok=True)
+    os.replace(path, done)
+    return ReplayResult(done, len(records), len(kept), merged + replayed)
 
 
 def write_rows(path: Path, records: Sequence[CallRecord], header: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ app = typer.Typer(
 COMMAND_MODULES = (
     "llmsight.run_command",  # run
     "llmsight.collector.commands",  # collector
+    "llmsight.collector.dead_letter_commands",  # dead-letter list | replay
     "llmsight.collector.pricing.commands",  # reprice, prices
     "llmsight.collector.report.commands",  # report, demo
     "llmsight.alerts.commands",  # alerts, grafana

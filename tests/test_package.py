@@ -50,13 +50,14 @@ def _light_cli(*args: str) -> subprocess.CompletedProcess[str]:
 def test_light_install_cli_lists_every_command() -> None:
     result = _light_cli("--help")
     assert result.returncode == 0, result.stderr
-    for command in ("run", "collector", "report", "demo", "reprice", "prices", "alerts", "grafana"):
+    for command in ("run", "collector", "report", "demo", "reprice", "prices", "alerts", "grafana", "dead-letter"):
         assert command in result.stdout
 
 
 def test_collector_commands_on_a_light_install_exit_2_with_the_install_hint() -> None:
     for command in (["report"], ["collector"], ["demo"], ["reprice", "--since", "1d"], ["prices", "show", "gpt-4o"],
-                    ["alerts", "check"], ["grafana", "sync", "--url", "http://127.0.0.1:9"]):
+                    ["alerts", "check"], ["grafana", "sync", "--url", "http://127.0.0.1:9"], ["dead-letter", "list"],
+                    ["dead-letter", "replay"]):
         result = _light_cli(*command)
         assert result.returncode == 2, (command, result.stdout, result.stderr)
         assert "pip install 'llmsight[collector]'" in result.stderr, (command, result.stderr)

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import shutil
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -219,6 +221,41 @@ def test_rows_the_store_refuses_go_to_the_dead_letter_file_and_never_block_the_r
     assert "VIOLATED_CONSTRAINT" in header["reason"] or "sane_input" in header["reason"]
     assert [row["span_id"] for row in rows] == [f"{8:016x}"] and rows[0]["input_tokens"] == 9_000_000
     assert collector.stop() == 0
+    _replay_after_fixing_the_cause(data_dir, letters[0])
+
+
+def _dead_letter_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "llmsight.cli", "dead-letter", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+def _replay_after_fixing_the_cause(data_dir: Path, letter: Path) -> None:
+    """`llmsight dead-letter list | replay`: refused again while the cause stands (the file stays), inserted
+    once it is fixed, and a second replay of the same rows (the file copied back) inserts nothing."""
+    def stored() -> int:
+        store = Store.open(f"chdb://{data_dir / 'store'}")
+        try:
+            return int(store.query("SELECT count() FROM llmsight.llm_calls").rows[0][0])
+        finally:
+            store.close()
+
+    listed = _dead_letter_cli("list", "--data-dir", str(data_dir))
+    assert listed.returncode == 0 and letter.name in listed.stdout and "sane_input" in listed.stdout, listed
+    still = _dead_letter_cli("replay", "--data-dir", str(data_dir))
+    assert still.returncode == 1 and "still refuses" in still.stderr and letter.exists(), still
+    assert stored() == 49
+    store = Store.open(f"chdb://{data_dir / 'store'}")
+    store.command("ALTER TABLE llmsight.llm_calls DROP CONSTRAINT sane_input")  # the cause, fixed
+    store.close()
+    replayed = _dead_letter_cli("replay", "--data-dir", str(data_dir))
+    assert replayed.returncode == 0 and "1 of 1 rows inserted" in replayed.stderr, replayed
+    done = letter.parent / "replayed" / letter.name
+    assert not letter.exists() and done.exists()
+    assert stored() == 50
+    assert "no dead letters" in _dead_letter_cli("replay", "--data-dir", str(data_dir)).stderr
+    again = _dead_letter_cli("replay", str(shutil.copy(done, letter)), "--data-dir", str(data_dir))
+    assert again.returncode == 0 and "0 of 1 rows inserted, 1 already stored" in again.stderr, again
+    assert stored() == 50
 
 
 # --- 3. corrupted spool ----------------------------------------------------------------------------------
