@@ -7,6 +7,7 @@ Other spans (HTTP attempts, app spans) are counted as ignored. A GenAI span whos
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import operator
@@ -15,12 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from hashlib import blake2b
 from typing import Any
+from urllib.parse import urlsplit
 
+from llmsight.attributes import SERVER_ADDRESS
 from llmsight.collector.normalise import variants as v
 from llmsight.collector.normalise.merge import merge_calls
 from llmsight.collector.normalise.sources import source_of
 from llmsight.collector.record import CallRecord
 from llmsight.model_tier import ModelTiers
+from llmsight.provider_hosts import vendor_of_host
 
 MAX_TOKENS = 1_000_000_000  # a single call billing more than this is a bug or an attack, not usage
 MAX_STRING = 256
@@ -283,6 +287,15 @@ def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: st
         value = attrs[key]
         text = value if isinstance(value, str) else repr(value)
         extra[key[:MAX_STRING]] = text[:MAX_ATTRIBUTE_VALUE]
+    host = extra.get(SERVER_ADDRESS)
+    if host is None and _BASE_URL in extra:  # the pricer and the vendor check below go by the host
+        host = _host_of(extra[_BASE_URL])
+        if host:
+            extra[SERVER_ADDRESS] = host
+    if provider == "openai" and host:
+        # Peers name every OpenAI-SDK call "openai", wherever it went: a vendor's API host names the provider
+        # that served (and bills) it, as llmsight's own spans do (llmsight/provider_hosts.py).
+        provider = vendor_of_host(host) or provider
     content: dict[str, str] = {}
     for key in plan.content_keys[:MAX_CONTENT_ATTRIBUTES]:
         value = attrs[key]
@@ -337,6 +350,15 @@ def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: st
 
 
 _PROVIDER_NAMES = v.PROVIDER_NAMES
+_BASE_URL = v.BASE_URL[0]
+
+
+@functools.lru_cache(maxsize=1024)
+def _host_of(url: str) -> str:
+    try:
+        return urlsplit(url).hostname or ""
+    except ValueError:
+        return ""
 _OPERATION_NAMES = v.OPERATION_NAMES
 
 

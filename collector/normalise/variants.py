@@ -61,6 +61,8 @@ PROMPT_VERSION = (a.LLMSIGHT_PROMPT_VERSION,)
 PROMPT_PREFIX_HASH = (a.LLMSIGHT_PROMPT_PREFIX_HASH,)
 TENANT = (a.LLMSIGHT_TENANT,)
 RAW_USAGE = ("gen_ai.usage.raw",)  # Logfire: the provider's usage object as JSON
+# Where the call went, when a source sets no server.address: OpenLLMetry keeps the OpenAI client's base URL.
+BASE_URL = ("gen_ai.openai.api_base",)
 
 # Normalised values.
 PROVIDER_NAMES = {

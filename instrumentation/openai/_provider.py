@@ -12,47 +12,13 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import ipaddress
 from typing import Any
 
 from llmsight import attributes as attr
-
-SELF_HOSTED = "self_hosted"
-
-_KNOWN_HOSTS = (
-    ("api.openai.com", "openai"),
-    (".openai.azure.com", "azure.ai.openai"),
-    (".services.ai.azure.com", "azure.ai.inference"),
-    ("api.groq.com", "groq"),
-    ("api.deepseek.com", "deepseek"),
-    ("api.mistral.ai", "mistral_ai"),
-    ("api.x.ai", "x_ai"),
-    ("generativelanguage.googleapis.com", "gcp.gemini"),
-    ("openrouter.ai", "openrouter"),
-    ("api.together.xyz", "together"),
-    ("api.fireworks.ai", "fireworks"),
-    ("api.perplexity.ai", "perplexity"),
-    ("api.cerebras.ai", "cerebras"),
-    ("bedrock-runtime", "aws.bedrock"),
-    ("aiplatform.googleapis.com", "gcp.vertex_ai"),
-)
-_LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
+from llmsight.provider_hosts import SELF_HOSTED, is_self_hosted, vendor_of_host
 
 # Declared hosts as (glob, provider) pairs, in the order given: hashable, so lookups can be memoised.
 DeclaredHosts = tuple[tuple[str, str], ...]
-
-
-def is_self_hosted(host: str) -> bool:
-    """A host that only a local network reaches: nobody's public API."""
-    name = host.strip("[]").rstrip(".").lower()
-    if not name:
-        return False
-    if name == "localhost" or name.endswith(_LOCAL_SUFFIXES):
-        return True
-    try:
-        return not ipaddress.ip_address(name.split("%", 1)[0]).is_global
-    except ValueError:
-        return "." not in name
 
 
 @functools.lru_cache(maxsize=256)
@@ -64,9 +30,9 @@ def provider_for(host: str, port: int | None, is_azure: bool, declared: Declared
                 return name
     if is_azure:
         return "azure.ai.openai"
-    for needle, name in _KNOWN_HOSTS:
-        if needle in host:
-            return name
+    vendor = vendor_of_host(host)
+    if vendor is not None:
+        return vendor
     return SELF_HOSTED if is_self_hosted(host) else "openai"
 
 
