@@ -350,6 +350,7 @@ def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: st
 
 
 _PROVIDER_NAMES = v.PROVIDER_NAMES
+_OPERATION_NAMES = v.OPERATION_NAMES
 _BASE_URL = v.BASE_URL[0]
 
 
@@ -359,7 +360,6 @@ def _host_of(url: str) -> str:
         return urlsplit(url).hostname or ""
     except ValueError:
         return ""
-_OPERATION_NAMES = v.OPERATION_NAMES
 
 
 def normalise_request(request: Any, *, default_service: str = "unknown_service", max_errors: int = 5) -> NormaliseResult:
