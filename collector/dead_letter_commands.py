@@ -49,7 +49,7 @@ def replay_letters(
 ) -> None:
     from llmsight.collector.config import load_settings
     from llmsight.collector.dead_letter import DEAD_LETTER_DIR, dead_letters, replay
-    from llmsight.collector.store import Store, StoreDataError, StoreError
+    from llmsight.collector.store import Store, StoreDataError, StoreError, StoreLockedError
 
     def say(line: str) -> None:  # plain lines on stderr, never wrapped: paths and reasons are long
         typer.echo(line, err=True)
@@ -60,6 +60,10 @@ def replay_letters(
         return
     try:
         store = Store.open(settings.effective_dsn)
+    except StoreLockedError:
+        say("llmsight dead-letter replay: a collector is running on this embedded store; stop it, replay, then start "
+            "it again (the embedded store has one owner at a time)")
+        raise typer.Exit(1) from None
     except StoreError as exc:
         say(f"llmsight dead-letter replay: {exc}")
         raise typer.Exit(1) from None

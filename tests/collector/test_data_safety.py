@@ -239,6 +239,10 @@ def _replay_after_fixing_the_cause(data_dir: Path, letter: Path) -> None:
         finally:
             store.close()
 
+    running = CollectorProcess(data_dir, []).start()
+    locked = _dead_letter_cli("replay", "--data-dir", str(data_dir))  # the embedded store has one owner
+    assert locked.returncode == 1 and "stop it, replay" in locked.stderr and letter.exists(), locked
+    assert running.stop() == 0
     listed = _dead_letter_cli("list", "--data-dir", str(data_dir))
     assert listed.returncode == 0 and letter.name in listed.stdout and "sane_input" in listed.stdout, listed
     still = _dead_letter_cli("replay", "--data-dir", str(data_dir))
