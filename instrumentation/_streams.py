@@ -28,6 +28,30 @@ class StreamAccumulator(Protocol):
         """Write what was accumulated (usage, response model, finish reasons…) into the call."""
 
 
+class ResponseAccumulator:
+    """What most streams keep for their call: the latest usage object, the response's model and id, the latest
+    finish reasons. A subclass reads each item (`on_item`) and turns `usage` into the call's (`write_usage`)."""
+
+    __slots__ = ("call", "id", "model", "reasons", "usage")
+
+    def __init__(self, call: LLMCall) -> None:
+        self.call = call
+        self.usage: Any = None
+        self.model: str | None = None
+        self.id: str | None = None
+        self.reasons: list[str] | None = None
+
+    def write_usage(self, call: LLMCall) -> None:
+        raise NotImplementedError
+
+    def finish(self, call: LLMCall) -> None:
+        self.write_usage(call)
+        call.response_model = self.model
+        call.response_id = self.id
+        if self.reasons:
+            call.finish_reasons = self.reasons
+
+
 def _end(call: LLMCall, accumulator: StreamAccumulator, *, completed: bool, error: BaseException | None = None) -> None:
     if call.ended:
         return

@@ -11,6 +11,7 @@ from llmsight import attributes as attr
 from llmsight._call import LLMCall
 from llmsight._common import CallContext
 from llmsight._operation_base import BaseOperation
+from llmsight._streams import ResponseAccumulator
 from llmsight.google_genai._usage import embed_usage, generate_usage
 from llmsight.prefix_hash import prefix_hash
 from opentelemetry.trace import Tracer
@@ -125,17 +126,10 @@ def _reason(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
-class GenerateStreamAccumulator:
+class GenerateStreamAccumulator(ResponseAccumulator):
     """Stream chunks are whole `GenerateContentResponse`s whose usage is cumulative: the last one wins."""
 
-    __slots__ = ("call", "id", "model", "reasons", "usage")
-
-    def __init__(self, call: LLMCall) -> None:
-        self.call = call
-        self.usage: Any = None
-        self.model: str | None = None
-        self.id: str | None = None
-        self.reasons: list[str] | None = None
+    __slots__ = ()
 
     def on_item(self, chunk: Any) -> None:
         if not self.call.first_chunk_ns and _is_content_chunk(chunk):
@@ -150,12 +144,8 @@ class GenerateStreamAccumulator:
         if reasons:
             self.reasons = reasons
 
-    def finish(self, call: LLMCall) -> None:
+    def write_usage(self, call: LLMCall) -> None:
         call.usage = generate_usage(self.usage)
-        call.response_model = self.model
-        call.response_id = self.id
-        if self.reasons:
-            call.finish_reasons = self.reasons
 
 
 class EmbedContentOperation(BaseOperation):

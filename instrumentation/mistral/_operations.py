@@ -9,6 +9,7 @@ from llmsight import attributes as attr
 from llmsight._call import LLMCall, Usage
 from llmsight._common import CallContext, given
 from llmsight._operation_base import BaseOperation
+from llmsight._streams import ResponseAccumulator
 from llmsight.mistral._usage import chat_usage, service_tier
 from llmsight.prefix_hash import prefix_hash
 from opentelemetry.trace import Tracer
@@ -78,17 +79,10 @@ class ChatOperation(BaseOperation):
         return ChatStreamAccumulator(call)
 
 
-class ChatStreamAccumulator:
+class ChatStreamAccumulator(ResponseAccumulator):
     """`CompletionEvent`s: `.data` is a `CompletionChunk`; the final one carries usage and finish reason."""
 
-    __slots__ = ("call", "id", "model", "reasons", "usage")
-
-    def __init__(self, call: LLMCall) -> None:
-        self.call = call
-        self.usage: Any = None
-        self.model: str | None = None
-        self.id: str | None = None
-        self.reasons: list[str] | None = None
+    __slots__ = ()
 
     def on_item(self, event: Any) -> None:
         chunk = event.data
@@ -106,13 +100,9 @@ class ChatStreamAccumulator:
         if reasons:
             self.reasons = reasons
 
-    def finish(self, call: LLMCall) -> None:
+    def write_usage(self, call: LLMCall) -> None:
         call.usage = chat_usage(self.usage)
         call.service_tier = service_tier(self.usage)
-        call.response_model = self.model
-        call.response_id = self.id
-        if self.reasons:
-            call.finish_reasons = self.reasons
 
 
 class EmbeddingsOperation(BaseOperation):
