@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import openai
@@ -107,8 +107,8 @@ def _instrument_variant(variant: str, sdk: str, provider: TracerProvider) -> Non
         instrumentor.instrument(tracer_provider=provider)
 
 
-def _workload(sdk: str, port: int, chunks: int) -> tuple[Callable[[], None], Callable[[], None]]:
-    """(one non-streaming call, one streamed call of `chunks` tokens) with the real SDK."""
+def _workload(sdk: str, port: int, chunks: int) -> tuple[Callable[[], None], Callable[[], Iterable[Any]]]:
+    """(one non-streaming call, one call that opens a stream of `chunks` tokens) with the real SDK."""
     messages = [{"role": "user", "content": "hello"}]
     long_reply = {"x-llmsight-reply-tokens": str(chunks)}
     if sdk in ("gemini", "bedrock", "mistral"):
@@ -121,26 +121,24 @@ def _workload(sdk: str, port: int, chunks: int) -> tuple[Callable[[], None], Cal
         def plain_anthropic() -> None:
             messages_api.create(model="claude-haiku-4-5", max_tokens=1024, messages=messages)
 
-        def streamed_anthropic() -> None:
-            for _ in messages_api.create(model="claude-haiku-4-5", max_tokens=4096, messages=messages, stream=True,
-                                         extra_headers=long_reply):
-                pass
+        def stream_anthropic() -> Iterable[Any]:
+            return messages_api.create(model="claude-haiku-4-5", max_tokens=4096, messages=messages, stream=True,
+                                       extra_headers=long_reply)
 
-        return plain_anthropic, streamed_anthropic
+        return plain_anthropic, stream_anthropic
     completions = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key="bench", max_retries=0).chat.completions
 
     def plain() -> None:
         completions.create(model="gpt-4o-mini", messages=messages)
 
-    def streamed() -> None:
-        for _ in completions.create(model="gpt-4o-mini", messages=messages, stream=True, extra_headers=long_reply,
-                                    stream_options={"include_usage": True}):
-            pass
+    def stream() -> Iterable[Any]:
+        return completions.create(model="gpt-4o-mini", messages=messages, stream=True, extra_headers=long_reply,
+                                  stream_options={"include_usage": True})
 
-    return plain, streamed
+    return plain, stream
 
 
-def _more_workloads(sdk: str, base_url: str, long_reply: dict[str, str]) -> tuple[Callable[[], None], Callable[[], None]]:
+def _more_workloads(sdk: str, base_url: str, long_reply: dict[str, str]) -> tuple[Callable[[], None], Callable[[], Iterable[Any]]]:
     if sdk == "gemini":
         from google import genai
 
@@ -150,11 +148,10 @@ def _more_workloads(sdk: str, base_url: str, long_reply: dict[str, str]) -> tupl
         def plain_gemini() -> None:
             gemini.models.generate_content(model="gemini-2.5-flash", contents="hello")
 
-        def streamed_gemini() -> None:
-            for _ in gemini.models.generate_content_stream(model="gemini-2.5-flash", contents="hello", config=stream_config):
-                pass
+        def stream_gemini() -> Iterable[Any]:
+            return gemini.models.generate_content_stream(model="gemini-2.5-flash", contents="hello", config=stream_config)
 
-        return plain_gemini, streamed_gemini
+        return plain_gemini, stream_gemini
     if sdk == "bedrock":
         import boto3
 
@@ -172,15 +169,14 @@ def _more_workloads(sdk: str, base_url: str, long_reply: dict[str, str]) -> tupl
         def plain_bedrock() -> None:
             bedrock.converse(modelId="us.amazon.nova-lite-v1:0", messages=converse_messages)
 
-        def streamed_bedrock() -> None:
-            wanted.update(long_reply)
+        def stream_bedrock() -> Iterable[Any]:
+            wanted.update(long_reply)  # the request is sent here; the events are read as the stream is iterated
             try:
-                for _ in bedrock.converse_stream(modelId="us.amazon.nova-lite-v1:0", messages=converse_messages)["stream"]:
-                    pass
+                return bedrock.converse_stream(modelId="us.amazon.nova-lite-v1:0", messages=converse_messages)["stream"]
             finally:
                 wanted.clear()
 
-        return plain_bedrock, streamed_bedrock
+        return plain_bedrock, stream_bedrock
     from mistralai.client import Mistral
 
     chat = Mistral(api_key="bench", server_url=f"{base_url}/mistral").chat
@@ -189,11 +185,10 @@ def _more_workloads(sdk: str, base_url: str, long_reply: dict[str, str]) -> tupl
     def plain_mistral() -> None:
         chat.complete(model="mistral-small-latest", messages=messages)
 
-    def streamed_mistral() -> None:
-        for _ in chat.stream(model="mistral-small-latest", messages=messages, http_headers=long_reply):
-            pass
+    def stream_mistral() -> Iterable[Any]:
+        return chat.stream(model="mistral-small-latest", messages=messages, http_headers=long_reply)
 
-    return plain_mistral, streamed_mistral
+    return plain_mistral, stream_mistral
 
 
 def child(variant: str, args: argparse.Namespace) -> None:
@@ -202,7 +197,11 @@ def child(variant: str, args: argparse.Namespace) -> None:
     provider = TracerProvider()
     provider.add_span_processor(BatchSpanProcessor(DropExporter(), max_queue_size=65536))
     _instrument_variant(variant, args.child_sdk, provider)
-    plain, streamed = _workload(args.child_sdk, args.port, args.chunks)
+    plain, open_stream = _workload(args.child_sdk, args.port, args.chunks)
+
+    def streamed() -> None:
+        for _ in open_stream():
+            pass
 
     for action in (plain, streamed):  # warm-up: imports, connection pool, interpreter specialisation
         for _ in range(10):
@@ -321,67 +320,30 @@ def isolated(client: openai.OpenAI, provider: TracerProvider, args: argparse.Nam
     print(f"   per streamed chunk    : +{per_chunk:.2f} µs CPU ({len(chunks)} chunks per stream, beyond the per-call cost)")
 
 
-def _recorded_stream(sdk: str, port: int, chunks: int) -> tuple[list[Any], Callable[[Any, LLMCall], Iterator[Any]]]:
-    """(the items the real SDK yields for one streamed reply of `chunks` tokens, a function that puts them
-    through llmsight's stream machinery for that SDK exactly as the instrumentor does: proxy or generator layer
-    plus the SDK's accumulator)."""
-    long_reply = {"x-llmsight-reply-tokens": str(chunks)}
-    base_url = f"http://127.0.0.1:{port}"
-    if sdk == "gemini":
-        from google import genai
+def _stream_layer(sdk: str) -> Callable[[Any, LLMCall], Iterator[Any]]:
+    """What the instrumentor puts around `sdk`'s streams: its proxy or generator layer and its accumulator."""
+    from llmsight._streams import SyncStreamProxy
 
+    if sdk == "gemini":
         from llmsight.google_genai._hooks import traced_stream
         from llmsight.google_genai._operations import GenerateStreamAccumulator
 
-        gemini = genai.Client(api_key="bench", http_options={"base_url": base_url})
-        items = list(gemini.models.generate_content_stream(model="gemini-2.5-flash", contents="hello",
-                                                           config={"http_options": {"headers": long_reply}}))
-        return items, lambda canned, call: traced_stream(iter(canned), call, GenerateStreamAccumulator(call))
+        return lambda canned, call: traced_stream(iter(canned), call, GenerateStreamAccumulator(call))
     if sdk == "bedrock":
-        import boto3
-
         from llmsight.bedrock._streams import ConverseStreamAccumulator, EventStreamProxy
 
-        bedrock = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=base_url,
-                               aws_access_key_id="bench", aws_secret_access_key="bench")
-
-        def add_headers(request: Any, **_: Any) -> None:
-            for name, value in long_reply.items():
-                request.headers[name] = value
-
-        bedrock.meta.events.register("before-sign.bedrock-runtime.*", add_headers)
-        response = bedrock.converse_stream(modelId="us.amazon.nova-lite-v1:0",
-                                           messages=[{"role": "user", "content": [{"text": "hello"}]}])
-        items = list(response["stream"])
-        return items, lambda canned, call: EventStreamProxy(canned, call, ConverseStreamAccumulator(call))
+        return lambda canned, call: EventStreamProxy(canned, call, ConverseStreamAccumulator(call))
     if sdk == "mistral":
-        from mistralai.client import Mistral
-
-        from llmsight._streams import SyncStreamProxy
         from llmsight.mistral._operations import ChatStreamAccumulator as MistralAccumulator
 
-        chat = Mistral(api_key="bench", server_url=f"{base_url}/mistral").chat
-        items = list(chat.stream(model="mistral-small-latest", messages=[{"role": "user", "content": "hello"}],
-                                 http_headers=long_reply))
-        return items, lambda canned, call: SyncStreamProxy(canned, call, MistralAccumulator(call))
+        return lambda canned, call: SyncStreamProxy(canned, call, MistralAccumulator(call))
     if sdk == "anthropic":
-        import anthropic
-
-        from llmsight._streams import SyncStreamProxy
         from llmsight.anthropic._operations import MessageStreamAccumulator
 
-        messages_api = anthropic.Anthropic(base_url=base_url, api_key="bench", max_retries=0).messages
-        items = list(messages_api.create(model="claude-haiku-4-5", max_tokens=4096, stream=True,
-                                         messages=[{"role": "user", "content": "hello"}], extra_headers=long_reply))
-        return items, lambda canned, call: SyncStreamProxy(canned, call, MessageStreamAccumulator(call))
-    from llmsight._streams import SyncStreamProxy
+        return lambda canned, call: SyncStreamProxy(canned, call, MessageStreamAccumulator(call))
     from llmsight.openai._operations import ChatStreamAccumulator
 
-    client = openai.OpenAI(base_url=f"{base_url}/v1", api_key="bench", max_retries=0)
-    items = list(client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hello"}],
-                                                stream=True, extra_headers=long_reply,
-                                                stream_options={"include_usage": True}))
-    return items, lambda canned, call: SyncStreamProxy(canned, call, ChatStreamAccumulator(call, None))
+    return lambda canned, call: SyncStreamProxy(canned, call, ChatStreamAccumulator(call, None))
 
 
 def isolated_chunks(sdks: Sequence[str], provider: TracerProvider, args: argparse.Namespace) -> None:
@@ -391,7 +353,11 @@ def isolated_chunks(sdks: Sequence[str], provider: TracerProvider, args: argpars
     tracer = provider.get_tracer("bench")
     print(f"3. per streamed item, each SDK's stream layer and accumulator, isolated, medians of {args.rounds} rounds")
     for sdk in sdks:
-        items, traced = _recorded_stream(sdk, args.port, args.chunks)
+        # What the real SDK yields, parsed once. The workload is kept until then: google-genai's client closes
+        # its connection pool when collected, which a generator of its models does not prevent.
+        _, open_stream = _workload(sdk, args.port, args.chunks)
+        items = list(open_stream())
+        traced = _stream_layer(sdk)
 
         def through_llmsight(canned: list[Any]) -> None:
             call = LLMCall(tracer, "chat bench", {}, streaming=True)
