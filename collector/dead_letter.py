@@ -94,16 +94,26 @@ def write_rows(path: Path, records: Sequence[CallRecord], header: dict[str, Any]
         os.close(fd)
 
 
+class RowFileError(ValueError):
+    """A row file that `write_rows` did not write as it stands (edited by hand, truncated): `FILE:LINE: what`."""
+
+
 def read_rows(path: Path) -> tuple[dict[str, Any], list[CallRecord]]:
-    """(header, records) of a file written by `write_rows`."""
+    """(header, records) of a file written by `write_rows`; raises RowFileError naming the line at fault."""
     with open(path) as handle:
-        header = json.loads(handle.readline())
-        records = []
-        for line in handle:
-            if line.strip():
-                row = json.loads(line)
-                row["ts"] = datetime.fromisoformat(row["ts"])
-                records.append(CallRecord(**row))
+        number = 1
+        try:
+            header = json.loads(handle.readline())
+            if not isinstance(header, dict):
+                raise ValueError("the first line is not a header object")
+            records = []
+            for number, line in enumerate(handle, start=2):
+                if line.strip():
+                    row = json.loads(line)
+                    row["ts"] = datetime.fromisoformat(row["ts"])
+                    records.append(CallRecord(**row))
+        except (ValueError, TypeError, KeyError) as exc:  # bad JSON, a missing or unknown column, a bad time
+            raise RowFileError(f"{path}:{number}: not a row of this file format ({type(exc).__name__}: {exc})") from None
     return header, records
 
 

@@ -25,7 +25,7 @@ def _directory(data_dir: Path | None) -> Path:
 @dead_letter_app.command("list", help="The dead-letter files waiting: rows, when, and why the store refused them.")
 @needs_collector_extra("dead-letter list")
 def list_letters(data_dir: Path = _DATA_DIR) -> None:
-    from llmsight.collector.dead_letter import dead_letters, read_dead_letter
+    from llmsight.collector.dead_letter import RowFileError, dead_letters, read_dead_letter
 
     files = dead_letters(_directory(data_dir))
     if not files:
@@ -33,7 +33,11 @@ def list_letters(data_dir: Path = _DATA_DIR) -> None:
         return
     # Plain lines, not a table: file names and the store's reasons are long, and they are what to grep for.
     for path in files:
-        header, _ = read_dead_letter(path)
+        try:
+            header, _ = read_dead_letter(path)
+        except RowFileError as exc:
+            typer.echo(f"{path}  unreadable\n  {exc}")
+            continue
         typer.echo(f"{path}  {header.get('rows', '?')} rows  written {header.get('written_at', '?')}")
         typer.echo(f"  reason: {' '.join(str(header.get('reason', '')).split())[:500]}")
     typer.echo(f"{len(files)} file(s); fix the cause, then: llmsight dead-letter replay")
@@ -48,7 +52,7 @@ def replay_letters(
     dsn: str = typer.Option(None, "--dsn", help="chdb://PATH or http(s)://user:pass@host:8123 [LLMSIGHT_CLICKHOUSE_DSN]."),
 ) -> None:
     from llmsight.collector.config import load_settings
-    from llmsight.collector.dead_letter import DEAD_LETTER_DIR, dead_letters, replay
+    from llmsight.collector.dead_letter import DEAD_LETTER_DIR, RowFileError, dead_letters, replay
     from llmsight.collector.store import Store, StoreDataError, StoreError, StoreLockedError
 
     def say(line: str) -> None:  # plain lines on stderr, never wrapped: paths and reasons are long
@@ -72,6 +76,10 @@ def replay_letters(
         for path in waiting:
             try:
                 result = replay(store, path)
+            except RowFileError as exc:  # edited or truncated: the file stays, to be mended
+                refused += 1
+                say(f"{path.name}: cannot be replayed: {exc}")
+                continue
             except StoreDataError as exc:  # still refused: the file stays for the next attempt
                 refused += 1
                 say(f"{path.name}: the store still refuses these rows: {' '.join(str(exc).split())[:300]}")

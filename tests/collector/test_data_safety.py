@@ -260,6 +260,15 @@ def _replay_after_fixing_the_cause(data_dir: Path, letter: Path) -> None:
     again = _dead_letter_cli("replay", str(shutil.copy(done, letter)), "--data-dir", str(data_dir))
     assert again.returncode == 0 and "0 of 1 rows inserted, 1 already stored" in again.stderr, again
     assert stored() == 50
+    # A file mangled by hand (its row cut short): named with its line, kept, nothing stored, exit 1.
+    mangled = letter.parent / "mangled.jsonl"
+    mangled.write_text("\n".join(done.read_text().splitlines()[:1] + [done.read_text().splitlines()[1][:40]]) + "\n")
+    listed = _dead_letter_cli("list", "--data-dir", str(data_dir))
+    assert listed.returncode == 0 and f"{mangled}:2: not a row" in listed.stdout, listed
+    broken = _dead_letter_cli("replay", "--data-dir", str(data_dir))
+    assert broken.returncode == 1 and f"{mangled}:2: not a row" in broken.stderr and mangled.exists(), broken
+    assert "Traceback" not in broken.stderr
+    assert stored() == 50
 
 
 # --- 3. corrupted spool ----------------------------------------------------------------------------------
