@@ -116,11 +116,12 @@ def register(app: typer.Typer) -> None:
             with Progress(console=console) as progress:
                 task = progress.add_task("repricing", total=None)
                 result = run(store, pricer, window.start, window.end, work_dir=settings.data_dir,
-                             progress=lambda done, total: progress.update(task, completed=done, total=total))
+                             raw_ttl_days=settings.raw_ttl_days, progress=lambda done, total: progress.update(task, completed=done, total=total))
         finally:
             store.close()
         console.print(f"repriced {result.rows:,} calls ({result.changed:,} changed) from {result.start:%Y-%m-%d %H:00} "
                       f"to {result.end:%Y-%m-%d %H:00} UTC: ${result.total_before:,.4f} → ${result.total_after:,.4f}; "
-                      f"unpriced now: {result.unpriced_after:,}", highlight=False)
+                      f"unpriced now: {result.unpriced_after:,}; {result.rollup_corrections:,} rollup rows corrected",
+                      highlight=False)
         if result.backup is not None:
             console.print(f"the previous costs are kept in {result.backup} (llmsight reprice --restore FILE)", highlight=False)

@@ -1,18 +1,20 @@
 """Recompute the costs of stored calls after prices change (new genai-prices data or overrides).
 
-Whole hours are repriced. Nothing is deleted and re-inserted: each day partition of `llm_calls` that holds
-changed rows is rebuilt in a staging table (the repriced rows plus every other row of that day, copied inside
-ClickHouse) and swapped in with `ALTER TABLE … REPLACE PARTITION`, which is atomic; the hourly rollup's month
-partitions are rebuilt the same way from the raw rows of the repriced hours. So a run killed at any point
-leaves each partition either as it was or fully repriced, and running again (with the same or other prices)
-converges on the same rows: idempotent, nothing to roll back, no deduplication token that a second run could
-collide with.
+Whole hours are repriced, and nothing is deleted or re-inserted, so no fault can lose or double a call:
+- the new costs of the changed calls go into a Join table keyed by (trace_id, span_id), and one
+  `ALTER TABLE llm_calls UPDATE … = joinGet(…)` mutation writes them. A mutation rewrites each data part into a
+  part that covers the old one by name, so after a kill -9 at any point every row is there exactly once, with
+  either its old or its new costs (REPLACE PARTITION, used before, commits the new part before the empty part
+  that hides the old ones: a kill between the two left every row of that day twice). Rows a collector inserts
+  meanwhile are not touched, so with a ClickHouse server nothing is dropped;
+- the hourly rollup is corrected by inserting, for each (hour, key) whose priced sums differ from what the raw
+  rows give now, one row with the difference (SimpleAggregateFunction(sum) adds it in). Computed from the
+  current state each run, this converges: a run killed anywhere is finished by the next, and a run with nothing
+  left to correct inserts nothing.
 
-Before touching anything the original rows of the window are written to a backup file in the data dir
-(`reprice-backups/`, JSON lines, kept); `restore()` (`llmsight reprice --restore FILE`) puts them back the
-same way. The embedded store must not be in use by a running collector (its lock says so); with a
-ClickHouse server, pause the collectors writing into the window's days while it runs: REPLACE PARTITION
-would drop rows inserted into those days between the copy and the swap.
+Before anything is changed the original rows of the window are written to a backup file in the data dir
+(`reprice-backups/`, JSON lines, kept); `restore()` (`llmsight reprice --restore FILE`) puts their costs back the
+same way. The embedded store must not be in use by a running collector (its lock says so).
 """
 
 from __future__ import annotations
@@ -20,23 +22,28 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from llmsight.collector.columns import CALLS_TABLE, DATABASE, HOURLY_TABLE
+from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, DATABASE, HOURLY_KEY_COLUMNS, HOURLY_TABLE
 from llmsight.collector.dead_letter import read_rows, write_rows
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.store import Store
-from llmsight.collector.store.schema import ROLLUP_SELECT_COLUMNS, rollup_select
+from llmsight.collector.store.schema import hourly_sum_is_float, rollup_select
 
 # What pricing writes: a reprice compares and rewrites these (price_source last: it is not a cost).
 COST_FIELDS = (
     "input_cost", "cache_read_cost", "cache_write_cost", "output_cost", "total_cost", "cache_savings", "price_source",
 )
+# The rollup sums a price change can move (unpriced_calls: a call priced now was counted unpriced before).
+PRICED_SUMS = ("input_cost", "cache_read_cost", "cache_write_cost", "output_cost", "total_cost", "cache_savings", "unpriced_calls")
 BACKUP_DIR = "reprice-backups"
-CALLS_STAGING = f"{CALLS_TABLE}_reprice_staging"
-HOURLY_STAGING = f"{HOURLY_TABLE}_reprice_staging"
-_NO_DEDUP = "SETTINGS insert_deduplicate = 0"  # staging copies are new data every time
+COSTS_TABLE_PREFIX = f"{CALLS_TABLE}_reprice_"  # + run id: the Join table one run's mutation reads
+# Left by the REPLACE PARTITION version of reprice; dropped when found.
+_FORMER_STAGING = (f"{CALLS_TABLE}_reprice_staging", f"{HOURLY_TABLE}_reprice_staging")
+# Below a billionth of a dollar per hour and key, a difference is float summation order, not a price change.
+_COST_NOISE = 1e-9
+_INSERT_CHUNK = 50_000
 
 
 @dataclass
@@ -49,6 +56,7 @@ class RepriceResult:
     total_after: float
     unpriced_after: int
     backup: Path | None = None
+    rollup_corrections: int = 0
 
 
 def reprice(
@@ -58,14 +66,23 @@ def reprice(
     until: datetime | None = None,
     *,
     work_dir: Path,
+    raw_ttl_days: int | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> RepriceResult:
-    start = since.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    end = (until or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    end = end.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    """Reprice the whole hours from `since` to `until` (default: now). With `raw_ttl_days`, hours the raw table's
+    TTL may already have emptied are left out: the rollup keeps them, and the raw rows no longer say what they held."""
+    now = datetime.now(timezone.utc)
+    start = _hour(since)
+    if raw_ttl_days is not None:
+        start = max(start, _hour(now - timedelta(days=raw_ttl_days)) + timedelta(hours=1))
+    end = _hour(until or now) + timedelta(hours=1)
+    settle(store)
     window = {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)}
-    condition = "ts >= {start:DateTime64(6)} AND ts < {end:DateTime64(6)}"
-    result = store.query(f"SELECT {', '.join(RECORD_FIELDS)} FROM {DATABASE}.{CALLS_TABLE} WHERE {condition}", window)
+    result = store.query(
+        f"SELECT {', '.join(RECORD_FIELDS)} FROM {DATABASE}.{CALLS_TABLE} "
+        "WHERE ts >= {start:DateTime64(6, 'UTC')} AND ts < {end:DateTime64(6, 'UTC')}",
+        window,
+    )
     originals: list[CallRecord] = []
     changed: list[CallRecord] = []
     before = after = 0.0
@@ -91,74 +108,104 @@ def reprice(
         stamp = datetime.now(timezone.utc)
         backup = work_dir / BACKUP_DIR / f"{start:%Y%m%dT%H}-{end:%Y%m%dT%H}-{stamp:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}.jsonl"
         write_rows(backup, originals, {"reprice_backup": True, "start": start.isoformat(), "end": end.isoformat()})
-        replace_rows(store, changed)
-    # Always: a run killed after swapping raw partitions but before the rollup finds nothing changed next time.
-    rebuild_rollup(store, {toStartOfHour(record.ts) for record in originals})
+        set_costs(store, changed)
+    # Always: a run killed after the mutation but before the rollup finds nothing changed next time.
+    corrections = correct_rollup(store, start, end)
     if progress:
         progress(len(result.rows), len(result.rows))
-    return RepriceResult(start, end, len(originals), len(changed), before, after, unpriced, backup)
+    return RepriceResult(start, end, len(originals), len(changed), before, after, unpriced, backup, corrections)
 
 
 def restore(store: Store, backup: Path) -> int:
-    """Put the rows of a reprice backup back as they were (matched by trace and span id); returns how many."""
+    """Put the costs of a reprice backup's rows back as they were (matched by trace and span id); returns how many."""
     _, records = read_rows(backup)
+    if not records:
+        return 0
     for record in records:
         record.ts = record.ts.astimezone(timezone.utc)
-    replace_rows(store, records)
-    rebuild_rollup(store, {toStartOfHour(record.ts) for record in records})
+    settle(store)
+    set_costs(store, records)
+    correct_rollup(store, min(_hour(r.ts) for r in records), max(_hour(r.ts) for r in records) + timedelta(hours=1))
     return len(records)
 
 
-def replace_rows(store: Store, records: Sequence[CallRecord]) -> None:
-    """Swap `records` in for the stored rows with the same (trace_id, span_id), one atomic day partition at a time."""
-    by_day: dict[date, list[CallRecord]] = {}
-    for record in records:
-        by_day.setdefault(record.ts.date(), []).append(record)
-    _staging(store, CALLS_TABLE, CALLS_STAGING)
-    try:
-        for day, rows in sorted(by_day.items()):
-            store.command(f"TRUNCATE TABLE {DATABASE}.{CALLS_STAGING}")
-            store.insert(rows, f"reprice:{uuid.uuid4().hex}", table=CALLS_STAGING)
-            store.command(
-                f"INSERT INTO {DATABASE}.{CALLS_STAGING} SELECT * FROM {DATABASE}.{CALLS_TABLE} "
-                f"WHERE toDate(ts) = toDate('{day.isoformat()}') AND (trace_id, span_id) NOT IN "
-                f"(SELECT trace_id, span_id FROM {DATABASE}.{CALLS_STAGING}) {_NO_DEDUP}"
-            )
-            store.command(f"ALTER TABLE {DATABASE}.{CALLS_TABLE} REPLACE PARTITION ID '{day:%Y%m%d}' FROM {DATABASE}.{CALLS_STAGING}")
-    finally:
-        store.command(f"DROP TABLE IF EXISTS {DATABASE}.{CALLS_STAGING}")
+def settle(store: Store) -> None:
+    """Stop what a killed run left running (its mutation: every part it finished keeps its new costs, the rest
+    their old ones, and this run redoes the difference) and drop its tables."""
+    store.command(
+        f"KILL MUTATION WHERE database = '{DATABASE}' AND table = '{CALLS_TABLE}' "
+        f"AND position(command, '{COSTS_TABLE_PREFIX}') > 0 SYNC"
+    )
+    leftovers = store.query(
+        "SELECT name FROM system.tables WHERE database = {db:String} AND startsWith(name, {prefix:String})",
+        {"db": DATABASE, "prefix": COSTS_TABLE_PREFIX},
+    ).rows
+    for (name,) in leftovers:
+        store.command(f"DROP TABLE IF EXISTS {DATABASE}.{name}")
+    for name in _FORMER_STAGING:
+        store.command(f"DROP TABLE IF EXISTS {DATABASE}.{name}")
 
 
-def rebuild_rollup(store: Store, hours: set[datetime]) -> None:
-    """Recompute the hourly rollup for `hours` from the raw rows; each month partition swapped atomically."""
-    by_month: dict[str, list[datetime]] = {}
-    for hour in hours:
-        by_month.setdefault(f"{hour:%Y%m}", []).append(hour)
-    if not by_month:
+def set_costs(store: Store, records: Sequence[CallRecord]) -> None:
+    """Write the cost fields of `records` over the stored rows with the same (trace_id, span_id), in one mutation."""
+    if not records:
         return
-    _staging(store, HOURLY_TABLE, HOURLY_STAGING)
+    types = dict(CALL_COLUMNS)
+    costs_table = f"{COSTS_TABLE_PREFIX}{uuid.uuid4().hex[:12]}"
+    columns = ["trace_id", "span_id", *COST_FIELDS]
+    definitions = ", ".join(f"{name} {types[name]}" for name in columns)
+    store.command(
+        f"CREATE TABLE {DATABASE}.{costs_table} ({definitions}, found UInt8 DEFAULT 1) "
+        "ENGINE = Join(ANY, LEFT, trace_id, span_id)"
+    )
     try:
-        for month, month_hours in sorted(by_month.items()):
-            listed = ", ".join(f"toDateTime('{hour:%Y-%m-%d %H:00:00}', 'UTC')" for hour in sorted(month_hours))
-            store.command(f"TRUNCATE TABLE {DATABASE}.{HOURLY_STAGING}")
-            store.command(
-                f"INSERT INTO {DATABASE}.{HOURLY_STAGING} SELECT * FROM {DATABASE}.{HOURLY_TABLE} "
-                f"WHERE toYYYYMM(hour) = {int(month)} AND hour NOT IN ({listed}) {_NO_DEDUP}"
-            )
-            store.command(
-                f"INSERT INTO {DATABASE}.{HOURLY_STAGING} ({', '.join(ROLLUP_SELECT_COLUMNS)}) "
-                f"{rollup_select(f'toStartOfHour(src.ts) IN ({listed})')} {_NO_DEDUP}"
-            )
-            store.command(f"ALTER TABLE {DATABASE}.{HOURLY_TABLE} REPLACE PARTITION ID '{month}' FROM {DATABASE}.{HOURLY_STAGING}")
+        for offset in range(0, len(records), _INSERT_CHUNK):
+            chunk = records[offset:offset + _INSERT_CHUNK]
+            store.insert_rows(costs_table, columns, [[getattr(r, name) for r in chunk] for name in columns], column_oriented=True)
+        table = f"'{DATABASE}.{costs_table}'"
+        assignments = ", ".join(f"{name} = joinGet({table}, '{name}', trace_id, span_id)" for name in COST_FIELDS)
+        first, last = min(r.ts for r in records), max(r.ts for r in records)
+        store.command(
+            f"ALTER TABLE {DATABASE}.{CALLS_TABLE} UPDATE {assignments} "
+            "WHERE ts >= {first:DateTime64(6, 'UTC')} AND ts <= {last:DateTime64(6, 'UTC')} "
+            f"AND joinGet({table}, 'found', trace_id, span_id) = 1 SETTINGS mutations_sync = 1",
+            {"first": first.replace(tzinfo=None), "last": last.replace(tzinfo=None)},
+        )
     finally:
-        store.command(f"DROP TABLE IF EXISTS {DATABASE}.{HOURLY_STAGING}")
+        settle(store)
 
 
-def _staging(store: Store, table: str, staging: str) -> None:
-    """A fresh empty table with `table`'s structure and partitioning (what REPLACE PARTITION requires)."""
-    store.command(f"DROP TABLE IF EXISTS {DATABASE}.{staging}")
-    store.command(f"CREATE TABLE {DATABASE}.{staging} AS {DATABASE}.{table}")
+def correct_rollup(store: Store, start: datetime, end: datetime) -> int:
+    """Make the rollup's priced sums for the hours in [start, end) equal what the raw rows give, by inserting the
+    differences; returns how many (hour, key) rows were corrected."""
+    keys = ", ".join(HOURLY_KEY_COLUMNS)
+    # unpriced_calls is UInt64: its difference is summed as Int64 and written modulo 2^64, which the rollup's sum
+    # (UInt64 arithmetic wraps) adds back exactly.
+    signed = [f"{name} AS d_{name}" if hourly_sum_is_float(name) else f"toInt64({name}) AS d_{name}" for name in PRICED_SUMS]
+    negated = [f"-{name} AS d_{name}" if hourly_sum_is_float(name) else f"-toInt64({name}) AS d_{name}" for name in PRICED_SUMS]
+    totals = [f"sum(d_{name})" if hourly_sum_is_float(name) else f"toUInt64(sum(d_{name}))" for name in PRICED_SUMS]
+    differs = " OR ".join(
+        f"abs(sum(d_{name})) > {_COST_NOISE}" if hourly_sum_is_float(name) else f"sum(d_{name}) != 0" for name in PRICED_SUMS
+    )
+    window = {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)}
+    in_window = "ts >= {start:DateTime64(6, 'UTC')} AND ts < {end:DateTime64(6, 'UTC')}"
+    differences = (
+        f"SELECT {keys}, {', '.join(totals)} FROM ("
+        f"SELECT {keys}, {', '.join(signed)} FROM ({rollup_select(in_window, PRICED_SUMS)}) "
+        f"UNION ALL SELECT {keys}, {', '.join(negated)} FROM {DATABASE}.{HOURLY_TABLE} "
+        "WHERE hour >= {start:DateTime64(6, 'UTC')} AND hour < {end:DateTime64(6, 'UTC')}"
+        f") GROUP BY {keys} HAVING {differs}"
+    )
+    count = store.query(f"SELECT count() FROM ({differences})", window).rows[0][0]
+    if count:
+        # insert_deduplicate = 0: two runs may write identical differences (prices changed there and back).
+        store.command(
+            f"INSERT INTO {DATABASE}.{HOURLY_TABLE} ({keys}, {', '.join(PRICED_SUMS)}) {differences} "
+            "SETTINGS insert_deduplicate = 0",
+            window,
+        )
+    return int(count)
 
 
-def toStartOfHour(ts: datetime) -> datetime:  # noqa: N802 - named after the ClickHouse function it mirrors
+def _hour(ts: datetime) -> datetime:
     return ts.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)

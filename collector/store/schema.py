@@ -31,6 +31,8 @@ subtract, so it was not chosen. Measured cost: bench/ingest.py (README).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from llmsight.collector.columns import (
     ADDED_CALL_COLUMNS,
     ADDED_HOURLY_COLUMNS,
@@ -187,15 +189,20 @@ def hourly_view_ddl(*, source: str = CALLS_TABLE, target: str = HOURLY_TABLE, vi
     return f"CREATE MATERIALIZED VIEW IF NOT EXISTS {DATABASE}.{view} TO {DATABASE}.{target} AS\n" + _hourly_view_select(source)
 
 
-def rollup_select(where: str) -> str:
-    """The view's SELECT over a slice of llm_calls: used to rebuild hours after a reprice, and by dashboards
-    for the partial hours at the edges of a time range."""
+def rollup_select(where: str, sums: Sequence[str] | None = None) -> str:
+    """The view's SELECT over a slice of llm_calls: used by dashboards and the report for the partial hours at the
+    edges of a time range, and (with `sums`: only those sums, no quantiles) to correct hours after a reprice."""
     keys = ", ".join(name if name != "hour" else "toStartOfHour(ts) AS hour" for name in HOURLY_KEY_COLUMNS)
-    aggregates = ", ".join(
-        [f"{expr} AS {name}" for name, expr in _HOURLY_SUMS.items()]
-        + [f"{expr} AS {name}" for name, expr in _HOURLY_QUANTILES.items()]
-    )
+    if sums is None:
+        expressions = [*_HOURLY_SUMS.items(), *_HOURLY_QUANTILES.items()]
+    else:
+        expressions = [(name, _HOURLY_SUMS[name]) for name in sums]
+    aggregates = ", ".join(f"{expr} AS {name}" for name, expr in expressions)
     return f"SELECT {keys}, {aggregates} FROM {DATABASE}.{CALLS_TABLE} AS src WHERE {where} GROUP BY {', '.join(HOURLY_KEY_COLUMNS)}"
+
+
+def hourly_sum_is_float(name: str) -> bool:
+    return name in _FLOAT_SUMS
 
 
 def prices_table_ddl(*, engine: str = "ReplacingMergeTree(updated_at)", table: str = PRICES_TABLE) -> str:

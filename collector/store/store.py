@@ -228,11 +228,14 @@ class Store:
         except Exception as exc:
             raise _classify(exc, self.dsn) from exc
 
-    def insert_rows(self, table: str, column_names: list[str], rows: list[tuple[Any, ...]]) -> None:
-        """A plain row insert into another llmsight table (small tables such as model_prices)."""
+    def insert_rows(
+        self, table: str, column_names: list[str], rows: Sequence[Sequence[Any]], *, column_oriented: bool = False
+    ) -> None:
+        """A plain insert into another llmsight table (small tables such as model_prices); with `column_oriented`,
+        `rows` holds one sequence per column."""
         try:
             with self._lock:
-                self._connected().insert(f"{DATABASE}.{table}", rows, column_names=column_names)
+                self._connected().insert(f"{DATABASE}.{table}", rows, column_names=column_names, column_oriented=column_oriented)
         except Exception as exc:
             raise _classify(exc, self.dsn) from exc
 

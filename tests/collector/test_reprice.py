@@ -126,16 +126,16 @@ def test_reprice_killed_mid_way_then_run_again_gives_the_same_rows_and_right_cos
             [sys.executable, "-m", "llmsight.cli", "reprice", "--data-dir", str(data_dir), "--since", "30d",
              "--prices-file", str(prices)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        # The backup is written just before the first partition swap: kill at points through the swaps.
+        # The backup is written just before the mutation: kill at points through it and the rollup correction.
         while len(list(backups.glob("*.jsonl"))) == before and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.wait()
         count, distinct, *_ = _totals(data_dir)
-        assert count == distinct == rows, f"killed {delay}s into the swaps: {count} rows, {distinct} distinct"
+        assert count == distinct == rows, f"killed {delay}s after the backup: {count} rows, {distinct} distinct"
         store = Store.open(f"chdb://{data_dir / 'store'}")
-        try:  # killed between two partition swaps: some days repriced, others not yet
+        try:  # killed during the mutation: some parts repriced, others not yet
             mixed += store.query("SELECT uniqExact(round(total_cost, 9)) FROM llmsight.llm_calls").rows[0][0] > 1
         finally:
             store.close()
@@ -145,3 +145,66 @@ def test_reprice_killed_mid_way_then_run_again_gives_the_same_rows_and_right_cos
     count, distinct, cost, calls, rollup_cost = _totals(data_dir)
     assert count == distinct == calls == rows
     assert cost == pytest.approx(rows * price * 0.6) == pytest.approx(rollup_cost)
+
+
+def test_pricing_calls_that_were_unpriced_lowers_the_rollups_unpriced_count_to_zero_and_a_rerun_corrects_nothing(
+    tmp_path: Path,
+) -> None:
+    """unpriced_calls is a UInt64 sum: the rollup's correction is negative there, written modulo 2^64."""
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    store = Store.open(f"chdb://{data_dir / 'store'}")
+    store.ensure_schema()
+    now = datetime.now(timezone.utc) - timedelta(hours=1)
+    records = [CallRecord(ts=now - timedelta(minutes=7 * i), trace_id=f"{i:032x}", span_id=f"{i + 1:016x}",
+                          provider="acme", request_model="house-model-1", input_tokens=1_000 + i, output_tokens=100,
+                          status="ok") for i in range(60)]
+    pricer = Pricer()
+    for record in records:
+        pricer.price(record)
+    assert all(record.total_cost is None for record in records)
+    store.insert(records, "seed")
+    store.close()
+    assert _totals(data_dir)[3] == 60
+    prices = tmp_path / "prices.yaml"
+    prices.write_text("models:\n  - provider: acme\n    model: house-model-1\n    input_mtok: 2\n    output_mtok: 8\n")
+    first = _reprice(data_dir, "--since", "2d", "--prices-file", str(prices))
+    assert first.returncode == 0, first.stderr
+    expected = sum((1_000 + i) * 2 + 100 * 8 for i in range(60)) / 1e6
+    store = Store.open(f"chdb://{data_dir / 'store'}")
+    try:
+        unpriced, rollup_cost, calls = store.query(
+            "SELECT sum(unpriced_calls), sum(total_cost), sum(calls) FROM llmsight.llm_calls_hourly").rows[0]
+        raw_cost = store.query("SELECT sum(total_cost) FROM llmsight.llm_calls").rows[0][0]
+    finally:
+        store.close()
+    assert (unpriced, calls) == (0, 60)
+    assert rollup_cost == pytest.approx(expected) == pytest.approx(raw_cost)
+    again = _reprice(data_dir, "--since", "2d", "--prices-file", str(prices))
+    assert again.returncode == 0, again.stderr
+    assert "(0 changed)" in again.stderr and "; 0 rollup rows corrected" in again.stderr
+
+
+def test_a_rollup_that_disagrees_with_the_raw_rows_is_corrected_by_the_next_run(tmp_path: Path) -> None:
+    """What a run killed between the mutation and the rollup correction leaves (raw rows repriced, rollup not):
+    the next run has no call to reprice and still brings the rollup's costs back to the raw rows."""
+    data_dir = tmp_path / "data"
+    price = _seed(data_dir, 500, days=2)
+    prices = _discount(tmp_path, 50)
+    assert _reprice(data_dir, "--since", "7d", "--prices-file", str(prices)).returncode == 0
+    store = Store.open(f"chdb://{data_dir / 'store'}")
+    try:  # the rollup's cost sums counted twice: as if the rows' old costs were still in it
+        store.command("INSERT INTO llmsight.llm_calls_hourly (hour, service, environment, provider, request_model, "
+                      "model_tier, service_tier, task, prompt_name, prompt_version, tenant, streaming, total_cost, "
+                      "input_cost, output_cost) SELECT hour, service, environment, provider, request_model, model_tier, "
+                      "service_tier, task, prompt_name, prompt_version, tenant, streaming, total_cost, input_cost, "
+                      "output_cost FROM llmsight.llm_calls_hourly SETTINGS insert_deduplicate = 0")
+    finally:
+        store.close()
+    assert _totals(data_dir)[4] == pytest.approx(500 * price)
+    out = _reprice(data_dir, "--since", "7d", "--prices-file", str(prices))
+    assert out.returncode == 0, out.stderr
+    assert "(0 changed)" in out.stderr and "; 0 rollup rows corrected" not in out.stderr
+    count, distinct, cost, calls, rollup_cost = _totals(data_dir)
+    assert count == distinct == calls == 500
+    assert cost == pytest.approx(500 * price / 2) == pytest.approx(rollup_cost)
