@@ -80,6 +80,7 @@ class Collector:
                     spool_dir=settings.spool_dir, shared_file=self.shared.path, host=settings.bind_host,
                     http_port=settings.otlp_http_port, grpc_port=settings.otlp_grpc_port,
                     auth_token=settings.auth_token, default_service=settings.service_name_default,
+                    provider_hosts=settings.provider_hosts,
                     limits=self.accept_limits, log_level=settings.log_level,
                 )
             )

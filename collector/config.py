@@ -54,6 +54,12 @@ class CollectorSettings(BaseSettings):
     prices_file: Path | None = None
     alerts_file: Path | None = None
     service_name_default: str = "unknown_service"
+    provider_hosts: dict[str, str] = Field(
+        default_factory=dict,
+        description="Provider name for other instrumentations' OpenAI-SDK calls by server host (`host` or "
+        "`host:port`, globs allowed; JSON in the environment, the same LLMSIGHT_PROVIDER_HOSTS the app side reads). "
+        "Without a match: a vendor's API host names its vendor, a local or private host is `self_hosted`.",
+    )
     raw_ttl_days: int = Field(default=90, ge=1)
     cheaper_models: dict[str, str] | None = Field(
         default=None,

@@ -1,10 +1,17 @@
-"""Which provider a host is: the public API hosts of the vendors (OpenAI-compatible endpoints included) and the
-rule for hosts only a local network reaches. Used by the OpenAI instrumentation, which names its spans' provider
-from the client's base URL, and by the collector, which corrects other instrumentations' "openai" by the host.
+"""Which provider an OpenAI-compatible host is. Used by the OpenAI instrumentation, which names its spans' provider
+from the client's base URL, and by the collector, which names other instrumentations' "openai" calls the same way.
+
+The rule (`provider_for`), first match wins:
+1. the `provider_hosts` setting (`host` or `host:port` glob → name): gateways, proxies, a local stand-in;
+2. an Azure client class, or a vendor's API host (`api.groq.com` → `groq`, …);
+3. a loopback, private or link-local address, `localhost`, a `.local` / `.internal` / `.lan` / `.home.arpa`
+   name or a single-label name (a container such as `vllm`): `self_hosted`;
+4. any other host: `openai`, the wire format's vendor (an unknown public gateway; declare it to name it).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import functools
 import ipaddress
 
@@ -50,3 +57,23 @@ def vendor_of_host(host: str) -> str | None:
         if needle in host:
             return name
     return None
+
+
+# Declared hosts as (glob, provider) pairs, in the order given: hashable, so lookups can be memoised.
+DeclaredHosts = tuple[tuple[str, str], ...]
+
+
+@functools.lru_cache(maxsize=256)
+def provider_for(host: str, port: int | None, is_azure: bool, declared: DeclaredHosts = ()) -> str:
+    """The provider of an OpenAI-compatible call to `host` (the rule in the module docstring)."""
+    if declared:
+        address = f"{host}:{port}" if port else host
+        for pattern, name in declared:
+            if fnmatch.fnmatchcase(host, pattern) or fnmatch.fnmatchcase(address, pattern):
+                return name
+    if is_azure:
+        return "azure.ai.openai"
+    vendor = vendor_of_host(host)
+    if vendor is not None:
+        return vendor
+    return SELF_HOSTED if is_self_hosted(host) else "openai"

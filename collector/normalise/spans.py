@@ -18,13 +18,13 @@ from hashlib import blake2b
 from typing import Any
 from urllib.parse import urlsplit
 
-from llmsight.attributes import SERVER_ADDRESS
+from llmsight.attributes import SERVER_ADDRESS, SERVER_PORT
 from llmsight.collector.normalise import variants as v
 from llmsight.collector.normalise.merge import merge_calls
-from llmsight.collector.normalise.sources import source_of
+from llmsight.collector.normalise.sources import LLMSIGHT, source_of
 from llmsight.collector.record import CallRecord
 from llmsight.model_tier import ModelTiers
-from llmsight.provider_hosts import vendor_of_host
+from llmsight.provider_hosts import DeclaredHosts, provider_for
 
 MAX_TOKENS = 1_000_000_000  # a single call billing more than this is a bug or an attack, not usage
 MAX_STRING = 256
@@ -207,7 +207,10 @@ def call_id(service: str, trace_id: bytes, span_id: bytes, response_id: str) -> 
     return blake2b(key, digest_size=16).hexdigest()
 
 
-def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: str, environment: str, scope: str) -> CallRecord:
+def normalise_span(
+    span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: str, environment: str, scope: str,
+    provider_hosts: DeclaredHosts = (),
+) -> CallRecord:
     attrs[_ABSENT] = None
     (
         provider_raw, operation_raw, request_model, response_model,
@@ -292,10 +295,11 @@ def normalise_span(span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: st
         host = _host_of(extra[_BASE_URL])
         if host:
             extra[SERVER_ADDRESS] = host
-    if provider == "openai" and host:
-        # Peers name every OpenAI-SDK call "openai", wherever it went: a vendor's API host names the provider
-        # that served (and bills) it, as llmsight's own spans do (llmsight/provider_hosts.py).
-        provider = vendor_of_host(host) or provider
+    if provider == "openai" and host and source is not LLMSIGHT:
+        # Peers name every OpenAI-SDK call "openai", wherever it went: named by the host with llmsight's own rule
+        # (llmsight/provider_hosts.py), so one call has one provider whichever instrumentation traced it.
+        # llmsight's spans were named in the app, under the app's declarations.
+        provider = provider_for(host, _port(attrs.get(SERVER_PORT), extra.get(_BASE_URL)), False, provider_hosts)
     content: dict[str, str] = {}
     for key in plan.content_keys[:MAX_CONTENT_ATTRIBUTES]:
         value = attrs[key]
@@ -354,6 +358,18 @@ _OPERATION_NAMES = v.OPERATION_NAMES
 _BASE_URL = v.BASE_URL[0]
 
 
+def _port(port: Any, base_url: str | None) -> int | None:
+    """server.port, else the base URL's explicit port (what a `host:port` declaration matches)."""
+    if type(port) is int:
+        return port
+    if base_url:
+        try:
+            return urlsplit(base_url).port
+        except ValueError:
+            return None
+    return None
+
+
 @functools.lru_cache(maxsize=1024)
 def _host_of(url: str) -> str:
     try:
@@ -362,8 +378,11 @@ def _host_of(url: str) -> str:
         return ""
 
 
-def normalise_request(request: Any, *, default_service: str = "unknown_service", max_errors: int = 5) -> NormaliseResult:
-    """All GenAI spans of an `ExportTraceServiceRequest`; invalid ones are counted with their reason."""
+def normalise_request(
+    request: Any, *, default_service: str = "unknown_service", provider_hosts: DeclaredHosts = (), max_errors: int = 5
+) -> NormaliseResult:
+    """All GenAI spans of an `ExportTraceServiceRequest`; invalid ones are counted with their reason.
+    `provider_hosts`: the collector's declarations of OpenAI-compatible hosts (CollectorSettings.provider_hosts)."""
     result = NormaliseResult()
     plans, append = _PLANS, result.records.append
     for resource_spans in request.resource_spans:
@@ -382,7 +401,7 @@ def normalise_request(request: Any, *, default_service: str = "unknown_service",
                 try:
                     if len(span.trace_id) != 16 or len(span.span_id) != 8:
                         raise InvalidSpan("trace_id must be 16 bytes and span_id 8 bytes")
-                    append(normalise_span(span, attrs, plan, service, environment, scope))
+                    append(normalise_span(span, attrs, plan, service, environment, scope, provider_hosts))
                     if service_version:  # deploy markers on the dashboards read it from `attributes`
                         result.records[-1].attributes["service.version"] = service_version
                 except NotACall:

@@ -19,6 +19,7 @@ from llmsight.collector.accept import Acceptor, Backpressure
 from llmsight.collector.normalise import normalise_request
 from llmsight.collector.normalise.spans import NormaliseResult
 from llmsight.collector.shared import SharedState
+from llmsight.provider_hosts import DeclaredHosts
 
 MAX_REASONS = 5  # reasons listed in partial_success.error_message
 
@@ -74,14 +75,17 @@ def decode_json(body: bytes) -> ExportTraceServiceRequest:
 
 
 class Ingest:
-    def __init__(self, acceptor: Acceptor, *, default_service: str = "unknown_service") -> None:
+    def __init__(
+        self, acceptor: Acceptor, *, default_service: str = "unknown_service", provider_hosts: DeclaredHosts = ()
+    ) -> None:
         self.acceptor = acceptor
         self.default_service = default_service
+        self.provider_hosts = provider_hosts
         self.stats: SharedState = acceptor.shared  # the counters /metrics reports, from either process
 
     def export(self, request: ExportTraceServiceRequest) -> ExportTraceServiceResponse:
         """Store the request's GenAI spans durably; raises Backpressure when the collector is behind."""
-        result = normalise_request(request, default_service=self.default_service)
+        result = normalise_request(request, default_service=self.default_service, provider_hosts=self.provider_hosts)
         self._reject_out_of_window(result)
         total = result.ignored + result.rejected + result.merged + len(result.records)
         try:

@@ -42,6 +42,7 @@ class ReceiverConfig(BaseModel):
     grpc_port: int
     auth_token: str | None
     default_service: str
+    provider_hosts: dict[str, str] = {}
     limits: AcceptLimits
     log_level: LogLevel = "warning"
 
@@ -166,7 +167,10 @@ def serve(config: ReceiverConfig, messages: IO[str], commands: IO[str]) -> None:
     try:
         shared = SharedState.attach(config.shared_file)
         spool = Spool(config.spool_dir, on_durable=lambda segment, size: shared.set_position("durable", segment, size))
-        ingest = Ingest(Acceptor(spool, shared, config.limits), default_service=config.default_service)
+        ingest = Ingest(
+            Acceptor(spool, shared, config.limits), default_service=config.default_service,
+            provider_hosts=tuple(config.provider_hosts.items()),
+        )
         http = OtlpHttpReceiver(ingest, config.host, config.http_port, auth_token=config.auth_token, metrics=shared.metrics)
         grpc = OtlpGrpcReceiver(ingest, config.host, config.grpc_port, auth_token=config.auth_token)
         http.start()

@@ -22,6 +22,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import llmsight
+from llmsight.testing.server import PRICES_YAML
 
 from .conftest import CollectorProcess
 
@@ -205,6 +206,32 @@ def test_openllmetry_spans_are_normalised(collector, provider_server) -> None:
         assert row["output_tokens"] == entry.output_tokens
         assert row["total_cost"] is not None
     assert rows[1]["cache_read_tokens"] > 0 and rows[3]["cache_read_tokens"] > 0
+
+
+def test_a_peers_calls_to_an_undeclared_local_server_are_self_hosted(provider_server, tmp_path, monkeypatch) -> None:
+    """OpenLLMetry names its call to a local OpenAI-compatible server "openai"; the collector, with no declaration
+    for that host (LLMSIGHT_PROVIDER_HOSTS, which the app side reads too), stores it as `self_hosted` — what
+    llmsight's own span of the call says — and prices it at nobody's list price. The Anthropic calls keep theirs."""
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("LLMSIGHT_PROVIDER_HOSTS", "{}")  # the suite declares 127.0.0.1 as OpenAI: not here
+    prices = tmp_path / "prices.yaml"
+    prices.write_text(PRICES_YAML)
+    collector = CollectorProcess(tmp_path / "data", ["--prices-file", str(prices)]).start()
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", OPENLLMETRY_APP, collector.http_endpoint, provider_server.openai_base_url,
+             provider_server.anthropic_base_url, POLICY],
+            capture_output=True, text=True, timeout=120,
+        )
+        assert out.returncode == 0, out.stderr[-2000:]
+        collector.wait_stored(4)
+        rows = sorted(collector.rows(), key=lambda r: r["ts"])
+    finally:
+        collector.stop()
+    assert [r["provider"] for r in rows] == ["self_hosted", "self_hosted", "anthropic", "anthropic"]
+    assert [r["total_cost"] is None for r in rows] == [True, True, False, False]
 
 
 def _post(url: str, body: bytes, headers: dict[str, str]) -> tuple[int, bytes, dict[str, str]]:

@@ -1,5 +1,5 @@
 """Peers name every OpenAI-SDK call's provider "openai", wherever the call went; the collector names it by the
-vendor host it went to, as llmsight's own spans do, and takes that host from OpenLLMetry's base-URL attribute
+host it went to with llmsight's own rule (a vendor's host, a local one, the collector's declarations), and takes that host from OpenLLMetry's base-URL attribute
 when the span has no `server.address`. The real peers trace real `openai` calls whose base URL is a vendor's
 host, answered by the local provider (the transport reroutes them). Each peer runs in a process of its own:
 OpenLLMetry's uninstrument leaves its wrappers behind."""
@@ -78,8 +78,14 @@ def test_a_peers_openai_spans_are_named_by_the_vendor_host(peer: str, provider_s
     providers = [record.provider for record in records]
     if peer == "openllmetry":  # no server.address; the host comes from its gen_ai.openai.api_base
         assert hosts == ["api.groq.com", "api.deepseek.com", "127.0.0.1"]
-        # A local server stays as the peer named it: only a vendor's public host says who served the call.
-        assert providers == ["groq", "deepseek", "openai"]
+        # The local server is `self_hosted`, as llmsight's own span of the same call says, unless the collector
+        # is told otherwise (provider_hosts, `host:port` scoped here: another port stays undeclared).
+        assert providers == ["groq", "deepseek", "self_hosted"]
+        port = provider_server.openai_base_url.split(":")[2].split("/")[0]
+        declared = normalise_request(request, provider_hosts=((f"127.0.0.1:{port}", "vllm"),)).records
+        assert [record.provider for record in declared] == ["groq", "deepseek", "vllm"]
+        other_port = normalise_request(request, provider_hosts=(("127.0.0.1:1", "vllm"),)).records
+        assert other_port[2].provider == "self_hosted"
         # So the vendors' calls are priced at their list prices (before: no host, provider "openai", a model
         # OpenAI does not sell: unpriced), and the local server is not priced at anyone's.
         from llmsight.collector.pricing import Pricer
