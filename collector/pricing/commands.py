@@ -86,6 +86,8 @@ def register(app: typer.Typer) -> None:
 
         from llmsight.collector.config import load_settings
         from llmsight.collector.pricing import OverridesError, Pricer
+        from llmsight.collector.dead_letter import RowFileError
+        from llmsight.collector.pricing.reprice import RepriceError
         from llmsight.collector.pricing.reprice import reprice as run
         from llmsight.collector.pricing.reprice import restore as run_restore
         from llmsight.collector.report.window import Window, WindowError
@@ -116,7 +118,11 @@ def register(app: typer.Typer) -> None:
             with Progress(console=console) as progress:
                 task = progress.add_task("repricing", total=None)
                 result = run(store, pricer, window.start, window.end, work_dir=settings.data_dir,
-                             raw_ttl_days=settings.raw_ttl_days, progress=lambda done, total: progress.update(task, completed=done, total=total))
+                             raw_ttl_days=settings.raw_ttl_days, progress=lambda phase, done, total: progress.update(
+                                 task, description=phase, completed=done, total=total))
+        except (StoreError, RepriceError, RowFileError) as exc:
+            console.print(f"[red]llmsight reprice:[/red] {exc}", highlight=False)
+            raise typer.Exit(1) from None
         finally:
             store.close()
         console.print(f"repriced {result.rows:,} calls ({result.changed:,} changed) from {result.start:%Y-%m-%d %H:00} "

@@ -19,6 +19,8 @@ same way. The embedded store must not be in use by a running collector (its lock
 
 from __future__ import annotations
 
+import contextlib
+import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -28,7 +30,7 @@ from pathlib import Path
 from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, DATABASE, HOURLY_KEY_COLUMNS, HOURLY_TABLE
 from llmsight.collector.dead_letter import read_rows, write_rows
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
-from llmsight.collector.store import Store
+from llmsight.collector.store import Store, StoreError, StoreUnavailableError
 from llmsight.collector.store.schema import hourly_sum_is_float, rollup_select
 
 # What pricing writes: a reprice compares and rewrites these (price_source last: it is not a cost).
@@ -44,6 +46,13 @@ _FORMER_STAGING = (f"{CALLS_TABLE}_reprice_staging", f"{HOURLY_TABLE}_reprice_st
 # Below a billionth of a dollar per hour and key, a difference is float summation order, not a price change.
 _COST_NOISE = 1e-9
 _INSERT_CHUNK = 50_000
+_POLL_SECONDS = 0.1
+# (phase, done, total): pricing in calls, then writing in data parts.
+Progress = Callable[[str, int, int], None]
+
+
+class RepriceError(RuntimeError):
+    """ClickHouse refused or failed the rewrite; nothing was lost (each row has its old or its new costs)."""
 
 
 @dataclass
@@ -67,7 +76,7 @@ def reprice(
     *,
     work_dir: Path,
     raw_ttl_days: int | None = None,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Progress | None = None,
 ) -> RepriceResult:
     """Reprice the whole hours from `since` to `until` (default: now). With `raw_ttl_days`, hours the raw table's
     TTL may already have emptied are left out: the rollup keeps them, and the raw rows no longer say what they held."""
@@ -102,17 +111,19 @@ def reprice(
         if tuple(getattr(record, name) for name in COST_FIELDS) != tuple(getattr(original, name) for name in COST_FIELDS):
             changed.append(record)
         if progress and index % 5000 == 0:
-            progress(index, len(result.rows))
+            progress("pricing", index, len(result.rows))
     backup = None
     if changed:
         stamp = datetime.now(timezone.utc)
         backup = work_dir / BACKUP_DIR / f"{start:%Y%m%dT%H}-{end:%Y%m%dT%H}-{stamp:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}.jsonl"
         write_rows(backup, originals, {"reprice_backup": True, "start": start.isoformat(), "end": end.isoformat()})
-        set_costs(store, changed)
+        set_costs(store, changed, progress)
     # Always: a run killed after the mutation but before the rollup finds nothing changed next time.
+    if progress:
+        progress("correcting the rollup", 0, 1)
     corrections = correct_rollup(store, start, end)
     if progress:
-        progress(len(result.rows), len(result.rows))
+        progress("done", 1, 1)
     return RepriceResult(start, end, len(originals), len(changed), before, after, unpriced, backup, corrections)
 
 
@@ -146,7 +157,7 @@ def settle(store: Store) -> None:
         store.command(f"DROP TABLE IF EXISTS {DATABASE}.{name}")
 
 
-def set_costs(store: Store, records: Sequence[CallRecord]) -> None:
+def set_costs(store: Store, records: Sequence[CallRecord], progress: Progress | None = None) -> None:
     """Write the cost fields of `records` over the stored rows with the same (trace_id, span_id), in one mutation."""
     if not records:
         return
@@ -165,14 +176,46 @@ def set_costs(store: Store, records: Sequence[CallRecord]) -> None:
         table = f"'{DATABASE}.{costs_table}'"
         assignments = ", ".join(f"{name} = joinGet({table}, '{name}', trace_id, span_id)" for name in COST_FIELDS)
         first, last = min(r.ts for r in records), max(r.ts for r in records)
-        store.command(
-            f"ALTER TABLE {DATABASE}.{CALLS_TABLE} UPDATE {assignments} "
-            "WHERE ts >= {first:DateTime64(6, 'UTC')} AND ts <= {last:DateTime64(6, 'UTC')} "
-            f"AND joinGet({table}, 'found', trace_id, span_id) = 1 SETTINGS mutations_sync = 1",
-            {"first": first.replace(tzinfo=None), "last": last.replace(tzinfo=None)},
-        )
-    finally:
-        settle(store)
+        try:  # the embedded store runs the mutation within the statement; a server runs it in the background
+            store.command(
+                f"ALTER TABLE {DATABASE}.{CALLS_TABLE} UPDATE {assignments} "
+                "WHERE ts >= {first:DateTime64(6, 'UTC')} AND ts <= {last:DateTime64(6, 'UTC')} "
+                f"AND joinGet({table}, 'found', trace_id, span_id) = 1",
+                {"first": first.replace(tzinfo=None), "last": last.replace(tzinfo=None)},
+            )
+        except StoreError as exc:
+            if isinstance(exc, StoreUnavailableError):
+                raise
+            raise RepriceError(_refused(str(exc))) from None
+        _wait_for_mutation(store, costs_table, progress)
+    except BaseException:
+        with contextlib.suppress(Exception):  # the next run settles what is left
+            settle(store)
+        raise
+    settle(store)
+
+
+def _wait_for_mutation(store: Store, costs_table: str, progress: Progress | None) -> None:
+    """Poll the mutation that reads `costs_table` until it is done (progress in data parts); raise RepriceError if
+    ClickHouse reports it failing (it would retry forever)."""
+    total = 0
+    while True:
+        rows = store.query(
+            "SELECT is_done, parts_to_do, latest_fail_reason FROM system.mutations WHERE database = {db:String} "
+            "AND table = {table:String} AND position(command, {costs:String}) > 0",
+            {"db": DATABASE, "table": CALLS_TABLE, "costs": costs_table},
+        ).rows
+        if not rows:
+            raise RepriceError(f"the mutation reading {costs_table} is not in system.mutations")
+        is_done, parts_to_do, fail_reason = rows[0]
+        if is_done:
+            return
+        if fail_reason:
+            raise RepriceError(_refused(fail_reason))
+        total = max(total, parts_to_do)
+        if progress:
+            progress("writing costs (data parts)", total - parts_to_do, total)
+        time.sleep(_POLL_SECONDS)
 
 
 def correct_rollup(store: Store, start: datetime, end: datetime) -> int:
@@ -205,6 +248,12 @@ def correct_rollup(store: Store, start: datetime, end: datetime) -> int:
             window,
         )
     return int(count)
+
+
+def _refused(message: str) -> str:
+    reason = message.strip().split("\n", 1)[0][:1000]  # ClickHouse's message without the stack trace it appends
+    return (f"ClickHouse could not apply the new costs: {reason} — the calls it had not rewritten keep their old "
+            "costs; fix the cause and run the same command again")
 
 
 def _hour(ts: datetime) -> datetime:

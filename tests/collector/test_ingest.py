@@ -182,8 +182,9 @@ provider.shutdown()
 """
 
 
-def test_openllmetry_spans_are_normalised(collector, provider_server) -> None:
-    # OpenLLMetry's uninstrument leaves wrappers behind, so its app runs in a process of its own.
+def _openllmetry_rows(collector: CollectorProcess, provider_server: Any) -> list[dict[str, Any]]:
+    """The rows of OPENLLMETRY_APP's four calls, in call order. OpenLLMetry's uninstrument leaves wrappers behind,
+    so its app runs in a process of its own."""
     import subprocess
     import sys
 
@@ -194,7 +195,11 @@ def test_openllmetry_spans_are_normalised(collector, provider_server) -> None:
     )
     assert out.returncode == 0, out.stderr[-2000:]
     collector.wait_stored(4)
-    rows = sorted(collector.rows(), key=lambda r: r["ts"])
+    return sorted(collector.rows(), key=lambda r: r["ts"])
+
+
+def test_openllmetry_spans_are_normalised(collector, provider_server) -> None:
+    rows = _openllmetry_rows(collector, provider_server)
     billed = provider_server.ledger.entries()
     assert [r["instrumentation"] for r in rows] == ["opentelemetry.instrumentation.openai.v1"] * 2 + [
         "opentelemetry.instrumentation.anthropic"
@@ -212,22 +217,12 @@ def test_a_peers_calls_to_an_undeclared_local_server_are_self_hosted(provider_se
     """OpenLLMetry names its call to a local OpenAI-compatible server "openai"; the collector, with no declaration
     for that host (LLMSIGHT_PROVIDER_HOSTS, which the app side reads too), stores it as `self_hosted` — what
     llmsight's own span of the call says — and prices it at nobody's list price. The Anthropic calls keep theirs."""
-    import subprocess
-    import sys
-
     monkeypatch.setenv("LLMSIGHT_PROVIDER_HOSTS", "{}")  # the suite declares 127.0.0.1 as OpenAI: not here
     prices = tmp_path / "prices.yaml"
     prices.write_text(PRICES_YAML)
     collector = CollectorProcess(tmp_path / "data", ["--prices-file", str(prices)]).start()
     try:
-        out = subprocess.run(
-            [sys.executable, "-c", OPENLLMETRY_APP, collector.http_endpoint, provider_server.openai_base_url,
-             provider_server.anthropic_base_url, POLICY],
-            capture_output=True, text=True, timeout=120,
-        )
-        assert out.returncode == 0, out.stderr[-2000:]
-        collector.wait_stored(4)
-        rows = sorted(collector.rows(), key=lambda r: r["ts"])
+        rows = _openllmetry_rows(collector, provider_server)
     finally:
         collector.stop()
     assert [r["provider"] for r in rows] == ["self_hosted", "self_hosted", "anthropic", "anthropic"]

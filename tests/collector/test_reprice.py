@@ -208,3 +208,42 @@ def test_a_rollup_that_disagrees_with_the_raw_rows_is_corrected_by_the_next_run(
     count, distinct, cost, calls, rollup_cost = _totals(data_dir)
     assert count == distinct == calls == 500
     assert cost == pytest.approx(500 * price / 2) == pytest.approx(rollup_cost)
+
+
+def test_a_mutation_clickhouse_refuses_fails_the_run_cleanly_and_the_next_run_after_the_fix_completes(
+    tmp_path: Path,
+) -> None:
+    """A cost a column of the table refuses (a materialized column that throws over a cap, recomputed when the
+    mutation writes total_cost): ClickHouse fails the mutation and would retry it forever.
+    The run stops it, exits 1 naming the reason, leaves no mutation or table behind, and every row keeps its old
+    costs; once the column is gone the same command completes."""
+    data_dir = tmp_path / "data"
+    price = _seed(data_dir, 200, days=2)
+    store = Store.open(f"chdb://{data_dir / 'store'}")
+    try:
+        store.command("ALTER TABLE llmsight.llm_calls ADD COLUMN cost_cap UInt8 "
+                      "MATERIALIZED throwIf(ifNull(total_cost, 0) > 0.05, 'over the cost_cap')")
+    finally:
+        store.close()
+    prices = tmp_path / "prices.yaml"  # twice the list price: 0.06 per call, over the cap
+    prices.write_text("models:\n  - provider: openai\n    model: gpt-4o\n    input_mtok: 5\n    output_mtok: 20\n")
+    out = _reprice(data_dir, "--since", "7d", "--prices-file", str(prices))
+    assert out.returncode == 1
+    assert "could not apply the new costs" in out.stderr and "cost_cap" in out.stderr
+    assert "Traceback" not in out.stderr
+    count, distinct, cost, calls, rollup_cost = _totals(data_dir)
+    assert count == distinct == calls == 200
+    assert cost == pytest.approx(200 * price) == pytest.approx(rollup_cost)
+    store = Store.open(f"chdb://{data_dir / 'store'}")
+    try:
+        assert store.query("SELECT count() FROM system.mutations WHERE database = 'llmsight' AND NOT is_done").rows[0][0] == 0
+        assert store.query("SELECT count() FROM system.tables WHERE database = 'llmsight' "
+                           "AND name LIKE 'llm_calls_reprice_%'").rows[0][0] == 0
+        store.command("ALTER TABLE llmsight.llm_calls DROP COLUMN cost_cap")
+    finally:
+        store.close()
+    out = _reprice(data_dir, "--since", "7d", "--prices-file", str(prices))
+    assert out.returncode == 0, out.stderr
+    count, distinct, cost, calls, rollup_cost = _totals(data_dir)
+    assert count == distinct == calls == 200
+    assert cost == pytest.approx(200 * price * 2) == pytest.approx(rollup_cost)
