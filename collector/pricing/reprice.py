@@ -85,6 +85,7 @@ def reprice(
     if raw_ttl_days is not None:
         start = max(start, _hour(now - timedelta(days=raw_ttl_days)) + timedelta(hours=1))
     end = _hour(until or now) + timedelta(hours=1)
+    _check_engine(store)
     settle(store)
     window = {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)}
     result = store.query(
@@ -134,10 +135,24 @@ def restore(store: Store, backup: Path) -> int:
         return 0
     for record in records:
         record.ts = record.ts.astimezone(timezone.utc)
+    _check_engine(store)
     settle(store)
     set_costs(store, records)
     correct_rollup(store, min(_hour(r.ts) for r in records), max(_hour(r.ts) for r in records) + timedelta(hours=1))
     return len(records)
+
+
+def _check_engine(store: Store) -> None:
+    """A cluster's `llm_calls` is a Distributed table, which takes no mutation: say so before pricing anything."""
+    engine = store.query(
+        "SELECT engine FROM system.tables WHERE database = {db:String} AND name = {table:String}",
+        {"db": DATABASE, "table": CALLS_TABLE},
+    ).rows
+    if engine and not engine[0][0].endswith("MergeTree"):
+        raise RepriceError(
+            f"{DATABASE}.{CALLS_TABLE} is a {engine[0][0]} table: reprice runs against the embedded store or one "
+            "ClickHouse server, not a cluster's Distributed tables"
+        )
 
 
 def settle(store: Store) -> None:

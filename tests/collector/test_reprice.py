@@ -247,3 +247,20 @@ def test_a_mutation_clickhouse_refuses_fails_the_run_cleanly_and_the_next_run_af
     count, distinct, cost, calls, rollup_cost = _totals(data_dir)
     assert count == distinct == calls == 200
     assert cost == pytest.approx(200 * price * 2) == pytest.approx(rollup_cost)
+
+
+def test_a_calls_table_that_takes_no_mutation_is_refused_before_anything_is_priced(tmp_path: Path) -> None:
+    """A cluster's llm_calls is a Distributed table (no mutations); a Merge table stands in for it here."""
+    data_dir = tmp_path / "data"
+    _seed(data_dir, 20, days=1)
+    store = Store.open(f"chdb://{data_dir / 'store'}")
+    try:
+        store.command("RENAME TABLE llmsight.llm_calls TO llmsight.llm_calls_local")
+        store.command("CREATE TABLE llmsight.llm_calls AS llmsight.llm_calls_local "
+                      "ENGINE = Merge(llmsight, '^llm_calls_local$')")
+    finally:
+        store.close()
+    out = _reprice(data_dir, "--since", "7d", "--prices-file", str(_discount(tmp_path, 50)))
+    assert out.returncode == 1
+    assert "is a Merge table: reprice runs against the embedded store or one ClickHouse server" in " ".join(out.stderr.split())
+    assert not (data_dir / "reprice-backups").exists()  # refused before the backup: nothing priced, nothing written
