@@ -19,10 +19,10 @@ from pydantic_settings import SettingsError
 
 from llmsight.collector.config_file import load_yaml_model
 from llmsight.collector.logs import LogLevel
+from llmsight.config import ENV_PREFIX, unparsable_variable
 from llmsight.errors import ConfigurationError
 
 CONFIG_FILE_VARIABLE = "LLMSIGHT_CONFIG_FILE"
-ENV_PREFIX = "LLMSIGHT_"
 
 
 def default_data_dir() -> Path:
@@ -201,4 +201,4 @@ def load_settings(**overrides: Any) -> CollectorSettings:
             problems.append(f"{_origin(name, given)}{shown}: {error['msg']}" if name else error["msg"])
         raise ConfigurationError("invalid configuration: " + "; ".join(problems)) from None
     except SettingsError as exc:  # an environment value pydantic-settings could not even parse
-        raise ConfigurationError(f"invalid configuration: {exc}") from None
+        raise ConfigurationError(f"invalid configuration: {unparsable_variable(exc)}") from None

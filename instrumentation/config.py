@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Callable
 from typing import Any
 
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from llmsight.errors import ConfigurationError
+
+ENV_PREFIX = "LLMSIGHT_"  # the app side's and the collector's settings alike
 
 # A redaction hook receives the captured content (messages as JSON-able lists/dicts) and returns what
 # may leave the process, or None to drop it.
@@ -19,7 +22,7 @@ RedactHook = Callable[[Any], Any]
 class InstrumentationSettings(BaseSettings):
     # Unknown keyword arguments are an error (a misspelt setting must not be silently ignored); unknown
     # LLMSIGHT_* environment variables are not, since the collector's settings share the prefix.
-    model_config = SettingsConfigDict(env_prefix="LLMSIGHT_", extra="forbid", arbitrary_types_allowed=True)
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid", arbitrary_types_allowed=True)
 
     capture_content: bool = Field(
         default=False, description="Record prompts and completions on spans (gen_ai.input/output.messages)."
@@ -62,3 +65,15 @@ class InstrumentationSettings(BaseSettings):
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ConfigurationError(f"invalid llmsight setting: {problems}") from None
+        except SettingsError as exc:
+            raise ConfigurationError(f"invalid llmsight setting: {unparsable_variable(exc)}") from None
+
+
+def unparsable_variable(exc: SettingsError) -> str:
+    """What pydantic-settings could not parse, named as the user wrote it: `LLMSIGHT_X is not valid JSON (…)`
+    (it names only the field, and a dict or list setting's variable must hold JSON)."""
+    field = re.search(r'field "(\w+)"', str(exc))
+    if field is None:
+        return str(exc)
+    reason = f" ({exc.__cause__})" if exc.__cause__ is not None else ""
+    return f"{ENV_PREFIX}{field.group(1).upper()} is not valid JSON{reason}"

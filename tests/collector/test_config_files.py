@@ -166,6 +166,9 @@ def test_bad_environment_value_names_the_variable(clean_env: pytest.MonkeyPatch)
     with pytest.raises(ConfigurationError, match="clickhouse_dsn \\(command line\\): Value error, must start with") as dsn:
         load_settings(clickhouse_dsn="mysql://user:secret@x")
     assert "secret" not in str(dsn.value)  # a DSN's value is never echoed: it carries a password
+    clean_env.setenv("LLMSIGHT_PROVIDER_HOSTS", "gateway.corp=openai")  # a dict setting: JSON in the environment
+    with pytest.raises(ConfigurationError, match="LLMSIGHT_PROVIDER_HOSTS is not valid JSON \\(Expecting value"):
+        load_settings()
 
 
 # --- what the user sees: exit code 2 and FILE:LINE on stderr ----------------------------------------------------

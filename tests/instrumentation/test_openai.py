@@ -249,6 +249,13 @@ def test_misspelt_or_invalid_settings_are_errors(tracer_provider) -> None:
         llmsight.configure(instrument=True, endpoint="http://127.0.0.1:9", redcat=None)
 
 
+def test_an_environment_value_that_is_not_json_is_a_configuration_error_naming_it(tracer_provider, monkeypatch) -> None:
+    """A dict setting's variable holds JSON; pydantic-settings' own error names only the field (and is not ours)."""
+    monkeypatch.setenv("LLMSIGHT_PROVIDER_HOSTS", "gateway.corp=openai")
+    with pytest.raises(llmsight.ConfigurationError, match=r"LLMSIGHT_PROVIDER_HOSTS is not valid JSON \(Expecting value"):
+        llmsight.instrument(tracer_provider=tracer_provider)
+
+
 def test_exhausted_retries_record_the_error(instrumented, llm_spans, provider_server) -> None:
     provider_server.faults.add(Fault.http_status(429, times=5))
     with pytest.raises(openai.RateLimitError):
