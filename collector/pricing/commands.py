@@ -77,8 +77,9 @@ def register(app: typer.Typer) -> None:
         dsn: str = typer.Option(None, "--dsn"),
         prices_file: Path = typer.Option(None, "--prices-file"),
         restore: Path | None = typer.Option(
-            None, "--restore", exists=True, dir_okay=False,
-            help="Put back the rows of a backup an earlier reprice wrote (DATA_DIR/reprice-backups/…).",
+            None, "--restore", exists=True,
+            help="Put back the costs an earlier reprice changed: its backup directory (DATA_DIR/reprice-backups/…) "
+            "or one file of it.",
         ),
     ) -> None:
         from rich.console import Console
@@ -95,7 +96,7 @@ def register(app: typer.Typer) -> None:
 
         console = Console(stderr=True)
         if (since is None) == (restore is None):
-            console.print("[red]llmsight reprice:[/red] give either --since (reprice a window) or --restore FILE")
+            console.print("[red]llmsight reprice:[/red] give either --since (reprice a window) or --restore DIR")
             raise typer.Exit(2)
         try:
             window = Window.parse(since, until) if since else None

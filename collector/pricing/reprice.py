@@ -12,9 +12,10 @@ Whole hours are repriced, and nothing is deleted or re-inserted, so no fault can
   current state each run, this converges: a run killed anywhere is finished by the next, and a run with nothing
   left to correct inserts nothing.
 
-Before anything is changed the original rows of the window are written to a backup file in the data dir
-(`reprice-backups/`, JSON lines, kept); `restore()` (`llmsight reprice --restore FILE`) puts their costs back the
-same way. The embedded store must not be in use by a running collector (its lock says so).
+The window is repriced a slice of hours at a time (at most about SLICE_ROWS calls), so memory
+holds one slice. Before a slice's costs are changed, the original rows of its changed calls are written to a file
+in the run's backup directory (`DATA_DIR/reprice-backups/RUN/`, JSON lines, kept); `restore()` (`llmsight reprice
+--restore DIR`) puts their costs back the same way. The embedded store must not be in use by a running collector (its lock says so).
 """
 
 from __future__ import annotations
@@ -46,8 +47,9 @@ _FORMER_STAGING = (f"{CALLS_TABLE}_reprice_staging", f"{HOURLY_TABLE}_reprice_st
 # Below a billionth of a dollar per hour and key, a difference is float summation order, not a price change.
 _COST_NOISE = 1e-9
 _INSERT_CHUNK = 50_000
+SLICE_ROWS = 100_000  # calls priced, held in memory and written by one mutation at a time
 _POLL_SECONDS = 0.1
-# (phase, done, total): pricing in calls, then writing in data parts.
+# (phase, done, total) in calls.
 Progress = Callable[[str, int, int], None]
 
 
@@ -77,9 +79,13 @@ def reprice(
     work_dir: Path,
     raw_ttl_days: int | None = None,
     progress: Progress | None = None,
+    slice_rows: int = SLICE_ROWS,
 ) -> RepriceResult:
-    """Reprice the whole hours from `since` to `until` (default: now). With `raw_ttl_days`, hours the raw table's
-    TTL may already have emptied are left out: the rollup keeps them, and the raw rows no longer say what they held."""
+    """Reprice the whole hours from `since` to `until` (default: now), a slice of at most about `SLICE_ROWS` calls at
+    a time: each slice is priced, the originals of its changed calls written to a backup file,
+    and its new costs written by one mutation, so memory holds one slice whatever the window. With `raw_ttl_days`,
+    hours the raw table's TTL may already have emptied are left out: the rollup keeps them, and the raw rows no
+    longer say what they held."""
     now = datetime.now(timezone.utc)
     start = _hour(since)
     if raw_ttl_days is not None:
@@ -87,59 +93,99 @@ def reprice(
     end = _hour(until or now) + timedelta(hours=1)
     _check_engine(store)
     settle(store)
-    window = {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)}
-    result = store.query(
+    slices = _slices(store, start, end, slice_rows)
+    total = sum(rows for _, _, rows in slices)
+    result = RepriceResult(start, end, 0, 0, 0.0, 0.0, 0)
+    for slice_start, slice_end, _ in slices:
+        originals, changed = _price_slice(store, pricer, slice_start, slice_end, result)
+        if changed:
+            if result.backup is None:
+                stamp = f"{datetime.now(timezone.utc):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+                result.backup = work_dir / BACKUP_DIR / f"{start:%Y%m%dT%H}-{end:%Y%m%dT%H}-{stamp}"
+            write_rows(result.backup / f"{slice_start:%Y%m%dT%H}.jsonl", originals,
+                       {"reprice_backup": True, "start": slice_start.isoformat(), "end": slice_end.isoformat()})
+            set_costs(store, changed)
+        if progress:
+            progress("repricing", result.rows, total)
+    # Always: a run killed after a mutation but before the rollup finds nothing changed next time.
+    if progress:
+        progress("correcting the rollup", total, total)
+    result.rollup_corrections = correct_rollup(store, start, end)
+    return result
+
+
+def _slices(store: Store, start: datetime, end: datetime, slice_rows: int) -> list[tuple[datetime, datetime, int]]:
+    """[start, end) cut into runs of whole hours holding calls: (slice start, slice end, calls), at most about
+    `slice_rows` calls each (an hour is never split)."""
+    counts = store.query(
+        f"SELECT toStartOfHour(ts) AS hour, count() FROM {DATABASE}.{CALLS_TABLE} "
+        "WHERE ts >= {start:DateTime64(6, 'UTC')} AND ts < {end:DateTime64(6, 'UTC')} GROUP BY hour ORDER BY hour",
+        {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)},
+    ).rows
+    slices: list[tuple[datetime, datetime, int]] = []
+    for hour, calls in counts:
+        hour = _hour(hour.replace(tzinfo=timezone.utc) if hour.tzinfo is None else hour)
+        if slices:
+            first, last, held = slices[-1]
+            if held + calls <= slice_rows:
+                slices[-1] = (first, hour + timedelta(hours=1), held + calls)
+                continue
+        slices.append((hour, hour + timedelta(hours=1), calls))
+    return slices
+
+
+def _price_slice(
+    store: Store, pricer: object, start: datetime, end: datetime, result: RepriceResult
+) -> tuple[list[CallRecord], list[CallRecord]]:
+    """(originals, repriced) of the calls in [start, end) whose costs the prices change; totals into `result`."""
+    rows = store.query(
         f"SELECT {', '.join(RECORD_FIELDS)} FROM {DATABASE}.{CALLS_TABLE} "
         "WHERE ts >= {start:DateTime64(6, 'UTC')} AND ts < {end:DateTime64(6, 'UTC')}",
-        window,
-    )
+        {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)},
+    ).rows
     originals: list[CallRecord] = []
     changed: list[CallRecord] = []
-    before = after = 0.0
-    unpriced = 0
-    for index, row in enumerate(result.rows):
+    for row in rows:
         original = CallRecord(*row)
         original.ts = original.ts.replace(tzinfo=timezone.utc)
-        originals.append(original)
-        record = CallRecord(*(getattr(original, name) for name in RECORD_FIELDS))
-        before += record.total_cost or 0.0
+        record = CallRecord(*row)
+        record.ts = original.ts
+        result.total_before += record.total_cost or 0.0
         for name in COST_FIELDS[:-1]:
             setattr(record, name, None)
         record.price_source = ""
         pricer.price(record)  # type: ignore[attr-defined]
-        after += record.total_cost or 0.0
-        unpriced += record.total_cost is None and record.status == "ok"
+        result.total_after += record.total_cost or 0.0
+        result.unpriced_after += record.total_cost is None and record.status == "ok"
         if tuple(getattr(record, name) for name in COST_FIELDS) != tuple(getattr(original, name) for name in COST_FIELDS):
+            originals.append(original)
             changed.append(record)
-        if progress and index % 5000 == 0:
-            progress("pricing", index, len(result.rows))
-    backup = None
-    if changed:
-        stamp = datetime.now(timezone.utc)
-        backup = work_dir / BACKUP_DIR / f"{start:%Y%m%dT%H}-{end:%Y%m%dT%H}-{stamp:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}.jsonl"
-        write_rows(backup, originals, {"reprice_backup": True, "start": start.isoformat(), "end": end.isoformat()})
-        set_costs(store, changed, progress)
-    # Always: a run killed after the mutation but before the rollup finds nothing changed next time.
-    if progress:
-        progress("correcting the rollup", 0, 1)
-    corrections = correct_rollup(store, start, end)
-    if progress:
-        progress("done", 1, 1)
-    return RepriceResult(start, end, len(originals), len(changed), before, after, unpriced, backup, corrections)
+    result.rows += len(rows)
+    result.changed += len(changed)
+    return originals, changed
 
 
 def restore(store: Store, backup: Path) -> int:
-    """Put the costs of a reprice backup's rows back as they were (matched by trace and span id); returns how many."""
-    _, records = read_rows(backup)
-    if not records:
-        return 0
-    for record in records:
-        record.ts = record.ts.astimezone(timezone.utc)
+    """Put back the costs a reprice backup holds (a run's directory of files, or one file), matched by trace and
+    span id, one file at a time; returns how many calls."""
+    files = sorted(backup.glob("*.jsonl")) if backup.is_dir() else [backup]
     _check_engine(store)
     settle(store)
-    set_costs(store, records)
-    correct_rollup(store, min(_hour(r.ts) for r in records), max(_hour(r.ts) for r in records) + timedelta(hours=1))
-    return len(records)
+    restored = 0
+    first = last = None
+    for path in files:
+        _, records = read_rows(path)
+        if not records:
+            continue
+        for record in records:
+            record.ts = record.ts.astimezone(timezone.utc)
+        set_costs(store, records)
+        restored += len(records)
+        low, high = min(_hour(r.ts) for r in records), max(_hour(r.ts) for r in records)
+        first, last = min(first or low, low), max(last or high, high)
+    if first is not None and last is not None:
+        correct_rollup(store, first, last + timedelta(hours=1))
+    return restored
 
 
 def _check_engine(store: Store) -> None:
@@ -172,8 +218,9 @@ def settle(store: Store) -> None:
         store.command(f"DROP TABLE IF EXISTS {DATABASE}.{name}")
 
 
-def set_costs(store: Store, records: Sequence[CallRecord], progress: Progress | None = None) -> None:
-    """Write the cost fields of `records` over the stored rows with the same (trace_id, span_id), in one mutation."""
+def set_costs(store: Store, records: Sequence[CallRecord]) -> None:
+    """Write the cost fields of `records` over the stored rows with the same (trace_id, span_id): one mutation per
+    day partition they fall in, all reading one Join table."""
     if not records:
         return
     types = dict(CALL_COLUMNS)
@@ -190,19 +237,19 @@ def set_costs(store: Store, records: Sequence[CallRecord], progress: Progress | 
             store.insert_rows(costs_table, columns, [[getattr(r, name) for r in chunk] for name in columns], column_oriented=True)
         table = f"'{DATABASE}.{costs_table}'"
         assignments = ", ".join(f"{name} = joinGet({table}, '{name}', trace_id, span_id)" for name in COST_FIELDS)
-        first, last = min(r.ts for r in records), max(r.ts for r in records)
-        try:  # the embedded store runs the mutation within the statement; a server runs it in the background
-            store.command(
-                f"ALTER TABLE {DATABASE}.{CALLS_TABLE} UPDATE {assignments} "
-                "WHERE ts >= {first:DateTime64(6, 'UTC')} AND ts <= {last:DateTime64(6, 'UTC')} "
-                f"AND joinGet({table}, 'found', trace_id, span_id) = 1",
-                {"first": first.replace(tzinfo=None), "last": last.replace(tzinfo=None)},
-            )
-        except StoreError as exc:
-            if isinstance(exc, StoreUnavailableError):
-                raise
-            raise RepriceError(_refused(str(exc))) from None
-        _wait_for_mutation(store, costs_table, progress)
+        # One mutation per day partition (PARTITION BY toDate(ts)): without IN PARTITION a mutation reads every part
+        # of the table to find its rows. Queued without waiting (ClickHouse runs them together), then polled.
+        for day in sorted({record.ts.date() for record in records}):
+            try:
+                store.command(
+                    f"ALTER TABLE {DATABASE}.{CALLS_TABLE} UPDATE {assignments} IN PARTITION ID '{day:%Y%m%d}' "
+                    f"WHERE joinGet({table}, 'found', trace_id, span_id) = 1 SETTINGS mutations_sync = 0"
+                )
+            except StoreError as exc:
+                if isinstance(exc, StoreUnavailableError):
+                    raise
+                raise RepriceError(_refused(str(exc))) from None
+        _wait_for_mutation(store, costs_table)
     except BaseException:
         with contextlib.suppress(Exception):  # the next run settles what is left
             settle(store)
@@ -210,26 +257,22 @@ def set_costs(store: Store, records: Sequence[CallRecord], progress: Progress | 
     settle(store)
 
 
-def _wait_for_mutation(store: Store, costs_table: str, progress: Progress | None) -> None:
-    """Poll the mutation that reads `costs_table` until it is done (progress in data parts); raise RepriceError if
-    ClickHouse reports it failing (it would retry forever)."""
-    total = 0
+def _wait_for_mutation(store: Store, costs_table: str) -> None:
+    """Poll the mutations that read `costs_table` until they are done; raise RepriceError if ClickHouse reports one
+    failing (it would retry it forever, and hold up every later mutation of the table)."""
     while True:
         rows = store.query(
-            "SELECT is_done, parts_to_do, latest_fail_reason FROM system.mutations WHERE database = {db:String} "
+            "SELECT is_done, latest_fail_reason FROM system.mutations WHERE database = {db:String} "
             "AND table = {table:String} AND position(command, {costs:String}) > 0",
             {"db": DATABASE, "table": CALLS_TABLE, "costs": costs_table},
         ).rows
         if not rows:
-            raise RepriceError(f"the mutation reading {costs_table} is not in system.mutations")
-        is_done, parts_to_do, fail_reason = rows[0]
-        if is_done:
+            raise RepriceError(f"the mutations reading {costs_table} are not in system.mutations")
+        failing = [reason for done, reason in rows if not done and reason]
+        if failing:
+            raise RepriceError(_refused(failing[0]))
+        if all(done for done, _ in rows):
             return
-        if fail_reason:
-            raise RepriceError(_refused(fail_reason))
-        total = max(total, parts_to_do)
-        if progress:
-            progress("writing costs (data parts)", total - parts_to_do, total)
         time.sleep(_POLL_SECONDS)
 
 

@@ -103,9 +103,11 @@ def test_reprice_twice_with_other_prices_keeps_every_row_and_restore_puts_the_ol
         count, distinct, cost, calls, rollup_cost = _totals(data_dir)
         assert count == distinct == calls == 300
         assert cost == pytest.approx(300 * price * (100 - percent) / 100) == pytest.approx(rollup_cost)
-    backups = sorted((data_dir / "reprice-backups").glob("*.jsonl"))
+    backups = sorted(path for path in (data_dir / "reprice-backups").iterdir() if path.is_dir())
     assert len(backups) == 2  # one per run that changed something
     first = min(backups, key=lambda p: p.stat().st_mtime)
+    # Only the calls the run changed, each once: all 300.
+    assert sum(len(path.read_text().splitlines()) - 1 for path in first.glob("*.jsonl")) == 300
     out = _reprice(data_dir, "--restore", str(first))
     assert out.returncode == 0, out.stderr
     count, distinct, cost, calls, rollup_cost = _totals(data_dir)
@@ -121,13 +123,13 @@ def test_reprice_killed_mid_way_then_run_again_gives_the_same_rows_and_right_cos
     backups = data_dir / "reprice-backups"
     for attempt, delay in enumerate((1.0, 1.8, 2.6, 3.4, 4.2)):
         prices = _discount(tmp_path, 20 if attempt % 2 else 40)  # other prices each time: every run has work
-        before = len(list(backups.glob("*.jsonl")))
+        before = len(list(backups.glob("*/*.jsonl")))
         process = subprocess.Popen(
             [sys.executable, "-m", "llmsight.cli", "reprice", "--data-dir", str(data_dir), "--since", "30d",
              "--prices-file", str(prices)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 120
-        # The backup is written just before the mutation: kill at points through it and the rollup correction.
-        while len(list(backups.glob("*.jsonl"))) == before and process.poll() is None and time.monotonic() < deadline:
+        # The first slice's backup is written just before its mutation: kill at points through the slices.
+        while len(list(backups.glob("*/*.jsonl"))) == before and process.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
@@ -264,3 +266,33 @@ def test_a_calls_table_that_takes_no_mutation_is_refused_before_anything_is_pric
     assert out.returncode == 1
     assert "is a Merge table: reprice runs against the embedded store or one ClickHouse server" in " ".join(out.stderr.split())
     assert not (data_dir / "reprice-backups").exists()  # refused before the backup: nothing priced, nothing written
+
+
+def test_a_window_is_repriced_a_slice_at_a_time_each_with_its_backup_file_and_restored_from_the_directory(
+    tmp_path: Path,
+) -> None:
+    """Memory holds one slice (SLICE_ROWS calls in production, 100 here): each slice is priced, backed up and
+    written on its own, whole hours at a time."""
+    from llmsight.collector.pricing.reprice import reprice, restore
+
+    data_dir = tmp_path / "data"
+    price = _seed(data_dir, 1_000, days=2)
+    store = Store.open(f"chdb://{data_dir / 'store'}")
+    try:
+        slices: list[tuple[str, int, int]] = []
+        result = reprice(store, Pricer(_discount(tmp_path, 30)), datetime.now(timezone.utc) - timedelta(days=3),
+                         work_dir=data_dir, slice_rows=100, progress=lambda phase, done, total: slices.append((phase, done, total)))
+        assert (result.rows, result.changed) == (1_000, 1_000)
+        assert result.backup is not None
+        files = sorted(result.backup.glob("*.jsonl"))
+        counts = [len(path.read_text().splitlines()) - 1 for path in files]
+        assert sum(counts) == 1_000 and len(files) >= 10
+        assert max(counts) <= 100  # whole hours (about 21 calls each here) up to the slice size
+        assert [done for phase, done, _ in slices if phase == "repricing"][-1] == 1_000  # progress reached the total
+        assert store.query("SELECT sum(total_cost) FROM llmsight.llm_calls").rows[0][0] == pytest.approx(1_000 * price * 0.7)
+        assert restore(store, result.backup) == 1_000
+    finally:
+        store.close()
+    count, distinct, cost, calls, rollup_cost = _totals(data_dir)
+    assert count == distinct == calls == 1_000
+    assert cost == pytest.approx(1_000 * price) == pytest.approx(rollup_cost)
