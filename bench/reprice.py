@@ -3,7 +3,8 @@
     python bench/reprice.py [--rows 100000 300000 600000] [--days 20]
 
 For each size: a fresh embedded store holding ROWS priced calls (bench/pricing.py's mix, spread over DAYS days),
-then `llmsight reprice --since 30d` with a 30 % discount on every model, run as the CLI runs it, in a child process.
+then `llmsight reprice --since 30d` with 30 % off every provider the mix prices, run as the CLI runs it, in a child
+process.
 Prints rows, seconds, calls per second and the child's peak resident set size (what the machine must have free).
 The store holds ROWS calls in every run, so the figure is memory for that window, chDB's caches included.
 """
