@@ -22,10 +22,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from pricing import make_rows  # noqa: E402
+from pricing import make_rows
 
-from llmsight.collector.pricing import Pricer  # noqa: E402
-from llmsight.collector.store import Store  # noqa: E402
+from llmsight.collector.pricing import Pricer
+from llmsight.collector.store import Store
 
 # 30 % off every provider the mix prices: every priced call changes (the mix's self-hosted calls stay unpriced).
 DISCOUNT = "discounts:\n" + "".join(f"  - provider: {name}\n    percent: 30\n" for name in ("openai", "anthropic", "deepseek"))

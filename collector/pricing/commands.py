@@ -131,4 +131,5 @@ def register(app: typer.Typer) -> None:
                       f"unpriced now: {result.unpriced_after:,}; {result.rollup_corrections:,} rollup rows corrected",
                       highlight=False)
         if result.backup is not None:
-            console.print(f"the previous costs are kept in {result.backup} (llmsight reprice --restore FILE)", highlight=False)
+            console.print(f"the previous costs are kept in {result.backup} (put them back: llmsight reprice --restore DIR)",
+                          highlight=False)

@@ -126,7 +126,7 @@ def _slices(store: Store, start: datetime, end: datetime, slice_rows: int) -> li
     for hour, calls in counts:
         hour = _hour(hour.replace(tzinfo=timezone.utc) if hour.tzinfo is None else hour)
         if slices:
-            first, last, held = slices[-1]
+            first, _, held = slices[-1]
             if held + calls <= slice_rows:
                 slices[-1] = (first, hour + timedelta(hours=1), held + calls)
                 continue
