@@ -290,16 +290,15 @@ def normalise_span(
         value = attrs[key]
         text = value if isinstance(value, str) else repr(value)
         extra[key[:MAX_STRING]] = text[:MAX_ATTRIBUTE_VALUE]
-    host = extra.get(SERVER_ADDRESS)
-    if host is None and _BASE_URL in extra:  # the pricer and the vendor check below go by the host
-        host = _host_of(extra[_BASE_URL])
-        if host:
-            extra[SERVER_ADDRESS] = host
+    host, port = extra.get(SERVER_ADDRESS), attrs.get(SERVER_PORT)
+    url_host, url_port = _address_of(extra[_BASE_URL]) if _BASE_URL in extra else ("", None)
+    if host is None and url_host:  # the pricer and the provider rule below go by the host
+        host = extra[SERVER_ADDRESS] = url_host
     if provider == "openai" and host and source is not LLMSIGHT:
         # Peers name every OpenAI-SDK call "openai", wherever it went: named by the host with llmsight's own rule
         # (llmsight/provider_hosts.py), so one call has one provider whichever instrumentation traced it.
         # llmsight's spans were named in the app, under the app's declarations.
-        provider = provider_for(host, _port(attrs.get(SERVER_PORT), extra.get(_BASE_URL)), False, provider_hosts)
+        provider = provider_for(host, port if type(port) is int else url_port, False, provider_hosts)
     content: dict[str, str] = {}
     for key in plan.content_keys[:MAX_CONTENT_ATTRIBUTES]:
         value = attrs[key]
@@ -358,24 +357,18 @@ _OPERATION_NAMES = v.OPERATION_NAMES
 _BASE_URL = v.BASE_URL[0]
 
 
-def _port(port: Any, base_url: str | None) -> int | None:
-    """server.port, else the base URL's explicit port (what a `host:port` declaration matches)."""
-    if type(port) is int:
-        return port
-    if base_url:
-        try:
-            return urlsplit(base_url).port
-        except ValueError:
-            return None
-    return None
-
-
 @functools.lru_cache(maxsize=1024)
-def _host_of(url: str) -> str:
+def _address_of(url: str) -> tuple[str, int | None]:
+    """(host, explicit port) of a base URL: "" for a URL that does not parse, None for no port or a bad one."""
     try:
-        return urlsplit(url).hostname or ""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
     except ValueError:
-        return ""
+        return "", None
+    try:
+        return host, parts.port
+    except ValueError:  # "host:99999" still names its host
+        return host, None
 
 
 def normalise_request(

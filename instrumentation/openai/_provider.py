@@ -7,6 +7,7 @@ from typing import Any
 from llmsight import attributes as attr
 from llmsight.provider_hosts import DeclaredHosts, provider_for
 
+
 def client_attributes(client: Any, declared: DeclaredHosts = ()) -> dict[str, Any]:
     """Provider and server attributes of an SDK client (cached on the client object, per declaration)."""
     cached: tuple[DeclaredHosts, dict[str, Any]] | None = getattr(client, "_llmsight_attributes", None)
