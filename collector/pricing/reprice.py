@@ -1,8 +1,8 @@
 """Recompute the costs of stored calls after prices change (new genai-prices data or overrides).
 
 Whole hours are repriced, and nothing is deleted or re-inserted, so no fault can lose or double a call:
-- the new costs of the changed calls go into a Join table keyed by (trace_id, span_id), and one
-  `ALTER TABLE llm_calls UPDATE … = joinGet(…)` mutation writes them. A mutation rewrites each data part into a
+- the new costs of the changed calls go into a Join table keyed by (trace_id, span_id), and
+  `ALTER TABLE llm_calls UPDATE … = joinGet(…)` mutations write them. A mutation rewrites each data part into a
   part that covers the old one by name, so after a kill -9 at any point every row is there exactly once, with
   either its old or its new costs (REPLACE PARTITION, used before, commits the new part before the empty part
   that hides the old ones: a kill between the two left every row of that day twice). Rows a collector inserts
@@ -12,10 +12,11 @@ Whole hours are repriced, and nothing is deleted or re-inserted, so no fault can
   current state each run, this converges: a run killed anywhere is finished by the next, and a run with nothing
   left to correct inserts nothing.
 
-The window is repriced a slice of hours at a time (at most about SLICE_ROWS calls), so memory
-holds one slice. Before a slice's costs are changed, the original rows of its changed calls are written to a file
-in the run's backup directory (`DATA_DIR/reprice-backups/RUN/`, JSON lines, kept); `restore()` (`llmsight reprice
---restore DIR`) puts their costs back the same way. The embedded store must not be in use by a running collector (its lock says so).
+The window is repriced a slice of hours at a time (at most about SLICE_ROWS calls), so memory holds one slice.
+Before a slice's costs are changed, the original rows of its changed calls are written to a file in the run's
+backup directory (`DATA_DIR/reprice-backups/RUN/`, JSON lines, kept); `restore()` (`llmsight reprice --restore
+DIR`) puts their costs back the same way. The embedded store must not be in use by a running collector (its lock
+says so).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ _FORMER_STAGING = (f"{CALLS_TABLE}_reprice_staging", f"{HOURLY_TABLE}_reprice_st
 # Below a billionth of a dollar per hour and key, a difference is float summation order, not a price change.
 _COST_NOISE = 1e-9
 _INSERT_CHUNK = 50_000
-SLICE_ROWS = 100_000  # calls priced, held in memory and written by one mutation at a time
+SLICE_ROWS = 100_000  # calls priced, held in memory and written (one mutation per day partition) at a time
 _POLL_SECONDS = 0.1
 # (phase, done, total) in calls.
 Progress = Callable[[str, int, int], None]
@@ -82,8 +83,8 @@ def reprice(
     slice_rows: int = SLICE_ROWS,
 ) -> RepriceResult:
     """Reprice the whole hours from `since` to `until` (default: now), a slice of at most about `SLICE_ROWS` calls at
-    a time: each slice is priced, the originals of its changed calls written to a backup file,
-    and its new costs written by one mutation, so memory holds one slice whatever the window. With `raw_ttl_days`,
+    a time: each slice is priced, the originals of its changed calls written to a backup file, and its new costs
+    written by mutations (set_costs), so memory holds one slice whatever the window. With `raw_ttl_days`,
     hours the raw table's TTL may already have emptied are left out: the rollup keeps them, and the raw rows no
     longer say what they held."""
     now = datetime.now(timezone.utc)
@@ -245,9 +246,9 @@ def set_costs(store: Store, records: Sequence[CallRecord]) -> None:
                     f"ALTER TABLE {DATABASE}.{CALLS_TABLE} UPDATE {assignments} IN PARTITION ID '{day:%Y%m%d}' "
                     f"WHERE joinGet({table}, 'found', trace_id, span_id) = 1 SETTINGS mutations_sync = 0"
                 )
-            except StoreError as exc:
-                if isinstance(exc, StoreUnavailableError):
-                    raise
+            except StoreUnavailableError:
+                raise
+            except StoreError as exc:  # ClickHouse refused the statement itself
                 raise RepriceError(_refused(str(exc))) from None
         _wait_for_mutation(store, costs_table)
     except BaseException:
