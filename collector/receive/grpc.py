@@ -57,14 +57,20 @@ class OtlpGrpcReceiver:
             options=[
                 ("grpc.max_receive_message_length", limits.MAX_DECOMPRESSED_BYTES),
                 ("grpc.max_connection_idle_ms", 60_000),
+                # gRPC sets SO_REUSEPORT by default: a second collector would then share the port and split the
+                # exports between two stores. Without it a taken port fails to bind, as it does for HTTP.
+                ("grpc.so_reuseport", 0),
             ],
         )
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(  # type: ignore[no-untyped-call]  # generated code
             _TraceService(ingest, auth_token), self._server
         )
-        self.port = self._server.add_insecure_port(f"{host}:{port}")
+        try:
+            self.port = self._server.add_insecure_port(f"{host}:{port}")
+        except RuntimeError:  # grpcio >= 1.51 raises where older releases returned 0
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot bind OTLP/gRPC on {host}:{port}")
+            raise OSError(f"cannot bind OTLP/gRPC on {host}:{port}: the address is in use or not available")
 
     def start(self) -> None:
         self._server.start()

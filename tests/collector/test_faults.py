@@ -164,3 +164,14 @@ def test_a_busy_otlp_port_fails_start_up_with_the_address_in_the_message(tmp_pat
         port = busy.getsockname()[1]
         with pytest.raises(RuntimeError, match=rf"(?s)cannot bind OTLP/HTTP on 127\.0\.0\.1:{port}"):
             CollectorProcess(tmp_path / "data", ["--http-port", str(port)]).start()
+
+
+def test_a_grpc_port_taken_by_another_collector_fails_start_up(tmp_path: Path) -> None:
+    """gRPC's default SO_REUSEPORT would let a second collector listen on the first one's port and take half
+    of its exports into another store."""
+    first = CollectorProcess(tmp_path / "first", []).start()
+    try:
+        with pytest.raises(RuntimeError, match=rf"(?s)cannot bind OTLP/gRPC on 127\.0\.0\.1:{first.grpc_port}"):
+            CollectorProcess(tmp_path / "second", ["--grpc-port", str(first.grpc_port)]).start()
+    finally:
+        assert first.stop() == 0
