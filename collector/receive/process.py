@@ -191,7 +191,10 @@ def serve(config: ReceiverConfig, messages: IO[str], commands: IO[str]) -> None:
 
 
 def main() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the store process decides
+    # Ctrl-C, `kill -- -PGID` and a service manager's stop reach the whole group: the store process decides, and
+    # stops this one through its stdin (a receiver that died of the signal would look like a crash to restart).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Messages to the store process go on the original stdout; anything else printed goes to stderr.
     messages = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)

@@ -175,3 +175,31 @@ def test_a_grpc_port_taken_by_another_collector_fails_start_up(tmp_path: Path) -
             CollectorProcess(tmp_path / "second", ["--grpc-port", str(first.grpc_port)]).start()
     finally:
         assert first.stop() == 0
+
+
+def test_sigterm_to_the_process_group_stops_both_processes_without_a_restart(tmp_path: Path) -> None:
+    """A service manager (systemd's control group, a shell's Ctrl-C, `kill -- -PGID`) signals every process of
+    the collector at once: the receiver must not die first and be 'restarted' by the store process."""
+    import json
+    import subprocess
+    import sys
+
+    data_dir = tmp_path / "data"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmsight.cli", "collector", "--data-dir", str(data_dir), "--http-port", "0",
+         "--grpc-port", "0", "--query-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if json.loads((data_dir / "collector.json").read_text()).get("pid") == process.pid:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGTERM)
+    output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    assert "unexpectedly" not in output and "restarting" not in output, output
+    assert "stopped." in output
