@@ -19,7 +19,8 @@ from pydantic_settings import SettingsError
 
 from llmsight.collector.config_file import load_yaml_model
 from llmsight.collector.logs import LogLevel
-from llmsight.config import ENV_PREFIX, unparsable_variable
+from llmsight._env import ENV_PREFIX
+from llmsight.config import unparsable_variable
 from llmsight.errors import ConfigurationError
 
 CONFIG_FILE_VARIABLE = "LLMSIGHT_CONFIG_FILE"
