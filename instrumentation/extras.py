@@ -75,13 +75,21 @@ def needs_collector_extra(name: str, extra: str = "collector") -> Callable[[_Com
             except MissingExtraError as exc:
                 typer.echo(f"llmsight {name}: {exc}", err=True)
                 raise typer.Exit(2) from None
+            import logging
+
+            from llmsight.collector.store import StoreError
             from llmsight.errors import ConfigurationError
 
+            # clickhouse-connect logs a warning per failed request; the command says what failed, once.
+            logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
             try:
                 return command(*args, **kwargs)
             except ConfigurationError as exc:
                 typer.echo(f"llmsight {name}: {exc}", err=True)
                 raise typer.Exit(2) from None
+            except StoreError as exc:  # a store that cannot be reached, is missing or refuses: the reason
+                typer.echo(f"llmsight {name}: {exc}", err=True)
+                raise typer.Exit(1) from None
 
         return checked  # type: ignore[return-value]
 

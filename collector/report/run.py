@@ -32,7 +32,7 @@ def run_report(*, since: str, until: str | None, as_json: bool, as_csv: bool, da
         if collector is not None:  # it owns the embedded store: it computes the report
             report = collector.report(window.start, window.end)
         else:
-            store = Store.open(settings.effective_dsn)
+            store = Store.open(settings.effective_dsn, create=False)
             try:
                 report = build_report(store.query, window)
             finally:
