@@ -203,3 +203,18 @@ def test_sigterm_to_the_process_group_stops_both_processes_without_a_restart(tmp
     assert process.returncode == 0, output
     assert "unexpectedly" not in output and "restarting" not in output, output
     assert "stopped." in output
+
+
+def test_pending_bytes_fall_to_zero_once_every_acknowledged_span_is_stored(tmp_path: Path) -> None:
+    """/metrics' pipeline.pending_bytes is what a backlog alert, or a test, waits on: it must reach 0."""
+    collector = CollectorProcess(tmp_path / "data", []).start()
+    try:
+        for batch in range(3):
+            assert post_protobuf(collector.http_endpoint, genai_request(batch, spans=20)) == 200
+        collector.wait_metric("stored", 60)
+        deadline = time.monotonic() + 10
+        while collector.metrics()["pipeline"]["pending_bytes"] != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert collector.metrics()["pipeline"]["pending_bytes"] == 0, collector.metrics()["pipeline"]
+    finally:
+        assert collector.stop() == 0
