@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmsight.collector.columns import DATABASE, HOURLY_TABLE, QUANTILE_LEVELS
+from llmsight.attributes import SERVER_ADDRESS
+from llmsight.collector.columns import CALLS_TABLE, DATABASE, HOURLY_TABLE, QUANTILE_LEVELS
 from llmsight.collector.report.window import Window
 from llmsight.collector.store.schema import ROLLUP_SELECT_COLUMNS, rollup_select
 
 HOURLY = f"{DATABASE}.{HOURLY_TABLE}"
+CALLS = f"{DATABASE}.{CALLS_TABLE}"
 
 
 def _params(window: Window) -> dict[str, Any]:
@@ -90,7 +92,24 @@ def build_report(query: Any, window: Window) -> dict[str, Any]:
         "latency": latency,
         "errors": errors,
         "unpriced": unpriced,
+        "unpriced_servers": _unknown_servers(rows) if unpriced else [],
     }
+
+
+def _unknown_servers(rows: Any) -> list[dict[str, Any]]:
+    """Servers of the window's unpriced calls that no price list knows, each with the prices file entry that
+    bills them at a vendor's list prices (a gateway, a local stand-in for a vendor). From the raw rows (the
+    rollup keeps no server): empty for windows older than their TTL."""
+    from llmsight.collector.pricing.pricer import Pricer, server_declaration
+
+    found = rows(
+        f"SELECT attributes['{SERVER_ADDRESS}'] AS server, provider, count() AS calls FROM {CALLS} "
+        f"WHERE ts >= {{start:DateTime64(6)}} AND ts < {{end:DateTime64(6)}} AND total_cost IS NULL AND server != '' "
+        f"GROUP BY server, provider ORDER BY calls DESC, server, provider LIMIT 20"
+    )
+    pricer = Pricer()
+    return [{**row, "prices_file_entry": server_declaration(row["server"], row["provider"])}
+            for row in found if pricer.is_unknown_server(row["provider"], row["server"])]
 
 
 def _num(value: Any) -> float | None:
