@@ -11,7 +11,7 @@ import ipaddress
 import os
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, InitSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
@@ -45,6 +45,11 @@ class CollectorSettings(BaseSettings):
     clickhouse_dsn: str = Field(
         default="",
         description="chdb://PATH (embedded) or http(s)://user:pass@host:8123 (server). Empty: DATA_DIR/store.",
+    )
+    clickhouse_password: str | None = Field(
+        default=None,
+        description="Password of the DSN's user, kept out of the DSN (any character: it is URL-encoded into it). "
+        "For a server DSN only; one written in the DSN must be URL-encoded there.",
     )
     otlp_http_port: int = Field(default=4318, ge=0, le=65535)
     otlp_grpc_port: int = Field(default=4317, ge=0, le=65535)
@@ -94,7 +99,11 @@ class CollectorSettings(BaseSettings):
 
     @property
     def effective_dsn(self) -> str:
-        return self.clickhouse_dsn or f"chdb://{self.data_dir / 'store'}"
+        if not self.clickhouse_dsn:
+            return f"chdb://{self.data_dir / 'store'}"
+        if self.clickhouse_password is None or not self.clickhouse_dsn.startswith(("http://", "https://")):
+            return self.clickhouse_dsn
+        return with_password(self.clickhouse_dsn, self.clickhouse_password)
 
     @property
     def redacted_dsn(self) -> str:
@@ -144,6 +153,15 @@ def check_exposure(settings: CollectorSettings) -> None:
     )
 
 
+def with_password(dsn: str, password: str) -> str:
+    """`dsn` with its user's password set to `password`, URL-encoded (a `/`, `@` or `:` in it stays the
+    password's); the user is the DSN's, else `default` (ClickHouse's)."""
+    parts = urlsplit(dsn)
+    user = parts.username or "default"  # already URL-encoded as written in the DSN
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, f"{user}:{quote(password, safe='')}@{host}", parts.path, parts.query, parts.fragment))
+
+
 def redact_dsn(dsn: str) -> str:
     """`scheme://user:***@host/...` with any `password=` query parameter masked too."""
     parts = urlsplit(dsn)
@@ -174,7 +192,7 @@ def _config_file_values(path: Path) -> dict[str, Any]:
     return load_yaml_model(path, _FileSettings).model_dump(exclude_unset=True)
 
 
-_SECRET_SETTINGS = frozenset({"clickhouse_dsn", "auth_token"})
+_SECRET_SETTINGS = frozenset({"clickhouse_dsn", "clickhouse_password", "auth_token"})
 
 
 def _origin(name: str, overrides: dict[str, Any]) -> str:
