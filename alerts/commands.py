@@ -46,7 +46,7 @@ def check_command(
 
     from llmsight.alerts.evaluator import AlertEvaluator, Transition
     from llmsight.collector.config import load_settings
-    from llmsight.collector.query_api import running_collector
+    from llmsight.collector.read_api import running_collector
     from llmsight.collector.store import Store
 
     settings = load_settings(data_dir=data_dir, clickhouse_dsn=dsn, alerts_file=alerts_file)

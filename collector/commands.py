@@ -17,7 +17,10 @@ def register(app: typer.Typer) -> None:
         dsn: str = typer.Option(None, "--dsn", help="chdb://PATH or http(s)://user:pass@host:8123 [LLMSIGHT_CLICKHOUSE_DSN]."),
         http_port: int = typer.Option(None, "--http-port", help="OTLP/HTTP port (default 4318; 0 picks a free one)."),
         grpc_port: int = typer.Option(None, "--grpc-port", help="OTLP/gRPC port (default 4317)."),
-        query_port: int = typer.Option(None, "--query-port", help="Read API port for report/alerts (default 4319; loopback only)."),
+        read_api_port: int = typer.Option(
+            None, "--read-api-port", help="Read API port for report/alerts (default 4319; loopback only) [LLMSIGHT_READ_API_PORT]."
+        ),
+        query_port: int = typer.Option(None, "--query-port", hidden=True, help="Deprecated: --read-api-port."),
         bind: str = typer.Option(None, "--bind", help="Address OTLP listens on (default 127.0.0.1)."),
         auth_token: str = typer.Option(None, "--auth-token", help="Require this bearer token from exporters (and on /metrics)."),
         insecure: bool = typer.Option(False, "--insecure", help="Allow a non-loopback --bind without --auth-token."),
@@ -33,9 +36,12 @@ def register(app: typer.Typer) -> None:
 
             typer.echo(";\n\n".join(cluster_ddl(print_cluster_ddl)) + ";")
             return
+        if query_port is not None:
+            typer.echo("llmsight collector: --query-port is deprecated: use --read-api-port", err=True)
+            read_api_port = read_api_port if read_api_port is not None else query_port
         code = run_collector(
             data_dir=data_dir, clickhouse_dsn=dsn, otlp_http_port=http_port, otlp_grpc_port=grpc_port,
-            query_port=query_port, bind_host=bind, auth_token=auth_token, insecure=insecure or None, prices_file=prices_file,
+            read_api_port=read_api_port, bind_host=bind, auth_token=auth_token, insecure=insecure or None, prices_file=prices_file,
             alerts_file=alerts_file, log_level=log_level,
         )
         raise typer.Exit(code)

@@ -8,6 +8,7 @@ value from the environment or a flag is reported with the variable or flag that 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from llmsight.config import unparsable_variable
 from llmsight.errors import ConfigurationError
 
 CONFIG_FILE_VARIABLE = "LLMSIGHT_CONFIG_FILE"
+logger = logging.getLogger("llmsight.collector")
 
 
 def default_data_dir() -> Path:
@@ -53,7 +55,7 @@ class CollectorSettings(BaseSettings):
     )
     otlp_http_port: int = Field(default=4318, ge=0, le=65535)
     otlp_grpc_port: int = Field(default=4317, ge=0, le=65535)
-    query_port: int = Field(default=4319, ge=0, le=65535, description="Read-only SQL API for report/alerts.")
+    read_api_port: int = Field(default=4319, ge=0, le=65535, description="Read API (report, alerts check): loopback only.")
     bind_host: str = Field(default="127.0.0.1", description="Loopback unless told otherwise.")
     auth_token: str | None = Field(default=None, description="Bearer token required from exporters, if set.")
     insecure: bool = Field(default=False, description="Allow a non-loopback bind without an auth token.")
@@ -179,6 +181,7 @@ class _FileSettings(CollectorSettings):
     """The YAML file's schema: the same settings, read from nothing but the file, unknown keys refused."""
 
     model_config = SettingsConfigDict(extra="forbid")
+    query_port: int | None = Field(default=None, ge=0, le=65535, description="Deprecated: read_api_port.")
 
     @classmethod
     def settings_customise_sources(  # type: ignore[override]  # pydantic-settings passes the others by keyword
@@ -189,7 +192,13 @@ class _FileSettings(CollectorSettings):
 
 def _config_file_values(path: Path) -> dict[str, Any]:
     """The settings the YAML file sets (validated on their own first, so errors carry its line numbers)."""
-    return load_yaml_model(path, _FileSettings).model_dump(exclude_unset=True)
+    values = load_yaml_model(path, _FileSettings).model_dump(exclude_unset=True)
+    for old, name in DEPRECATED_FILE_KEYS.items():
+        if old in values:
+            logger.warning("%s: %s is deprecated: use %s", path, old, name)
+            value = values.pop(old)
+            values.setdefault(name, value)
+    return values
 
 
 _SECRET_SETTINGS = frozenset({"clickhouse_dsn", "clickhouse_password", "auth_token"})
@@ -205,10 +214,26 @@ def _origin(name: str, overrides: dict[str, Any]) -> str:
     return os.environ.get(CONFIG_FILE_VARIABLE) or "settings"
 
 
+# Deprecated names of settings, still read (a warning says the new one): old name -> setting.
+DEPRECATED_VARIABLES = {"LLMSIGHT_QUERY_PORT": "read_api_port"}
+DEPRECATED_FILE_KEYS = {"query_port": "read_api_port"}
+
+
+def _deprecated_variables(given: dict[str, Any]) -> dict[str, Any]:
+    """Values of deprecated variables, for settings neither given nor set under their new name."""
+    found = {}
+    for variable, name in DEPRECATED_VARIABLES.items():
+        if variable in os.environ and name not in given and f"{ENV_PREFIX}{name.upper()}" not in os.environ:
+            logger.warning("%s is deprecated: use %s%s", variable, ENV_PREFIX, name.upper())
+            found[name] = os.environ[variable]
+    return found
+
+
 def load_settings(**overrides: Any) -> CollectorSettings:
     """Settings from the environment/YAML with CLI flag values (non-None) on top. Raises ConfigurationError
     (a ConfigFileError for the YAML file) naming the variable, flag or line at fault."""
     given = {k: v for k, v in overrides.items() if v is not None}
+    given = {**_deprecated_variables(given), **given}
     try:
         return CollectorSettings(**given)
     except ValidationError as exc:

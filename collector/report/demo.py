@@ -100,7 +100,7 @@ def _demo_settings(data_dir: Path | None) -> CollectorSettings:
     prices_file.write_text(PRICES_YAML)
     # clickhouse_dsn="": the embedded store in the demo's directory, even where LLMSIGHT_CLICKHOUSE_DSN names a server.
     return load_settings(data_dir=directory, clickhouse_dsn="", prices_file=prices_file,
-                         otlp_http_port=0, otlp_grpc_port=0, query_port=0)
+                         otlp_http_port=0, otlp_grpc_port=0, read_api_port=0)
 
 
 def _run_workload(collector: Collector, seed: int, calls: int, console: Console, *, transient: bool) -> DemoRun:

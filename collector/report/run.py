@@ -8,7 +8,7 @@ from pathlib import Path
 from rich.console import Console
 
 from llmsight.collector.config import load_settings
-from llmsight.collector.query_api import running_collector
+from llmsight.collector.read_api import running_collector
 from llmsight.collector.report.queries import build_report
 from llmsight.collector.report.render import print_report, to_csv, to_json
 from llmsight.collector.report.window import Window, WindowError

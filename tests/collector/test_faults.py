@@ -187,7 +187,7 @@ def test_sigterm_to_the_process_group_stops_both_processes_without_a_restart(tmp
     data_dir = tmp_path / "data"
     process = subprocess.Popen(
         [sys.executable, "-m", "llmsight.cli", "collector", "--data-dir", str(data_dir), "--http-port", "0",
-         "--grpc-port", "0", "--query-port", "0"],
+         "--grpc-port", "0", "--read-api-port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
     )
     deadline = time.monotonic() + 30

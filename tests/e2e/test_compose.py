@@ -90,7 +90,7 @@ def test_server_dsn_uses_the_same_store_code(tmp_path: Path) -> None:
     from llmsight.collector.config import CollectorSettings
 
     settings = CollectorSettings(data_dir=tmp_path, clickhouse_dsn="http://llmsight:pw@127.0.0.1:9",
-                                 otlp_http_port=0, otlp_grpc_port=0, query_port=0)
+                                 otlp_http_port=0, otlp_grpc_port=0, read_api_port=0)
     collector = Collector(settings).start()
     try:
         assert type(collector.store).__name__ == "Store" and not collector.store.embedded
@@ -169,7 +169,7 @@ def test_the_dockerfile_steps_run_outside_docker_and_the_entrypoint_starts_healt
     (entrypoint,) = json_list("ENTRYPOINT")
     command = [a for a in COLLECTOR["command"] if not a.startswith(("--data-dir=", "--dsn=", "--alerts-file=", "--prices-file="))]
     arguments = [*command, f"--data-dir={data_dir}", "--dsn=http://llmsight@127.0.0.1:9", "--http-port=0",
-                 "--grpc-port=0", "--query-port=0", "--alerts-file", str(ROOT / "deploy/alerts/alerts.yaml"),
+                 "--grpc-port=0", "--read-api-port=0", "--alerts-file", str(ROOT / "deploy/alerts/alerts.yaml"),
                  "--prices-file", str(ROOT / "deploy/prices/prices.yaml")]
     executable = Path(sys.executable).with_name(entrypoint)
     process = subprocess.Popen([str(executable), *arguments], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

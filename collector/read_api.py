@@ -233,7 +233,7 @@ class ReadApiApp:
         self._pool.shutdown(wait=True, cancel_futures=True)
 
 
-class QueryApiServer(BackgroundHTTPServer):
+class ReadApiServer(BackgroundHTTPServer):
     """The read API, on loopback only, always."""
 
     def __init__(self, operations: Operations, port: int, token: str) -> None:
@@ -300,7 +300,7 @@ def running_collector(data_dir: Path) -> ReadApiClient | None:
     try:
         state = json.loads((data_dir / STATE_FILE).read_text())
         token = (data_dir / TOKEN_FILE).read_text().strip()
-        port = int(state["query_port"])
+        port = int(state.get("read_api_port", state.get("query_port")))  # query_port: a collector of 0.1.0
     except (OSError, ValueError, KeyError, TypeError):
         return None
     try:
