@@ -16,7 +16,8 @@ genai-prices' own `calc_price`; the batch / flex / priority variant from the ser
 tier re-prices the whole request (genai-prices' tier rule on all input tokens). A batch call (service tier
 `batch`) whose model has no batch price in genai-prices (nor an override's own) is charged half its price
 (`BATCH_FALLBACK_FACTOR`, the documented discount of OpenAI's and Anthropic's batch APIs; `+batch-50%` in
-`price_source`), after the cache and long-context rules.
+`price_source`), after the cache and long-context rules. A request of a batch that was not processed (errored,
+canceled, expired: `llmsight.batch.result`) is not billed by the provider: its costs are 0 (`batch:not-billed`).
 
 The arithmetic is genai-prices' (`ModelPrice.calc_price`): per price object and tier level, a few probe
 calculations give exact per-token rates and the per-request fee, memoised, so a row costs a few
@@ -33,7 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from llmsight.attributes import SERVER_ADDRESS
+from llmsight.attributes import LLMSIGHT_BATCH_RESULT, SERVER_ADDRESS
 from llmsight.collector.pricing.overrides import PriceOverrides, load_overrides
 from llmsight.collector.record import CallRecord
 
@@ -61,6 +62,8 @@ INFERRED_PROVIDER = "+inferred-provider"
 BATCH_TIER = "batch"
 BATCH_FALLBACK_FACTOR = 0.5
 BATCH_FALLBACK = "+batch-50%"
+NOT_BILLED = "batch:not-billed"
+_UNBILLED_RESULTS = frozenset({"errored", "canceled", "expired"})
 _US_PER_DAY = 86_400_000_000
 
 
@@ -349,6 +352,11 @@ class Pricer:
         return rates
 
     def price(self, record: CallRecord) -> None:
+        if record.service_tier == BATCH_TIER and record.attributes.get(LLMSIGHT_BATCH_RESULT) in _UNBILLED_RESULTS:
+            record.input_cost = record.cache_read_cost = record.cache_write_cost = 0.0
+            record.output_cost = record.total_cost = record.cache_savings = 0.0
+            record.price_source = NOT_BILLED
+            return
         found = self.price_in_force(record)
         r = self.rates(found[0], record.input_tokens) if found is not None else None
         if found is None or r is None:  # unpriced: costs NULL (also when a reprice finds no price any more)

@@ -9,7 +9,7 @@ are recorded as failed calls without usage (they cost nothing).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sized
 from typing import Any
 
 from opentelemetry.trace import Span, Tracer
@@ -67,7 +67,7 @@ class CreateBatch(ManagementCall):
         values[attr.GEN_AI_OPERATION_NAME] = attr.OPERATION_BATCH_CREATE
         values[attr.LLMSIGHT_BATCH_ENDPOINT] = "/v1/messages"
         requests = kwargs.get("requests")
-        if given(requests) and hasattr(requests, "__len__"):
+        if given(requests) and isinstance(requests, Sized):
             values[attr.LLMSIGHT_BATCH_REQUEST_COUNT] = len(requests)
         return values
 

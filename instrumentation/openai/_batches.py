@@ -151,11 +151,19 @@ def _looks_like_result(line: Any) -> bool:
     return isinstance(line, dict) and isinstance(line.get("custom_id"), str) and ("response" in line or "error" in line)
 
 
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _str(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
 def read_line(line: dict[str, Any]) -> BatchResult:
     """One output / error file line → the request's outcome, with usage in llmsight's semantics."""
-    response = line.get("response") if isinstance(line.get("response"), dict) else {}
+    response = _dict(line.get("response"))
     status = response.get("status_code")
-    body = response.get("body") if isinstance(response.get("body"), dict) else {}
+    body = _dict(response.get("body"))
     outcome = BatchResult(custom_id=line["custom_id"], operation=attr.OPERATION_CHAT,
                           http_status=status if isinstance(status, int) else 0)
     kind = body.get("object")
@@ -163,22 +171,21 @@ def read_line(line: dict[str, Any]) -> BatchResult:
         outcome.operation = attr.OPERATION_EMBEDDINGS
     if isinstance(status, int) and 200 <= status < 300 and body and "error" not in body:
         usage = _namespace(body.get("usage"))
-        outcome.response_model = body.get("model") if isinstance(body.get("model"), str) else ""
-        outcome.response_id = body.get("id") if isinstance(body.get("id"), str) else ""
+        outcome.response_model = _str(body.get("model"))
+        outcome.response_id = _str(body.get("id"))
         if kind == "response":
             outcome.usage = responses_usage(usage)
-            incomplete = body.get("incomplete_details") or {}
-            reason = incomplete.get("reason") if isinstance(incomplete, dict) else None
+            reason = _dict(body.get("incomplete_details")).get("reason")
             outcome.finish_reasons = [reason or body.get("status") or "completed"]
         elif kind == "list":
             outcome.usage = embeddings_usage(usage)
         else:
             outcome.usage = chat_usage(usage)
-            choices = body.get("choices") if isinstance(body.get("choices"), list) else []
+            choices = body.get("choices")
+            choices = choices if isinstance(choices, list) else []
             outcome.finish_reasons = [c["finish_reason"] for c in choices if isinstance(c, dict) and c.get("finish_reason")]
         return outcome
-    error = body.get("error") if isinstance(body.get("error"), dict) else line.get("error")
-    error = error if isinstance(error, dict) else {}
+    error = _dict(body.get("error")) or _dict(line.get("error"))
     outcome.result = "expired" if error.get("code") == "batch_expired" else "errored"
     outcome.error_type = str(error.get("type") or error.get("code") or "batch_request_failed")
     outcome.error_message = str(error.get("message") or "")
