@@ -139,7 +139,10 @@ SPEND = [
           f"SELECT sum(total_cost) AS spend_today FROM {ROLLUP} WHERE hour >= toStartOfDay(now('UTC')) AND {FILTERS}",
           "Since midnight UTC; the gauge's maximum is the daily_budget constant, orange from 80%, red at 100%.",
           "currencyUSD", width=6,
-          extra_targets=(("B", f"SELECT toFloat64(${{daily_budget}}) AS budget, budget * {BUDGET_WARNING_SHARE} AS warn_at"),),
+          # One column per handler: configFromData keeps the first mapping of a field name, and its threshold
+          # steps (one per column, in column order) replace the panel's, so the green base step comes from data too.
+          extra_targets=(("B", f"SELECT toFloat64(${{daily_budget}}) AS budget, 0 AS ok_from, "
+                               f"budget * {BUDGET_WARNING_SHARE} AS warn_from, budget AS over_from"),),
           field_defaults={"min": 0, "max": DAILY_BUDGET_USD, "thresholds": {"mode": "absolute", "steps": [
               {"color": "green", "value": None},
               {"color": "orange", "value": DAILY_BUDGET_USD * BUDGET_WARNING_SHARE},
@@ -148,8 +151,8 @@ SPEND = [
                    "showThresholdMarkers": True, "showThresholdLabels": False},
           transformations=({"id": "configFromData", "options": {"configRefId": "B", "applyTo": {"id": "byName", "options": "spend_today"},
                             "mappings": [{"fieldName": "budget", "handlerKey": "max"},
-                                         {"fieldName": "warn_at", "handlerKey": "threshold1", "handlerArguments": {"threshold": {"color": "orange"}}},
-                                         {"fieldName": "budget", "handlerKey": "threshold1", "handlerArguments": {"threshold": {"color": "red"}}}]}},)),
+                                         *({"fieldName": name, "handlerKey": "threshold1", "handlerArguments": {"threshold": {"color": color}}}
+                                           for name, color in (("ok_from", "green"), ("warn_from", "orange"), ("over_from", "red")))]}},)),
     Panel("Projected month-end spend", "stat",
           f"SELECT sum(total_cost) / greatest(dateDiff('second', toStartOfMonth(now('UTC')), now('UTC')), 1) "
           f"* dateDiff('second', toStartOfMonth(now('UTC')), toStartOfMonth(now('UTC')) + INTERVAL 1 MONTH) AS projected "
