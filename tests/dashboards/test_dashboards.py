@@ -637,3 +637,4 @@ def test_small_groups_get_exact_quantiles_not_a_merged_digest(workload_store: Se
     ttfts = [c.ttft_ms for c in workload_store.calls if c.model == "acme-rare"]
     assert row["p95_ms"] == pytest.approx(r7(ttfts, 0.95)) and row["method"] == "exact"
     assert all(not isinstance(v, (list, tuple)) for v in row.values())  # no raw array columns in tables
+
