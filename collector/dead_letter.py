@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from llmsight.collector.instants import parse_instant
 from llmsight.collector.normalise.merge import drop_stored
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.store.store import Store, insert_blocks
@@ -110,7 +111,7 @@ def read_rows(path: Path) -> tuple[dict[str, Any], list[CallRecord]]:
             for number, line in enumerate(handle, start=2):
                 if line.strip():
                     row = json.loads(line)
-                    row["ts"] = datetime.fromisoformat(row["ts"])
+                    row["ts"] = parse_instant(row["ts"])
                     records.append(CallRecord(**row))
         except (ValueError, TypeError, KeyError) as exc:  # bad JSON, a missing or unknown column, a bad time
             raise RowFileError(f"{path}:{number}: not a row of this file format ({type(exc).__name__}: {exc})") from None
