@@ -32,6 +32,7 @@ from llmsight.collector.instants import parse_instant, utc_parameter
 from llmsight.collector.normalise.merge import drop_stored
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.store.store import Store, insert_blocks
+from llmsight.errors import LLMSightError
 
 DEAD_LETTER_DIR = "dead-letter"
 REPLAYED_DIR = "replayed"
@@ -138,7 +139,7 @@ def write_rows(path: Path, records: Sequence[CallRecord], header: dict[str, Any]
         os.close(fd)
 
 
-class RowFileError(ValueError):
+class RowFileError(LLMSightError, ValueError):
     """A row file that `write_rows` did not write as it stands (edited by hand, truncated): `FILE:LINE: what`."""
 
 

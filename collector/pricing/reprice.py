@@ -35,6 +35,7 @@ from llmsight.collector.instants import as_utc, utc_parameter
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.store import Store, StoreError, StoreUnavailableError
 from llmsight.collector.store.schema import hourly_sum_is_float, rollup_select
+from llmsight.errors import LLMSightError
 
 # What pricing writes: a reprice compares and rewrites these (price_source last: it is not a cost).
 COST_FIELDS = (
@@ -55,7 +56,7 @@ _POLL_SECONDS = 0.1
 Progress = Callable[[str, int, int], None]
 
 
-class RepriceError(RuntimeError):
+class RepriceError(LLMSightError, RuntimeError):
     """ClickHouse refused or failed the rewrite; nothing was lost (each row has its old or its new costs)."""
 
 

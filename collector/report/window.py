@@ -7,12 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from llmsight.collector.instants import as_utc, parse_instant
+from llmsight.errors import LLMSightError
 
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-class WindowError(ValueError):
+class WindowError(LLMSightError, ValueError):
     pass
 
 
