@@ -90,7 +90,8 @@ def sync_command(
     clickhouse_url: str = typer.Option("http://clickhouse:8123", "--clickhouse-url", help="How Grafana reaches ClickHouse."),
     clickhouse_user: str = typer.Option("llmsight_readonly", "--clickhouse-user"),
     clickhouse_password: str = typer.Option("", "--clickhouse-password", envvar="CLICKHOUSE_READONLY_PASSWORD"),
-    webhook_url: str = typer.Option(None, "--webhook-url", help="Alert contact point URL."),
+    webhook_url: str = typer.Option(None, "--webhook-url", envvar="LLMSIGHT_ALERT_WEBHOOK_URL",
+                                    help="Alert contact point URL; without one, no contact point or policy is synced."),
 ) -> None:
     """Create or update the data source, dashboards, alert rules and contact point (idempotent)."""
     from llmsight.alerts.sync import GrafanaTarget, sync

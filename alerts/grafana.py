@@ -15,6 +15,8 @@ EXPRESSION_UID = "__expr__"
 FOLDER = "llmsight"
 CONTACT_POINT = "llmsight-webhook"
 FORMAT_TABLE = 1
+# The contact point URL in the provisioning files: Grafana substitutes it from its environment when it reads them.
+WEBHOOK_URL_VARIABLE = "LLMSIGHT_ALERT_WEBHOOK_URL"
 
 
 def _expression(ref: str, model: dict[str, Any]) -> dict[str, Any]:
@@ -93,7 +95,7 @@ def contact_points() -> dict[str, Any]:
                     {
                         "uid": "llmsight-webhook",
                         "type": "webhook",
-                        "settings": {"url": "${LLMSIGHT_ALERT_WEBHOOK_URL}", "httpMethod": "POST"},
+                        "settings": {"url": f"${{{WEBHOOK_URL_VARIABLE}}}", "httpMethod": "POST"},
                         "disableResolveMessage": False,
                     }
                 ],

@@ -22,11 +22,13 @@ import yaml
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
 
 from llmsight.alerts.defaults import BUDGET_PARAMS
+from llmsight.collector.store.schema import TRUNCATED_REASONS
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
 _REF = re.compile(r"\$([a-z][a-z0-9_]*)")
+_VALUE_USE = re.compile(r"\$values\.([A-Za-z_][A-Za-z0-9_]*)")
 Operator = Literal["gt", "lt", "gte", "lte"]
 OPERATORS: dict[str, Callable[[float, float], bool]] = {"gt": operator.gt, "lt": operator.lt, "gte": operator.ge, "lte": operator.le}
 VALUE_REF, ALERT_REF = "value", "alert"  # the expression nodes every compiled rule ends with
@@ -40,9 +42,20 @@ def seconds(duration: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+# SQL a rule may name like a parameter, `{name}`: defined once, beside the schema it describes.
+SQL_FRAGMENTS: dict[str, str] = {"truncated_reasons": TRUNCATED_REASONS}
+
+
 def fill(text: str, values: dict[str, float]) -> str:
-    """Replace `{name}` placeholders (declared parameters only) by the value, as a float literal."""
-    return _PLACEHOLDER.sub(lambda m: repr(float(values[m.group(1)])) if m.group(1) in values else m.group(0), text)
+    """Replace `{name}` placeholders: a declared parameter by its value as a float literal, a SQL fragment by its text."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in values:
+            return repr(float(values[name]))
+        return SQL_FRAGMENTS.get(name, match.group(0))
+
+    return _PLACEHOLDER.sub(value, text)
 
 
 class Query(BaseModel):
@@ -112,7 +125,7 @@ class Rule(BaseModel):
             raise ValueError(f"threshold parameter {self.condition.threshold!r} has no default (rule params or budgets)")
         texts = [self.source, *(q.value for q in self.queries.values()),
                  *(e for q in self.queries.values() for e in q.labels.values())]
-        undeclared = {name for text in texts for name in _PLACEHOLDER.findall(text)} - set(self.defaults)
+        undeclared = {name for text in texts for name in _PLACEHOLDER.findall(text)} - set(self.defaults) - set(SQL_FRAGMENTS)
         if undeclared:
             raise ValueError(f"undeclared parameters {sorted(undeclared)}")
         return self
@@ -143,8 +156,16 @@ class Rule(BaseModel):
         return self.parameters(overrides)[self.condition.threshold]
 
     def summary_template(self, overrides: dict[str, float]) -> str:
-        """The Go template of the annotation, with parameter values filled in."""
-        return fill(self.summary.strip(), self.parameters(overrides))
+        """The Go template of the annotation, with parameter values filled in. Grafana also expands it when a
+        query returned no rows (NoData, with no `$values`): the summary is then guarded by the values it reads,
+        so it says "no data" instead of printing `%!f(<nil>)` or failing in humanizePercentage."""
+        text = fill(self.summary.strip(), self.parameters(overrides))
+        used = sorted(set(_VALUE_USE.findall(text)))
+        if not used:
+            return text
+        guard = " ".join(f"$values.{ref}" for ref in used)
+        test = f"and {guard}" if len(used) > 1 else guard
+        return f"{{{{ if {test} }}}}{text}{{{{ else }}}}{self.title}: no data in the last {self.lookback}.{{{{ end }}}}"
 
 
 class RuleSet(BaseModel):
