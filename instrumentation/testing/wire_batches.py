@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
+from llmsight.errors import LLMSightError
 from llmsight.testing import wire_openai
 from llmsight.testing.simulation import Billed, Ledger, PromptCache
 from llmsight.testing.wire_anthropic import AnthropicReply
@@ -31,7 +32,7 @@ _OPENAI_STEPS = ("validating", "in_progress", "finalizing", "completed")
 _OPENAI_ENDPOINTS = ("/v1/chat/completions", "/v1/responses", "/v1/embeddings")
 
 
-class BatchError(Exception):
+class BatchError(LLMSightError):
     """A request the batch API refuses: (HTTP status, message)."""
 
     def __init__(self, status: int, message: str) -> None:
