@@ -62,6 +62,7 @@ class Billed:
     reasoning_tokens: int = 0
     service_tier: str = "default"
     at: float = field(default_factory=time.time)
+    api_key: str = ""  # the key the request was made with (the admin APIs group and list by it)
 
 
 class Ledger:
