@@ -50,8 +50,9 @@ from llmsight.collector.columns import (
     QUANTILE_LEVELS,
 )
 from llmsight.collector.normalise.variants import CONTENT_PREFIXES
+from llmsight.collector.reconcile.tables import reconcile_tables_ddl
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 DEFAULT_CONTENT_TTL_DAYS = 7
 TRUNCATED_REASONS = "('length', 'max_tokens', 'max_output_tokens')"
 QUANTILES = ", ".join(str(level) for level in QUANTILE_LEVELS)
@@ -304,6 +305,8 @@ def migrations(ttl_days: int = 90, content_ttl_days: int = DEFAULT_CONTENT_TTL_D
         ),
         # v6: the API key hint of llmsight's spans as a column, for reconciliation with the provider's bill.
         (6, added_materialized_ddl(6)),
+        # v7: the providers' usage and cost reports, their key lists and the pulls (collector/reconcile/tables.py).
+        (7, reconcile_tables_ddl()),
     ]
 
 
