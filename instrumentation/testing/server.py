@@ -210,8 +210,10 @@ class _Handler(BaseHTTPRequestHandler):
             if provider == "anthropic" and not self.headers.get("anthropic-version"):
                 raise AdminError(400, "anthropic-version header is required")
             admin.authenticate(provider, self._api_key(), api_keys)
+            server.count_admin_request()
             if self._status_fault(faults, provider):
                 return
+            self._delay_first_token(faults)  # a slow fault: a slow report
             now = int(time.time())
             routes = {
                 "/v1/organization/usage/completions": lambda: admin.openai_usage(query, entries, now),
@@ -458,6 +460,7 @@ class ProviderServer:
         self.cache = PromptCache()
         self.ledger = Ledger()
         self.admin = AdminApi(AdminConfig())
+        self.admin_requests = 0  # authenticated admin API requests answered (faults included)
         self.failures: dict[int, int] = {}
         self._failures_lock = threading.Lock()
         self._requests = 0
@@ -502,6 +505,10 @@ class ProviderServer:
             self._requests += 1
             return hashlib.sha256(f"{self.seed}:{self._requests}".encode()).hexdigest()[:24]
 
+    def count_admin_request(self) -> None:
+        with self._failures_lock:
+            self.admin_requests += 1
+
     def count_failure(self, status: int) -> None:
         with self._failures_lock:
             self.failures[status] = self.failures.get(status, 0) + 1
@@ -512,6 +519,7 @@ class ProviderServer:
         self.ledger.clear()
         self.admin = AdminApi(AdminConfig())
         with self._failures_lock:
+            self.admin_requests = 0
             self.failures.clear()
             self._requests = 0
 
