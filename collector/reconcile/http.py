@@ -66,7 +66,7 @@ class AdminClient:
         last = ""
         for attempt in range(1, self.attempts + 1):
             try:
-                response = self._client.get(path.lstrip("/"), params=params)
+                response = self._client.get(path.lstrip("/"), params=tuple(params))
             except httpx.TransportError as exc:
                 last = f"no answer ({type(exc).__name__})"
                 wait = self._backoff(attempt, None)

@@ -352,7 +352,9 @@ class AdminApi:
             for e in (e for e in entries if e.provider == "anthropic" and start <= e.at < end):
                 for token_class, cost in class_costs(e, self.config.discounts).items():
                     _, token_type, label = TOKEN_CLASSES[token_class]
-                    described = (f"{e.model} Usage - {label}", "tokens", e.model, e.service_tier, token_type, "0-200k")
+                    described: tuple[str | None, ...] = (
+                        f"{e.model} Usage - {label}", "tokens", e.model, e.service_tier, token_type, "0-200k"
+                    )
                     shown = (WORKSPACE_ID if "workspace_id" in group else None,
                              *(described if by_description else (None,) * 6))
                     amounts[shown] = amounts.get(shown, Decimal(0)) + cost

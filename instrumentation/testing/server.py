@@ -215,7 +215,7 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             self._delay_first_token(faults)  # a slow fault: a slow report
             now = int(time.time())
-            routes = {
+            routes: dict[str, Callable[[], dict[str, Any]]] = {
                 "/v1/organization/usage/completions": lambda: admin.openai_usage(query, entries, now),
                 "/v1/organization/costs": lambda: admin.openai_costs(query, entries, now),
                 "/v1/organization/projects": admin.openai_projects,
@@ -225,7 +225,8 @@ class _Handler(BaseHTTPRequestHandler):
             }
             route = routes.get(path)
             if route is None and path.startswith("/v1/organization/projects/") and path.endswith("/api_keys"):
-                route = lambda: admin.openai_api_keys(query, api_keys)  # noqa: E731
+                def route() -> dict[str, Any]:
+                    return admin.openai_api_keys(query, api_keys)
             if route is None:
                 raise AdminError(404, f"no route for {path}", "not_found_error")
             payload = route()
