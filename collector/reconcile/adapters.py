@@ -16,12 +16,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from llmsight.collector.reconcile.tables import COSTS_TABLE, USAGE_TABLE
+from llmsight.errors import LLMSightError
 
 DAY = 86_400
 _CENTS = Decimal(100)
 
 
-class ShapeError(Exception):
+class ShapeError(LLMSightError):
     """A bucket or result the adapter cannot read; the message says what was wrong."""
 
 

@@ -90,6 +90,8 @@ def print_reconciliation(data: dict[str, Any], console: Console) -> None:
     for column in ("day", "provider", "bill", "explained", "coverage", "unexplained", "price drift", "other charges", ""):
         table.add_column(column, justify="left" if column in ("day", "provider", "") else "right")
     for d in data["days"]:
+        if Decimal(d["bill"]) == 0:
+            continue  # a day the provider billed nothing
         table.add_row(d["day"], d["provider"], _usd(d["bill"], d["currency"]), _usd(d["explained"], d["currency"]),
                       _share(d["coverage"]), _usd(d["unexplained"], d["currency"]), _usd(d["drift"], d["currency"]),
                       _usd(d["charges"], d["currency"]), "" if d["complete"] else "day not over")

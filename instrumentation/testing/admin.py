@@ -23,6 +23,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from llmsight.errors import LLMSightError
 from llmsight.testing.simulation import Billed
 
 BUCKET_SECONDS = {"1m": 60, "1h": 3600, "1d": 86_400}
@@ -42,7 +43,9 @@ TOKEN_CLASSES = {
 _CENTS = Decimal(100)
 
 
-class AdminError(Exception):
+class AdminError(LLMSightError):
+    """A request the admin API refuses: its HTTP status, message and the provider's error type."""
+
     def __init__(self, status: int, message: str, kind: str = "invalid_request_error") -> None:
         super().__init__(message)
         self.status, self.message, self.kind = status, message, kind
@@ -107,6 +110,11 @@ def class_costs(entry: Billed, discounts: dict[tuple[str, str], Decimal]) -> dic
         )
         total: Decimal = genai_prices.calc_price(usage, entry.model, provider_id=entry.provider).total_price
         return total
+
+    try:
+        price()
+    except LookupError:  # a model genai-prices does not know: billed nothing here (no cost line)
+        return {}
 
     tokens = class_tokens(entry)
     costs = {
