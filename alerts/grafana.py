@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmsight.alerts.rules import ALERT_REF, VALUE_REF, AlertsConfig, Rule, RuleSet, load_rules
+from llmsight.alerts.rules import ALERT_REF, VALUE_REF, AlertsConfig, Rule, active_rules
 
 DATASOURCE_UID = "llmsight-clickhouse"
 EXPRESSION_UID = "__expr__"
@@ -67,8 +67,8 @@ def grafana_rule(rule: Rule, config: AlertsConfig) -> dict[str, Any]:
     }
 
 
-def compile_rules(rules: RuleSet | None = None, config: AlertsConfig | None = None) -> dict[str, Any]:
-    rules = rules or load_rules()
+def compile_rules(config: AlertsConfig | None = None) -> dict[str, Any]:
+    """The alerts file's rules (the built-in ones it keeps and its budgets') as one Grafana rule group."""
     config = config or AlertsConfig()
     return {
         "apiVersion": 1,
@@ -78,7 +78,7 @@ def compile_rules(rules: RuleSet | None = None, config: AlertsConfig | None = No
                 "name": "llmsight",
                 "folder": FOLDER,
                 "interval": config.interval,
-                "rules": [grafana_rule(rule, config) for rule in rules.rules if rule.id not in config.disabled],
+                "rules": [grafana_rule(rule, config) for rule in active_rules(config)],
             }
         ],
     }

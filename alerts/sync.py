@@ -18,6 +18,7 @@ from llmsight.alerts.grafana import (
     contact_points,
     notification_policies,
 )
+from llmsight.alerts.rules import AlertsConfig
 from llmsight.dashboards.build import DATASOURCE, render_all
 
 FOLDER_UID = "llmsight"
@@ -51,6 +52,7 @@ def sync(
     clickhouse_user: str,
     clickhouse_password: str,
     webhook_url: str | None = None,
+    alerts: AlertsConfig | None = None,
 ) -> list[str]:
     grafana = target.api()
     report: list[str] = []
@@ -86,7 +88,7 @@ def sync(
         grafana.dashboard.update_dashboard({"dashboard": json.loads(text), "folderUid": FOLDER_UID, "overwrite": True})
         report.append(f"dashboard {name}: saved")
     # 3. alert rules as one rule group in the folder
-    group = compile_rules()["groups"][0]
+    group = compile_rules(alerts)["groups"][0]
     rule_group = {
         "title": group["name"],
         "interval": _interval_seconds(group["interval"]),

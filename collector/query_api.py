@@ -139,6 +139,11 @@ class Operations:
 
         return build_report(query, Window(request.start, request.end))
 
+    def reconcile(self, request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
+        from llmsight.collector.reconcile.service import reconciliation_json
+
+        return reconciliation_json(query, request.start, request.end)
+
     def check_alerts(self, request: AlertsCheckRequest, query: LimitedQuery) -> dict[str, Any]:
         from llmsight.alerts.evaluator import AlertEvaluator
         from llmsight.alerts.rules import AlertsConfig
@@ -150,6 +155,7 @@ class Operations:
 _ROUTES: dict[str, tuple[type[BaseModel], str]] = {
     "/v1/report": (ReportRequest, "report"),
     "/v1/alerts/check": (AlertsCheckRequest, "check_alerts"),
+    "/v1/reconcile": (ReportRequest, "reconcile"),
 }
 
 
@@ -290,6 +296,9 @@ class ReadApiClient:
 
     def report(self, start: datetime, end: datetime) -> dict[str, Any]:
         return dict(self._post("/v1/report", {"start": start.isoformat(), "end": end.isoformat()}))
+
+    def reconcile(self, start: datetime, end: datetime) -> dict[str, Any]:
+        return dict(self._post("/v1/reconcile", {"start": start.isoformat(), "end": end.isoformat()}))
 
     def check_alerts(self) -> list[dict[str, Any]]:
         return list(self._post("/v1/alerts/check", {})["transitions"])

@@ -99,7 +99,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     wrap_function_wrapper(module, f"AsyncMessages.{method}", async_wrapper(op, get_tracer_, kinds))
             wrap_function_wrapper(module, "Messages.stream", stream_manager_wrapper(op, get_tracer_))
             wrap_function_wrapper(module, "AsyncMessages.stream", async_stream_manager_wrapper(op, get_tracer_))
-        self._instrument_batches(get_tracer_)
+        self._instrument_batches(op.ctx, get_tracer_)
         hook_base_client("anthropic")
         base_client = importlib.import_module("anthropic._base_client")
         if hasattr(base_client, "get_tracer"):
@@ -117,7 +117,7 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 pass
         return modules
 
-    def _instrument_batches(self, get_tracer_: Any) -> None:
+    def _instrument_batches(self, ctx: CallContext, get_tracer_: Any) -> None:
         from llmsight._batch import async_management_wrapper, sync_management_wrapper
         from llmsight.anthropic._batches import (
             BatchState,
@@ -134,8 +134,8 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 wrap_function_wrapper(module, f"AsyncBatches.{method}", async_management_wrapper(call, get_tracer_))
             # AsyncBatches.list returns a paginator, not a coroutine: only the sync one is read.
             wrap_function_wrapper(module, "Batches.list", sync_management_wrapper(ListBatches("batch.list"), get_tracer_))
-            wrap_function_wrapper(module, "Batches.results", results_wrapper(get_tracer_))
-            wrap_function_wrapper(module, "AsyncBatches.results", async_results_wrapper(get_tracer_))
+            wrap_function_wrapper(module, "Batches.results", results_wrapper(ctx, get_tracer_))
+            wrap_function_wrapper(module, "AsyncBatches.results", async_results_wrapper(ctx, get_tracer_))
 
     @staticmethod
     def _modules() -> list[str]:

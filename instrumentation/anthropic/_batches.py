@@ -160,9 +160,11 @@ def _batch_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _proxy(tracer: Tracer, instance: Any, batch_id: str, call: LLMCall, decoder: Any, proxy: type) -> Any:
+def _proxy(ctx: CallContext, tracer: Tracer, instance: Any, batch_id: str, call: LLMCall, decoder: Any,
+           proxy: type) -> Any:
     try:
         base = server_attributes(instance)
+        base.update(ctx.key_hint_attributes(base[attr.GEN_AI_PROVIDER_NAME], instance._client))  # the bill's key
         info = REGISTRY.get(base[attr.GEN_AI_PROVIDER_NAME], batch_id)  # results() has just retrieved it
         return proxy(decoder, call, ResultsAccumulator(tracer, base, info, batch_id, call))
     except Exception:
@@ -170,7 +172,7 @@ def _proxy(tracer: Tracer, instance: Any, batch_id: str, call: LLMCall, decoder:
         return decoder
 
 
-def results_wrapper(get_tracer: Callable[[], Tracer]) -> Callable[..., Any]:
+def results_wrapper(ctx: CallContext, get_tracer: Callable[[], Tracer]) -> Callable[..., Any]:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         batch_id = _batch_id(args, kwargs)
         tracer = get_tracer()
@@ -181,12 +183,12 @@ def results_wrapper(get_tracer: Callable[[], Tracer]) -> Callable[..., Any]:
             return wrapped(*args, **kwargs)
         with call.in_flight():
             decoder = wrapped(*args, **kwargs)
-        return _proxy(tracer, instance, batch_id, call, decoder, SyncStreamProxy)
+        return _proxy(ctx, tracer, instance, batch_id, call, decoder, SyncStreamProxy)
 
     return wrapper
 
 
-def async_results_wrapper(get_tracer: Callable[[], Tracer]) -> Callable[..., Any]:
+def async_results_wrapper(ctx: CallContext, get_tracer: Callable[[], Tracer]) -> Callable[..., Any]:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         async def run() -> Any:
             batch_id = _batch_id(args, kwargs)
@@ -198,7 +200,7 @@ def async_results_wrapper(get_tracer: Callable[[], Tracer]) -> Callable[..., Any
                 return await wrapped(*args, **kwargs)
             with call.in_flight():
                 decoder = await wrapped(*args, **kwargs)
-            return _proxy(tracer, instance, batch_id, call, decoder, AsyncStreamProxy)
+            return _proxy(ctx, tracer, instance, batch_id, call, decoder, AsyncStreamProxy)
 
         return run()
 

@@ -379,6 +379,7 @@ def wrap_file(ctx: CallContext, tracer: Tracer, binary_type: type, instance: Any
         if not isinstance(file_id, str):
             return result
         base = _server(ctx, instance)
+        base.update(ctx.key_hint_attributes(base[attr.GEN_AI_PROVIDER_NAME], instance._client))  # the bill's key
         info = REGISTRY.for_file(file_id)
         return BatchFileProxy(result, ResultReader(tracer, base, info, file_id))
     except Exception:

@@ -15,11 +15,13 @@ from typing import Any
 import pytest
 
 from llmsight.alerts.gotemplate import Labels, Value, render
-from llmsight.alerts.rules import VALUE_REF, AlertsConfig, Rule, load_rules
+from llmsight.alerts.budgets import Budget
+from llmsight.alerts.rules import VALUE_REF, AlertsConfig, Rule, active_rules
 
 GO_SOURCE = Path(__file__).parent / "gotemplate_go" / "main.go"
-RULES = load_rules().rules
-CONFIG = AlertsConfig()
+CONFIG = AlertsConfig(budgets=[Budget(name="org", amount=1000, timezone="Europe/Paris"),
+                               Budget(name="tenants", scope="tenant", period="week", amount=50)])
+RULES = active_rules(CONFIG)  # the built-in rules and the budgets' rules
 
 
 @pytest.fixture(scope="module")
