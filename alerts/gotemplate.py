@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from llmsight.errors import LLMSightError
+
 PREAMBLE = "{{- $labels := .Labels -}}{{- $values := .Values -}}{{- $value := .Value -}}"
 
 
-class TemplateError(ValueError):
+class TemplateError(LLMSightError, ValueError):
     pass
 
 

@@ -18,10 +18,10 @@ from typing import Any
 from llmsight.collector.record import CallRecord
 from llmsight.collector.shared import SharedState
 from llmsight.collector.spool import Spool, SpoolWriteError
+from llmsight.errors import LLMSightError
 
 
-
-class Backpressure(Exception):
+class Backpressure(LLMSightError):
     """The backlog is over its bound: tell the exporter to retry later."""
 
     def __init__(self, retry_after_seconds: float) -> None:

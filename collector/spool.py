@@ -38,6 +38,7 @@ from typing import Any
 from llmsight.collector.lockfile import lock_exclusively
 from llmsight.collector.record import CallRecord
 from llmsight.collector.spool_format import HEADER, MARKER, MAX_PAYLOAD_BYTES, FrameDecodeError, checksum, decode_payload, encode_frame
+from llmsight.errors import LLMSightError
 
 logger = logging.getLogger("llmsight.collector")
 _PICKLE_HEADER = struct.Struct("<II")  # the format before spool format 1: [u32 length][u32 crc32][pickle]
@@ -49,7 +50,7 @@ SEGMENT_MAX_BYTES = 64 * 1024 * 1024
 LOCK_WAIT_S = 15.0  # a receiver process of a collector just killed may take a moment to go
 
 
-class SpoolWriteError(OSError):
+class SpoolWriteError(LLMSightError, OSError):
     """An append could not be made durable (and was rolled back): nothing of it is in the spool."""
 
 
