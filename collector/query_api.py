@@ -137,7 +137,8 @@ class Operations:
         from llmsight.collector.report.queries import build_report
         from llmsight.collector.report.window import Window
 
-        return build_report(query, Window(request.start, request.end))
+        budgets = self.alerts_config.budgets if self.alerts_config is not None else ()
+        return build_report(query, Window(request.start, request.end), budgets)
 
     def check_alerts(self, request: AlertsCheckRequest, query: LimitedQuery) -> dict[str, Any]:
         from llmsight.alerts.evaluator import AlertEvaluator
