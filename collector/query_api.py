@@ -137,7 +137,13 @@ class Operations:
         from llmsight.collector.report.queries import build_report
         from llmsight.collector.report.window import Window
 
-        return build_report(query, Window(request.start, request.end))
+        budgets = self.alerts_config.budgets if self.alerts_config is not None else ()
+        return build_report(query, Window(request.start, request.end), budgets)
+
+    def reconcile(self, request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
+        from llmsight.collector.reconcile.service import reconciliation_json
+
+        return reconciliation_json(query, request.start, request.end)
 
     def check_alerts(self, request: AlertsCheckRequest, query: LimitedQuery) -> dict[str, Any]:
         from llmsight.alerts.evaluator import AlertEvaluator
@@ -150,6 +156,7 @@ class Operations:
 _ROUTES: dict[str, tuple[type[BaseModel], str]] = {
     "/v1/report": (ReportRequest, "report"),
     "/v1/alerts/check": (AlertsCheckRequest, "check_alerts"),
+    "/v1/reconcile": (ReportRequest, "reconcile"),
 }
 
 
@@ -290,6 +297,9 @@ class ReadApiClient:
 
     def report(self, start: datetime, end: datetime) -> dict[str, Any]:
         return dict(self._post("/v1/report", {"start": start.isoformat(), "end": end.isoformat()}))
+
+    def reconcile(self, start: datetime, end: datetime) -> dict[str, Any]:
+        return dict(self._post("/v1/reconcile", {"start": start.isoformat(), "end": end.isoformat()}))
 
     def check_alerts(self) -> list[dict[str, Any]]:
         return list(self._post("/v1/alerts/check", {})["transitions"])
