@@ -47,19 +47,23 @@ def check_command(
     from llmsight.alerts.evaluator import AlertEvaluator, Transition
     from llmsight.collector.config import load_settings
     from llmsight.collector.query_api import running_collector
-    from llmsight.collector.store import Store
+    from llmsight.collector.store import Store, StoreError
 
     settings = load_settings(data_dir=data_dir, clickhouse_dsn=dsn, alerts_file=alerts_file)
     config = _config_or_exit(settings.alerts_file)  # the same validation the collector applies at start
-    collector = None if settings.clickhouse_dsn else running_collector(settings.data_dir)
-    if collector is not None:  # it owns the embedded store: it evaluates its rules (its alerts config)
-        transitions = [Transition(**t) for t in collector.check_alerts()]
-    else:
-        store = Store.open(settings.effective_dsn)
-        try:
-            transitions = AlertEvaluator(store.query, config).evaluate_once()
-        finally:
-            store.close()
+    try:
+        collector = None if settings.clickhouse_dsn else running_collector(settings.data_dir)
+        if collector is not None:  # it owns the embedded store: it evaluates its rules (its alerts config)
+            transitions = [Transition(**t) for t in collector.check_alerts()]
+        else:
+            store = Store.open(settings.effective_dsn)
+            try:
+                transitions = AlertEvaluator(store.query, config).evaluate_once()
+            finally:
+                store.close()
+    except StoreError as exc:
+        typer.echo(f"llmsight alerts check: {exc}", err=True)
+        raise typer.Exit(1) from None
     table = Table(title="Alerts firing now")
     for column in ("rule", "severity", "labels", "value", "threshold"):
         table.add_column(column)

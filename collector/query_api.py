@@ -13,7 +13,10 @@ those, computed here by the same code that runs against a store opened directly;
 
 Defence in depth, because it listens on a port any local process (or a web page, by DNS rebinding or a
 "simple" cross-site POST) can reach:
-- a per-run random token in a 0600 file in the data directory (`read_api.token`), sent as a bearer token;
+- a per-run random token in a 0600 file in the data directory (`read_api.token`), sent as a bearer token, and
+  only to the collector that holds it: the client first checks that the process collector.json names is alive and
+  that what answers on the port proves it holds the token (`/v1/hello`: an HMAC of the client's nonce), so state
+  left by a `kill -9` never hands the token to whatever listens on that port now;
 - `application/json` bodies only (415), which a page cannot send cross-site without a CORS preflight, and
   no CORS headers ever; a request with an `Origin` header (browsers send it) is refused (403);
 - the `Host` header must name a loopback address with this port (else 421), which defeats DNS rebinding;
@@ -26,6 +29,8 @@ Defence in depth, because it listens on a port any local process (or a web page,
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -39,7 +44,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from llmsight.collector.http_server import (
     BackgroundHTTPServer,
@@ -122,6 +127,18 @@ class AlertsCheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class HelloRequest(BaseModel):
+    """Who answers here? The only operation without the token: it proves the server holds it."""
+
+    model_config = ConfigDict(extra="forbid")
+    nonce: str = Field(min_length=32, max_length=128, pattern=r"^[0-9a-f]+$")
+
+
+def proof_of_token(token: str, nonce: str, pid: int) -> str:
+    """What only the holder of the token can compute for a client's nonce (and the pid it claims)."""
+    return hmac.new(token.encode(), f"llmsight-read-api-hello:{nonce}:{pid}".encode(), hashlib.sha256).hexdigest()
+
+
 class Operations:
     """What the read API can do; each runs its queries through the LimitedQuery it is given."""
 
@@ -181,6 +198,8 @@ class ReadApiApp:
             return _problem(421, f"the read API answers only to Host 127.0.0.1:{self._port()} (or localhost, [::1])")
         if header(scope, b"origin") is not None:
             return _problem(403, "the read API is not for browsers (no cross-origin requests)")
+        if scope["path"] == "/v1/hello":
+            return await self._hello(scope, receive)
         if not bearer_ok(scope, self.token):
             return _problem(401, f"missing or wrong bearer token (it is in the data directory's {TOKEN_FILE})")
         route = _ROUTES.get(scope["path"])
@@ -225,6 +244,16 @@ class ReadApiApp:
             self._active.discard(query)
             self._slots.release()
         return 200, json.dumps(result, default=str).encode()
+
+    async def _hello(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        if scope["method"] != "POST" or (header(scope, b"content-type") or b"").split(b";")[0].strip() != b"application/json":
+            return _problem(415, "POST application/json {\"nonce\": hex}")
+        try:
+            request = HelloRequest.model_validate_json(await read_body(receive, 1024, 10.0) or b"{}")
+        except (BodyTooLarge, BodyTimeout, ClientGone, ValidationError):
+            return _problem(400, "POST application/json {\"nonce\": 32 to 128 hex digits}")
+        pid = os.getpid()
+        return 200, json.dumps({"pid": pid, "proof": proof_of_token(self.token, request.nonce, pid)}).encode()
 
     def close(self) -> None:
         """At shutdown: kill the operations in progress (SIGTERM must not wait for a long report)."""
@@ -296,16 +325,52 @@ class ReadApiClient:
 
 
 def running_collector(data_dir: Path) -> ReadApiClient | None:
-    """A client for the collector that runs on this data dir (None if none, or if it died)."""
+    """A client for the collector that runs on this data dir: None if none runs (no state, or the process it names
+    is gone: state left by a `kill -9`). Raises StoreError, without having sent the token, when that process lives
+    but what answers on its port cannot prove it holds the token."""
     try:
         state = json.loads((data_dir / STATE_FILE).read_text())
         token = (data_dir / TOKEN_FILE).read_text().strip()
-        port = int(state["query_port"])
+        port, pid = int(state["query_port"]), int(state["pid"])
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not _alive(pid):
         return None
     try:
         with socket.create_connection((LOOPBACK, port), timeout=2):
             pass
     except OSError:
         return None
+    if not _proves_token(port, token, pid):
+        raise StoreError(
+            f"something answers on the read API's port {port}, but it cannot prove it is the collector (pid {pid}) "
+            f"named in {data_dir / STATE_FILE}; the token was not sent. Stop it, or remove that file if no collector runs"
+        )
     return ReadApiClient(port, token)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: not ours, but the proof decides
+        return True
+    return True
+
+
+def _proves_token(port: int, token: str, pid: int) -> bool:
+    """Ask the server on `port` to prove it holds `token` for a fresh nonce; the token itself is never sent."""
+    nonce = secrets.token_hex(16)
+    request = urllib.request.Request(
+        f"http://{LOOPBACK}:{port}/v1/hello", data=json.dumps({"nonce": nonce}).encode(), method="POST",
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read(4096))
+        claimed = int(answer["pid"])
+        proof = str(answer["proof"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return claimed == pid and hmac.compare_digest(proof, proof_of_token(token, nonce, pid))
