@@ -23,7 +23,9 @@ Defence in depth, because it listens on a port any local process (or a web page,
 - each operation's queries run with readonly=1 (no table functions, no writes, no setting changes) and
   execution-time, memory and result-size limits (READ_LIMITS), on a read client of their own so inserts
   and shutdown are never blocked behind a long read (Store.read); at most MAX_OPERATIONS run at once;
-  when the client disconnects, the operation's query in progress is killed (KILL QUERY on its marker).
+  when the client disconnects, the operation's query in progress is killed (KILL QUERY on its marker);
+- at shutdown, new requests get 503 and the operations in progress are killed (and reads queued behind them
+  refused), so their clients get 503 within moments rather than waiting for the operation's time limit.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import json
 import os
 import secrets
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -60,13 +63,15 @@ from llmsight.collector.http_server import (
     read_body,
     respond,
 )
-from llmsight.collector.store import QueryResult, StoreError
+from llmsight.collector.store import QueryResult, StoreError, StoreUnavailableError
+from llmsight.collector.store.store import READ_MARKER
 
 STATE_FILE = "collector.json"
 TOKEN_FILE = "read_api.token"
 LOOPBACK = "127.0.0.1"
 MAX_OPERATIONS = 2  # at once; more wait up to QUEUE_WAIT_S, then 503
 QUEUE_WAIT_S = 10.0
+STOP_WAIT_S = 1.5  # at shutdown, for killed operations to end and their 503s to go out
 MAX_REQUEST_BYTES = 64 * 1024
 OPERATION_TIMEOUT_S = 30.0  # all of one operation's queries together
 # Settings on every query an operation runs (readonly=1 also forbids changing any of them).
@@ -99,7 +104,7 @@ class LimitedQuery:
         self._read = read
         self._kill = kill
         self._deadline = time.monotonic() + timeout_s
-        self.marker = f"llmsight-read:{secrets.token_hex(8)}"
+        self.marker = f"{READ_MARKER}:{secrets.token_hex(8)}"
         self.cancelled = False
 
     def __call__(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
@@ -174,14 +179,24 @@ def _problem(status: int, message: str) -> tuple[int, bytes]:
     return status, json.dumps({"error": message}).encode()
 
 
+_STOPPING = _problem(503, "the collector is stopping; retry once it runs again")
+
+
 class ReadApiApp:
-    def __init__(self, operations: Operations, token: str, port: Callable[[], int]) -> None:
+    def __init__(
+        self, operations: Operations, token: str, port: Callable[[], int], cancel_reads: Callable[[], None] | None = None
+    ) -> None:
         self.operations = operations
         self.token = token
         self._port = port
+        self._cancel_reads = cancel_reads  # Store.cancel_reads: refuses new reads, kills those running
         self._pool = ThreadPoolExecutor(MAX_OPERATIONS, thread_name_prefix="llmsight-read-api")
         self._slots: asyncio.Semaphore | None = None
-        self._active: set[LimitedQuery] = set()  # operations in progress, cancelled at shutdown
+        # Operations whose worker has not returned yet: shutdown cancels them until they really end.
+        self._active: set[LimitedQuery] = set()
+        self._answering = 0  # requests not fully answered yet
+        self._lock = threading.Lock()
+        self.stopping = False
 
     def _host_ok(self, scope: Scope) -> bool:
         host = (header(scope, b"host") or b"").decode("latin-1").lower()
@@ -190,8 +205,14 @@ class ReadApiApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        status, body = await self._answer(scope, receive)
-        await respond(send, status, body, "application/json", close=status >= 400)
+        with self._lock:
+            self._answering += 1
+        try:
+            status, body = await self._answer(scope, receive)
+            await respond(send, status, body, "application/json", close=status >= 400)
+        finally:
+            with self._lock:
+                self._answering -= 1
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         if not self._host_ok(scope):
@@ -221,6 +242,8 @@ class ReadApiApp:
             request = model.model_validate_json(raw or b"{}")
         except ValidationError as exc:
             return _problem(400, f"bad request for {scope['path']}: {exc.errors(include_url=False, include_input=False)}")
+        if self.stopping:
+            return _STOPPING
         if self._slots is None:
             self._slots = asyncio.Semaphore(MAX_OPERATIONS)
         try:
@@ -228,9 +251,19 @@ class ReadApiApp:
         except asyncio.TimeoutError:
             return _problem(503, "the read API is busy; retry")
         query = self.operations.limited()
-        self._active.add(query)
+        run = getattr(self.operations, operation)
+
+        def work_then_release() -> Any:
+            try:
+                return run(request, query)
+            finally:
+                with self._lock:
+                    self._active.discard(query)
+
+        with self._lock:
+            self._active.add(query)
         try:
-            work = asyncio.get_running_loop().run_in_executor(self._pool, getattr(self.operations, operation), request, query)
+            work = asyncio.get_running_loop().run_in_executor(self._pool, work_then_release)
             gone = asyncio.ensure_future(receive())  # after the body, the next message is the disconnect
             await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
             if not work.done():
@@ -238,10 +271,17 @@ class ReadApiApp:
             else:
                 gone.cancel()
             result = await work
-        except StoreError as exc:
-            return _problem(504 if isinstance(exc, OperationTimeout) else 400, str(exc))
+        except Exception as exc:
+            if self.stopping:  # killed by the shutdown, whatever it raised
+                return _STOPPING
+            if isinstance(exc, OperationTimeout):
+                return _problem(504, str(exc))
+            if isinstance(exc, StoreUnavailableError):
+                return _problem(503, str(exc))
+            if isinstance(exc, StoreError):
+                return _problem(400, str(exc))
+            raise
         finally:
-            self._active.discard(query)
             self._slots.release()
         return 200, json.dumps(result, default=str).encode()
 
@@ -255,21 +295,42 @@ class ReadApiApp:
         pid = os.getpid()
         return 200, json.dumps({"pid": pid, "proof": proof_of_token(self.token, request.nonce, pid)}).encode()
 
-    def close(self) -> None:
-        """At shutdown: kill the operations in progress (SIGTERM must not wait for a long report)."""
-        for query in list(self._active):
+    def begin_stop(self) -> None:
+        """At shutdown, first: refuse new operations (503), kill the queries of those in progress and of reads
+        queued behind them, and give their clients their 503s (SIGTERM must not wait for a long report)."""
+        self.stopping = True
+        deadline = time.monotonic() + STOP_WAIT_S
+        with self._lock:
+            active = list(self._active)
+        for query in active:
             query.cancel()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        while True:
+            if self._cancel_reads is not None:
+                self._cancel_reads()  # again each round: a read that was about to start when the last KILL ran
+            with self._lock:
+                done = not self._active and self._answering == 0
+            if done or time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class QueryApiServer(BackgroundHTTPServer):
     """The read API, on loopback only, always."""
 
-    def __init__(self, operations: Operations, port: int, token: str) -> None:
-        self.app = ReadApiApp(operations, token, lambda: self.port)
+    def __init__(
+        self, operations: Operations, port: int, token: str, *, cancel_reads: Callable[[], None] | None = None
+    ) -> None:
+        self.app = ReadApiApp(operations, token, lambda: self.port, cancel_reads)
         super().__init__(self.app, LOOPBACK, port, name="the read API", limits=ConnectionLimits(max_connections=32))
 
+    def begin_stop(self) -> None:
+        self.app.begin_stop()
+
     def stop(self) -> None:
+        self.app.begin_stop()
         super().stop()
         self.app.close()
 
