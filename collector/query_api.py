@@ -196,7 +196,7 @@ class ReadApiApp:
         self._active: set[LimitedQuery] = set()
         self._answering = 0  # requests not fully answered yet
         self._lock = threading.Lock()
-        self.stopping = False
+        self.stopping = threading.Event()  # set by begin_stop: new operations get 503
 
     def _host_ok(self, scope: Scope) -> bool:
         host = (header(scope, b"host") or b"").decode("latin-1").lower()
@@ -242,7 +242,7 @@ class ReadApiApp:
             request = model.model_validate_json(raw or b"{}")
         except ValidationError as exc:
             return _problem(400, f"bad request for {scope['path']}: {exc.errors(include_url=False, include_input=False)}")
-        if self.stopping:
+        if self.stopping.is_set():
             return _STOPPING
         if self._slots is None:
             self._slots = asyncio.Semaphore(MAX_OPERATIONS)
@@ -272,7 +272,7 @@ class ReadApiApp:
                 gone.cancel()
             result = await work
         except Exception as exc:
-            if self.stopping:  # killed by the shutdown, whatever it raised
+            if self.stopping.is_set():  # killed by the shutdown, whatever it raised
                 return _STOPPING
             if isinstance(exc, OperationTimeout):
                 return _problem(504, str(exc))
@@ -298,7 +298,7 @@ class ReadApiApp:
     def begin_stop(self) -> None:
         """At shutdown, first: refuse new operations (503), kill the queries of those in progress and of reads
         queued behind them, and give their clients their 503s (SIGTERM must not wait for a long report)."""
-        self.stopping = True
+        self.stopping.set()
         deadline = time.monotonic() + STOP_WAIT_S
         with self._lock:
             active = list(self._active)
