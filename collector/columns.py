@@ -71,6 +71,14 @@ CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 # created before, with ALTER TABLE ... ADD COLUMN IF NOT EXISTS.
 ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"), (3, "cache_savings"), (5, "call_id"))
 CONTENT_COLUMN: Final = "content"
+# Columns ClickHouse computes from others at insert (MATERIALIZED): never in an insert's column list nor in
+# `SELECT *`, so the call record and the spool do not carry them. (schema version, name, type, expression)
+API_KEY_HINT_COLUMN: Final = "api_key_hint"
+MATERIALIZED_CALL_COLUMNS: Final[tuple[tuple[int, str, str, str], ...]] = (
+    # The key hint llmsight spans carry (llmsight.api_key.hint): what reconciliation matches a provider's
+    # api_key_id to, through its key list. '' for other instrumentations' spans.
+    (6, API_KEY_HINT_COLUMN, "LowCardinality(String)", "attributes['llmsight.api_key.hint']"),
+)
 
 # The hourly rollup (AggregatingMergeTree fed by a materialized view). The report and the dashboards read it for
 # the whole hours of every aggregate (raw rows for partial edge hours), so they agree for any window; it has no

@@ -161,6 +161,11 @@ class Operations:
 
         return build_report(query, Window(request.start, request.end))
 
+    def reconcile(self, request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
+        from llmsight.collector.reconcile.service import reconciliation_json
+
+        return reconciliation_json(query, request.start, request.end)
+
     def check_alerts(self, request: AlertsCheckRequest, query: LimitedQuery) -> dict[str, Any]:
         from llmsight.alerts.evaluator import AlertEvaluator
         from llmsight.alerts.rules import AlertsConfig
@@ -172,6 +177,7 @@ class Operations:
 _ROUTES: dict[str, tuple[type[BaseModel], str]] = {
     "/v1/report": (ReportRequest, "report"),
     "/v1/alerts/check": (AlertsCheckRequest, "check_alerts"),
+    "/v1/reconcile": (ReportRequest, "reconcile"),
 }
 
 
@@ -380,6 +386,9 @@ class ReadApiClient:
 
     def report(self, start: datetime, end: datetime) -> dict[str, Any]:
         return dict(self._post("/v1/report", {"start": start.isoformat(), "end": end.isoformat()}))
+
+    def reconcile(self, start: datetime, end: datetime) -> dict[str, Any]:
+        return dict(self._post("/v1/reconcile", {"start": start.isoformat(), "end": end.isoformat()}))
 
     def check_alerts(self) -> list[dict[str, Any]]:
         return list(self._post("/v1/alerts/check", {})["transitions"])

@@ -48,6 +48,8 @@ LLMSIGHT_TENANT: Final = "llmsight.tenant"
 LLMSIGHT_PROMPT_PREFIX_HASH: Final = "llmsight.prompt.prefix_hash"
 LLMSIGHT_RETRIES: Final = "llmsight.retries"
 LLMSIGHT_STREAM_COMPLETED: Final = "llmsight.stream.completed"
+# A non-secret hint of the API key (llmsight/key_hint.py): never more than the provider's key list displays.
+LLMSIGHT_API_KEY_HINT: Final = "llmsight.api_key.hint"
 # One span event per retried HTTP attempt (only calls that were retried pay for it), with the attempt's
 # number, its HTTP status (absent when it got no response: timeout, connection error) and Retry-After.
 LLMSIGHT_RETRY_EVENT: Final = "llmsight.retry"

@@ -112,7 +112,20 @@ def build_report(query: Any, window: Window) -> dict[str, Any]:
         "latency": latency,
         "errors": errors,
         "unpriced": unpriced,
+        "vs_the_bill": _vs_the_bill(query, window),
     }
+
+
+def _vs_the_bill(query: Any, window: Window) -> str | None:
+    """One line comparing the window's whole UTC days with the providers' bill, when their reports were pulled."""
+    from llmsight.collector.reconcile.render import bill_line
+    from llmsight.collector.reconcile.service import day_bounds, reconciliation_json
+    from llmsight.collector.store import StoreError
+
+    try:
+        return bill_line(reconciliation_json(query, *day_bounds(window.start, window.end)))
+    except StoreError:  # a store from before the provider tables: no bill to compare with
+        return None
 
 
 def _num(value: Any) -> float | None:

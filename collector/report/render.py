@@ -32,6 +32,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         f"{t['errors']:,} errors · {t['retries']:,} retries · {t['unpriced_calls']:,} unpriced",
         highlight=False,
     )
+    if report.get("vs_the_bill"):
+        console.print(report["vs_the_bill"], highlight=False)
     for key, title in (("cost_by_model", "Cost by model"), ("cost_by_task", "Cost by task"), ("cost_by_tenant", "Cost by tenant")):
         table = Table(title=title, title_justify="left")
         for column in ("", "calls", "cost", "vs last week"):
@@ -75,6 +77,8 @@ def to_csv(report: dict[str, Any]) -> str:
     writer.writerow(["section", "key", "metric", "value"])
     for metric, value in report["totals"].items():
         writer.writerow(["totals", "", metric, value])
+    if report.get("vs_the_bill"):
+        writer.writerow(["vs_the_bill", "", "line", report["vs_the_bill"]])
     for section in ("cost_by_model", "cost_by_task", "cost_by_tenant", "cache", "latency", "errors", "unpriced"):
         for row in report[section]:
             key = row.get("key", row.get("model", row.get("provider", "")))

@@ -44,13 +44,15 @@ from llmsight.collector.columns import (
     HOURLY_QUANTILE_COLUMNS,
     HOURLY_SUM_COLUMNS,
     HOURLY_TABLE,
+    MATERIALIZED_CALL_COLUMNS,
     PRICE_COLUMNS,
     PRICES_TABLE,
     QUANTILE_LEVELS,
 )
 from llmsight.collector.normalise.variants import CONTENT_PREFIXES
+from llmsight.collector.reconcile.tables import reconcile_tables_ddl
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 7
 DEFAULT_CONTENT_TTL_DAYS = 7
 TRUNCATED_REASONS = "('length', 'max_tokens', 'max_output_tokens')"
 QUANTILES = ", ".join(str(level) for level in QUANTILE_LEVELS)
@@ -130,7 +132,9 @@ def calls_table_ddl(
     *, engine: str = "MergeTree", table: str = CALLS_TABLE, ttl_days: int = 90, content_ttl_days: int = DEFAULT_CONTENT_TTL_DAYS
 ) -> str:
     columns = ",\n".join(
-        [_column_ddl(name, ch_type, content_ttl_days) for name, ch_type in CALL_COLUMNS] + [f"    INDEX {CALL_ID_INDEX}"]
+        [_column_ddl(name, ch_type, content_ttl_days) for name, ch_type in CALL_COLUMNS]
+        + [f"    {_materialized_ddl(name)}" for _, name, _, _ in MATERIALIZED_CALL_COLUMNS]
+        + [f"    INDEX {CALL_ID_INDEX}"]
     )
     settings = f"non_replicated_deduplication_window = {DEDUP_WINDOW}" if engine == "MergeTree" else "index_granularity = 8192"
     # ORDER BY: dashboards filter on service/environment first, then provider/model, over a time range.
@@ -142,6 +146,20 @@ def calls_table_ddl(
         f"TTL toDateTime(ts) + INTERVAL {ttl_days} DAY\n"
         f"SETTINGS {settings}"
     )
+
+
+def _materialized_ddl(name: str) -> str:
+    _, _, ch_type, expression = next(column for column in MATERIALIZED_CALL_COLUMNS if column[1] == name)
+    return f"{name} {ch_type} MATERIALIZED {expression}"
+
+
+def added_materialized_ddl(version: int, table: str = CALLS_TABLE) -> list[str]:
+    """ALTERs that give a store created before `version` its derived columns (computed for old rows on read)."""
+    added = [name for added_in, name, _, _ in MATERIALIZED_CALL_COLUMNS if added_in == version]
+    if not added:
+        return []
+    clauses = ", ".join(f"ADD COLUMN IF NOT EXISTS {_materialized_ddl(name)}" for name in added)
+    return [f"ALTER TABLE {DATABASE}.{table} {clauses}"]
 
 
 def _hourly_key_type(name: str) -> str:
@@ -285,6 +303,10 @@ def migrations(ttl_days: int = 90, content_ttl_days: int = DEFAULT_CONTENT_TTL_D
                 f"ALTER TABLE {DATABASE}.{CALLS_TABLE} ADD INDEX IF NOT EXISTS {CALL_ID_INDEX}",
             ],
         ),
+        # v6: the API key hint of llmsight's spans as a column, for reconciliation with the provider's bill.
+        (6, added_materialized_ddl(6)),
+        # v7: the providers' usage and cost reports, their key lists and the pulls (collector/reconcile/tables.py).
+        (7, reconcile_tables_ddl()),
     ]
 
 

@@ -46,6 +46,7 @@ class MessagesOperation:
         streaming = kwargs.get("stream") is True if streaming is None else streaming
         values = self.ctx.base_attributes(attr.OPERATION_CHAT, model, streaming)
         values[attr.GEN_AI_PROVIDER_NAME] = _CLOUD_PROVIDERS.get(type(instance._client).__name__, "anthropic")
+        values.update(self.ctx.key_hint_attributes(values[attr.GEN_AI_PROVIDER_NAME], instance._client))
         url = instance._client.base_url
         if url.host:
             values[attr.SERVER_ADDRESS] = url.host
