@@ -47,7 +47,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmsight.collector.http_server import (
     BackgroundHTTPServer,
@@ -63,6 +63,7 @@ from llmsight.collector.http_server import (
     read_body,
     respond,
 )
+from llmsight.collector.instants import as_utc
 from llmsight.collector.store import QueryResult, StoreError, StoreUnavailableError
 from llmsight.collector.store.store import READ_MARKER
 
@@ -126,6 +127,11 @@ class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: datetime
     end: datetime
+
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, moment: datetime) -> datetime:  # whatever offset the client wrote
+        return as_utc(moment)
 
 
 class AlertsCheckRequest(BaseModel):
