@@ -165,7 +165,8 @@ class Operations:
         from llmsight.collector.report.queries import build_report
         from llmsight.collector.report.window import Window
 
-        return build_report(query, Window(request.start, request.end))
+        budgets = self.alerts_config.budgets if self.alerts_config is not None else ()
+        return build_report(query, Window(request.start, request.end), budgets)
 
     def reconcile(self, request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
         from llmsight.collector.reconcile.service import reconciliation_json

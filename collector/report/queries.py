@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from llmsight.collector.columns import DATABASE, HOURLY_TABLE, QUANTILE_LEVELS
 from llmsight.collector.instants import utc_parameter
 from llmsight.collector.report.window import Window
 from llmsight.collector.store.schema import ROLLUP_SELECT_COLUMNS, rollup_select
+
+if TYPE_CHECKING:
+    from llmsight.alerts.budgets import Budget
 
 HOURLY = f"{DATABASE}.{HOURLY_TABLE}"
 
@@ -44,8 +48,9 @@ def _other_last(rows: list[dict[str, Any]], key: str, order: Any) -> list[dict[s
     return sorted(rows, key=lambda row: (row[key] == OTHER, order(row)))
 
 
-def build_report(query: Any, window: Window) -> dict[str, Any]:
-    """Everything `llmsight report` shows, as plain JSON-able data (stable keys for --json)."""
+def build_report(query: Any, window: Window, budgets: Sequence[Budget] = ()) -> dict[str, Any]:
+    """Everything `llmsight report` shows, as plain JSON-able data (stable keys for --json); with budgets (the
+    alerts file's), each one's status as of the window's end."""
     p = _params(window)
     previous = _params(window.previous_week())
 
@@ -102,7 +107,7 @@ def build_report(query: Any, window: Window) -> dict[str, Any]:
         f"ORDER BY provider = '{OTHER}' OR model = '{OTHER}', calls DESC, provider, model"
     )
     totals["cache_hit_ratio"] = totals["cache_read_tokens"] / totals["input_tokens"] if totals["input_tokens"] else 0.0
-    return {
+    report: dict[str, Any] = {
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
         "totals": totals,
         "cost_by_model": cost_by("request_model"),
@@ -114,6 +119,11 @@ def build_report(query: Any, window: Window) -> dict[str, Any]:
         "unpriced": unpriced,
         "vs_the_bill": _vs_the_bill(query, window),
     }
+    if budgets:
+        from llmsight.alerts.budgets import budget_status
+
+        report["budgets"] = budget_status(query, budgets, window.end)
+    return report
 
 
 def _vs_the_bill(query: Any, window: Window) -> str | None:

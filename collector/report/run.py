@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from llmsight.alerts.rules import load_config
 from llmsight.collector.config import load_settings
 from llmsight.collector.query_api import running_collector
 from llmsight.collector.report.queries import build_report
@@ -35,7 +36,7 @@ def run_report(*, since: str, until: str | None, as_json: bool, as_csv: bool, da
         else:
             store = Store.open(settings.effective_dsn)
             try:
-                report = build_report(store.query, window)
+                report = build_report(store.query, window, load_config(settings.alerts_file).budgets)
             finally:
                 store.close()
     except StoreError as exc:
