@@ -88,7 +88,9 @@ class Collector:
             self._receiver.start()  # opens (and repairs) the spool before the writer reads it
             self.pipeline.start()
             operations = Operations(self.store.read, self.store.kill_reads, alerts_config=alerts_config)
-            self._query = QueryApiServer(operations, settings.query_port, new_token(settings.data_dir))
+            self._query = QueryApiServer(
+                operations, settings.query_port, new_token(settings.data_dir), cancel_reads=self.store.cancel_reads
+            )
             self._query.start()
             self.http_port, self.grpc_port = self._receiver.http_port, self._receiver.grpc_port
             self.query_port = self._query.port
@@ -155,6 +157,10 @@ class Collector:
 
     def stop(self) -> None:
         """Stop receiving, store everything accepted, release the store."""
+        if self._query is not None:  # first: reports in progress are killed (their clients get 503), not awaited
+            self._query.begin_stop()
+        elif self.store is not None:
+            self.store.cancel_reads()
         if self._receiver is not None:
             self._receiver.stop()
         if self.alerts is not None:

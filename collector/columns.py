@@ -151,3 +151,27 @@ PRICE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("price_source", "LowCardinality(String)"),
     ("updated_at", "DateTime64(3, 'UTC')"),
 )
+
+# Batch submissions (docs/batch.md): one row per submitted batch, from its `batch.create` span, so the attribution
+# recorded at submission reaches the batch's result rows whichever process or collector reads them, and dashboards
+# measure turnaround. ReplacingMergeTree on (provider, batch_id): a resent span or a second collector writes the
+# same row again. Kept for BATCH_SUBMISSION_TTL_DAYS.
+BATCH_SUBMISSIONS_TABLE: Final = "batch_submissions"
+BATCH_SUBMISSION_TTL_DAYS: Final = 30  # results can be downloaded for 29 days (Anthropic) after a 24 h window
+BATCH_SUBMISSION_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("provider", "LowCardinality(String)"),
+    ("batch_id", "String"),
+    ("submitted_at", "DateTime64(6, 'UTC')"),
+    ("service", "LowCardinality(String)"),
+    ("environment", "LowCardinality(String)"),
+    ("endpoint", "LowCardinality(String)"),
+    ("request_count", "UInt64"),  # 0 when the span did not say (OpenAI: the input file's lines)
+    ("task", "LowCardinality(String)"),
+    ("prompt_name", "LowCardinality(String)"),
+    ("prompt_version", "LowCardinality(String)"),
+    ("tenant", "LowCardinality(String)"),
+    ("user_id", "String"),
+    ("session_id", "String"),
+    ("trace_id", "FixedString(32)"),
+    ("span_id", "FixedString(16)"),
+)

@@ -25,6 +25,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from llmsight.collector.columns import CALLS_TABLE, DATABASE
+from llmsight.collector.instants import utc_parameter
 from llmsight.collector.reconcile.tables import (
     COSTS_TABLE,
     KEYS_TABLE,
@@ -183,7 +184,7 @@ def _decimal(value: Any) -> Decimal:
 
 
 def _window(start: datetime, end: datetime) -> dict[str, Any]:
-    return {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)}
+    return {"start": utc_parameter(start), "end": utc_parameter(end)}
 
 
 def reconcile(read: Reader, start: datetime, end: datetime) -> Reconciliation:

@@ -15,6 +15,9 @@ DEMO_SERVICE = "llmsight-demo"
 SUMMARY_FILE = "demo-summary.json"
 # The demo's alert thresholds: low enough that its small workload shows what the rules catch.
 DEMO_ALERT_PARAMS = {"daily_budget_usd": 2.0, "tenant_daily_budget_usd": 1.0}
+# The demo's budgets (docs/budgets.md): the whole demo stays far under its monthly budget; each tenant's small
+# monthly budget is forecast to be exceeded.
+DEMO_BUDGETS = ({"name": "demo_org", "amount": 100_000.0}, {"name": "tenants", "scope": "tenant", "amount": 1.0})
 
 
 def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> int:
@@ -76,8 +79,9 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
         store = collector.store
         assert store is not None  # started above
         bill = _reconcile(store, server)
-        report = build_report(store.query, window)
-        evaluator = AlertEvaluator(store.query, AlertsConfig(params=DEMO_ALERT_PARAMS))
+        alerts_config = AlertsConfig.model_validate({"params": DEMO_ALERT_PARAMS, "budgets": DEMO_BUDGETS})
+        report = build_report(store.query, window, alerts_config.budgets)
+        evaluator = AlertEvaluator(store.query, alerts_config)
         alerts = evaluator.evaluate_once()
         summary = {
             "seed": seed,
@@ -91,6 +95,7 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
             "report_totals": report["totals"],
             "alerts": [t.as_json() for t in alerts],
             "vs_the_bill": report["vs_the_bill"],
+            "budgets": report["budgets"],
             "unexplained_by_key": [k for k in bill["keys"] if k["unexplained_tokens"]],
             "seconds": (datetime.now(timezone.utc) - started).total_seconds(),
         }

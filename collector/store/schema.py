@@ -35,6 +35,9 @@ from collections.abc import Sequence
 
 from llmsight.collector.columns import (
     ADDED_CALL_COLUMNS,
+    BATCH_SUBMISSION_COLUMNS,
+    BATCH_SUBMISSION_TTL_DAYS,
+    BATCH_SUBMISSIONS_TABLE,
     ADDED_HOURLY_COLUMNS,
     CALL_COLUMNS,
     CALLS_TABLE,
@@ -52,7 +55,7 @@ from llmsight.collector.columns import (
 from llmsight.collector.normalise.variants import CONTENT_PREFIXES
 from llmsight.collector.reconcile.tables import reconcile_tables_ddl
 
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 DEFAULT_CONTENT_TTL_DAYS = 7
 TRUNCATED_REASONS = "('length', 'max_tokens', 'max_output_tokens')"
 QUANTILES = ", ".join(str(level) for level in QUANTILE_LEVELS)
@@ -231,6 +234,15 @@ def prices_table_ddl(*, engine: str = "ReplacingMergeTree(updated_at)", table: s
     )
 
 
+def batch_submissions_ddl(*, engine: str = "ReplacingMergeTree", table: str = BATCH_SUBMISSIONS_TABLE) -> str:
+    columns = ",\n".join(f"    {name} {ch_type}" for name, ch_type in BATCH_SUBMISSION_COLUMNS)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{table}\n(\n{columns}\n)\n"
+        f"ENGINE = {engine}\nORDER BY (provider, batch_id)\n"
+        f"TTL toDateTime(submitted_at) + INTERVAL {BATCH_SUBMISSION_TTL_DAYS} DAY"
+    )
+
+
 def added_columns_ddl(version: int, table: str = CALLS_TABLE) -> list[str]:
     """ALTERs that give a store created before `version` the columns added in it (a no-op on a new store)."""
     types = dict(CALL_COLUMNS)
@@ -307,6 +319,8 @@ def migrations(ttl_days: int = 90, content_ttl_days: int = DEFAULT_CONTENT_TTL_D
         (6, added_materialized_ddl(6)),
         # v7: the providers' usage and cost reports, their key lists and the pulls (collector/reconcile/tables.py).
         (7, reconcile_tables_ddl()),
+        # v8: batch submissions, so a batch's result rows get the attribution recorded when it was submitted.
+        (8, [batch_submissions_ddl()]),
     ]
 
 
@@ -333,6 +347,11 @@ def cluster_ddl(cluster: str, *, ttl_days: int = 90, content_ttl_days: int = DEF
         engine="ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/llmsight/model_prices', '{replica}', updated_at)",
         table=local_prices,
     )
+    local_submissions = f"{BATCH_SUBMISSIONS_TABLE}_local"
+    batch_submissions = batch_submissions_ddl(
+        engine="ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/llmsight/batch_submissions', '{replica}')",
+        table=local_submissions,
+    )
     return [
         f"CREATE DATABASE IF NOT EXISTS {DATABASE} {on}",
         calls.replace(f"{DATABASE}.{local_calls}", f"{DATABASE}.{local_calls} {on}", 1),
@@ -346,4 +365,7 @@ def cluster_ddl(cluster: str, *, ttl_days: int = 90, content_ttl_days: int = DEF
         # Sharded by key: every version of a (provider, model) row lands on one shard, so FINAL dedupes it.
         f"CREATE TABLE IF NOT EXISTS {DATABASE}.{PRICES_TABLE} {on} AS {DATABASE}.{local_prices} "
         f"ENGINE = Distributed({cluster}, {DATABASE}, {local_prices}, cityHash64(provider, model))",
+        batch_submissions.replace(f"{DATABASE}.{local_submissions}", f"{DATABASE}.{local_submissions} {on}", 1),
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{BATCH_SUBMISSIONS_TABLE} {on} AS {DATABASE}.{local_submissions} "
+        f"ENGINE = Distributed({cluster}, {DATABASE}, {local_submissions}, cityHash64(provider, batch_id))",
     ]

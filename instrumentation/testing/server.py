@@ -10,7 +10,9 @@ Endpoints: POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/message
 /openai/deployments/{name}/chat/completions, and Gemini / Vertex AI's `{...}/models/{model}:generateContent`,
 `:streamGenerateContent?alt=sse`, `:batchEmbedContents` and `:predict` (embeddings), and Bedrock runtime's
 `/model/{modelId}/converse`, `/converse-stream`, `/invoke` and `/invoke-with-response-stream` (AWS event-stream),
-and Mistral's `/mistral/v1/chat/completions` and `/mistral/v1/embeddings`. SSE streams use chunked transfer encoding over HTTP/1.1
+and Mistral's `/mistral/v1/chat/completions` and `/mistral/v1/embeddings`. Batch APIs (wire_batches.py): OpenAI's
+`/v1/files` (upload, retrieve, content) and `/v1/batches` (create, retrieve, list, cancel), Anthropic's
+`/v1/messages/batches` (create, retrieve, list, cancel, results). SSE streams use chunked transfer encoding over HTTP/1.1
 keep-alive. Stdlib only: the base install stays light and the server starts in milliseconds.
 Run it alone with `python -m llmsight.testing --port 8765`.
 """
@@ -27,7 +29,7 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llmsight.testing import wire_anthropic, wire_bedrock, wire_gemini, wire_mistral, wire_openai
+from llmsight.testing import wire_anthropic, wire_batches, wire_bedrock, wire_gemini, wire_mistral, wire_openai
 from llmsight.testing.admin import AdminApi, AdminConfig, AdminError, dumps
 from llmsight.testing.faults import Fault, FaultPlan
 from llmsight.testing.simulation import Billed, Ledger, PromptCache
@@ -167,7 +169,9 @@ class _Handler(BaseHTTPRequestHandler):
     # --- routes ---
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
-        if path.startswith("/mistral/"):  # Mistral's OpenAI-shaped API under its own prefix
+        if path.startswith(_BATCH_PREFIXES):
+            self._batches("POST", path)
+        elif path.startswith("/mistral/"):  # Mistral's OpenAI-shaped API under its own prefix
             self._mistral(path)
         elif path.startswith("/model/"):  # Bedrock runtime: /model/{modelId}/{action}
             self._bedrock(path)
@@ -189,6 +193,8 @@ class _Handler(BaseHTTPRequestHandler):
         path, _, query = self.path.partition("?")
         if path == "/healthz":
             self._send_json(200, {"ok": True})
+        elif path.startswith(_BATCH_PREFIXES):
+            self._batches("GET", path)
         elif path.startswith("/v1/organization/"):
             self._admin("openai", path, query)
         elif path.startswith("/v1/organizations/"):
@@ -437,11 +443,111 @@ class _Handler(BaseHTTPRequestHandler):
             payload, error_headers = wire_bedrock.error(404)
             self._send_json(404, payload, error_headers)
 
+    # --- batch APIs ---
+    def _read_raw(self) -> bytes | None:
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._send_json(413, {"error": {"message": "request too large"}})
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _send_bytes(self, data: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _batches(self, method: str, path: str) -> None:
+        provider = self.server.provider
+        anthropic = path.startswith("/v1/messages/batches")
+        try:
+            if anthropic:
+                self._anthropic_batches(method, path)
+            else:
+                self._openai_batches(method, path)
+        except wire_batches.BatchError as exc:
+            body = (wire_anthropic.error_body(exc.status) if anthropic else wire_openai.error_body(exc.status))
+            (body["error"] if "error" in body else body)["message"] = str(exc)
+            provider.count_failure(exc.status)
+            self._send_json(exc.status, body)
+
+    def _openai_batches(self, method: str, path: str) -> None:
+        provider = self.server.provider
+        service = provider.batches
+        parts = path.strip("/").split("/")  # v1, files|batches, [id], [content|cancel]
+        if method == "POST" and parts == ["v1", "files"]:
+            raw = self._read_raw()
+            if raw is not None:
+                self._send_json(200, service.upload(provider.next_id(), self.headers.get("content-type", ""), raw))
+            return
+        if method == "POST" and parts == ["v1", "batches"]:
+            body = self._read_json()
+            if body is not None:
+                self._send_json(200, service.create_openai(provider.next_id(), body))
+            return
+        if method == "POST" and len(parts) == 4 and parts[1] == "batches" and parts[3] == "cancel":
+            self._read_raw()
+            self._send_json(200, service.cancel_openai(parts[2]))
+            return
+        if method == "GET" and len(parts) == 3 and parts[1] == "files":
+            self._send_json(200, service.file(parts[2]).as_object())
+        elif method == "GET" and len(parts) == 4 and parts[1] == "files" and parts[3] == "content":
+            self._send_bytes(service.file(parts[2]).data, "application/octet-stream")
+        elif method == "GET" and len(parts) == 3 and parts[1] == "batches":
+            self._send_json(200, service.retrieve_openai(parts[2], self._run_openai))
+        elif method == "GET" and parts == ["v1", "batches"]:
+            query = dict(q.split("=", 1) for q in self.path.partition("?")[2].split("&") if "=" in q)
+            limit = int(query["limit"]) if query.get("limit", "").isdigit() else 20
+            self._send_json(200, service.list_openai(limit, query.get("after")))
+        else:
+            raise wire_batches.BatchError(404, f"no route for {method} {path}")
+
+    def _run_openai(self, batch: wire_batches.OpenAIBatch) -> None:
+        provider = self.server.provider
+        wire_batches.run_openai_batch(batch, provider.batches, provider.cache, provider.seed, provider.ledger,
+                                      provider.next_id)
+
+    def _run_anthropic(self, batch: wire_batches.AnthropicBatch) -> list[dict[str, Any]]:
+        provider = self.server.provider
+        return wire_batches.run_anthropic_batch(batch, provider.cache, provider.seed, provider.ledger, provider.next_id)
+
+    def _anthropic_batches(self, method: str, path: str) -> None:
+        provider = self.server.provider
+        service = provider.batches
+        parts = path.strip("/").split("/")  # v1, messages, batches, [id], [results|cancel]
+        if method == "POST" and len(parts) == 3:
+            body = self._read_json()
+            if body is not None:
+                batch = service.create_anthropic(provider.next_id(), body)
+                self._send_json(200, batch.as_object(provider.base_url))
+            return
+        if method == "POST" and len(parts) == 5 and parts[4] == "cancel":
+            self._read_raw()
+            self._send_json(200, service.cancel_anthropic(parts[3]).as_object(provider.base_url))
+            return
+        if method == "GET" and len(parts) == 3:
+            data = [b.as_object(provider.base_url) for b in service.list_anthropic()]
+            self._send_json(200, {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+                                  "last_id": data[-1]["id"] if data else None})
+        elif method == "GET" and len(parts) == 4:
+            self._send_json(200, service.advance_anthropic(parts[3], self._run_anthropic).as_object(provider.base_url))
+        elif method == "GET" and len(parts) == 5 and parts[4] == "results":
+            batch = service.anthropic_batch(parts[3])
+            if batch.status != "ended":
+                raise wire_batches.BatchError(404, f"results of {batch.id} are not available yet")
+            self._send_bytes(wire_batches.jsonl(batch.results), "application/binary")
+        else:
+            raise wire_batches.BatchError(404, f"no route for {method} {path}")
+
     @staticmethod
     def _delay_first_token(faults: list[Fault]) -> None:
         slow = next((f for f in faults if f.kind == "slow"), None)
         if slow is not None:
             time.sleep(slow.delay_s)
+
+
+_BATCH_PREFIXES = ("/v1/files", "/v1/batches", "/v1/messages/batches")
 
 
 # A prices file for the collector that bills calls to this local provider at the list price of the provider each
@@ -460,6 +566,7 @@ class ProviderServer:
         self.faults = FaultPlan()
         self.cache = PromptCache()
         self.ledger = Ledger()
+        self.batches = wire_batches.BatchService()
         self.admin = AdminApi(AdminConfig())
         self.admin_requests = 0  # authenticated admin API requests answered (faults included)
         self.failures: dict[int, int] = {}
@@ -518,6 +625,7 @@ class ProviderServer:
         self.faults.clear()
         self.cache.clear()
         self.ledger.clear()
+        self.batches.clear()
         self.admin = AdminApi(AdminConfig())
         with self._failures_lock:
             self.admin_requests = 0

@@ -93,6 +93,19 @@ def test_the_provoked_alerts_fired(demo) -> None:
                      cache["summary"]), cache["summary"]
 
 
+def test_the_demo_budgets_one_under_and_tenants_forecast_over(demo) -> None:
+    _, summary, _ = demo
+    budgets = {(b["budget"], b["scope"]): b for b in summary["budgets"]}
+    org = budgets[("demo_org", "all")]
+    assert org["projected"] < org["amount"] and org["crossing"] == ""
+    over = {scope for (name, scope), b in budgets.items() if name == "tenants" and b["projected"] > b["amount"]}
+    assert over, summary["budgets"]
+    fired = {a["labels"]["scope"] for a in summary["alerts"] if a["rule_id"] == "budget_tenants_forecast"}
+    assert fired == over
+    assert all("projected to exceed $1.00 on 20" in a["summary"] for a in summary["alerts"]
+               if a["rule_id"] == "budget_tenants_forecast")
+
+
 def test_report_formats_and_errors(demo) -> None:
     data_dir, _, _ = demo
     csv_out = subprocess.run([*CLI, "report", "--since", "25h", "--data-dir", str(data_dir), "--csv"],
