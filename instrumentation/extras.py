@@ -10,16 +10,18 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from llmsight.errors import LLMSightError
+
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 # chDB is not here: a collector in front of a ClickHouse server runs without it (the store says when it is needed).
-COLLECTOR_MODULES = ("clickhouse_connect", "genai_prices", "opentelemetry.proto", "grpc", "yaml")
+COLLECTOR_MODULES = ("clickhouse_connect", "genai_prices", "opentelemetry.proto", "grpc", "yaml", "msgspec")
 CLI_MODULES = ("typer", "rich")
 # `llmsight demo`: the embedded store and the SDKs its workload drives.
 DEMO_MODULES = ("chdb", "openai", "anthropic", "google.genai", "boto3")
 
 
-class MissingExtraError(RuntimeError):
+class MissingExtraError(LLMSightError, RuntimeError):
     pass
 
 

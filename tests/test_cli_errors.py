@@ -59,6 +59,11 @@ CASES = [
     (["prices", "show", "no-such-model"], 1, "no price for openai/no-such-model"),
     (["prices", "check", "{d}/bad-prices.yaml"], 2, "bad-prices.yaml:2"),
     (["prices", "check", "{d}/missing.yaml"], 2, "missing.yaml"),
+    (["reconcile", "pull", "--since", "bogus"], 2, "neither a duration"),
+    (["reconcile", "pull"], 2, "no admin key"),
+    (["reconcile", "show", "--since", "bogus"], 2, "neither a duration"),
+    (["reconcile", "show", "--dsn", DEAD], 1, "cannot connect to ClickHouse"),
+    (["reconcile", "show", "--dsn", "chdb://{d}/none"], 1, "no embedded store"),
     (["alerts", "compile", "{d}/out", "--alerts-file", "{d}/bad-alerts.yaml"], 2, "bad-alerts.yaml:1"),
     (["alerts", "check", "--alerts-file", "{d}/bad-alerts.yaml"], 2, "bad-alerts.yaml:1"),
     (["alerts", "check", "--dsn", DEAD], 1, "cannot connect to ClickHouse"),
@@ -69,7 +74,7 @@ CASES = [
 ]
 
 
-def _invoke(arguments: list[str], env: dict[str, str] | None = None) -> tuple[int, str, BaseException | None]:
+def _invoke(arguments: list[str], env: dict[str, str | None] | None = None) -> tuple[int, str, BaseException | None]:
     result = CliRunner().invoke(app, arguments, env=env)
     # A command that configured logging (the collector) left handlers on the runner's closed stream.
     logging.getLogger().handlers.clear()
@@ -81,7 +86,9 @@ def _invoke(arguments: list[str], env: dict[str, str] | None = None) -> tuple[in
 def test_a_bad_argument_or_an_unreachable_dependency_exits_with_the_documented_code(
     files: Path, arguments: list[str], code: int, says: str
 ) -> None:
-    exit_code, output, unexpected = _invoke([a.format(d=files) for a in arguments], env={"COLUMNS": "400"})
+    env = {"COLUMNS": "400", "LLMSIGHT_OPENAI_ADMIN_KEY": None, "LLMSIGHT_ANTHROPIC_ADMIN_KEY": None,
+           "LLMSIGHT_ADMIN_KEYS_FILE": None}
+    exit_code, output, unexpected = _invoke([a.format(d=files) for a in arguments], env=env)
     assert unexpected is None, f"{type(unexpected).__name__}: {unexpected}"
     assert "Traceback" not in output
     assert (exit_code, says in " ".join(output.split())) == (code, True), output
@@ -95,7 +102,7 @@ def test_every_command_refuses_an_unknown_option_with_exit_code_2(command: tuple
 
 
 def test_every_command_has_its_error_cases_here_and_in_the_docs() -> None:
-    tested = {tuple(arguments[: 2 if arguments[0] in ("prices", "alerts", "grafana", "dead-letter") else 1])
+    tested = {tuple(arguments[: 2 if arguments[0] in ("prices", "alerts", "grafana", "dead-letter", "reconcile") else 1])
               for arguments, _, _ in CASES}
     cli_page = (ROOT / "docs" / "cli.md").read_text()
     for command in COMMANDS:

@@ -31,6 +31,9 @@ SUMMARY_FILE = "demo-summary.json"
 MARKER_FILE = ".llmsight-demo"  # in a directory the demo created: only such a directory is emptied
 # The demo's alert thresholds: low enough that its small workload shows what the rules catch.
 DEMO_ALERT_PARAMS = {"daily_budget_usd": 2.0, "tenant_daily_budget_usd": 1.0}
+# The demo's budgets (docs/budgets.md): the whole demo stays far under its monthly budget; each tenant's small
+# monthly budget is forecast to be exceeded.
+DEMO_BUDGETS = ({"name": "demo_org", "amount": 100_000.0}, {"name": "tenants", "scope": "tenant", "amount": 1.0})
 HISTORY_SHARE = 0.6  # of the calls: the back-dated previous day; the rest is the last hour
 
 
@@ -43,10 +46,14 @@ def demo_data_dir() -> Path:
 
 @dataclass
 class DemoRun:
-    """What one demo run produced: the workload's outcome, the provider's bill, the report and the alerts."""
+    """What one demo run produced: the workload's outcome, the provider's ledger (its first `billed_to_apps`
+    entries are the instrumented calls, the rest calls nobody instrumented), the reconciled bill, the report and
+    the alerts."""
 
     workload: Workload
     server: ProviderServer
+    billed_to_apps: int
+    bill: dict[str, Any]
     report: dict[str, Any]
     alerts: list[Any]
     started: datetime
@@ -78,7 +85,8 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
     summary = _summary(run, seed, settings)
     (settings.data_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
     if as_json:
-        sys.stdout.write(json.dumps({k: v for k, v in summary.items() if k != "ledger_entries"}, indent=2, default=str) + "\n")
+        shown = {k: v for k, v in summary.items() if k not in ("ledger_entries", "escaped_entries")}
+        sys.stdout.write(json.dumps(shown, indent=2, default=str) + "\n")
     else:
         _print_outcome(run, settings, console)
     return 0
@@ -116,14 +124,18 @@ def _run_workload(collector: Collector, seed: int, calls: int, console: Console,
                       console=console, transient=transient) as progress:
             _drive(workload, calls, on_phase=lambda name, total: progress.add_task(name, total=total),
                    on_step=progress.advance)
+        billed_to_apps = len(server.ledger)  # the calls llmsight saw (failed or not) were all billed before…
+        workload.escaped_calls()  # …what nobody instrumented: the reconciliation finds it
         flush()
         collector.flush()
         store = collector.store
         assert store is not None  # started by the caller
         window = Window(started - timedelta(hours=24), datetime.now(timezone.utc) + timedelta(seconds=1))
-        report = build_report(store.query, window)
-        alerts = AlertEvaluator(store.query, AlertsConfig(params=DEMO_ALERT_PARAMS)).evaluate_once()
-        return DemoRun(workload, server, report, alerts, started)
+        bill = _reconcile(store, server)
+        alerts_config = AlertsConfig.model_validate({"params": DEMO_ALERT_PARAMS, "budgets": DEMO_BUDGETS})
+        report = build_report(store.query, window, alerts_config.budgets)
+        alerts = AlertEvaluator(store.query, alerts_config).evaluate_once()
+        return DemoRun(workload, server, billed_to_apps, bill, report, alerts, started)
 
 
 @contextmanager
@@ -174,10 +186,14 @@ def _summary(run: DemoRun, seed: int, settings: CollectorSettings) -> dict[str, 
         "store": settings.effective_dsn,
         "calls_made": run.workload.outcome.calls,
         "calls_failed": run.workload.outcome.failed,
-        "ledger": run.server.ledger.totals(),
-        "ledger_entries": run.server.ledger.as_dicts(),
+        "ledger": run.server.ledger.totals(upto=run.billed_to_apps),  # what the instrumented apps were billed
+        "ledger_entries": run.server.ledger.as_dicts()[:run.billed_to_apps],
+        "escaped_entries": run.server.ledger.as_dicts()[run.billed_to_apps:],  # billed, never seen by llmsight
         "report_totals": run.report["totals"],
         "alerts": [t.as_json() for t in run.alerts],
+        "vs_the_bill": run.report["vs_the_bill"],
+        "budgets": run.report["budgets"],
+        "unexplained_by_key": [k for k in run.bill["keys"] if k["unexplained_tokens"]],
         "seconds": run.seconds,
     }
 
@@ -191,6 +207,7 @@ def _print_outcome(run: DemoRun, settings: CollectorSettings, console: Console) 
         for alert in run.alerts:
             labels = ", ".join(f"{k}={v}" for k, v in alert.labels.items())
             console.print(f"  • [bold]{alert.title}[/bold] ({labels}): {alert.summary}", highlight=False)
+    _print_bill(run.bill, console, f" --data-dir {settings.data_dir}")
     outcome = run.workload.outcome
     console.print(
         f"\n{outcome.calls} real SDK calls ({outcome.failed} failed as the app saw them) in {run.seconds:.1f}s. "
@@ -198,6 +215,41 @@ def _print_outcome(run: DemoRun, settings: CollectorSettings, console: Console) 
         f"Next: `llmsight report --since 24h --data-dir {settings.data_dir}`, or `docker compose up` for Grafana.",
         highlight=False,
     )
+
+
+def _reconcile(store: Any, server: Any) -> dict[str, Any]:
+    """Pull the local provider's usage and cost reports over HTTP (llmsight's real admin client) and reconcile."""
+    from pydantic import SecretStr
+
+    from llmsight.collector.reconcile.pull import pull
+    from llmsight.collector.reconcile.service import day_bounds, reconciliation_json
+    from llmsight.collector.reconcile.settings import ProviderAccess
+
+    keys = server.admin.config.admin_keys
+    accesses = [ProviderAccess("openai", server.openai_base_url, SecretStr(keys["openai"])),
+                ProviderAccess("anthropic", server.anthropic_base_url, SecretStr(keys["anthropic"]))]
+    pull(store, accesses, timedelta(days=2))
+    now = datetime.now(timezone.utc)
+    return reconciliation_json(store.query, *day_bounds(now - timedelta(days=1), now))
+
+
+def _print_bill(bill: dict[str, Any], console: Console, flag: str) -> None:
+    """The demo's closing summary: what the providers billed that llmsight did not see, by key and model."""
+    from collections import defaultdict
+    from decimal import Decimal
+
+    missing: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for k in bill["keys"]:
+        if k["unexplained_tokens"]:
+            entry = missing[(k["provider"], k["key_hint"] or k["api_key_id"], k["model"])]
+            entry[0] += k["unexplained_tokens"]
+            entry[1] += Decimal(k["unexplained_usd"] or 0)
+    console.print("[bold]The bill, reconciled[/bold] (the local provider's admin API, pulled like OpenAI's and "
+                  "Anthropic's)")
+    for (provider, key, model), (tokens, usd) in sorted(missing.items()):
+        console.print(f"  • {provider} key {key}, {model}: {tokens:,} tokens (${usd:.6f}) no instrumented app reported",
+                      highlight=False)
+    console.print(f"  Details: `llmsight reconcile show --since 2d{flag}`", highlight=False)
 
 
 def run_load(*, seed: int, calls: int, endpoint: str) -> int:
