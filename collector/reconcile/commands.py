@@ -51,7 +51,7 @@ def pull_command(
         raise _fail(console, f"the collector running on {settings.data_dir} owns its embedded store and pulls every hour "
                     "itself when it has the admin keys; stop it to pull now", 1)
     try:
-        store = Store.open(settings.effective_dsn, create=False)
+        store = Store.open(settings.effective_dsn)  # pull may come first: it creates the store and its tables
         store.ensure_schema(ttl_days=settings.raw_ttl_days, content_ttl_days=settings.content_ttl_days)
     except StoreError as exc:
         raise _fail(console, str(exc), 1) from None
