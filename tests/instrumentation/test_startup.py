@@ -16,6 +16,16 @@ HEAVY = ("pydantic", "requests", "google.protobuf", "wrapt", "asyncio", "llmsigh
          "llmsight.config")
 
 
+# A tracer provider whose spans the script can list (`exporter.get_finished_spans()`).
+IN_MEMORY = """from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+exporter = InMemorySpanExporter()
+provider = TracerProvider()
+provider.add_span_processor(SimpleSpanProcessor(exporter))
+"""
+
+
 def _run(code: str, **env: str) -> dict[str, object]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("LLMSIGHT_", "OTEL_"))}
     result = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
@@ -37,13 +47,7 @@ def test_an_sdk_imported_after_instrument_is_instrumented_and_the_others_stay_un
     with ProviderServer() as server:
         seen = _run(f"""
 import json, sys, llmsight
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-exporter = InMemorySpanExporter()
-provider = TracerProvider()
-provider.add_span_processor(SimpleSpanProcessor(exporter))
-llmsight.instrument(tracer_provider=provider)
+{IN_MEMORY}llmsight.instrument(tracer_provider=provider)
 import openai
 client = openai.OpenAI(base_url="{server.openai_base_url}", api_key="test", max_retries=0)
 client.chat.completions.create(model="gpt-4o-mini", messages=[{{"role": "user", "content": "hi"}}])
@@ -62,13 +66,7 @@ def test_instrument_after_the_sdk_was_imported_instruments_it_at_once() -> None:
     with ProviderServer() as server:
         seen = _run(f"""
 import json, openai, llmsight
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-exporter = InMemorySpanExporter()
-provider = TracerProvider()
-provider.add_span_processor(SimpleSpanProcessor(exporter))
-for _ in range(2):  # instrument, uninstrument, instrument again: the hook fired once, the second goes direct
+{IN_MEMORY}for _ in range(2):  # instrument, uninstrument, instrument again: the hook fired once, the second goes direct
     llmsight.instrument(tracer_provider=provider)
     openai.OpenAI(base_url="{server.openai_base_url}", api_key="test", max_retries=0).embeddings.create(
         model="text-embedding-3-small", input="hi")
