@@ -66,12 +66,12 @@ def gemini_calls(client: Any) -> None:
 
 
 def bedrock_calls(client: Any) -> None:
-    """boto3 bedrock-runtime: Converse cache write / read with a long uncached suffix, ConverseStream,
+    """boto3 bedrock-runtime: Converse cache write / read with an uncached suffix longer than the cached prefix (the case the safety net misses), ConverseStream,
     InvokeModel and its stream with an Anthropic body (cache read), and Nova."""
     import json
 
     system = [{"text": POLICY}, {"cachePoint": {"type": "default"}}]
-    question = [{"role": "user", "content": [{"text": "Question: " + "explain the runbook step by step. " * 60}]}]
+    question = [{"role": "user", "content": [{"text": "Question: " + "explain the runbook step by step. " * 200}]}]
     config = {"maxTokens": 200}
     client.converse(modelId=BEDROCK_CLAUDE, system=system, messages=question, inferenceConfig=config)  # write
     client.converse(modelId=BEDROCK_CLAUDE, system=system, messages=question, inferenceConfig=config)  # read
