@@ -26,8 +26,9 @@ from datetime import timedelta
 from typing import Any
 
 from llmsight.collector.columns import CALLS_TABLE, DATABASE
+from llmsight.collector.instants import utc_parameter
 from llmsight.collector.normalise import variants as v
-from llmsight.collector.normalise.sources import source_of
+from llmsight.collector.normalise.sources import IDLESS_SDK_SPANS, source_of
 from llmsight.collector.record import CallRecord
 
 # Fields a poorer span can fill when the kept one lacks them (the empty value means "not reported").
@@ -181,16 +182,19 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
     low = min(record.ts for record in with_ids) - SAME_CALL_WINDOW
     high = max(record.ts for record in with_ids) + SAME_CALL_WINDOW
     stored = _stored_calls(store, sorted({record.call_id for record in with_ids}), "call_id", low, high)
-    parents = sorted({record.attributes[PARENT_SPAN] for record in with_ids if PARENT_SPAN in record.attributes})
+    # The parent / child lookups only for records that can be one half of such a pair: the common batch (every
+    # span with its provider's id) pays for the call id lookup alone.
+    linkable = [record for record in with_ids if not _has_identity(record) or record.provider in IDLESS_SDK_SPANS]
+    parents = sorted({record.attributes[PARENT_SPAN] for record in linkable if PARENT_SPAN in record.attributes})
     stored_parents = _stored_calls(store, parents, "span_id", low, high) if parents else {}
-    stored_children = _stored_calls(store, sorted({record.span_id for record in with_ids}),
-                                    f"attributes['{PARENT_SPAN}']", low, high)
+    children = sorted({record.span_id for record in linkable})
+    stored_children = _stored_calls(store, children, f"attributes['{PARENT_SPAN}']", low, high) if children else {}
     if not stored and not stored_parents and not stored_children:
         return list(records), 0, 0
     kept, merged, replayed = [], 0, 0
     for record in records:
-        naive = record.ts.replace(tzinfo=None)
-        same = [span for span, ts, *_ in stored.get(record.call_id, ()) if abs(_naive(ts) - naive) <= SAME_CALL_WINDOW]
+        naive = utc_parameter(record.ts)
+        same = [span for span, ts, *_ in stored.get(record.call_id, ()) if abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW]
         linked = stored_parents.get(record.attributes.get(PARENT_SPAN, ""), []) + stored_children.get(record.span_id, [])
         if record.span_id in same:
             replayed += 1
@@ -205,7 +209,7 @@ def _linked(record: CallRecord, row: tuple[Any, ...], naive: Any) -> bool:
     """A stored parent or child row (span_id, ts, provider, operation, request_model, trace_id, identified) of
     `record` is the same call: same trace, one side without an id, same provider and model, near in time."""
     _span, ts, provider, operation, model, trace_id, identified = row
-    return (trace_id == record.trace_id and abs(_naive(ts) - naive) <= SAME_CALL_WINDOW
+    return (trace_id == record.trace_id and abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW
             and (not identified or not _has_identity(record)) and _same_call((provider, operation, model), _shape(record)))
 
 
@@ -220,16 +224,9 @@ def _stored_calls(store: Any, keys: list[str], column: str, low: Any, high: Any)
             f"FROM {DATABASE}.{CALLS_TABLE} "
             "WHERE ts >= {low:DateTime64(6)} AND ts <= {high:DateTime64(6)} AND "
             f"{column} IN {{ids:Array(String)}}",
-            {"low": low.replace(tzinfo=None), "high": high.replace(tzinfo=None), "ids": keys[offset:offset + LOOKUP_CHUNK]},
+            {"low": utc_parameter(low), "high": utc_parameter(high), "ids": keys[offset:offset + LOOKUP_CHUNK]},
         )
         for key, *row in result.rows:
             found.setdefault(key, []).append(tuple(row))
     return found
 
-
-def _naive(ts: Any) -> Any:
-    if isinstance(ts, str):  # the collector's read API answers JSON
-        from datetime import datetime
-
-        ts = datetime.fromisoformat(ts)
-    return ts.replace(tzinfo=None)

@@ -131,6 +131,9 @@ MISTRAL_SDK = Source(
     "mistralai/extra/observability/otel.py; mistralai 3.7 emits no call spans",
     usage_free_spans_are_halves=True,
 )
+# Providers whose SDK traces its calls itself without the provider's id (mistralai's built-in tracing, under a
+# wrapper that has the id): a span of theirs may be stored before the wrapper's (merge.py looks for it).
+IDLESS_SDK_SPANS = frozenset({"mistral_ai"})
 UNKNOWN = Source(
     "unknown", (), frozenset(), 4,
     "the GenAI semconv names and their legacy variants (normalise/variants.py)",

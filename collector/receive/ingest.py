@@ -20,11 +20,12 @@ from llmsight.collector.normalise import normalise_request
 from llmsight.collector.normalise.spans import NormaliseResult
 from llmsight.collector.shared import SharedState
 from llmsight.provider_hosts import DeclaredHosts
+from llmsight.errors import LLMSightError
 
 MAX_REASONS = 5  # reasons listed in partial_success.error_message
 
 
-class BadRequest(ValueError):
+class BadRequest(LLMSightError, ValueError):
     """The body is not an OTLP trace export (answer 400 / INVALID_ARGUMENT with this reason)."""
 
 
