@@ -44,7 +44,7 @@ class Usage:
             (attr.GEN_AI_USAGE_INPUT_TOKENS, self.input_tokens),
             (attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read_tokens),
             (attr.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, self.cache_write_tokens),
-            (attr.LLMSIGHT_CACHE_CREATION_1H_INPUT_TOKENS, self.cache_write_1h_tokens),
+            (attr.LLMSIGHT_CACHE_WRITE_1H_INPUT_TOKENS, self.cache_write_1h_tokens),
             (attr.GEN_AI_USAGE_OUTPUT_TOKENS, self.output_tokens),
             (attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self.reasoning_tokens),
         )

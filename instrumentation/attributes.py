@@ -40,7 +40,7 @@ SESSION_ID: Final = "session.id"
 SERVICE_VERSION: Final = "service.version"
 
 # --- llmsight's own ---
-LLMSIGHT_CACHE_CREATION_1H_INPUT_TOKENS: Final = "llmsight.usage.cache_creation_1h.input_tokens"
+LLMSIGHT_CACHE_WRITE_1H_INPUT_TOKENS: Final = "llmsight.usage.cache_write_1h.input_tokens"
 LLMSIGHT_MODEL_TIER: Final = "llmsight.model_tier"
 LLMSIGHT_SERVICE_TIER: Final = "llmsight.service_tier"
 LLMSIGHT_TASK: Final = "llmsight.task"

@@ -55,7 +55,7 @@ class Source:
 
 LLMSIGHT = Source(
     "llmsight", ("llmsight.",), frozenset(), 0,
-    "`gen_ai.usage.*` (semconv), `llmsight.usage.cache_creation_1h.input_tokens`, `llmsight.service_tier`, "
+    "`gen_ai.usage.*` (semconv), `llmsight.usage.cache_write_1h.input_tokens`, `llmsight.service_tier`, "
     "`gen_ai.request.stream`, `gen_ai.response.time_to_first_chunk`, `llmsight.*` attribution",
     "this repository (instrumentation/attributes.py)",
 )

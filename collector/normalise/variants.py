@@ -37,7 +37,8 @@ CACHE_WRITE = (
     "llm.token_count.prompt_details.cache_write",
 )
 CACHE_WRITE_1H = (
-    a.LLMSIGHT_CACHE_CREATION_1H_INPUT_TOKENS,
+    a.LLMSIGHT_CACHE_WRITE_1H_INPUT_TOKENS,
+    "llmsight.usage.cache_creation_1h.input_tokens",  # llmsight's name before the semconv's cache_write
     "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
 )
 REASONING = (

@@ -40,7 +40,7 @@ def expected_usage(billed: Any, *, split_1h: bool = True) -> dict[str, int]:
         "gen_ai.usage.output_tokens": billed.output_tokens,
     }
     if split_1h:
-        values["llmsight.usage.cache_creation_1h.input_tokens"] = billed.cache_write_1h_tokens
+        values["llmsight.usage.cache_write_1h.input_tokens"] = billed.cache_write_1h_tokens
     return values
 
 
