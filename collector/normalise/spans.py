@@ -94,6 +94,10 @@ _KNOWN = frozenset(name for names in _FIELDS for name in names) - _ALSO_KEPT
 _GENAI_MARKERS = frozenset(v.REQUEST_MODEL + v.PROVIDER + v.INPUT_TOKENS + v.OPERATION)
 _ABSENT = object()  # a key no span has: the plan reads it, with value None, for a field the span lacks
 _MAX_PLANS = 1024
+# Only key sets this small are remembered: an attacker's span with a million distinct keys is planned, used and
+# dropped, so the cache holds at most _MAX_PLANS x _MAX_PLAN_KEY_CHARS characters of keys (about 8 MiB).
+_MAX_PLAN_KEYS = 256
+_MAX_PLAN_KEY_CHARS = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +129,11 @@ class _KeyPlans:
     def get(self, keys: tuple[str, ...]) -> _KeyPlan:
         plan = self._plans.get(keys)
         if plan is None:
-            if len(self._plans) >= _MAX_PLANS:  # hostile or very varied input: start over, stay bounded
-                self._plans = {}
-            plan = self._plans[keys] = _plan_for(keys)
+            plan = _plan_for(keys)
+            if len(keys) <= _MAX_PLAN_KEYS and sum(map(len, keys)) <= _MAX_PLAN_KEY_CHARS:
+                if len(self._plans) >= _MAX_PLANS:  # hostile or very varied input: start over, stay bounded
+                    self._plans = {}
+                self._plans[keys] = plan
         return plan
 
 
