@@ -35,11 +35,11 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from llmsight.collector.http_server import (
     BackgroundHTTPServer,
@@ -112,10 +112,24 @@ class LimitedQuery:
             self._kill(self.marker)
 
 
+# Times a report window may name: the store's DateTime64 range, with room for the week before (the report's
+# comparison). Year 1 once overflowed in that arithmetic and answered 500.
+EARLIEST_TIME = datetime(1970, 1, 8, tzinfo=timezone.utc)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
 class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: datetime
     end: datetime
+
+    @field_validator("start", "end")
+    @classmethod
+    def _in_range(cls, moment: datetime) -> datetime:
+        aware = moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
+        if not EARLIEST_TIME <= aware <= LATEST_TIME:
+            raise ValueError(f"must be between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d}")
+        return moment
 
 
 class AlertsCheckRequest(BaseModel):
