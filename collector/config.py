@@ -81,6 +81,12 @@ class CollectorSettings(BaseSettings):
             raise ValueError("must start with chdb://, http:// or https://")
         return value
 
+    @field_validator("bind_host")
+    @classmethod
+    def _unbracketed(cls, value: str) -> str:
+        """`[::1]` (as in a URL) and `::1` both name the IPv6 address; each server adds its own brackets."""
+        return value.strip().removeprefix("[").removesuffix("]")
+
     @model_validator(mode="after")
     def _window_inside_ttl(self) -> CollectorSettings:
         if self.accept_past_days > self.raw_ttl_days:

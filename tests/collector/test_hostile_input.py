@@ -4,6 +4,7 @@ keeps between requests. Each asserts a bound on memory or an answer, never a tim
 from __future__ import annotations
 
 import gc
+import socket
 import json
 import urllib.error
 import urllib.request
@@ -222,3 +223,34 @@ def test_a_report_window_out_of_range_is_400_with_a_message(collector: Collector
     status, answer = exchange(collector.query_port, raw)
     assert status == 400, answer[:300]
     assert b"must be between" in answer and b"Traceback" not in answer
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as sock:
+            sock.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="this machine has no IPv6 loopback (::1)")
+@pytest.mark.parametrize("bind", ["::1", "[::1]"])
+def test_binds_ipv6_loopback_with_or_without_brackets(tmp_path: Path, bind: str) -> None:
+    collector = CollectorProcess(tmp_path / "data", ["--bind", bind]).start()
+    try:
+        http_url = f"http://[::1]:{collector.http_port}/v1/traces"
+        assert post_protobuf(http_url, genai_request(30, spans=1)) == 200
+        with grpc.insecure_channel(f"[::1]:{collector.grpc_port}") as channel:
+            channel.unary_unary(EXPORT_METHOD)(genai_request(31, spans=1).SerializeToString(), timeout=10)
+        deadline = time.monotonic() + 30
+        while _stored(f"http://[::1]:{collector.http_port}/metrics") < 2:
+            assert time.monotonic() < deadline, "the two spans were not stored"
+            time.sleep(0.1)
+    finally:
+        collector.stop()
+
+
+def _stored(metrics_url: str) -> int:
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        return int(json.loads(response.read())["pipeline"]["stored"])
