@@ -90,7 +90,10 @@ def sync_command(
     clickhouse_url: str = typer.Option("http://clickhouse:8123", "--clickhouse-url", help="How Grafana reaches ClickHouse."),
     clickhouse_user: str = typer.Option("llmsight_readonly", "--clickhouse-user"),
     clickhouse_password: str = typer.Option("", "--clickhouse-password", envvar="CLICKHOUSE_READONLY_PASSWORD"),
-    webhook_url: str = typer.Option(None, "--webhook-url", help="Alert contact point URL."),
+    webhook_url: str = typer.Option(None, "--webhook-url", envvar="LLMSIGHT_ALERT_WEBHOOK_URL",
+                                    help="Alert contact point URL; without one, no contact point or policy is synced."),
+    alerts_file: Path = typer.Option(None, "--alerts-file", envvar="LLMSIGHT_ALERTS_FILE",
+                                     help="Thresholds and budgets YAML [LLMSIGHT_ALERTS_FILE]."),
 ) -> None:
     """Create or update the data source, dashboards, alert rules and contact point (idempotent)."""
     from llmsight.alerts.sync import GrafanaTarget, sync
@@ -100,7 +103,7 @@ def sync_command(
         raise typer.Exit(2)
     target = GrafanaTarget(url=url, token=token, user=user, password=password)
     report = sync(target, clickhouse_url=clickhouse_url, clickhouse_user=clickhouse_user,
-                  clickhouse_password=clickhouse_password, webhook_url=webhook_url)
+                  clickhouse_password=clickhouse_password, webhook_url=webhook_url, alerts=_config_or_exit(alerts_file))
     for line in report:
         typer.echo(line)
 

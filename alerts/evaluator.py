@@ -22,7 +22,7 @@ from typing import Any
 
 from llmsight.alerts.arithmetic import compile_expression
 from llmsight.alerts.gotemplate import Labels, TemplateError, Value, render
-from llmsight.alerts.rules import ALERT_REF, OPERATORS, VALUE_REF, AlertsConfig, Rule, load_config, load_rules, seconds
+from llmsight.alerts.rules import ALERT_REF, OPERATORS, VALUE_REF, AlertsConfig, Rule, active_rules, load_config, seconds
 from llmsight.dashboards.macros import expand
 
 logger = logging.getLogger("llmsight.alerts")
@@ -82,7 +82,7 @@ class AlertEvaluator:
     ) -> None:
         self.query = query
         self.config = config
-        self.rules = [r for r in load_rules().rules if r.id not in config.disabled]
+        self.rules = active_rules(config)
         self.state_file = state_file
         self.counters = counters
         self.interval_s: float = config.interval_seconds

@@ -25,6 +25,7 @@ from llmsight.collector.normalise.sources import LLMSIGHT, source_of
 from llmsight.collector.record import CallRecord
 from llmsight.model_tier import ModelTiers
 from llmsight.provider_hosts import DeclaredHosts, provider_for
+from llmsight.errors import LLMSightError
 
 MAX_TOKENS = 1_000_000_000  # a single call billing more than this is a bug or an attack, not usage
 MAX_STRING = 256
@@ -41,11 +42,11 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 SpanGroup = tuple[Any, str, Iterable[Any]]
 
 
-class InvalidSpan(ValueError):
+class InvalidSpan(LLMSightError, ValueError):
     pass
 
 
-class NotACall(Exception):
+class NotACall(LLMSightError):
     """A GenAI span that is not a call of its own (Logfire's usage-free request half of a stream)."""
 
 

@@ -24,15 +24,15 @@ def show(
     """Print the prices llmsight would apply: the base price and every tier with its threshold."""
     from datetime import datetime, timezone
 
+    from llmsight.collector.instants import parse_instant
     from llmsight.collector.pricing import Pricer
     from llmsight.attributes import SERVER_ADDRESS
     from llmsight.collector.pricing.pricer import describe_price
     from llmsight.collector.record import CallRecord
 
-    when = datetime.fromisoformat(at) if at else datetime.now(timezone.utc)
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    when = parse_instant(at) if at else datetime.now(timezone.utc)
     pricer = Pricer(prices_file)
-    probe = CallRecord(ts=when.astimezone(timezone.utc), trace_id="0" * 32, span_id="0" * 16, provider=provider,
+    probe = CallRecord(ts=when, trace_id="0" * 32, span_id="0" * 16, provider=provider,
                        request_model=model, service_tier=service_tier.lower(),
                        attributes={SERVER_ADDRESS: server} if server else {})
     found = pricer.price_in_force(probe)

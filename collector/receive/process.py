@@ -26,6 +26,7 @@ from typing import IO, Any
 
 from llmsight.collector.accept import AcceptLimits
 from llmsight.collector.logs import LogLevel, configure_logging
+from llmsight.errors import LLMSightError
 from pydantic import BaseModel
 
 logger = logging.getLogger("llmsight.collector")
@@ -47,7 +48,7 @@ class ReceiverConfig(BaseModel):
     log_level: LogLevel = "warning"
 
 
-class ReceiverError(OSError):
+class ReceiverError(LLMSightError, OSError):
     """The receiver process could not start (port in use, spool locked, ...)."""
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from llmsight.collector.columns import DATABASE, HOURLY_TABLE, QUANTILE_LEVELS
+from llmsight.collector.instants import utc_parameter
 from llmsight.collector.report.window import Window
 from llmsight.collector.store.schema import ROLLUP_SELECT_COLUMNS, rollup_select
 
@@ -12,7 +13,7 @@ HOURLY = f"{DATABASE}.{HOURLY_TABLE}"
 
 
 def _params(window: Window) -> dict[str, Any]:
-    return {"start": window.start.replace(tzinfo=None), "end": window.end.replace(tzinfo=None)}
+    return {"start": utc_parameter(window.start), "end": utc_parameter(window.end)}
 
 
 # The window [start, end) as the dashboards read a time range: the hourly rollup for the whole hours inside it,

@@ -27,6 +27,7 @@ from llmsight.collector.lockfile import LockedError, lock_exclusively
 from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, CONTENT_COLUMN, DATABASE
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import schema
+from llmsight.errors import LLMSightError
 
 COLUMN_NAMES = [name for name, _ in CALL_COLUMNS]
 _ROW_OF = operator.attrgetter(*COLUMN_NAMES)
@@ -34,8 +35,12 @@ _ROW_OF = operator.attrgetter(*COLUMN_NAMES)
 _QUERY_FORMATS = {"FixedString": "string"}
 
 
-class StoreError(RuntimeError):
-    pass
+class StoreError(LLMSightError, RuntimeError):
+    """ClickHouse refused or failed an operation; `code` is ClickHouse's error code when it gave one."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class StoreUnavailableError(StoreError):
@@ -51,7 +56,9 @@ class StoreDataError(StoreError):
     partitions in one block): sending them again can never succeed, unlike an unavailable server."""
 
 
-# ClickHouse error codes that say "this data", not "this server right now" (src/Common/ErrorCodes.cpp).
+# ClickHouse error codes that say "this data", not "this server right now" (src/Common/ErrorCodes.cpp). Not 252
+# (TOO_MANY_PARTS): it also means "merges are behind", which passes; the writer's blocks never span more day
+# partitions than ClickHouse allows (insert_blocks), so it is retried like an unavailable server.
 _DATA_ERROR_CODES = frozenset({
     6,  # CANNOT_PARSE_TEXT
     27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
@@ -66,7 +73,6 @@ _DATA_ERROR_CODES = frozenset({
     349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
     469,  # VIOLATED_CONSTRAINT
 })
-_CODE = re.compile(r"Code: (\d+)\.")
 # Rows per insert: bounded so no single block is too large for the server's memory limits.
 MAX_INSERT_ROWS = 100_000
 # Day partitions per insert: half of ClickHouse's default max_partitions_per_insert_block (100).
@@ -317,19 +323,17 @@ def _connect(dsn: str, connect_timeout: float, *, embedded: bool) -> Any:
 
 
 def _classify(exc: Exception, dsn: str) -> StoreError:
-    from clickhouse_connect.driver.exceptions import DataError, OperationalError
+    """Ours, by clickhouse-connect's exception class and ClickHouse's error code (never the message text)."""
+    from clickhouse_connect.driver.exceptions import DataError, Error, OperationalError
 
     if isinstance(exc, StoreError):
         return exc
+    code = exc.code if isinstance(exc, Error) else None
     if isinstance(exc, OperationalError) or isinstance(exc, (ConnectionError, TimeoutError)):
-        return StoreUnavailableError(f"ClickHouse at {redact_dsn(dsn)} is unavailable: {exc}")
-    message = str(exc)
-    code = _CODE.search(message)
-    if (
-        (code and int(code.group(1)) in _DATA_ERROR_CODES)
-        or "Too many partitions for single INSERT block" in message
+        return StoreUnavailableError(f"ClickHouse at {redact_dsn(dsn)} is unavailable: {exc}", code=code)
+    if code in _DATA_ERROR_CODES or isinstance(
         # Rows the client cannot even encode for their column types.
-        or isinstance(exc, (DataError, struct.error, OverflowError, TypeError, ValueError, UnicodeError))
+        exc, (DataError, struct.error, OverflowError, TypeError, ValueError, UnicodeError)
     ):
-        return StoreDataError(message)
-    return StoreError(message)
+        return StoreDataError(str(exc), code=code)
+    return StoreError(str(exc), code=code)
