@@ -36,7 +36,7 @@ def grpc_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-class _TraceService(grpc.GenericRpcHandler):
+class _TraceService(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships no type information
     def __init__(self, ingest: Ingest, auth_token: str | None) -> None:
         self.ingest = ingest
         self.auth_token = auth_token
@@ -63,6 +63,7 @@ class _TraceService(grpc.GenericRpcHandler):
             timer.cancel()
         if body is None:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "Export takes one ExportTraceServiceRequest message")
+            raise AssertionError("unreachable: grpc's abort() raises")
         if not self._decoding.acquire(blocking=False):
             self.ingest.stats.add(backpressure=1)
             context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, "collector is busy; retry")
