@@ -138,41 +138,49 @@ def _too_many(what: str, count: int) -> TooLarge:
     )
 
 
+class _Counts:
+    """Resources, scopes and spans met so far in one request, each bounded by the span limit (an empty
+    ResourceSpans costs 2 bytes on the wire and far more once built)."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    def add(self, what: str) -> None:
+        count = self._seen[what] = self._seen.get(what, 0) + 1
+        if count > limits.MAX_SPANS_PER_REQUEST:
+            raise _too_many(what, count)
+
+
+def _head_and_items(data: memoryview, start: int, end: int, items: str, counts: _Counts) -> tuple[memoryview, list[memoryview]]:
+    """Field 1 (the resource, or the scope) and every field 2 (the scope_spans, or the spans) of a ResourceSpans or
+    ScopeSpans in data[start:end], unparsed; the items are counted as they are met."""
+    head, found = data[0:0], []
+    for number, wire, value_start, value_end in _fields(data, start, end):
+        if wire != _WIRE_LEN:
+            continue
+        if number == 1:
+            head = data[value_start:value_end]
+        elif number == 2:
+            counts.add(items)
+            found.append(data[value_start:value_end])
+    return head, found
+
+
 def protobuf_groups(body: Buffer) -> list[SpanGroup]:
     """The request's groups; raises BadRequest (not OTLP) or TooLarge (over a limit) before parsing a span."""
     data = memoryview(body)
+    counts = _Counts()
     # (resource bytes, [(scope bytes, [span bytes])])
     layout: list[tuple[memoryview, list[tuple[memoryview, list[memoryview]]]]] = []
-    groups = scopes = spans = 0
     for number, wire, start, end in _fields(data, 0, len(data)):
         if number != 1 or wire != _WIRE_LEN:
             continue  # unknown fields are skipped, as the protobuf parser would keep them aside
-        groups += 1
-        if groups > limits.MAX_SPANS_PER_REQUEST:
-            raise _too_many("resource_spans", groups)
-        resource, scope_list = data[0:0], []
-        for number, wire, value_start, value_end in _fields(data, start, end):
-            if wire != _WIRE_LEN:
-                continue
-            if number == 1:
-                resource = data[value_start:value_end]
-            elif number == 2:
-                scopes += 1
-                if scopes > limits.MAX_SPANS_PER_REQUEST:
-                    raise _too_many("scope_spans", scopes)
-                scope, span_list = data[0:0], []
-                for inner, inner_wire, span_start, span_end in _fields(data, value_start, value_end):
-                    if inner_wire != _WIRE_LEN:
-                        continue
-                    if inner == 1:
-                        scope = data[span_start:span_end]
-                    elif inner == 2:
-                        spans += 1
-                        if spans > limits.MAX_SPANS_PER_REQUEST:
-                            raise _too_many("spans", spans)
-                        span_list.append(data[span_start:span_end])
-                scope_list.append((scope, span_list))
-        layout.append((resource, scope_list))
+        counts.add("resource_spans")
+        resource, scope_spans = _head_and_items(data, start, end, "scope_spans", counts)
+        scopes = []
+        for scope_bytes in scope_spans:
+            scopes.append(_head_and_items(scope_bytes, 0, len(scope_bytes), "spans", counts))
+        layout.append((resource, scopes))
     budget = _Budget()
     out: list[SpanGroup] = []
     for resource_bytes, scope_list in layout:
