@@ -20,7 +20,9 @@ are made of UTC hours: in a time zone with a non-whole-hour offset a day boundar
 from __future__ import annotations
 
 import math
-from typing import Final, Literal
+from collections.abc import Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -92,38 +94,61 @@ class Budget(BaseModel):
         return f"{period} budget {self.name} of ${self.amount:,.2f}"
 
 
-def _literal(text: str) -> str:
+def literal(text: str) -> str:
     """A ClickHouse string literal safe by construction: hex digits only ever reach the query."""
     return f"unhex('{text.encode().hex()}')"
 
 
-def _period_start(budget: Budget) -> str:
-    return {"day": "today", "week": "toMonday(today)", "month": "toStartOfMonth(today)"}[budget.period]
+def _period_start(budget: Budget, today: str = "today") -> str:
+    return {"day": today, "week": f"toMonday({today})", "month": f"toStartOfMonth({today})"}[budget.period]
 
 
-def _period_end(budget: Budget) -> str:
+def _period_end(budget: Budget, today: str = "today") -> str:
     """The first local day after the period."""
-    return {"day": "today + 1", "week": "toMonday(today) + 7", "month": "addMonths(toStartOfMonth(today), 1)"}[budget.period]
+    return {"day": f"{today} + 1", "week": f"toMonday({today}) + 7", "month": f"addMonths(toStartOfMonth({today}), 1)"}[budget.period]
+
+
+def _only(budget: Budget) -> str:
+    """The condition on the scope value of a budget that names one ('' otherwise)."""
+    column = SCOPE_COLUMNS.get(budget.scope)
+    return f" AND {column} = {literal(budget.value)}" if column and budget.value is not None else ""
+
+
+def source(budget: Budget) -> tuple[str, str]:
+    """(table, time column) the budget's spend is read from: the hourly rollup where it keys the scope."""
+    if budget.scope in ROLLUP_SCOPES:
+        return f"{DATABASE}.{HOURLY_TABLE}", "hour"
+    return f"{DATABASE}.{CALLS_TABLE}", "ts"
+
+
+def scope_sql(budget: Budget) -> str:
+    """The scope value of a row: its scope column, or 'all' for an org budget."""
+    column = SCOPE_COLUMNS.get(budget.scope)
+    return column if column else literal(ALL)
+
+
+def period_filter(budget: Budget) -> str:
+    """Rows of this period up to now (`$__toTime`), of the budget's scope value when it names one."""
+    zone = literal(budget.timezone)
+    _, time = source(budget)
+    today = f"toDate($__toTime, {zone})"
+    start, end = _period_start(budget, today), _period_end(budget, today)
+    return f"toDate({time}, {zone}) >= {start} AND toDate({time}, {zone}) < {end} AND {time} <= $__toTime{_only(budget)}"
 
 
 def _daily_spend(budget: Budget) -> str:
     """Spend per scope value and local day, over enough days for the period and the history."""
-    zone = _literal(budget.timezone)
-    column = SCOPE_COLUMNS.get(budget.scope)
-    scope = column if column else _literal(ALL)
-    only = f" AND {column} = {_literal(budget.value)}" if column and budget.value is not None else ""
+    zone = literal(budget.timezone)
     oldest = f"toDateTime(toDate($__toTime, {zone}) - {HISTORY_DAYS + 7}, {zone})"
-    if budget.scope in ROLLUP_SCOPES:
-        return (f"SELECT {scope} AS scope, toDate(hour, {zone}) AS day, sum(total_cost) AS cost "
-                f"FROM {DATABASE}.{HOURLY_TABLE} WHERE hour >= {oldest} AND hour <= $__toTime{only} GROUP BY scope, day")
-    return (f"SELECT {scope} AS scope, toDate(ts, {zone}) AS day, sum(total_cost) AS cost "
-            f"FROM {DATABASE}.{CALLS_TABLE} WHERE ts >= {oldest} AND ts <= $__toTime{only} GROUP BY scope, day")
+    table, time = source(budget)
+    return (f"SELECT {scope_sql(budget)} AS scope, toDate({time}, {zone}) AS day, sum(total_cost) AS cost "
+            f"FROM {table} WHERE {time} >= {oldest} AND {time} <= $__toTime{_only(budget)} GROUP BY scope, day")
 
 
 def status_sql(budget: Budget) -> str:
     """One row per scope value: budget, scope, amount, spent, projected, crossing (a date, or '' when the
     forecast stays under the budget), period_start, period_end (exclusive), each a column; `$__toTime` is now."""
-    zone = _literal(budget.timezone)
+    zone = literal(budget.timezone)
     typical = (  # the typical spend of local day `d`
         f"if(length(history) >= {MIN_WEEKDAY_HISTORY_DAYS}, "
         "arrayReduce('quantileExactInclusive(0.5)', arrayFilter((c, h) -> toDayOfWeek(h) = toDayOfWeek(d), history_cost, history)), "
@@ -131,8 +156,9 @@ def status_sql(budget: Budget) -> str:
         "by_day[today] / greatest(today_elapsed, 1 / 24)))"
     )
     return (
-        f"SELECT {_literal(budget.name)} AS budget, toString(scope) AS scope, toFloat64({budget.amount!r}) AS amount, "
-        "spent, projected, crossing, toString(period_start) AS period_start, toString(period_end) AS period_end FROM ("
+        f"SELECT {literal(budget.name)} AS budget, toString(scope) AS scope, toFloat64({budget.amount!r}) AS amount, "
+        "spent, projected, crossing, toString(period_start) AS period_start, toString(period_end) AS period_end, "
+        "days_to_go, line_days, line_kinds, line_values FROM ("
         "SELECT scope, "
         f"toDate($__toTime, {zone}) AS today, {_period_start(budget)} AS period_start, {_period_end(budget)} AS period_end, "
         f"dateDiff('second', toDateTime(today, {zone}), $__toTime) / 86400 AS today_elapsed, "
@@ -141,10 +167,30 @@ def status_sql(budget: Budget) -> str:
         "arrayMap(h -> by_day[h], history) AS history_cost, "
         "sumIf(cost, day >= period_start AND day <= today) AS spent, "
         f"arrayMap(d -> {typical}, [today]) [1] * (1 - least(today_elapsed, 1)) AS rest_of_today, "
-        "arrayMap(i -> today + 1 + i, range(toUInt32(greatest(period_end - today - 1, 0)))) AS days_left, "
+        "toUInt32(period_end - today) AS days_to_go, "  # today included
+        "arrayMap(i -> today + 1 + i, range(days_to_go - 1)) AS days_left, "
         f"arrayMap(d -> {typical}, days_left) AS forecast, "
         "spent + rest_of_today + arraySum(forecast) AS projected, "
         f"arrayFirstIndex(x -> spent + x >= {budget.amount!r}, arrayCumSum(arrayConcat([rest_of_today], forecast))) AS crossing_index, "
-        "if(crossing_index = 0, '', toString(today + crossing_index - 1)) AS crossing "
+        "if(crossing_index = 0, '', toString(today + crossing_index - 1)) AS crossing, "
+        # The dashboard's line: spend to date at the end of each day so far, then the forecast to the period's end.
+        "arrayMap(i -> period_start + i, range(toUInt32(today - period_start + 1))) AS days_so_far, "
+        "arrayConcat(days_so_far, days_left) AS line_days, "
+        "arrayConcat(arrayMap(d -> 'spent', days_so_far), arrayMap(d -> 'forecast', days_left)) AS line_kinds, "
+        "arrayConcat(arrayCumSum(arrayMap(d -> by_day[d], days_so_far)), "
+        "arrayMap(x -> spent + rest_of_today + x, arrayCumSum(forecast))) AS line_values "
         f"FROM ({_daily_spend(budget)}) GROUP BY scope)"
     )
+
+
+def budget_status(query: Callable[[str], Any], budgets: Sequence[Budget], at: datetime) -> list[dict[str, Any]]:
+    """Each budget's status per scope value as of `at`: what `llmsight report` shows (the dashboard's table)."""
+    from llmsight.dashboards.macros import expand
+
+    found: list[dict[str, Any]] = []
+    for budget in budgets:
+        sql = expand(status_sql(budget), time_from=at - timedelta(hours=1), time_to=at)
+        for row in query(sql).dicts():
+            found.append({key: row[key] for key in ("budget", "scope", "amount", "spent", "projected", "crossing",
+                                                     "period_end", "days_to_go")} | {"period": budget.period})
+    return sorted(found, key=lambda row: (-row["projected"] / row["amount"], row["budget"], row["scope"]))

@@ -84,7 +84,7 @@ def sync(
     if not _exists(lambda: grafana.folder.get_folder(FOLDER_UID)):
         grafana.folder.create_folder(FOLDER, uid=FOLDER_UID)
         report.append("folder: created")
-    for name, text in sorted(render_all().items()):
+    for name, text in sorted(render_all(budgets=alerts.budgets if alerts else ()).items()):
         grafana.dashboard.update_dashboard({"dashboard": json.loads(text), "folderUid": FOLDER_UID, "overwrite": True})
         report.append(f"dashboard {name}: saved")
     # 3. alert rules as one rule group in the folder

@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from llmsight.collector.batches import attribute_results, split_submissions, store_submissions
 from llmsight.collector.config import CollectorSettings
 from llmsight.collector.normalise.merge import drop_stored, merge_calls
 from llmsight.collector.record import CallRecord
 from llmsight.collector.shared import SharedState
-from llmsight.collector.dead_letter import DEAD_LETTER_DIR, write_dead_letter
+from llmsight.collector.dead_letter import DEAD_LETTER_DIR, FRAMES_DIR, write_dead_frame, write_dead_letter
 from llmsight.collector.spool import Checkpoint, Frame, Position, SpoolReader
 from llmsight.collector.store import Store, StoreDataError, StoreError
 from llmsight.collector.store.store import MAX_INSERT_ROWS, insert_blocks
@@ -55,7 +56,8 @@ class Pipeline:
         self.pricer = pricer
         self.shared = shared
         self.limits = limits or PipelineLimits()
-        self._batch_merges = (0, 0)  # (spans merged into another row, spans already stored) of the last batch
+        # (spans merged into another row, spans already stored, batch submissions) of the last batch
+        self._batch_merges = (0, 0, 0)
         self.spool = SpoolReader(settings.spool_dir, lambda: shared.position("durable"))
         self.checkpoint = Checkpoint(settings.spool_dir / "checkpoint.json")
         self.dead_letter_dir = settings.data_dir / DEAD_LETTER_DIR
@@ -103,22 +105,26 @@ class Pipeline:
         """The token a batch journalled by an earlier version (without a token of its own) was inserted with."""
         return f"{self.spool.id}:{start.segment}:{start.frame}-{end.frame}"
 
-    def _one_row_per_call(self, records: list[CallRecord]) -> tuple[list[CallRecord], int, int]:
+    def _one_row_per_call(self, records: list[CallRecord]) -> tuple[list[CallRecord], int, int, int]:
         """Spans of one call that reached this batch separately, or whose call is already stored (by an
-        earlier batch, or another collector), become one row (normalise/merge.py). Returns (records, merged,
-        already stored: the same span inserted before, e.g. resent to another collector)."""
+        earlier batch, or another collector), become one row (normalise/merge.py); batch submissions go to their
+        own table and batch results take their submission's attribution (collector/batches.py). Returns (records,
+        merged, already stored: the same span inserted before, e.g. resent to another collector, submissions)."""
+        submissions, records = split_submissions(records)
         records, merged = merge_calls(records)
         delay = self.limits.retry_initial_s
         while True:
             try:
+                store_submissions(self.store, submissions)
+                attribute_results(self.store, records, submissions)
                 records, stored_before, replayed = drop_stored(self.store, records)
-                return records, merged + stored_before, replayed
+                return records, merged + stored_before, replayed, len(submissions)
             except StoreError as exc:  # ClickHouse is down: wait like an insert would
                 self.shared.add(insert_errors=1)
                 self.shared.last_error = str(exc)
                 with self._wake:
                     if self._closing:
-                        return records, merged, 0
+                        return records, merged, 0, len(submissions)
                     self._wake.wait(timeout=delay)
                 delay = min(delay * 2, self.limits.retry_max_s)
 
@@ -181,7 +187,7 @@ class Pipeline:
             grew = False
             for frame in self.spool.read(segment, offset, index):
                 frames.append(frame)
-                rows += len(frame.payload)
+                rows += len(frame.records)
                 grew = True
                 if rows >= limits.batch_rows:
                     return frames
@@ -203,9 +209,12 @@ class Pipeline:
     def _insert(self, frames: list[Frame], token: str) -> bool:
         """Insert the batch's rows, split per day partition; rows the store refuses for what they hold go to
         the dead-letter directory. False when the collector is closing first (the batch stays journalled)."""
-        records = [CallRecord(*row) for frame in frames for row in frame.payload]
-        records, merged, already = self._one_row_per_call(records)
-        self._batch_merges = (merged, already)  # counted once the batch is committed
+        for frame in frames:
+            if frame.error:
+                self._set_aside(frame)
+        records = [record for frame in frames for record in frame.records]
+        records, merged, already, submissions = self._one_row_per_call(records)
+        self._batch_merges = (merged, already, submissions)  # counted once the batch is committed
         for record in records:
             try:
                 self.pricer.price(record)
@@ -248,18 +257,31 @@ class Pipeline:
         self.shared.add(dead_letter_batches=1, dead_lettered_rows=len(records))
         logger.error("the store refused %d rows (%s); kept in %s", len(records), reason[:300], path)
 
+    def _set_aside(self, frame: Frame) -> None:
+        """Keep a frame that cannot be read in the dead-letter directory, named by where it was in the spool (a
+        batch replayed after a crash rewrites the same files). Raises OSError when it cannot (the writer retries)."""
+        name = f"spool-{self.spool.id}-{frame.segment:012d}-{frame.offset:012d}"
+        where = {"spool": self.spool.id, "segment": frame.segment, "offset": frame.offset, "frame": frame.index}
+        write_dead_frame(self.dead_letter_dir, name, frame.data, frame.error, where)
+
     def _committed(self, frames: list[Frame]) -> None:
         self._publish_committed()
         rows = 0
         for frame in frames:
-            rows += len(frame.payload)
+            rows += len(frame.records)
             if frame.corrupt_bytes:
                 self.shared.add(corrupt_frames=1, corrupt_bytes=frame.corrupt_bytes)
+            elif frame.error:
+                self.shared.add(undecodable_frames=1)
+            if frame.error:
                 logger.error(
-                    "spool segment %d: dropped %d corrupted bytes at offset %d (frame %d); the frames after it were kept",
-                    frame.segment, frame.corrupt_bytes, frame.offset, frame.index,
+                    "spool segment %d: frame %d at offset %d (%d bytes) could not be read (%s); kept in %s, the frames "
+                    "after it were stored", frame.segment, frame.index, frame.offset, len(frame.data), frame.error,
+                    self.dead_letter_dir / FRAMES_DIR,
                 )
-        merged, already = self._batch_merges
-        # Rows inserted: the batch's spans less those merged into another span's row or already stored.
-        self.shared.add(stored=rows - merged - already, batches=1, merged_calls=merged, already_stored=already)
+        merged, already, submissions = self._batch_merges
+        # Rows inserted: the batch's spans less those merged into another span's row or already stored, and the
+        # batch submissions (rows of their own table).
+        self.shared.add(stored=rows - merged - already - submissions, batches=1, merged_calls=merged,
+                        already_stored=already, batch_submissions=submissions)
         self.shared.last_error = ""

@@ -18,7 +18,13 @@ from hashlib import blake2b
 from typing import Any
 from urllib.parse import urlsplit
 
-from llmsight.attributes import SERVER_ADDRESS, SERVER_PORT
+from llmsight.attributes import (
+    LLMSIGHT_BATCH_CUSTOM_ID,
+    LLMSIGHT_BATCH_FILE_ID,
+    LLMSIGHT_BATCH_ID,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+)
 from llmsight.collector.normalise import variants as v
 from llmsight.collector.normalise.merge import merge_calls
 from llmsight.collector.normalise.sources import LLMSIGHT, source_of
@@ -216,13 +222,34 @@ def _raw_usage(raw: Any) -> dict[str, Any]:
     }
 
 
-def call_id(service: str, trace_id: bytes, span_id: bytes, response_id: str) -> str:
+def call_id(service: str, trace_id: bytes, span_id: bytes, response_id: str, batch_request: str = "") -> str:
     """The call's identity: spans of one service that carry the same response id describe the same call (an
     instrumentation's span and the SDK's own: parent and child, or two root spans — OpenLLMetry does not make
     its span current, so the SDK's lands in a trace of its own). Provider response ids are unique; merge.py
-    also requires the spans to start within seconds of each other. Without a response id, the span is the call."""
-    key = (b"r" + service.encode() + b"\0" + response_id.encode()) if response_id else (b"s" + trace_id + span_id)
+    also requires the spans to start within seconds of each other. A request inside a batch is provider + batch
+    id + custom id (`batch_request`), whichever service reads its result and however often. Without either, the
+    span is the call."""
+    if batch_request:
+        key = b"b" + batch_request.encode()
+    elif response_id:
+        key = b"r" + service.encode() + b"\0" + response_id.encode()
+    else:
+        key = b"s" + trace_id + span_id
     return blake2b(key, digest_size=16).hexdigest()
+
+
+def batch_request(provider: str, attrs: dict[Any, Any]) -> str:
+    """provider, batch id (or, when the reader did not know it, the result file's id) and custom id, or ""."""
+    custom_id = attrs.get(LLMSIGHT_BATCH_CUSTOM_ID)
+    if not isinstance(custom_id, str) or not custom_id:
+        return ""
+    batch_id = attrs.get(LLMSIGHT_BATCH_ID)
+    if isinstance(batch_id, str) and batch_id:
+        return f"{provider}\0{batch_id}\0{custom_id}"
+    file_id = attrs.get(LLMSIGHT_BATCH_FILE_ID)
+    if isinstance(file_id, str) and file_id:
+        return f"{provider}\0file:{file_id}\0{custom_id}"
+    return ""
 
 
 def normalise_span(
@@ -323,50 +350,44 @@ def normalise_span(
         content[key[:MAX_STRING]] = (value if isinstance(value, str) else repr(value))[:MAX_CONTENT_VALUE]
 
     return CallRecord(
-        datetime.fromtimestamp(start_ns // 1000 / 1e6, tz=timezone.utc),
-        span.trace_id.hex(),
-        span.span_id.hex(),
-        service,
-        environment,
-        provider,
-        operation,
-        request_model,
-        response_model,
-        model_tier,
-        _text(service_tier).lower(),
-        streaming,
-        completed if isinstance(completed, bool) else True,
-        "error" if status_code == 2 or error_type else "ok",
-        error_type,
-        http_status if type(http_status) is int and 0 <= http_status < 1000 else 0,
-        retries if type(retries) is int and 0 <= retries < 10_000 else 0,
-        input_tokens,
-        cache_read,
-        cache_write,
-        cache_write_1h,
-        output_tokens,
-        reasoning,
-        ttft * 1000 if ttft is not None else None,
-        (end_ns - start_ns) / 1e6,
-        None,  # costs: the pricer fills them in
-        None,
-        None,
-        None,
-        None,
-        "",
-        _text(task),
-        _text(prompt_name),
-        _text(prompt_version),
-        _text(prefix_hash),
-        _text(tenant),
-        _text(finish),
-        _text(scope),
-        extra,
-        _text(user_id),
-        _text(session_id),
-        None,  # cache_savings: the pricer fills it in
-        content,
-        call_id(service, span.trace_id, span.span_id, _text(response_id)),
+        ts=datetime.fromtimestamp(start_ns // 1000 / 1e6, tz=timezone.utc),
+        trace_id=span.trace_id.hex(),
+        span_id=span.span_id.hex(),
+        service=service,
+        environment=environment,
+        provider=provider,
+        operation=operation,
+        request_model=request_model,
+        response_model=response_model,
+        model_tier=model_tier,
+        service_tier=_text(service_tier).lower(),
+        streaming=streaming,
+        stream_completed=completed if isinstance(completed, bool) else True,
+        status="error" if status_code == 2 or error_type else "ok",
+        error_type=error_type,
+        http_status=http_status if type(http_status) is int and 0 <= http_status < 1000 else 0,
+        retries=retries if type(retries) is int and 0 <= retries < 10_000 else 0,
+        input_tokens=input_tokens,
+        cache_read_tokens=cache_read,
+        cache_write_tokens=cache_write,
+        cache_write_1h_tokens=cache_write_1h,
+        output_tokens=output_tokens,
+        reasoning_tokens=reasoning,
+        ttft_ms=ttft * 1000 if ttft is not None else None,
+        duration_ms=(end_ns - start_ns) / 1e6,
+        # costs and cache_savings: the pricer fills them in
+        task=_text(task),
+        prompt_name=_text(prompt_name),
+        prompt_version=_text(prompt_version),
+        prompt_prefix_hash=_text(prefix_hash),
+        tenant=_text(tenant),
+        finish_reason=_text(finish),
+        instrumentation=_text(scope),
+        attributes=extra,
+        user_id=_text(user_id),
+        session_id=_text(session_id),
+        content=content,
+        call_id=call_id(service, span.trace_id, span.span_id, _text(response_id), batch_request(provider, attrs)),
     )
 
 

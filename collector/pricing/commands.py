@@ -40,10 +40,12 @@ def show(
         typer.echo(f"no price for {provider}/{model}{f' at {server}' if server else ''} at {when:%Y-%m-%d %H:%M} UTC: "
                    "add it to a prices file", err=True)
         raise typer.Exit(1)
-    price, source = found
+    price, source, factor = found
     typer.echo(f"{provider}/{model}{f' ({service_tier})' if service_tier else ''} at {when:%Y-%m-%d %H:%M} UTC ({source}):")
     for line in describe_price(price):
         typer.echo(f"  {line}")
+    if factor != 1:
+        typer.echo(f"  batch: no batch price of its own, charged {factor:.0%} of the above")
     listed = pricer.list_price(provider, server, model, model, service_tier.lower())
     if listed is not None and listed.boundaries and not source.startswith("override:"):
         times = ", ".join(f"{b // 3_600_000_000:02d}:{b // 60_000_000 % 60:02d}" for b in listed.boundaries)

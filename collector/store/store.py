@@ -73,6 +73,9 @@ _DATA_ERROR_CODES = frozenset({
     349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
     469,  # VIOLATED_CONSTRAINT
 })
+# Every bounded read (the read API's operations, the alert evaluator) marks its SQL `/* READ_MARKER:id */`, so
+# one KILL QUERY finds it, or all of them at shutdown.
+READ_MARKER = "llmsight-read"
 # Rows per insert: bounded so no single block is too large for the server's memory limits.
 MAX_INSERT_ROWS = 100_000
 # Day partitions per insert: half of ClickHouse's default max_partitions_per_insert_block (100).
@@ -129,6 +132,7 @@ class Store:
         # once: an insert took 10-20 ms while a 6 s read ran on the other handle (measured).
         self._reader: Any = None
         self._read_lock = threading.Lock()
+        self._reads_cancelled = threading.Event()  # set by cancel_reads (shutdown): no new read starts
 
     @property
     def embedded(self) -> bool:
@@ -259,6 +263,8 @@ class Store:
         """A query on the read client (see __init__); `settings` should bound it (collector/read_limits.py)."""
         try:
             with self._read_lock:
+                if self._reads_cancelled.is_set():  # queued behind a read that shutdown killed
+                    raise StoreUnavailableError("reads are cancelled: the collector is stopping")
                 if self._reader is None:
                     with self._lock:
                         self._connected()  # the schema exists (or the server is down: raises)
@@ -280,6 +286,14 @@ class Store:
         if not marker.replace("-", "").replace(":", "").isalnum():
             raise ValueError(f"unsafe query marker {marker!r}")
         self.command(f"KILL QUERY WHERE query LIKE '/* {marker} */%' ASYNC")
+
+    def cancel_reads(self) -> None:
+        """At shutdown (from any thread): refuse reads from now on and kill every marked read running."""
+        self._reads_cancelled.set()
+        try:
+            self.command(f"KILL QUERY WHERE query LIKE '/* {READ_MARKER}:%' ASYNC")
+        except StoreUnavailableError:
+            pass  # a server that is down runs nothing of ours
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         try:

@@ -4,15 +4,18 @@ budget alerts: one per tenant over its forecast, not sent again, resolved when t
 
 from __future__ import annotations
 
+import json
 import statistics
 from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from rich.console import Console
 
 from llmsight.alerts.budgets import Budget, status_sql
 from llmsight.alerts.evaluator import AlertEvaluator
@@ -20,6 +23,10 @@ from llmsight.alerts.rules import AlertsConfig, load_config
 from llmsight.collector.app import Collector
 from llmsight.collector.config import CollectorSettings
 from llmsight.collector.config_file import ConfigFileError
+from llmsight.collector.report.queries import build_report
+from llmsight.collector.report.render import print_report, to_csv
+from llmsight.collector.report.window import Window
+from llmsight.dashboards.build import render_all
 from llmsight.dashboards.macros import expand
 from tests.dashboards.conftest import CHEAPER_MODELS, Seeded
 from tests.dashboards.seed import Call, healthy_calls, write_prices
@@ -198,3 +205,78 @@ def test_a_tenant_projected_over_its_budget_alerts_once_and_resolves_when_the_bu
     raised = engine(monthly.model_copy(update={"amount": 1e9}))
     resolved = [t for t in raised.evaluate_once(at + timedelta(minutes=2)) if t.rule_id == "budget_tenants_forecast"]
     assert {(t.labels["scope"], t.status) for t in resolved} == {(s, "resolved") for s, over in expected.items() if over}
+
+
+# --- the Budgets dashboard ------------------------------------------------------------------------------
+def test_the_budgets_dashboard_shows_the_forecast_the_alerts_use(store: Seeded) -> None:
+    at = store.now
+    calls = daily_calls("dashboarded", at, 30, {6: 5}, base=70_000_000)
+    for n, call in enumerate(calls):
+        call.task = "summarise" if n % 3 else "extract"
+    store.add(calls)
+    budget = Budget(name="dash", scope="tenant", value="dashboarded", amount=calls[0].total_cost * 50)
+    expected = by_hand(calls, at, budget)
+    document = json.loads(render_all(budgets=[budget, Budget(name="org", amount=1e6)])["budgets.json"])
+    panels = {panel["title"]: panel for panel in document["panels"]}
+
+    def rows(title: str) -> list[dict[str, Any]]:
+        sql = expand(panels[title]["targets"][0]["rawSql"], time_from=at - timedelta(days=7), time_to=at)
+        return list(store.query(sql).dicts())
+
+    table = {(r["budget"], r["scope"]): r for r in rows("Budgets this period")}
+    mine = table[("dash", "dashboarded")]
+    assert mine["spent"] == pytest.approx(expected.spent, rel=1e-9)
+    assert mine["projected"] == pytest.approx(expected.projected, rel=1e-9)
+    assert mine["projected_to_cross_on"] == expected.crossing
+    assert mine["spent_share"] == pytest.approx(expected.spent / budget.amount, rel=1e-9)
+    assert table[("org", "all")]["spent"] >= mine["spent"]  # the org budget covers every tenant
+    line = [r for r in rows("Spend to date and forecast to the period's end") if r["series"].startswith("dash ")]
+    spent_points = [r["value"] for r in line if r["series"].endswith(" spent")]
+    forecast_points = [r["value"] for r in line if r["series"].endswith(" forecast")]
+    assert spent_points[-1] == pytest.approx(expected.spent, rel=1e-9)
+    assert spent_points == sorted(spent_points)
+    if forecast_points:  # none on the period's last day
+        assert forecast_points[-1] == pytest.approx(expected.projected, rel=1e-9)
+    local_today = at.astimezone(ZoneInfo("UTC")).date()
+    by_task: dict[str, float] = defaultdict(float)
+    for call in calls:
+        if call.ts.date().replace(day=1) == local_today.replace(day=1) and call.ts <= at:
+            by_task[call.task] += call.total_cost
+    top = {r["task"]: r["spent"] for r in rows("Top contributors this period") if r["budget"] == "dash"}
+    assert top == pytest.approx(dict(by_task), rel=1e-9)
+
+
+def test_the_report_shows_each_budget_with_its_forecast(store: Seeded) -> None:
+    at = store.now
+    calls = daily_calls("reported", at, 10, {}, base=80_000_000)
+    store.add(calls)
+    budget = Budget(name="rep", scope="tenant", value="reported", amount=calls[0].total_cost * 5, period="week")
+    expected = by_hand(calls, at, budget)
+    query = store.collector.store.query
+    report = build_report(query, Window(at - timedelta(days=1), at), [budget])
+    (row,) = report["budgets"]
+    assert (row["budget"], row["scope"], row["period"]) == ("rep", "reported", "week")
+    assert row["spent"] == pytest.approx(expected.spent, rel=1e-9)
+    assert row["projected"] == pytest.approx(expected.projected, rel=1e-9) and row["crossing"] == expected.crossing
+    console = Console(record=True, width=200)
+    print_report(report, console)
+    text = console.export_text()
+    assert "Budgets (this period" in text and "rep (week)" in text and (f"${expected.projected:,.2f}" in text or f"${expected.projected:,.4f}" in text)
+    assert "budgets,rep/reported,projected," in to_csv(report)
+    assert "budgets" not in build_report(query, Window(at - timedelta(days=1), at))
+
+
+def test_a_period_rolling_over_resolves_what_it_ends_and_sends_nothing_new(store: Seeded, tmp_path: Path) -> None:
+    """A daily budget over at 23:50 (exceeded, warned, forecast over) is, at 00:10, resolved where the new day's
+    spend is 0 and still forecast over (its usual day is over the budget) without a second notification."""
+    at = store.now
+    calls = daily_calls("roller", at, 10, {}, base=90_000_000)
+    store.add(calls)
+    midnight = at.replace(hour=0)
+    budget = Budget(name="daily", scope="tenant", value="roller", period="day", amount=calls[0].total_cost * 1.5)
+    engine = AlertEvaluator(store.query, AlertsConfig(budgets=[budget]), tmp_path / "state.json")
+    before = {(t.rule_id, t.status) for t in engine.evaluate_once(midnight - timedelta(minutes=10))}
+    assert before == {("budget_daily_exceeded", "firing"), ("budget_daily_warning", "firing"),
+                      ("budget_daily_forecast", "firing")}
+    after = {(t.rule_id, t.status) for t in engine.evaluate_once(midnight + timedelta(minutes=10))}
+    assert after == {("budget_daily_exceeded", "resolved"), ("budget_daily_warning", "resolved")}
