@@ -10,7 +10,13 @@ from typing import Any
 from grafana_client import GrafanaApi
 from grafana_client.client import GrafanaClientError
 
-from llmsight.alerts.grafana import CONTACT_POINT, FOLDER, compile_rules, contact_points, notification_policies
+from llmsight.alerts.grafana import (
+    CONTACT_POINT,
+    FOLDER,
+    compile_rules,
+    contact_points,
+    notification_policies,
+)
 from llmsight.dashboards.build import DATASOURCE, render_all
 
 FOLDER_UID = "llmsight"

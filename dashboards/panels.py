@@ -284,7 +284,7 @@ _CHEAPER = (f"(SELECT provider, argMax(model, updated_at) AS model, {', '.join(f
 def _priced(prefix: str, names: tuple[str, ...]) -> str:
     tokens = ("(r.input_tokens - r.cache_read_tokens - r.cache_write_tokens)", "r.cache_read_tokens",
               "r.cache_write_tokens", "r.output_tokens")
-    return " + ".join(f"{token} * {prefix}.{name}" for token, name in zip(tokens, names))
+    return " + ".join(f"{token} * {prefix}.{name}" for token, name in zip(tokens, names, strict=True))
 
 
 COULD_WAIT = ("NOT r.streaming AND r.service_tier != 'batch' "

@@ -10,11 +10,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-
-from llmsight.dashboards.build import render_all
 from typer.testing import CliRunner
 
 from llmsight.cli import app
+from llmsight.dashboards.build import render_all
 
 
 class FakeGrafana:

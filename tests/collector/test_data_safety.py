@@ -18,7 +18,10 @@ from pathlib import Path
 import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
@@ -139,7 +142,8 @@ def test_disk_full_answers_503_rolls_back_and_loses_nothing_once_space_is_freed(
         # Space is freed: the exporter's retries get in, the writer catches up, nothing acknowledged is lost.
         subprocess.run(["mount", "-o", "remount,size=64m", str(spool)], check=True)
         for retry in range(batch, batch + 5):
-            _wait(lambda: post_protobuf(collector.http_endpoint, genai_request(retry, spans=50)) == 200, 20, "200 again")
+            request = genai_request(retry, spans=50)
+            _wait(lambda: post_protobuf(collector.http_endpoint, request) == 200, 20, "200 again")  # noqa: B023 - this iteration's
             acknowledged.append(retry)
         collector.wait_stored(len(acknowledged) * 50)
         _wait(lambda: collector.metrics()["health"]["status"] == "ok", 20, "health back to ok")

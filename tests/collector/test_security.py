@@ -222,8 +222,8 @@ def test_read_queries_are_read_only_and_bounded(store: Store) -> None:
 
 
 def test_a_long_read_does_not_block_inserts(store: Store) -> None:
-    from tests.collector.spans import genai_request as request_of
     from llmsight.collector.normalise import normalise_request
+    from tests.collector.spans import genai_request as request_of
 
     records = normalise_request(request_of(0, spans=10), default_service="x").records
     store.insert(records[:1], dedup_token="warm")  # the first insert pays one-off imports

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import llmsight
 import openai
-from llmsight import attributes as attr
-from llmsight.collector.columns import ADDED_CALL_COLUMNS, ADDED_HOURLY_COLUMNS, CONTENT_COLUMN
-from llmsight.collector.record import CallRecord
-from llmsight.collector.store import Store, schema
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+import llmsight
+from llmsight import attributes as attr
+from llmsight.collector.columns import ADDED_CALL_COLUMNS, ADDED_HOURLY_COLUMNS, CONTENT_COLUMN
+from llmsight.collector.record import CallRecord
+from llmsight.collector.store import Store, schema
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 
