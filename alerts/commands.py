@@ -44,28 +44,42 @@ def check_command(
     from rich.console import Console
     from rich.table import Table
 
-    from llmsight.alerts.evaluator import AlertEvaluator, Transition
+    from llmsight.alerts.evaluator import RULE_FAILED, AlertEvaluator, Transition
     from llmsight.collector.config import load_settings
     from llmsight.collector.query_api import running_collector
-    from llmsight.collector.store import Store
+    from llmsight.collector.store import Store, StoreError
 
     settings = load_settings(data_dir=data_dir, clickhouse_dsn=dsn, alerts_file=alerts_file)
     config = _config_or_exit(settings.alerts_file)  # the same validation the collector applies at start
-    collector = None if settings.clickhouse_dsn else running_collector(settings.data_dir)
-    if collector is not None:  # it owns the embedded store: it evaluates its rules (its alerts config)
-        transitions = [Transition(**t) for t in collector.check_alerts()]
-    else:
-        store = Store.open(settings.effective_dsn)
-        try:
-            transitions = AlertEvaluator(store.query, config).evaluate_once()
-        finally:
-            store.close()
+    try:
+        collector = None if settings.clickhouse_dsn else running_collector(settings.data_dir)
+        if collector is not None:  # it owns the embedded store: it evaluates its rules (its alerts config)
+            transitions = [Transition(**t) for t in collector.check_alerts()]
+        else:
+            store = Store.open(settings.effective_dsn)
+            try:
+                transitions = AlertEvaluator(store.query, config).evaluate_once()
+            finally:
+                store.close()
+    except StoreError as exc:
+        typer.echo(f"llmsight alerts check: {exc}", err=True)
+        raise typer.Exit(1) from None
+    failed = [t for t in transitions if t.rule_id == RULE_FAILED]
+    breaching = [t for t in transitions if t.rule_id != RULE_FAILED]
     table = Table(title="Alerts firing now")
     for column in ("rule", "severity", "labels", "value", "threshold"):
         table.add_column(column)
-    for t in transitions:
+    for t in breaching:
         table.add_row(t.rule_id, t.severity, ", ".join(f"{k}={v}" for k, v in t.labels.items()), f"{t.value:.4g}", f"{t.threshold:g}")
-    Console().print(table if transitions else "No alert rule breaches its threshold.")
+    if breaching:
+        Console().print(table)
+    for t in failed:  # never "nothing breaches" when a rule could not tell
+        typer.echo(t.summary, err=True)
+    if failed:
+        typer.echo(f"{len(failed)} alert rule(s) cannot be evaluated: their thresholds were not checked", err=True)
+        raise typer.Exit(1)
+    if not breaching:
+        Console().print("No alert rule breaches its threshold.")
 
 
 def _config_or_exit(path: Path | None) -> Any:
@@ -90,7 +104,10 @@ def sync_command(
     clickhouse_url: str = typer.Option("http://clickhouse:8123", "--clickhouse-url", help="How Grafana reaches ClickHouse."),
     clickhouse_user: str = typer.Option("llmsight_readonly", "--clickhouse-user"),
     clickhouse_password: str = typer.Option("", "--clickhouse-password", envvar="CLICKHOUSE_READONLY_PASSWORD"),
-    webhook_url: str = typer.Option(None, "--webhook-url", help="Alert contact point URL."),
+    webhook_url: str = typer.Option(None, "--webhook-url", envvar="LLMSIGHT_ALERT_WEBHOOK_URL",
+                                    help="Alert contact point URL; without one, no contact point or policy is synced."),
+    alerts_file: Path = typer.Option(None, "--alerts-file", envvar="LLMSIGHT_ALERTS_FILE",
+                                     help="Thresholds and budgets YAML [LLMSIGHT_ALERTS_FILE]."),
 ) -> None:
     """Create or update the data source, dashboards, alert rules and contact point (idempotent)."""
     from llmsight.alerts.sync import GrafanaTarget, sync
@@ -100,7 +117,7 @@ def sync_command(
         raise typer.Exit(2)
     target = GrafanaTarget(url=url, token=token, user=user, password=password)
     report = sync(target, clickhouse_url=clickhouse_url, clickhouse_user=clickhouse_user,
-                  clickhouse_password=clickhouse_password, webhook_url=webhook_url)
+                  clickhouse_password=clickhouse_password, webhook_url=webhook_url, alerts=_config_or_exit(alerts_file))
     for line in report:
         typer.echo(line)
 

@@ -3,7 +3,9 @@ evaluated on an interval, with firing/resolved state per series, a `for` duratio
 delivery to webhooks (generic JSON or Slack-compatible). State is persisted, so a restart does not re-fire.
 
 It never dies: a failing rule or a failing tick is logged and counted (the collector's /metrics shows the
-counters), and the next tick runs. What it remembers is bounded (series states, sent notifications)."""
+counters), and the next tick runs. A rule that cannot be evaluated is an alert of its own (RULE_FAILED, one series
+per rule, resolved once it evaluates again): silence must never be mistaken for "nothing breaches". What it
+remembers is bounded (series states, sent notifications)."""
 
 from __future__ import annotations
 
@@ -28,8 +30,8 @@ from llmsight.alerts.rules import (
     VALUE_REF,
     AlertsConfig,
     Rule,
+    active_rules,
     load_config,
-    load_rules,
     seconds,
 )
 from llmsight.dashboards.macros import expand
@@ -40,6 +42,7 @@ Query = Callable[..., Any]  # (sql, parameters) -> result with .column_names / .
 Counters = Callable[..., None]  # add(alert_evaluations=1, …): the collector's shared counters
 MAX_SERIES = 10_000  # series states kept across all rules; more are evaluated but not tracked
 SENT_MEMORY = 1_000  # recent notifications kept for inspection (`sent`)
+RULE_FAILED = "alert_rule_cannot_be_evaluated"  # the evaluator's own rule: labels {"rule": the failing rule's id}
 
 
 @dataclass
@@ -81,6 +84,29 @@ class Transition:
         return {"text": f"{icon} [{self.status.upper()}] {self.title} ({labels}): {self.summary}"}
 
 
+@dataclass(frozen=True)
+class RuleFacts:
+    """What a transition says about its rule (a rule from rules.yaml, or the evaluator's own RULE_FAILED)."""
+
+    rule_id: str
+    title: str
+    severity: str
+    threshold: float
+    for_seconds: float
+
+
+_FAILED = RuleFacts(RULE_FAILED, "An alert rule cannot be evaluated", "critical", 0.0, 0.0)
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A series over its rule's threshold now."""
+
+    labels: dict[str, str]
+    value: float
+    summary: str
+
+
 def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
@@ -91,7 +117,7 @@ class AlertEvaluator:
     ) -> None:
         self.query = query
         self.config = config
-        self.rules = [r for r in load_rules().rules if r.id not in config.disabled]
+        self.rules = active_rules(config)
         self.state_file = state_file
         self.counters = counters
         self.interval_s: float = config.interval_seconds
@@ -126,7 +152,7 @@ class AlertEvaluator:
             return {}
         try:
             raw = json.loads(self.state_file.read_text())
-            active = {rule.id for rule in self.rules}
+            active = {rule.id for rule in self.rules} | {RULE_FAILED}
             return {key: SeriesState(**value) for key, value in raw.items() if key.split("|", 1)[0] in active}
         except (OSError, ValueError, TypeError):
             logger.warning("alert state file %s unreadable; starting fresh", self.state_file)
@@ -184,57 +210,79 @@ class AlertEvaluator:
         return series
 
     def evaluate_once(self, now: datetime | None = None) -> list[Transition]:
+        """Evaluate every rule at `now`, advance each series' state, deliver and return the transitions."""
         now = now or datetime.now(timezone.utc)
-        clock = now.timestamp()
         transitions: list[Transition] = []
-        repeat = seconds(self.config.repeat_interval) if self.config.repeat_interval else None
+        failed: dict[str, Breach] = {}
         for rule in self.rules:
-            threshold = rule.threshold_value(self.config.params)
-            compare = OPERATORS[rule.condition.op]
+            facts = RuleFacts(rule.id, rule.title, rule.severity, rule.threshold_value(self.config.params), rule.for_seconds)
             try:
-                series = self.evaluate_rule(rule, now)
-            except Exception as exc:
+                breaches = self._breaches(rule, facts.threshold, now)
+            except Exception as exc:  # its own series keep their state: a failure says nothing about them
                 logger.warning("alert rule %s failed: %s", rule.id, exc)
                 self._count(alert_rule_failures=1)
+                labels = {"rule": rule.id}
+                failed[_key(RULE_FAILED, labels)] = Breach(labels, 1.0, f"{rule.title} ({rule.id}) cannot be evaluated: {exc}")
                 continue
-            breaching = {
-                _key(rule.id, s.labels): s for s in series if s.value is not None and compare(s.value, threshold)
-            }
-            for key, hit in breaching.items():
-                state = self.states.get(key)
-                if state is None:
-                    if len(self.states) >= self.max_series:
-                        logger.warning("alert series limit (%d) reached; %s not tracked", self.max_series, key)
-                        continue
-                    state = self.states[key] = SeriesState()
-                state.value = hit.value  # type: ignore[assignment]
-                state.summary = _summary(rule, hit, self.config.params)
-                if state.state == "normal":
-                    state.state, state.since = "pending", clock
-                if state.state == "pending" and clock - state.since >= rule.for_seconds:
-                    state.state, state.last_notified = "firing", clock
-                    transitions.append(self._transition(rule, "firing", hit.labels, state, threshold, now))
-                elif state.state == "firing" and repeat and clock - state.last_notified >= repeat:
-                    state.last_notified = clock
-                    transitions.append(self._transition(rule, "firing", hit.labels, state, threshold, now))
-            for key, state in list(self.states.items()):
-                if not key.startswith(rule.id + "|") or key in breaching:
-                    continue
-                if state.state == "firing":
-                    labels = json.loads(key.split("|", 1)[1])
-                    transitions.append(self._transition(rule, "resolved", labels, state, threshold, now))
-                del self.states[key]
+            transitions += self._advance(facts, breaches, now)
+        transitions += self._advance(_FAILED, failed, now)
         self._save_state()
         for transition in transitions:
             self._deliver(transition)
         return transitions
 
+    def _breaches(self, rule: Rule, threshold: float, now: datetime) -> dict[str, Breach]:
+        """The rule's series over its threshold now, by state key."""
+        compare = OPERATORS[rule.condition.op]
+        return {
+            _key(rule.id, series.labels): Breach(series.labels, series.value, _summary(rule, series, self.config.params))
+            for series in self.evaluate_rule(rule, now)
+            if series.value is not None and compare(series.value, threshold)
+        }
+
+    def _advance(self, facts: RuleFacts, breaches: dict[str, Breach], now: datetime) -> list[Transition]:
+        """Move the rule's series along normal → pending → firing, and resolve those that no longer breach."""
+        transitions = [t for key, breach in breaches.items() if (t := self._breaching(facts, key, breach, now))]
+        return transitions + self._resolve(facts, breaches, now)
+
+    def _breaching(self, facts: RuleFacts, key: str, breach: Breach, now: datetime) -> Transition | None:
+        clock = now.timestamp()
+        state = self.states.get(key)
+        if state is None:
+            if len(self.states) >= self.max_series:
+                logger.warning("alert series limit (%d) reached; %s not tracked", self.max_series, key)
+                return None
+            state = self.states[key] = SeriesState()
+        state.value, state.summary = breach.value, breach.summary
+        if state.state == "normal":
+            state.state, state.since = "pending", clock
+        if state.state == "pending" and clock - state.since >= facts.for_seconds:
+            state.state, state.last_notified = "firing", clock
+            return self._transition(facts, "firing", breach.labels, state, now)
+        repeat = seconds(self.config.repeat_interval) if self.config.repeat_interval else None
+        if state.state == "firing" and repeat and clock - state.last_notified >= repeat:
+            state.last_notified = clock
+            return self._transition(facts, "firing", breach.labels, state, now)
+        return None
+
+    def _resolve(self, facts: RuleFacts, breaching: dict[str, Breach], now: datetime) -> list[Transition]:
+        """Forget the rule's series that no longer breach; those that were firing resolve."""
+        transitions = []
+        for key, state in list(self.states.items()):
+            if not key.startswith(facts.rule_id + "|") or key in breaching:
+                continue
+            if state.state == "firing":
+                labels = json.loads(key.split("|", 1)[1])
+                transitions.append(self._transition(facts, "resolved", labels, state, now))
+            del self.states[key]
+        return transitions
+
     def _transition(
-        self, rule: Rule, status: str, labels: dict[str, str], state: SeriesState, threshold: float, now: datetime
+        self, facts: RuleFacts, status: str, labels: dict[str, str], state: SeriesState, now: datetime
     ) -> Transition:
         return Transition(
-            rule_id=rule.id, title=rule.title, severity=rule.severity, status=status, labels=labels,
-            value=state.value, threshold=threshold, summary=state.summary, at=now.isoformat(),
+            rule_id=facts.rule_id, title=facts.title, severity=facts.severity, status=status, labels=labels,
+            value=state.value, threshold=facts.threshold, summary=state.summary, at=now.isoformat(),
         )
 
     def firing(self) -> list[str]:

@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from llmsight.errors import LLMSightError
+
 PREAMBLE = "{{- $labels := .Labels -}}{{- $values := .Values -}}{{- $value := .Value -}}"
 
 
-class TemplateError(ValueError):
+class TemplateError(LLMSightError, ValueError):
     pass
 
 
@@ -229,6 +231,22 @@ def _truth(value: Any) -> bool:
     return True
 
 
+def _and(first: Any, *rest: Any) -> Any:
+    """Go's `and`: the first falsy argument, or the last."""
+    for value in (first, *rest):
+        if not _truth(value):
+            return value
+    return (first, *rest)[-1]
+
+
+def _or(first: Any, *rest: Any) -> Any:
+    """Go's `or`: the first truthy argument, or the last."""
+    for value in (first, *rest):
+        if _truth(value):
+            return value
+    return (first, *rest)[-1]
+
+
 FUNCTIONS: dict[str, Callable[..., Any]] = {
     "humanize": humanize,
     "humanizePercentage": humanize_percentage,
@@ -237,6 +255,8 @@ FUNCTIONS: dict[str, Callable[..., Any]] = {
     "toUpper": lambda s: str(s).upper(),
     "toLower": lambda s: str(s).lower(),
     "not": lambda v: not _truth(v),
+    "and": _and,
+    "or": _or,
     "eq": lambda a, *bs: any(a == b for b in bs),
     "ne": lambda a, b: a != b,
     "len": lambda v: len(v),

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from llmsight.alerts.rules import ALERT_REF, VALUE_REF, AlertsConfig, Rule, RuleSet, load_rules
+from llmsight.alerts.rules import ALERT_REF, VALUE_REF, AlertsConfig, Rule, active_rules
 
 DATASOURCE_UID = "llmsight-clickhouse"
 EXPRESSION_UID = "__expr__"
 FOLDER = "llmsight"
 CONTACT_POINT = "llmsight-webhook"
 FORMAT_TABLE = 1
+# The contact point URL in the provisioning files: Grafana substitutes it from its environment when it reads them.
+WEBHOOK_URL_VARIABLE = "LLMSIGHT_ALERT_WEBHOOK_URL"
 
 
 def _expression(ref: str, model: dict[str, Any]) -> dict[str, Any]:
@@ -65,8 +67,8 @@ def grafana_rule(rule: Rule, config: AlertsConfig) -> dict[str, Any]:
     }
 
 
-def compile_rules(rules: RuleSet | None = None, config: AlertsConfig | None = None) -> dict[str, Any]:
-    rules = rules or load_rules()
+def compile_rules(config: AlertsConfig | None = None) -> dict[str, Any]:
+    """The alerts file's rules (the built-in ones it keeps and its budgets') as one Grafana rule group."""
     config = config or AlertsConfig()
     return {
         "apiVersion": 1,
@@ -76,7 +78,7 @@ def compile_rules(rules: RuleSet | None = None, config: AlertsConfig | None = No
                 "name": "llmsight",
                 "folder": FOLDER,
                 "interval": config.interval,
-                "rules": [grafana_rule(rule, config) for rule in rules.rules if rule.id not in config.disabled],
+                "rules": [grafana_rule(rule, config) for rule in active_rules(config)],
             }
         ],
     }
@@ -93,7 +95,7 @@ def contact_points() -> dict[str, Any]:
                     {
                         "uid": "llmsight-webhook",
                         "type": "webhook",
-                        "settings": {"url": "${LLMSIGHT_ALERT_WEBHOOK_URL}", "httpMethod": "POST"},
+                        "settings": {"url": f"${{{WEBHOOK_URL_VARIABLE}}}", "httpMethod": "POST"},
                         "disableResolveMessage": False,
                     }
                 ],

@@ -29,12 +29,15 @@ from pydantic import (
     model_validator,
 )
 
+from llmsight.alerts.budgets import Budget, status_sql
 from llmsight.alerts.defaults import BUDGET_PARAMS
+from llmsight.collector.store.schema import TRUNCATED_REASONS
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _PLACEHOLDER = re.compile(r"(?<!\{)\{([a-z_][a-z0-9_]*)\}(?!\})")
 _REF = re.compile(r"\$([a-z][a-z0-9_]*)")
+_VALUE_USE = re.compile(r"\$values\.([A-Za-z_][A-Za-z0-9_]*)")
 Operator = Literal["gt", "lt", "gte", "lte"]
 OPERATORS: dict[str, Callable[[float, float], bool]] = {"gt": operator.gt, "lt": operator.lt, "gte": operator.ge, "lte": operator.le}
 VALUE_REF, ALERT_REF = "value", "alert"  # the expression nodes every compiled rule ends with
@@ -48,9 +51,20 @@ def seconds(duration: str) -> int:
     return int(match.group(1)) * _UNITS[match.group(2)]
 
 
+# SQL a rule may name like a parameter, `{name}`: defined once, beside the schema it describes.
+SQL_FRAGMENTS: dict[str, str] = {"truncated_reasons": TRUNCATED_REASONS}
+
+
 def fill(text: str, values: dict[str, float]) -> str:
-    """Replace `{name}` placeholders (declared parameters only) by the value, as a float literal."""
-    return _PLACEHOLDER.sub(lambda m: repr(float(values[m.group(1)])) if m.group(1) in values else m.group(0), text)
+    """Replace `{name}` placeholders: a declared parameter by its value as a float literal, a SQL fragment by its text."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name in values:
+            return repr(float(values[name]))
+        return SQL_FRAGMENTS.get(name, match.group(0))
+
+    return _PLACEHOLDER.sub(value, text)
 
 
 class Query(BaseModel):
@@ -120,7 +134,7 @@ class Rule(BaseModel):
             raise ValueError(f"threshold parameter {self.condition.threshold!r} has no default (rule params or budgets)")
         texts = [self.source, *(q.value for q in self.queries.values()),
                  *(e for q in self.queries.values() for e in q.labels.values())]
-        undeclared = {name for text in texts for name in _PLACEHOLDER.findall(text)} - set(self.defaults)
+        undeclared = {name for text in texts for name in _PLACEHOLDER.findall(text)} - set(self.defaults) - set(SQL_FRAGMENTS)
         if undeclared:
             raise ValueError(f"undeclared parameters {sorted(undeclared)}")
         return self
@@ -151,8 +165,16 @@ class Rule(BaseModel):
         return self.parameters(overrides)[self.condition.threshold]
 
     def summary_template(self, overrides: dict[str, float]) -> str:
-        """The Go template of the annotation, with parameter values filled in."""
-        return fill(self.summary.strip(), self.parameters(overrides))
+        """The Go template of the annotation, with parameter values filled in. Grafana also expands it when a
+        query returned no rows (NoData, with no `$values`): the summary is then guarded by the values it reads,
+        so it says "no data" instead of printing `%!f(<nil>)` or failing in humanizePercentage."""
+        text = fill(self.summary.strip(), self.parameters(overrides))
+        used = sorted(set(_VALUE_USE.findall(text)))
+        if not used:
+            return text
+        guard = " ".join(f"$values.{ref}" for ref in used)
+        test = f"and {guard}" if len(used) > 1 else guard
+        return f"{{{{ if {test} }}}}{text}{{{{ else }}}}{self.title}: no data in the last {self.lookback}.{{{{ end }}}}"
 
 
 class RuleSet(BaseModel):
@@ -227,6 +249,15 @@ class AlertsConfig(BaseModel):
     disabled: list[RuleId] = Field(default_factory=list)
     # false where Grafana delivers the same rules (the compose stack): one notification path, not two.
     builtin_evaluator: bool = True
+    budgets: list[Budget] = Field(default_factory=list)
+
+    @field_validator("budgets")
+    @classmethod
+    def _unique_budgets(cls, value: list[Budget]) -> list[Budget]:
+        names = [budget.name for budget in value]
+        if len(names) != len(set(names)):
+            raise ValueError(f"budget names must be unique: {sorted({n for n in names if names.count(n) > 1})}")
+        return value
 
     @field_validator("interval")
     @classmethod
@@ -254,3 +285,49 @@ def load_config(path: Path | None) -> AlertsConfig:
     from llmsight.collector.config_file import load_yaml_model
 
     return load_yaml_model(Path(path), AlertsConfig)
+
+
+def budget_rules(budget: Budget) -> list[Rule]:
+    """A budget's three alert rules over its forecast (alerts/budgets.py): projected over the budget, spent over
+    its warn share, spent over its critical share. One alert per scope value (labels `budget` and `scope`); the
+    period is not a label, so a period that rolls over resolves or keeps an alert instead of starting another."""
+    scope = "" if budget.scope == "org" else f" ({budget.scope} {{{{ $labels.scope }}}})"
+    name = f"{budget.describe[0].upper()}{budget.describe[1:]}{scope}"
+    source = f"FROM ({status_sql(budget)})\nGROUP BY budget, scope"
+    spent = '${{ printf "%.2f" $values.spent.Value }}'
+    limit = budget.amount * budget.critical
+    common = {"lookback": "1h", "labels": ["budget", "scope"], "source": source}
+    return [
+        Rule.model_validate({
+            **common, "id": f"budget_{budget.name}_forecast", "title": f"Budget {budget.name} forecast over budget",
+            "severity": "warning",
+            "summary": f"{name}: projected to exceed ${limit:,.2f} on {{{{ $values.projected.Labels.crossing }}}} "
+                       f'(projected ${{{{ printf "%.2f" $values.projected.Value }}}}, budget ${limit:,.2f}; {spent} spent '
+                       "so far, this period ends before {{ $values.projected.Labels.period_end }}).",
+            "queries": {"spent": "any(spent)",
+                        "projected": {"value": "any(projected)",
+                                      "labels": {"crossing": "any(crossing)", "period_end": "any(period_end)"}}},
+            "condition": {"value": "$projected", "op": "gt", "threshold": "budget_limit"},
+            "params": {"budget_limit": limit}}),
+        Rule.model_validate({
+            **common, "id": f"budget_{budget.name}_exceeded", "title": f"Budget {budget.name} exceeded",
+            "severity": "critical",
+            "summary": f"{name}: exceeded, {spent} spent this period "
+                       "(since {{ $values.spent.Labels.period_start }}).",
+            "queries": {"spent": {"value": "any(spent)", "labels": {"period_start": "any(period_start)"}}},
+            "condition": {"value": "$spent", "op": "gte", "threshold": "budget_limit"},
+            "params": {"budget_limit": limit}}),
+        Rule.model_validate({
+            **common, "id": f"budget_{budget.name}_warning", "title": f"Budget {budget.name} {budget.warn:.0%} spent",
+            "severity": "info",
+            "summary": f"{name}: {spent} spent this period, {budget.warn:.0%} of the budget or more.",
+            "queries": {"spent": "any(spent)"},
+            "condition": {"value": "$spent", "op": "gte", "threshold": "budget_warn_at"},
+            "params": {"budget_warn_at": budget.amount * budget.warn}}),
+    ]
+
+
+def active_rules(config: AlertsConfig) -> list[Rule]:
+    """The rules an alerts file turns on: the built-in ones it does not disable, and its budgets' rules."""
+    return [rule for rule in load_rules().rules if rule.id not in config.disabled] + \
+        [rule for budget in config.budgets for rule in budget_rules(budget)]

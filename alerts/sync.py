@@ -13,10 +13,12 @@ from grafana_client.client import GrafanaClientError
 from llmsight.alerts.grafana import (
     CONTACT_POINT,
     FOLDER,
+    WEBHOOK_URL_VARIABLE,
     compile_rules,
     contact_points,
     notification_policies,
 )
+from llmsight.alerts.rules import AlertsConfig
 from llmsight.dashboards.build import DATASOURCE, render_all
 
 FOLDER_UID = "llmsight"
@@ -50,6 +52,7 @@ def sync(
     clickhouse_user: str,
     clickhouse_password: str,
     webhook_url: str | None = None,
+    alerts: AlertsConfig | None = None,
 ) -> list[str]:
     grafana = target.api()
     report: list[str] = []
@@ -81,11 +84,11 @@ def sync(
     if not _exists(lambda: grafana.folder.get_folder(FOLDER_UID)):
         grafana.folder.create_folder(FOLDER, uid=FOLDER_UID)
         report.append("folder: created")
-    for name, text in sorted(render_all().items()):
+    for name, text in sorted(render_all(budgets=alerts.budgets if alerts else ()).items()):
         grafana.dashboard.update_dashboard({"dashboard": json.loads(text), "folderUid": FOLDER_UID, "overwrite": True})
         report.append(f"dashboard {name}: saved")
     # 3. alert rules as one rule group in the folder
-    group = compile_rules()["groups"][0]
+    group = compile_rules(alerts)["groups"][0]
     rule_group = {
         "title": group["name"],
         "interval": _interval_seconds(group["interval"]),
@@ -93,10 +96,16 @@ def sync(
     }
     grafana.alertingprovisioning.update_rule_group(FOLDER_UID, group["name"], rule_group, disable_provenance=True)
     report.append(f"alert rules: {len(group['rules'])} in group {group['name']}")
-    # 4. contact point + policy
+    # 4. contact point + policy. Grafana's HTTP API stores settings as sent (only provisioning FILES substitute
+    # ${VARIABLES}): without a real URL the contact point could never deliver, so neither it nor the policy
+    # routing to it is written, and the report says so.
+    if not webhook_url:
+        report.append(f"contact point and notification policy: not synced (no webhook URL: give --webhook-url or "
+                      f"{WEBHOOK_URL_VARIABLE}); alerts use the policies Grafana already has")
+        return report
     receiver = contact_points()["contactPoints"][0]["receivers"][0]
     contact = {"uid": receiver["uid"], "name": CONTACT_POINT, "type": "webhook",
-               "settings": {**receiver["settings"], "url": webhook_url or receiver["settings"]["url"]}}
+               "settings": {**receiver["settings"], "url": webhook_url}}
     existing = grafana.alertingprovisioning.get_contactpoints(name=CONTACT_POINT) or []
     if any(c.get("uid") == contact["uid"] for c in existing):
         grafana.alertingprovisioning.update_contactpoint(contact["uid"], contact, disable_provenance=True)

@@ -19,12 +19,13 @@ from typing import Any
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.shared import SharedState
 from llmsight.collector.spool import Spool, SpoolWriteError
+from llmsight.errors import LLMSightError
 
 _FIELDS_OF = operator.attrgetter(*RECORD_FIELDS)  # a record as a tuple: one C call, for the spool
 _TRACE_ID, _SPAN_ID = RECORD_FIELDS.index("trace_id"), RECORD_FIELDS.index("span_id")
 
 
-class Backpressure(Exception):
+class Backpressure(LLMSightError):
     """The backlog is over its bound: tell the exporter to retry later."""
 
     def __init__(self, retry_after_seconds: float) -> None:

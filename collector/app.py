@@ -55,6 +55,7 @@ class Collector:
         self._receiver: ReceiverProcess | None = None
         self._query: QueryApiServer | None = None
         self.alerts: Any = None
+        self.reconcile: Any = None
         self.http_port = self.grpc_port = self.query_port = 0
 
     @property
@@ -95,16 +96,31 @@ class Collector:
             self._receiver.start()  # opens (and repairs) the spool before the writer reads it
             self.pipeline.start()
             operations = Operations(self.store.read, self.store.kill_reads, alerts_config=alerts_config)
-            self._query = QueryApiServer(operations, settings.query_port, new_token(settings.data_dir))
+            self._query = QueryApiServer(
+                operations, settings.query_port, new_token(settings.data_dir), cancel_reads=self.store.cancel_reads
+            )
             self._query.start()
             self.http_port, self.grpc_port = self._receiver.http_port, self._receiver.grpc_port
             self.query_port = self._query.port
             self._start_alerts(alerts_config)
+            self._start_reconcile()
             self._write_state()
         except BaseException:
             self.stop()
             raise
         return self
+
+    def _start_reconcile(self) -> None:
+        """The hourly pull of the providers' reports, when admin keys are configured (never written to collector.json)."""
+        from llmsight.collector.reconcile.schedule import ScheduledPull
+        from llmsight.collector.reconcile.settings import ReconcileSettings, configured_providers
+
+        settings = ReconcileSettings()
+        accesses = configured_providers(settings)
+        if accesses:
+            logger.info("pulling %s usage and costs every %.0f s", ", ".join(a.provider for a in accesses),
+                        settings.reconcile_interval_s)
+            self.reconcile = ScheduledPull(self.store, accesses, settings).start()
 
     def _alerts_config(self) -> Any:
         """The validated alerts file (ConfigFileError, `file:line: …`, when it is wrong)."""
@@ -149,10 +165,17 @@ class Collector:
 
     def stop(self) -> None:
         """Stop receiving, store everything accepted, release the store."""
+        if self._query is not None:  # first: reports in progress are killed (their clients get 503), not awaited
+            self._query.begin_stop()
+        elif self.store is not None:
+            self.store.cancel_reads()
         if self._receiver is not None:
             self._receiver.stop()
         if self.alerts is not None:
             self.alerts.stop()
+        if self.reconcile is not None:
+            self.reconcile.stop()
+            self.reconcile = None
         if self.pipeline is not None:
             self.pipeline.close()
         if self._query is not None:

@@ -71,6 +71,14 @@ CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
 # created before, with ALTER TABLE ... ADD COLUMN IF NOT EXISTS.
 ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"), (3, "cache_savings"), (5, "call_id"))
 CONTENT_COLUMN: Final = "content"
+# Columns ClickHouse computes from others at insert (MATERIALIZED): never in an insert's column list nor in
+# `SELECT *`, so the call record and the spool do not carry them. (schema version, name, type, expression)
+API_KEY_HINT_COLUMN: Final = "api_key_hint"
+MATERIALIZED_CALL_COLUMNS: Final[tuple[tuple[int, str, str, str], ...]] = (
+    # The key hint llmsight spans carry (llmsight.api_key.hint): what reconciliation matches a provider's
+    # api_key_id to, through its key list. '' for other instrumentations' spans.
+    (6, API_KEY_HINT_COLUMN, "LowCardinality(String)", "attributes['llmsight.api_key.hint']"),
+)
 
 # The hourly rollup (AggregatingMergeTree fed by a materialized view). The report and the dashboards read it for
 # the whole hours of every aggregate (raw rows for partial edge hours), so they agree for any window; it has no
@@ -142,4 +150,28 @@ PRICE_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
     ("cheaper_alternative", "Bool"),  # this model is its provider's configured cheaper model
     ("price_source", "LowCardinality(String)"),
     ("updated_at", "DateTime64(3, 'UTC')"),
+)
+
+# Batch submissions (docs/batch.md): one row per submitted batch, from its `batch.create` span, so the attribution
+# recorded at submission reaches the batch's result rows whichever process or collector reads them, and dashboards
+# measure turnaround. ReplacingMergeTree on (provider, batch_id): a resent span or a second collector writes the
+# same row again. Kept for BATCH_SUBMISSION_TTL_DAYS.
+BATCH_SUBMISSIONS_TABLE: Final = "batch_submissions"
+BATCH_SUBMISSION_TTL_DAYS: Final = 30  # results can be downloaded for 29 days (Anthropic) after a 24 h window
+BATCH_SUBMISSION_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
+    ("provider", "LowCardinality(String)"),
+    ("batch_id", "String"),
+    ("submitted_at", "DateTime64(6, 'UTC')"),
+    ("service", "LowCardinality(String)"),
+    ("environment", "LowCardinality(String)"),
+    ("endpoint", "LowCardinality(String)"),
+    ("request_count", "UInt64"),  # 0 when the span did not say (OpenAI: the input file's lines)
+    ("task", "LowCardinality(String)"),
+    ("prompt_name", "LowCardinality(String)"),
+    ("prompt_version", "LowCardinality(String)"),
+    ("tenant", "LowCardinality(String)"),
+    ("user_id", "String"),
+    ("session_id", "String"),
+    ("trace_id", "FixedString(32)"),
+    ("span_id", "FixedString(16)"),
 )

@@ -21,7 +21,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from llmsight.errors import ConfigurationError
+from llmsight.errors import ConfigurationError, LLMSightError
 
 M = TypeVar("M", bound=BaseModel)
 MAX_REPORTED = 20  # problems listed before "... and N more"
@@ -43,7 +43,7 @@ class ConfigFileError(ConfigurationError):
         super().__init__("\n".join(shown))
 
 
-class _KeyProblem(yaml.YAMLError):
+class _KeyProblem(LLMSightError, yaml.YAMLError):
     def __init__(self, line: int, message: str) -> None:
         super().__init__(message)
         self.line = line

@@ -9,11 +9,15 @@ token, so a batch replayed after a crash rewrites the same file rather than addi
 
 Replaying is safe to repeat and to run beside other collectors: rows whose call is already stored are left
 out (the same `call_id` lookup the writer makes), and each block is inserted under a token derived from the
-file's, so ClickHouse drops a block a crashed replay had already inserted.
+block's own rows, so ClickHouse drops a block a crashed replay had already inserted, and only that: two files
+that share a header token or a name (a file split by hand, two folders) hold different rows, hence different
+tokens. What counts as inserted is what the store holds afterwards (a row it silently does not keep, such as a
+time beyond its range, is reported and the file stays where it is).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -23,9 +27,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from llmsight.collector.columns import CALLS_TABLE, DATABASE
+from llmsight.collector.instants import parse_instant, utc_parameter
 from llmsight.collector.normalise.merge import drop_stored
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.store.store import Store, insert_blocks
+from llmsight.errors import LLMSightError
 
 DEAD_LETTER_DIR = "dead-letter"
 REPLAYED_DIR = "replayed"
@@ -46,10 +53,15 @@ def read_dead_letter(path: Path) -> tuple[dict[str, Any], list[CallRecord]]:
 
 @dataclass(frozen=True)
 class ReplayResult:
-    path: Path  # where the file went (dead-letter/replayed/…)
+    path: Path  # where the file is now: dead-letter/replayed/… once every row is stored, else where it was
     rows: int  # rows in the file
-    inserted: int
+    inserted: int  # rows inserted and found in the store afterwards
     already_stored: int  # left out: their call is stored (an earlier replay, or another collector)
+    not_stored: int = 0  # inserted without an error, yet not in the store (a time it cannot hold, …)
+
+    @property
+    def complete(self) -> bool:
+        return self.not_stored == 0
 
 
 def dead_letters(directory: Path) -> list[Path]:
@@ -58,17 +70,50 @@ def dead_letters(directory: Path) -> list[Path]:
 
 
 def replay(store: Store, path: Path) -> ReplayResult:
-    """Insert a dead-letter file's rows again, then move it under `replayed/`. Raises StoreDataError when the
-    store still refuses them (the file stays where it is) and StoreError when it is unavailable."""
-    header, records = read_dead_letter(path)
-    token = f"replay:{header.get('token') or path.stem}"
+    """Insert a dead-letter file's rows again, count them in the store, and move the file under `replayed/` when
+    all are there. Raises StoreDataError when the store still refuses them (the file stays where it is) and
+    StoreError when it is unavailable."""
+    _, records = read_dead_letter(path)
     kept, merged, replayed = drop_stored(store, records)
     for suffix, rows in insert_blocks(kept):
-        store.insert(rows, f"{token}:{suffix}")
+        store.insert(rows, f"replay:{suffix}:{_digest(rows)}")
+    found = count_stored(store, kept)
+    result = ReplayResult(path, len(records), found, merged + replayed, len(kept) - found)
+    if not result.complete:
+        return result
     done = path.parent / REPLAYED_DIR / path.name
     done.parent.mkdir(exist_ok=True)
     os.replace(path, done)
-    return ReplayResult(done, len(records), len(kept), merged + replayed)
+    return ReplayResult(done, result.rows, result.inserted, result.already_stored)
+
+
+def _digest(records: Sequence[CallRecord]) -> str:
+    """What the block holds, as its deduplication token: the same rows again are dropped, other rows never are."""
+    digest = hashlib.sha256()
+    for record in records:
+        digest.update(json.dumps(_row(record), default=str, sort_keys=True).encode())
+    return digest.hexdigest()[:32]
+
+
+_COUNT_CHUNK = 5_000  # span ids per look-up query
+
+
+def count_stored(store: Store, records: Sequence[CallRecord]) -> int:
+    """How many of `records` the store holds as written: the same trace id, span id and time."""
+    wanted = [(r.trace_id, r.span_id, utc_parameter(r.ts)) for r in records]
+    if not wanted:
+        return 0
+    low, high = min(ts for _, _, ts in wanted), max(ts for _, _, ts in wanted)
+    found: set[tuple[str, str, object]] = set()
+    span_ids = sorted({span for _, span, _ in wanted})
+    for offset in range(0, len(span_ids), _COUNT_CHUNK):
+        result = store.query(
+            f"SELECT trace_id, span_id, ts FROM {DATABASE}.{CALLS_TABLE} "
+            "WHERE ts >= {low:DateTime64(6)} AND ts <= {high:DateTime64(6)} AND span_id IN {ids:Array(String)}",
+            {"low": low, "high": high, "ids": span_ids[offset:offset + _COUNT_CHUNK]},
+        )
+        found.update((trace, span, utc_parameter(ts)) for trace, span, ts in result.rows)
+    return sum(key in found for key in wanted)
 
 
 def write_rows(path: Path, records: Sequence[CallRecord], header: dict[str, Any]) -> None:
@@ -94,7 +139,7 @@ def write_rows(path: Path, records: Sequence[CallRecord], header: dict[str, Any]
         os.close(fd)
 
 
-class RowFileError(ValueError):
+class RowFileError(LLMSightError, ValueError):
     """A row file that `write_rows` did not write as it stands (edited by hand, truncated): `FILE:LINE: what`."""
 
 
@@ -110,7 +155,7 @@ def read_rows(path: Path) -> tuple[dict[str, Any], list[CallRecord]]:
             for number, line in enumerate(handle, start=2):  # noqa: B007 - the except clause names the line
                 if line.strip():
                     row = json.loads(line)
-                    row["ts"] = datetime.fromisoformat(row["ts"])
+                    row["ts"] = parse_instant(row["ts"])
                     records.append(CallRecord(**row))
         except (ValueError, TypeError, KeyError) as exc:  # bad JSON, a missing or unknown column, a bad time
             raise RowFileError(f"{path}:{number}: not a row of this file format ({type(exc).__name__}: {exc})") from None

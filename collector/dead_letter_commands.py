@@ -88,6 +88,12 @@ def replay_letters(
                 say(f"llmsight dead-letter replay: {exc}")
                 raise typer.Exit(1) from None
             already = f", {result.already_stored:,} already stored" if result.already_stored else ""
+            if not result.complete:  # inserted without an error, yet not there: the file stays, exit 1
+                refused += 1
+                lost = f"{result.not_stored:,} row{'s' if result.not_stored > 1 else ''}"
+                say(f"{path.name}: {result.inserted:,} of {result.rows:,} rows stored{already}; {lost} the store did "
+                    "not keep (a time it cannot hold, or older than its TTL?): the file stays where it is")
+                continue
             say(f"{path.name}: {result.inserted:,} of {result.rows:,} rows inserted{already} → {result.path}")
     finally:
         store.close()

@@ -29,6 +29,8 @@ from typing import Any
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from llmsight.errors import LLMSightError
+
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -45,19 +47,19 @@ class ConnectionLimits:
     max_connections: int = 256  # open connections (and requests in progress) at once; then 503
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(LLMSightError):
     pass
 
 
-class BodyTimeout(Exception):
+class BodyTimeout(LLMSightError):
     pass
 
 
-class ClientGone(Exception):
+class ClientGone(LLMSightError):
     pass
 
 
-class OverBudget(Exception):
+class OverBudget(LLMSightError):
     """Bodies in memory across all requests would exceed their budget: answer 503 (retried)."""
 
 

@@ -12,8 +12,10 @@ import time
 from pathlib import Path
 from typing import IO
 
+from llmsight.errors import LLMSightError
 
-class LockedError(RuntimeError):
+
+class LockedError(LLMSightError, RuntimeError):
     """Another live process holds the lock."""
 
 

@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from llmsight.collector.batches import attribute_results, split_submissions, store_submissions
 from llmsight.collector.config import CollectorSettings
 from llmsight.collector.dead_letter import DEAD_LETTER_DIR, write_dead_letter
 from llmsight.collector.normalise.merge import drop_stored, merge_calls
@@ -55,7 +56,8 @@ class Pipeline:
         self.pricer = pricer
         self.shared = shared
         self.limits = limits or PipelineLimits()
-        self._batch_merges = (0, 0)  # (spans merged into another row, spans already stored) of the last batch
+        # (spans merged into another row, spans already stored, batch submissions) of the last batch
+        self._batch_merges = (0, 0, 0)
         self.spool = SpoolReader(settings.spool_dir, lambda: shared.position("durable"))
         self.checkpoint = Checkpoint(settings.spool_dir / "checkpoint.json")
         self.dead_letter_dir = settings.data_dir / DEAD_LETTER_DIR
@@ -103,22 +105,26 @@ class Pipeline:
         """The token a batch journalled by an earlier version (without a token of its own) was inserted with."""
         return f"{self.spool.id}:{start.segment}:{start.frame}-{end.frame}"
 
-    def _one_row_per_call(self, records: list[CallRecord]) -> tuple[list[CallRecord], int, int]:
+    def _one_row_per_call(self, records: list[CallRecord]) -> tuple[list[CallRecord], int, int, int]:
         """Spans of one call that reached this batch separately, or whose call is already stored (by an
-        earlier batch, or another collector), become one row (normalise/merge.py). Returns (records, merged,
-        already stored: the same span inserted before, e.g. resent to another collector)."""
+        earlier batch, or another collector), become one row (normalise/merge.py); batch submissions go to their
+        own table and batch results take their submission's attribution (collector/batches.py). Returns (records,
+        merged, already stored: the same span inserted before, e.g. resent to another collector, submissions)."""
+        submissions, records = split_submissions(records)
         records, merged = merge_calls(records)
         delay = self.limits.retry_initial_s
         while True:
             try:
+                store_submissions(self.store, submissions)
+                attribute_results(self.store, records, submissions)
                 records, stored_before, replayed = drop_stored(self.store, records)
-                return records, merged + stored_before, replayed
+                return records, merged + stored_before, replayed, len(submissions)
             except StoreError as exc:  # ClickHouse is down: wait like an insert would
                 self.shared.add(insert_errors=1)
                 self.shared.last_error = str(exc)
                 with self._wake:
                     if self._closing:
-                        return records, merged, 0
+                        return records, merged, 0, len(submissions)
                     self._wake.wait(timeout=delay)
                 delay = min(delay * 2, self.limits.retry_max_s)
 
@@ -204,8 +210,8 @@ class Pipeline:
         """Insert the batch's rows, split per day partition; rows the store refuses for what they hold go to
         the dead-letter directory. False when the collector is closing first (the batch stays journalled)."""
         records = [CallRecord(*row) for frame in frames for row in frame.payload]
-        records, merged, already = self._one_row_per_call(records)
-        self._batch_merges = (merged, already)  # counted once the batch is committed
+        records, merged, already, submissions = self._one_row_per_call(records)
+        self._batch_merges = (merged, already, submissions)  # counted once the batch is committed
         for record in records:
             try:
                 self.pricer.price(record)
@@ -259,7 +265,9 @@ class Pipeline:
                     "spool segment %d: dropped %d corrupted bytes at offset %d (frame %d); the frames after it were kept",
                     frame.segment, frame.corrupt_bytes, frame.offset, frame.index,
                 )
-        merged, already = self._batch_merges
-        # Rows inserted: the batch's spans less those merged into another span's row or already stored.
-        self.shared.add(stored=rows - merged - already, batches=1, merged_calls=merged, already_stored=already)
+        merged, already, submissions = self._batch_merges
+        # Rows inserted: the batch's spans less those merged into another span's row or already stored, and the
+        # batch submissions (rows of their own table).
+        self.shared.add(stored=rows - merged - already - submissions, batches=1, merged_calls=merged,
+                        already_stored=already, batch_submissions=submissions)
         self.shared.last_error = ""

@@ -13,23 +13,31 @@ those, computed here by the same code that runs against a store opened directly;
 
 Defence in depth, because it listens on a port any local process (or a web page, by DNS rebinding or a
 "simple" cross-site POST) can reach:
-- a per-run random token in a 0600 file in the data directory (`read_api.token`), sent as a bearer token;
+- a per-run random token in a 0600 file in the data directory (`read_api.token`), sent as a bearer token, and
+  only to the collector that holds it: the client first checks that the process collector.json names is alive and
+  that what answers on the port proves it holds the token (`/v1/hello`: an HMAC of the client's nonce), so state
+  left by a `kill -9` never hands the token to whatever listens on that port now;
 - `application/json` bodies only (415), which a page cannot send cross-site without a CORS preflight, and
   no CORS headers ever; a request with an `Origin` header (browsers send it) is refused (403);
 - the `Host` header must name a loopback address with this port (else 421), which defeats DNS rebinding;
 - each operation's queries run with readonly=1 (no table functions, no writes, no setting changes) and
   execution-time, memory and result-size limits (READ_LIMITS), on a read client of their own so inserts
   and shutdown are never blocked behind a long read (Store.read); at most MAX_OPERATIONS run at once;
-  when the client disconnects, the operation's query in progress is killed (KILL QUERY on its marker).
+  when the client disconnects, the operation's query in progress is killed (KILL QUERY on its marker);
+- at shutdown, new requests get 503 and the operations in progress are killed (and reads queued behind them
+  refused), so their clients get 503 within moments rather than waiting for the operation's time limit.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import secrets
 import socket
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -39,7 +47,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from llmsight.collector.http_server import (
     BackgroundHTTPServer,
@@ -55,13 +63,16 @@ from llmsight.collector.http_server import (
     read_body,
     respond,
 )
-from llmsight.collector.store import QueryResult, StoreError
+from llmsight.collector.instants import as_utc
+from llmsight.collector.store import QueryResult, StoreError, StoreUnavailableError
+from llmsight.collector.store.store import READ_MARKER
 
 STATE_FILE = "collector.json"
 TOKEN_FILE = "read_api.token"
 LOOPBACK = "127.0.0.1"
 MAX_OPERATIONS = 2  # at once; more wait up to QUEUE_WAIT_S, then 503
 QUEUE_WAIT_S = 10.0
+STOP_WAIT_S = 1.5  # at shutdown, for killed operations to end and their 503s to go out
 MAX_REQUEST_BYTES = 64 * 1024
 OPERATION_TIMEOUT_S = 30.0  # all of one operation's queries together
 # Settings on every query an operation runs (readonly=1 also forbids changing any of them).
@@ -94,7 +105,7 @@ class LimitedQuery:
         self._read = read
         self._kill = kill
         self._deadline = time.monotonic() + timeout_s
-        self.marker = f"llmsight-read:{secrets.token_hex(8)}"
+        self.marker = f"{READ_MARKER}:{secrets.token_hex(8)}"
         self.cancelled = False
 
     def __call__(self, sql: str, parameters: dict[str, Any] | None = None) -> QueryResult:
@@ -117,9 +128,26 @@ class ReportRequest(BaseModel):
     start: datetime
     end: datetime
 
+    @field_validator("start", "end")
+    @classmethod
+    def _utc(cls, moment: datetime) -> datetime:  # whatever offset the client wrote
+        return as_utc(moment)
+
 
 class AlertsCheckRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class HelloRequest(BaseModel):
+    """Who answers here? The only operation without the token: it proves the server holds it."""
+
+    model_config = ConfigDict(extra="forbid")
+    nonce: str = Field(min_length=32, max_length=128, pattern=r"^[0-9a-f]+$")
+
+
+def proof_of_token(token: str, nonce: str, pid: int) -> str:
+    """What only the holder of the token can compute for a client's nonce (and the pid it claims)."""
+    return hmac.new(token.encode(), f"llmsight-read-api-hello:{nonce}:{pid}".encode(), hashlib.sha256).hexdigest()
 
 
 class Operations:
@@ -137,7 +165,13 @@ class Operations:
         from llmsight.collector.report.queries import build_report
         from llmsight.collector.report.window import Window
 
-        return build_report(query, Window(request.start, request.end))
+        budgets = self.alerts_config.budgets if self.alerts_config is not None else ()
+        return build_report(query, Window(request.start, request.end), budgets)
+
+    def reconcile(self, request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
+        from llmsight.collector.reconcile.service import reconciliation_json
+
+        return reconciliation_json(query, request.start, request.end)
 
     def check_alerts(self, request: AlertsCheckRequest, query: LimitedQuery) -> dict[str, Any]:
         from llmsight.alerts.evaluator import AlertEvaluator
@@ -150,6 +184,7 @@ class Operations:
 _ROUTES: dict[str, tuple[type[BaseModel], str]] = {
     "/v1/report": (ReportRequest, "report"),
     "/v1/alerts/check": (AlertsCheckRequest, "check_alerts"),
+    "/v1/reconcile": (ReportRequest, "reconcile"),
 }
 
 
@@ -157,14 +192,24 @@ def _problem(status: int, message: str) -> tuple[int, bytes]:
     return status, json.dumps({"error": message}).encode()
 
 
+_STOPPING = _problem(503, "the collector is stopping; retry once it runs again")
+
+
 class ReadApiApp:
-    def __init__(self, operations: Operations, token: str, port: Callable[[], int]) -> None:
+    def __init__(
+        self, operations: Operations, token: str, port: Callable[[], int], cancel_reads: Callable[[], None] | None = None
+    ) -> None:
         self.operations = operations
         self.token = token
         self._port = port
+        self._cancel_reads = cancel_reads  # Store.cancel_reads: refuses new reads, kills those running
         self._pool = ThreadPoolExecutor(MAX_OPERATIONS, thread_name_prefix="llmsight-read-api")
         self._slots: asyncio.Semaphore | None = None
-        self._active: set[LimitedQuery] = set()  # operations in progress, cancelled at shutdown
+        # Operations whose worker has not returned yet: shutdown cancels them until they really end.
+        self._active: set[LimitedQuery] = set()
+        self._answering = 0  # requests not fully answered yet
+        self._lock = threading.Lock()
+        self.stopping = threading.Event()  # set by begin_stop: new operations get 503
 
     def _host_ok(self, scope: Scope) -> bool:
         host = (header(scope, b"host") or b"").decode("latin-1").lower()
@@ -173,14 +218,22 @@ class ReadApiApp:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
-        status, body = await self._answer(scope, receive)
-        await respond(send, status, body, "application/json", close=status >= 400)
+        with self._lock:
+            self._answering += 1
+        try:
+            status, body = await self._answer(scope, receive)
+            await respond(send, status, body, "application/json", close=status >= 400)
+        finally:
+            with self._lock:
+                self._answering -= 1
 
     async def _answer(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         if not self._host_ok(scope):
             return _problem(421, f"the read API answers only to Host 127.0.0.1:{self._port()} (or localhost, [::1])")
         if header(scope, b"origin") is not None:
             return _problem(403, "the read API is not for browsers (no cross-origin requests)")
+        if scope["path"] == "/v1/hello":
+            return await self._hello(scope, receive)
         if not bearer_ok(scope, self.token):
             return _problem(401, f"missing or wrong bearer token (it is in the data directory's {TOKEN_FILE})")
         route = _ROUTES.get(scope["path"])
@@ -202,6 +255,8 @@ class ReadApiApp:
             request = model.model_validate_json(raw or b"{}")
         except ValidationError as exc:
             return _problem(400, f"bad request for {scope['path']}: {exc.errors(include_url=False, include_input=False)}")
+        if self.stopping.is_set():
+            return _STOPPING
         if self._slots is None:
             self._slots = asyncio.Semaphore(MAX_OPERATIONS)
         try:
@@ -209,9 +264,19 @@ class ReadApiApp:
         except asyncio.TimeoutError:
             return _problem(503, "the read API is busy; retry")
         query = self.operations.limited()
-        self._active.add(query)
+        run = getattr(self.operations, operation)
+
+        def work_then_release() -> Any:
+            try:
+                return run(request, query)
+            finally:
+                with self._lock:
+                    self._active.discard(query)
+
+        with self._lock:
+            self._active.add(query)
         try:
-            work = asyncio.get_running_loop().run_in_executor(self._pool, getattr(self.operations, operation), request, query)
+            work = asyncio.get_running_loop().run_in_executor(self._pool, work_then_release)
             gone = asyncio.ensure_future(receive())  # after the body, the next message is the disconnect
             await asyncio.wait({work, gone}, return_when=asyncio.FIRST_COMPLETED)
             if not work.done():
@@ -219,28 +284,66 @@ class ReadApiApp:
             else:
                 gone.cancel()
             result = await work
-        except StoreError as exc:
-            return _problem(504 if isinstance(exc, OperationTimeout) else 400, str(exc))
+        except Exception as exc:
+            if self.stopping.is_set():  # killed by the shutdown, whatever it raised
+                return _STOPPING
+            if isinstance(exc, OperationTimeout):
+                return _problem(504, str(exc))
+            if isinstance(exc, StoreUnavailableError):
+                return _problem(503, str(exc))
+            if isinstance(exc, StoreError):
+                return _problem(400, str(exc))
+            raise
         finally:
-            self._active.discard(query)
             self._slots.release()
         return 200, json.dumps(result, default=str).encode()
 
-    def close(self) -> None:
-        """At shutdown: kill the operations in progress (SIGTERM must not wait for a long report)."""
-        for query in list(self._active):
+    async def _hello(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+        if scope["method"] != "POST" or (header(scope, b"content-type") or b"").split(b";")[0].strip() != b"application/json":
+            return _problem(415, "POST application/json {\"nonce\": hex}")
+        try:
+            request = HelloRequest.model_validate_json(await read_body(receive, 1024, 10.0) or b"{}")
+        except (BodyTooLarge, BodyTimeout, ClientGone, ValidationError):
+            return _problem(400, "POST application/json {\"nonce\": 32 to 128 hex digits}")
+        pid = os.getpid()
+        return 200, json.dumps({"pid": pid, "proof": proof_of_token(self.token, request.nonce, pid)}).encode()
+
+    def begin_stop(self) -> None:
+        """At shutdown, first: refuse new operations (503), kill the queries of those in progress and of reads
+        queued behind them, and give their clients their 503s (SIGTERM must not wait for a long report)."""
+        self.stopping.set()
+        deadline = time.monotonic() + STOP_WAIT_S
+        with self._lock:
+            active = list(self._active)
+        for query in active:
             query.cancel()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        while True:
+            if self._cancel_reads is not None:
+                self._cancel_reads()  # again each round: a read that was about to start when the last KILL ran
+            with self._lock:
+                done = not self._active and self._answering == 0
+            if done or time.monotonic() > deadline:
+                return
+            time.sleep(0.05)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 class QueryApiServer(BackgroundHTTPServer):
     """The read API, on loopback only, always."""
 
-    def __init__(self, operations: Operations, port: int, token: str) -> None:
-        self.app = ReadApiApp(operations, token, lambda: self.port)
+    def __init__(
+        self, operations: Operations, port: int, token: str, *, cancel_reads: Callable[[], None] | None = None
+    ) -> None:
+        self.app = ReadApiApp(operations, token, lambda: self.port, cancel_reads)
         super().__init__(self.app, LOOPBACK, port, name="the read API", limits=ConnectionLimits(max_connections=32))
 
+    def begin_stop(self) -> None:
+        self.app.begin_stop()
+
     def stop(self) -> None:
+        self.app.begin_stop()
         super().stop()
         self.app.close()
 
@@ -291,21 +394,60 @@ class ReadApiClient:
     def report(self, start: datetime, end: datetime) -> dict[str, Any]:
         return dict(self._post("/v1/report", {"start": start.isoformat(), "end": end.isoformat()}))
 
+    def reconcile(self, start: datetime, end: datetime) -> dict[str, Any]:
+        return dict(self._post("/v1/reconcile", {"start": start.isoformat(), "end": end.isoformat()}))
+
     def check_alerts(self) -> list[dict[str, Any]]:
         return list(self._post("/v1/alerts/check", {})["transitions"])
 
 
 def running_collector(data_dir: Path) -> ReadApiClient | None:
-    """A client for the collector that runs on this data dir (None if none, or if it died)."""
+    """A client for the collector that runs on this data dir: None if none runs (no state, or the process it names
+    is gone: state left by a `kill -9`). Raises StoreError, without having sent the token, when that process lives
+    but what answers on its port cannot prove it holds the token."""
     try:
         state = json.loads((data_dir / STATE_FILE).read_text())
         token = (data_dir / TOKEN_FILE).read_text().strip()
-        port = int(state["query_port"])
+        port, pid = int(state["query_port"]), int(state["pid"])
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not _alive(pid):
         return None
     try:
         with socket.create_connection((LOOPBACK, port), timeout=2):
             pass
     except OSError:
         return None
+    if not _proves_token(port, token, pid):
+        raise StoreError(
+            f"something answers on the read API's port {port}, but it cannot prove it is the collector (pid {pid}) "
+            f"named in {data_dir / STATE_FILE}; the token was not sent. Stop it, or remove that file if no collector runs"
+        )
     return ReadApiClient(port, token)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: not ours, but the proof decides
+        return True
+    return True
+
+
+def _proves_token(port: int, token: str, pid: int) -> bool:
+    """Ask the server on `port` to prove it holds `token` for a fresh nonce; the token itself is never sent."""
+    nonce = secrets.token_hex(16)
+    request = urllib.request.Request(
+        f"http://{LOOPBACK}:{port}/v1/hello", data=json.dumps({"nonce": nonce}).encode(), method="POST",
+        headers={"content-type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            answer = json.loads(response.read(4096))
+        claimed = int(answer["pid"])
+        proof = str(answer["proof"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return claimed == pid and hmac.compare_digest(proof, proof_of_token(token, nonce, pid))

@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from llmsight.collector.lockfile import lock_exclusively
+from llmsight.errors import LLMSightError
 
 logger = logging.getLogger("llmsight.collector")
 _HEADER = struct.Struct("<II")
@@ -44,7 +45,7 @@ SEGMENT_MAX_BYTES = 64 * 1024 * 1024
 LOCK_WAIT_S = 15.0  # a receiver process of a collector just killed may take a moment to go
 
 
-class SpoolWriteError(OSError):
+class SpoolWriteError(LLMSightError, OSError):
     """An append could not be made durable (and was rolled back): nothing of it is in the spool."""
 
 

@@ -11,9 +11,12 @@ from __future__ import annotations
 import argparse
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from llmsight.alerts.budgets import Budget
+from llmsight.dashboards.budgets import BUDGETS_DASHBOARD, budget_panels
 from llmsight.dashboards.panels import (
     ALL_TASKS,
     ANNOTATIONS,
@@ -187,10 +190,14 @@ def dashboard(slug: str, title: str, panels: list[Panel], *, trace_url: str = TR
     }
 
 
-def render_all(trace_url: str = TRACE_URL_TEMPLATE) -> dict[str, str]:
+def render_all(trace_url: str = TRACE_URL_TEMPLATE, budgets: Sequence[Budget] = ()) -> dict[str, str]:
+    """Every dashboard's JSON; with budgets (the alerts file's), the Budgets dashboard too."""
+    dashboards = dict(DASHBOARDS)
+    if budgets:
+        dashboards[BUDGETS_DASHBOARD] = ("llmsight — Budgets", budget_panels(budgets))
     return {
         f"{slug}.json": json.dumps(dashboard(slug, title, panels, trace_url=trace_url), indent=2, ensure_ascii=False) + "\n"
-        for slug, (title, panels) in DASHBOARDS.items()
+        for slug, (title, panels) in dashboards.items()
     }
 
 
@@ -199,9 +206,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--trace-url", default=TRACE_URL_TEMPLATE,
                         help="trace viewer URL template; {trace_id} is replaced by the call's trace id")
     parser.add_argument("--out", type=Path, default=JSON_DIR, help="directory for the JSON files")
+    parser.add_argument("--alerts-file", type=Path, default=None,
+                        help="an alerts file whose budgets get a Budgets dashboard (docs/budgets.md)")
     args = parser.parse_args(argv)
+    from llmsight.alerts.rules import load_config
+
+    budgets = load_config(args.alerts_file).budgets
     args.out.mkdir(parents=True, exist_ok=True)
-    for name, text in render_all(args.trace_url).items():
+    for name, text in render_all(args.trace_url, budgets).items():
         (args.out / name).write_text(text)
         print(f"wrote {args.out / name}")
 

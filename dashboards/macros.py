@@ -36,11 +36,13 @@ import re
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 
+from llmsight.errors import LLMSightError
+
 PREFIX = "$__"
 STATEMENT_MACROS = ("columns", "rateColumns", "perSecondColumns", "increaseColumns", "lttb")
 
 
-class MacroError(ValueError):
+class MacroError(LLMSightError, ValueError):
     pass
 
 

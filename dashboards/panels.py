@@ -59,7 +59,21 @@ HOURLY = (
 )
 PER_CALL = f"$__timeFilter(ts) AND {FILTERS}"
 SAVED_BY_CACHE = "sum(cache_savings)"  # priced per call when it was priced (collector/columns.py defines it)
-TRACE_LINK = "replaceAll(${trace_url_template:sqlstring}, '{trace_id}', toString(trace_id)) AS trace_link"
+
+
+def typed_text(variable: str) -> str:
+    """A free-text variable as a ClickHouse string: percent-encoded by Grafana (only A-Z a-z 0-9 - _ . ~ and %XX
+    reach the query) and decoded by ClickHouse. `sqlstring` escapes quotes but not backslashes, which
+    ClickHouse reads as escapes: a typed backslash would break the query or match nothing."""
+    return f"decodeURLComponent('${{{variable}:percentencode}}')"
+
+
+TRACE_LINK = f"replaceAll({typed_text('trace_url_template')}, '{{trace_id}}', toString(trace_id)) AS trace_link"
+
+
+def _text_filter(variable: str, column: str) -> str:
+    return f"({typed_text(variable)} = '' OR {column} = {typed_text(variable)})"
+
 
 
 @dataclass(frozen=True)
@@ -139,7 +153,10 @@ SPEND = [
           f"SELECT sum(total_cost) AS spend_today FROM {ROLLUP} WHERE hour >= toStartOfDay(now('UTC')) AND {FILTERS}",
           "Since midnight UTC; the gauge's maximum is the daily_budget constant, orange from 80%, red at 100%.",
           "currencyUSD", width=6,
-          extra_targets=(("B", f"SELECT toFloat64(${{daily_budget}}) AS budget, budget * {BUDGET_WARNING_SHARE} AS warn_at"),),
+          # One column per handler: configFromData keeps the first mapping of a field name, and its threshold
+          # steps (one per column, in column order) replace the panel's, so the green base step comes from data too.
+          extra_targets=(("B", f"SELECT toFloat64(${{daily_budget}}) AS budget, 0 AS ok_from, "
+                               f"budget * {BUDGET_WARNING_SHARE} AS warn_from, budget AS over_from"),),
           field_defaults={"min": 0, "max": DAILY_BUDGET_USD, "thresholds": {"mode": "absolute", "steps": [
               {"color": "green", "value": None},
               {"color": "orange", "value": DAILY_BUDGET_USD * BUDGET_WARNING_SHARE},
@@ -148,8 +165,8 @@ SPEND = [
                    "showThresholdMarkers": True, "showThresholdLabels": False},
           transformations=({"id": "configFromData", "options": {"configRefId": "B", "applyTo": {"id": "byName", "options": "spend_today"},
                             "mappings": [{"fieldName": "budget", "handlerKey": "max"},
-                                         {"fieldName": "warn_at", "handlerKey": "threshold1", "handlerArguments": {"threshold": {"color": "orange"}}},
-                                         {"fieldName": "budget", "handlerKey": "threshold1", "handlerArguments": {"threshold": {"color": "red"}}}]}},)),
+                                         *({"fieldName": name, "handlerKey": "threshold1", "handlerArguments": {"threshold": {"color": color}}}
+                                           for name, color in (("ok_from", "green"), ("warn_from", "orange"), ("over_from", "red")))]}},)),
     Panel("Projected month-end spend", "stat",
           f"SELECT sum(total_cost) / greatest(dateDiff('second', toStartOfMonth(now('UTC')), now('UTC')), 1) "
           f"* dateDiff('second', toStartOfMonth(now('UTC')), toStartOfMonth(now('UTC')) + INTERVAL 1 MONTH) AS projected "
@@ -312,11 +329,9 @@ CALLS = [
           f"SELECT ts AS time, service, provider, request_model, task, prompt_name, prompt_version, "
           f"input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, total_cost, ttft_ms, duration_ms, status, http_status, "
           f"error_type, prompt_prefix_hash, user_id, session_id, trace_id, {TRACE_LINK} FROM {RAW} WHERE {PER_CALL} "
-          f"AND (${{trace_id:sqlstring}} = '' OR trace_id = ${{trace_id:sqlstring}}) "
-          f"AND (${{prompt:sqlstring}} = '' OR prompt_name = ${{prompt:sqlstring}}) "
-          f"AND (${{prefix_hash:sqlstring}} = '' OR prompt_prefix_hash = ${{prefix_hash:sqlstring}}) "
-          f"AND (${{user:sqlstring}} = '' OR user_id = ${{user:sqlstring}}) "
-          f"AND (${{session:sqlstring}} = '' OR session_id = ${{session:sqlstring}}) "
+          f"AND {_text_filter('trace_id', 'trace_id')} AND {_text_filter('prompt', 'prompt_name')} "
+          f"AND {_text_filter('prefix_hash', 'prompt_prefix_hash')} AND {_text_filter('user', 'user_id')} "
+          f"AND {_text_filter('session', 'session_id')} "
           f"ORDER BY ts DESC, span_id LIMIT 1000",
           "Individual calls, newest first (at most 1000). The trace id opens the trace viewer (trace_url_template).",
           width=24, height=20, links=(TO_TRACE_VIEWER,), hidden=("trace_link",)),

@@ -9,6 +9,7 @@ from typing import Any
 from llmsight import attributes as attr
 from llmsight._tags import current_tag_attributes
 from llmsight.config import InstrumentationSettings
+from llmsight.key_hint import key_hint
 from llmsight.model_tier import ModelTiers
 
 logger = logging.getLogger("llmsight")
@@ -36,6 +37,13 @@ class CallContext:
         if tags:
             values.update(tags)
         return values
+
+    def key_hint_attributes(self, provider: str, client: Any) -> dict[str, str]:
+        """The key hint of the client's API key for `provider`, unless the `key_hint` setting is off."""
+        if not self.settings.key_hint:
+            return {}
+        hint = key_hint(provider, getattr(client, "api_key", None))
+        return {attr.LLMSIGHT_API_KEY_HINT: hint} if hint else {}
 
     def capture(self, value: Any) -> str | None:
         """Captured content as a capped JSON string, or None when capture is off or redaction drops it."""

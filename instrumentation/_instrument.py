@@ -48,7 +48,7 @@ def instrument(tracer_provider: TracerProvider | None = None, **settings: Any) -
     """Instrument every installed provider SDK. Calling it again is a no-op until `uninstrument()`.
 
     Keyword arguments override `LLMSIGHT_*` settings: `capture_content`, `content_max_chars`, `redact`,
-    `inject_stream_usage`, `model_tiers`, `provider_hosts`, `instrument_http`; a misspelt or invalid one raises
+    `inject_stream_usage`, `model_tiers`, `provider_hosts`, `key_hint`, `instrument_http`; a misspelt or invalid one raises
     `llmsight.ConfigurationError`. Spans go to `tracer_provider`, or to the global provider (`llmsight run`
     configures one that exports OTLP to the collector).
     """

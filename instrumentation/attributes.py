@@ -48,16 +48,43 @@ LLMSIGHT_TENANT: Final = "llmsight.tenant"
 LLMSIGHT_PROMPT_PREFIX_HASH: Final = "llmsight.prompt.prefix_hash"
 LLMSIGHT_RETRIES: Final = "llmsight.retries"
 LLMSIGHT_STREAM_COMPLETED: Final = "llmsight.stream.completed"
+# A non-secret hint of the API key (llmsight/key_hint.py): never more than the provider's key list displays.
+LLMSIGHT_API_KEY_HINT: Final = "llmsight.api_key.hint"
 # One span event per retried HTTP attempt (only calls that were retried pay for it), with the attempt's
 # number, its HTTP status (absent when it got no response: timeout, connection error) and Retry-After.
 LLMSIGHT_RETRY_EVENT: Final = "llmsight.retry"
 LLMSIGHT_RETRY_ATTEMPT: Final = "llmsight.retry.attempt"
 LLMSIGHT_RETRY_AFTER: Final = "llmsight.retry.after_s"
 
+# Batch APIs (docs/batch.md). A request inside a batch is a call span like any other, with service tier `batch`,
+# timed at the batch's completion, and these two attributes: its identity is provider + batch id + custom id.
+LLMSIGHT_BATCH_ID: Final = "llmsight.batch.id"
+LLMSIGHT_BATCH_CUSTOM_ID: Final = "llmsight.batch.custom_id"
+# The output / error file a result line was read from (OpenAI; identifies the batch when its id is unknown).
+LLMSIGHT_BATCH_FILE_ID: Final = "llmsight.batch.file_id"
+# What the provider said of one request: succeeded, errored, canceled, expired.
+LLMSIGHT_BATCH_RESULT: Final = "llmsight.batch.result"
+# Batch management spans (submission, retrieve, list, cancel, results read).
+LLMSIGHT_BATCH_ENDPOINT: Final = "llmsight.batch.endpoint"
+LLMSIGHT_BATCH_COMPLETION_WINDOW: Final = "llmsight.batch.completion_window"
+LLMSIGHT_BATCH_INPUT_FILE_ID: Final = "llmsight.batch.input_file_id"
+LLMSIGHT_BATCH_OUTPUT_FILE_ID: Final = "llmsight.batch.output_file_id"
+LLMSIGHT_BATCH_ERROR_FILE_ID: Final = "llmsight.batch.error_file_id"
+LLMSIGHT_BATCH_STATUS: Final = "llmsight.batch.status"
+LLMSIGHT_BATCH_REQUEST_COUNT: Final = "llmsight.batch.request_count"  # requests submitted
+LLMSIGHT_BATCH_REQUESTS_PREFIX: Final = "llmsight.batch.requests."  # + the provider's request-count field names
+LLMSIGHT_BATCH_USAGE_PREFIX: Final = "llmsight.batch.usage."  # + the batch's usage fields (OpenAI), never gen_ai.usage.*
+LLMSIGHT_BATCH_CREATED_AT: Final = "llmsight.batch.created_at"  # unix seconds
+LLMSIGHT_BATCH_COMPLETED_AT: Final = "llmsight.batch.completed_at"  # unix seconds
+LLMSIGHT_BATCH_LINES: Final = "llmsight.batch.results.lines"  # result lines read
+LLMSIGHT_BATCH_SKIPPED_LINES: Final = "llmsight.batch.results.skipped_lines"  # lines that could not be parsed
+
 # Operation names (gen_ai.operation.name values).
 OPERATION_CHAT: Final = "chat"
 OPERATION_EMBEDDINGS: Final = "embeddings"
 OPERATION_TEXT_COMPLETION: Final = "text_completion"
+# The submission of a batch: the collector keeps it (tags, times) in its own table, never as a call row.
+OPERATION_BATCH_CREATE: Final = "batch.create"
 
 # Model tiers (llmsight.model_tier values).
 TIER_FRONTIER: Final = "frontier"

@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "llmsight.collector.dead_letter_commands",  # dead-letter list | replay
     "llmsight.collector.pricing.commands",  # reprice, prices
     "llmsight.collector.report.commands",  # report, demo
+    "llmsight.collector.reconcile.commands",  # reconcile pull | show
     "llmsight.alerts.commands",  # alerts, grafana
 )
 

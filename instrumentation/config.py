@@ -41,6 +41,12 @@ class InstrumentationSettings(BaseSettings):
         "allowed), checked before the built-in rules: e.g. {\"llm-gateway.corp\": \"openai\"}. Without a match, "
         "a vendor's API host names its vendor, a local or private host is `self_hosted`, any other host `openai`.",
     )
+    key_hint: bool = Field(
+        default=True,
+        description="Record a non-secret hint of the API key on OpenAI and Anthropic spans (its type prefix and last "
+        "four characters, as the provider's key list shows it), so `llmsight reconcile` can match calls to the "
+        "provider's usage by key. False records nothing about the key.",
+    )
     instrument_http: bool = Field(
         default=False,
         description="Also emit every HTTP attempt as a child span (httpx and httpx2). Off by default: it doubles "

@@ -10,6 +10,8 @@ import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from llmsight.errors import LLMSightError
+
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 # chDB is not here: a collector in front of a ClickHouse server runs without it (the store says when it is needed).
@@ -17,7 +19,7 @@ COLLECTOR_MODULES = ("clickhouse_connect", "genai_prices", "opentelemetry.proto"
 CLI_MODULES = ("typer", "rich")
 
 
-class MissingExtraError(RuntimeError):
+class MissingExtraError(LLMSightError, RuntimeError):
     pass
 
 

@@ -10,6 +10,8 @@ import hashlib
 import json
 from typing import Any
 
+from llmsight.errors import LLMSightError
+
 # Apps send the same system prompt and tools on call after call; hashing their canonical JSON costs more
 # than the rest of the span's attributes together. Plain-data prefixes are memoised by value (a frozen
 # copy, cheap to hash: Python caches each string's hash), bounded so a stream of distinct prompts cannot grow it.
@@ -26,7 +28,7 @@ def _default(value: Any) -> Any:
     return repr(value)
 
 
-class _NotPlain(Exception):
+class _NotPlain(LLMSightError):
     pass
 
 

@@ -20,6 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from llmsight.collector.columns import CALLS_TABLE, DATABASE
+from llmsight.collector.instants import utc_parameter
 from llmsight.collector.normalise import variants as v
 from llmsight.collector.normalise.sources import source_of
 from llmsight.collector.record import CallRecord
@@ -139,7 +140,7 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
         result = store.query(
             f"SELECT call_id, span_id, ts FROM {DATABASE}.{CALLS_TABLE} "
             "WHERE ts >= {low:DateTime64(6)} AND ts <= {high:DateTime64(6)} AND call_id IN {ids:Array(String)}",
-            {"low": low.replace(tzinfo=None), "high": high.replace(tzinfo=None), "ids": ids},
+            {"low": utc_parameter(low), "high": utc_parameter(high), "ids": ids},
         )
         for stored_id, span_id, ts in result.rows:
             stored.setdefault(stored_id, []).append((span_id, ts))
@@ -147,8 +148,8 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
         return list(records), 0, 0
     kept, merged, replayed = [], 0, 0
     for record in records:
-        naive = record.ts.replace(tzinfo=None)
-        same = [span for span, ts in stored.get(record.call_id, ()) if abs(_naive(ts) - naive) <= SAME_CALL_WINDOW]
+        naive = utc_parameter(record.ts)
+        same = [span for span, ts in stored.get(record.call_id, ()) if abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW]
         if not same:
             kept.append(record)
         elif record.span_id in same:
@@ -156,11 +157,3 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
         else:
             merged += 1
     return kept, merged, replayed
-
-
-def _naive(ts: Any) -> Any:
-    if isinstance(ts, str):  # the collector's read API answers JSON
-        from datetime import datetime
-
-        ts = datetime.fromisoformat(ts)
-    return ts.replace(tzinfo=None)

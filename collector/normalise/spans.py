@@ -18,11 +18,18 @@ from hashlib import blake2b
 from typing import Any
 from urllib.parse import urlsplit
 
-from llmsight.attributes import SERVER_ADDRESS, SERVER_PORT
+from llmsight.attributes import (
+    LLMSIGHT_BATCH_CUSTOM_ID,
+    LLMSIGHT_BATCH_FILE_ID,
+    LLMSIGHT_BATCH_ID,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+)
 from llmsight.collector.normalise import variants as v
 from llmsight.collector.normalise.merge import merge_calls
 from llmsight.collector.normalise.sources import LLMSIGHT, source_of
 from llmsight.collector.record import CallRecord
+from llmsight.errors import LLMSightError
 from llmsight.model_tier import ModelTiers
 from llmsight.provider_hosts import DeclaredHosts, provider_for
 
@@ -36,11 +43,11 @@ _TIERS = ModelTiers()
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
-class InvalidSpan(ValueError):
+class InvalidSpan(LLMSightError, ValueError):
     pass
 
 
-class NotACall(Exception):
+class NotACall(LLMSightError):
     """A GenAI span that is not a call of its own (Logfire's usage-free request half of a stream)."""
 
 
@@ -198,13 +205,34 @@ def _raw_usage(raw: Any) -> dict[str, Any]:
     }
 
 
-def call_id(service: str, trace_id: bytes, span_id: bytes, response_id: str) -> str:
+def call_id(service: str, trace_id: bytes, span_id: bytes, response_id: str, batch_request: str = "") -> str:
     """The call's identity: spans of one service that carry the same response id describe the same call (an
     instrumentation's span and the SDK's own: parent and child, or two root spans — OpenLLMetry does not make
     its span current, so the SDK's lands in a trace of its own). Provider response ids are unique; merge.py
-    also requires the spans to start within seconds of each other. Without a response id, the span is the call."""
-    key = (b"r" + service.encode() + b"\0" + response_id.encode()) if response_id else (b"s" + trace_id + span_id)
+    also requires the spans to start within seconds of each other. A request inside a batch is provider + batch
+    id + custom id (`batch_request`), whichever service reads its result and however often. Without either, the
+    span is the call."""
+    if batch_request:
+        key = b"b" + batch_request.encode()
+    elif response_id:
+        key = b"r" + service.encode() + b"\0" + response_id.encode()
+    else:
+        key = b"s" + trace_id + span_id
     return blake2b(key, digest_size=16).hexdigest()
+
+
+def batch_request(provider: str, attrs: dict[Any, Any]) -> str:
+    """provider, batch id (or, when the reader did not know it, the result file's id) and custom id, or ""."""
+    custom_id = attrs.get(LLMSIGHT_BATCH_CUSTOM_ID)
+    if not isinstance(custom_id, str) or not custom_id:
+        return ""
+    batch_id = attrs.get(LLMSIGHT_BATCH_ID)
+    if isinstance(batch_id, str) and batch_id:
+        return f"{provider}\0{batch_id}\0{custom_id}"
+    file_id = attrs.get(LLMSIGHT_BATCH_FILE_ID)
+    if isinstance(file_id, str) and file_id:
+        return f"{provider}\0file:{file_id}\0{custom_id}"
+    return ""
 
 
 def normalise_span(
@@ -348,7 +376,7 @@ def normalise_span(
         _text(session_id),
         None,  # cache_savings: the pricer fills it in
         content,
-        call_id(service, span.trace_id, span.span_id, _text(response_id)),
+        call_id(service, span.trace_id, span.span_id, _text(response_id), batch_request(provider, attrs)),
     )
 
 

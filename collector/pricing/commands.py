@@ -25,14 +25,14 @@ def show(
     from datetime import datetime, timezone
 
     from llmsight.attributes import SERVER_ADDRESS
+    from llmsight.collector.instants import parse_instant
     from llmsight.collector.pricing import Pricer
     from llmsight.collector.pricing.pricer import describe_price
     from llmsight.collector.record import CallRecord
 
-    when = datetime.fromisoformat(at) if at else datetime.now(timezone.utc)
-    when = when if when.tzinfo else when.replace(tzinfo=timezone.utc)
+    when = parse_instant(at) if at else datetime.now(timezone.utc)
     pricer = Pricer(prices_file)
-    probe = CallRecord(ts=when.astimezone(timezone.utc), trace_id="0" * 32, span_id="0" * 16, provider=provider,
+    probe = CallRecord(ts=when, trace_id="0" * 32, span_id="0" * 16, provider=provider,
                        request_model=model, service_tier=service_tier.lower(),
                        attributes={SERVER_ADDRESS: server} if server else {})
     found = pricer.price_in_force(probe)
@@ -40,10 +40,12 @@ def show(
         typer.echo(f"no price for {provider}/{model}{f' at {server}' if server else ''} at {when:%Y-%m-%d %H:%M} UTC: "
                    "add it to a prices file", err=True)
         raise typer.Exit(1)
-    price, source = found
+    price, source, factor = found
     typer.echo(f"{provider}/{model}{f' ({service_tier})' if service_tier else ''} at {when:%Y-%m-%d %H:%M} UTC ({source}):")
     for line in describe_price(price):
         typer.echo(f"  {line}")
+    if factor != 1:
+        typer.echo(f"  batch: no batch price of its own, charged {factor:.0%} of the above")
     listed = pricer.list_price(provider, server, model, model, service_tier.lower())
     if listed is not None and listed.boundaries and not source.startswith("override:"):
         times = ", ".join(f"{b // 3_600_000_000:02d}:{b // 60_000_000 % 60:02d}" for b in listed.boundaries)

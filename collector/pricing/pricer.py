@@ -13,7 +13,11 @@ Which price (decided once per provider/server/model/service tier, then memoised)
 
 Which prices are in force: those at the call's START time (`ts`), including time-of-day windows, through
 genai-prices' own `calc_price`; the batch / flex / priority variant from the service tier; a long-context
-tier re-prices the whole request (genai-prices' tier rule on all input tokens).
+tier re-prices the whole request (genai-prices' tier rule on all input tokens). A batch call (service tier
+`batch`) whose model has no batch price in genai-prices (nor an override's own) is charged half its price
+(`BATCH_FALLBACK_FACTOR`, the documented discount of OpenAI's and Anthropic's batch APIs; `+batch-50%` in
+`price_source`), after the cache and long-context rules. A request of a batch that was not processed (errored,
+canceled, expired: `llmsight.batch.result`) is not billed by the provider: its costs are 0 (`batch:not-billed`).
 
 The arithmetic is genai-prices' (`ModelPrice.calc_price`): per price object and tier level, a few probe
 calculations give exact per-token rates and the per-request fee, memoised, so a row costs a few
@@ -28,9 +32,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timezone
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
-from llmsight.attributes import SERVER_ADDRESS
+from llmsight.attributes import LLMSIGHT_BATCH_RESULT, SERVER_ADDRESS
 from llmsight.collector.pricing.overrides import PriceOverrides, load_overrides
 from llmsight.collector.record import CallRecord
 
@@ -55,6 +59,11 @@ PRICE_CONTEXTS: dict[str, dict[str, str]] = {
     "priority": {"service_tier": "priority"},
 }
 INFERRED_PROVIDER = "+inferred-provider"
+BATCH_TIER = "batch"
+BATCH_FALLBACK_FACTOR = 0.5
+BATCH_FALLBACK = "+batch-50%"
+NOT_BILLED = "batch:not-billed"
+_UNBILLED_RESULTS = frozenset({"errored", "canceled", "expired"})
 _US_PER_DAY = 86_400_000_000
 
 
@@ -156,6 +165,19 @@ def time_of_day_boundaries(model: Any) -> tuple[int, ...] | None:
     return tuple(sorted(boundaries))
 
 
+def has_batch_price(model: Any) -> bool:
+    """Whether genai-prices has a batch variant of this model's price."""
+    context = PRICE_CONTEXTS[BATCH_TIER]
+    return any(all(context.get(key) == value for key, value in variant.when.items())
+               for variant in model.price_variants or ())
+
+
+class PriceInForce(NamedTuple):
+    price: Any  # genai-prices ModelPrice
+    source: str  # price_source
+    factor: float  # 1, or BATCH_FALLBACK_FACTOR for a batch call without a batch price of its own
+
+
 class ListPrice:
     """A model's list price from genai-prices for one billing provider and service tier, at any moment."""
 
@@ -165,7 +187,8 @@ class ListPrice:
         self.context = PRICE_CONTEXTS.get(tier)
         self.model_id = model.id
         self.boundaries = time_of_day_boundaries(model)
-        self.source = source
+        self.factor = BATCH_FALLBACK_FACTOR if tier == BATCH_TIER and not has_batch_price(model) else 1.0
+        self.source = source + (BATCH_FALLBACK if self.factor != 1.0 else "")
         self._at: dict[tuple[int, int], Any] = {}
 
     def _lookup(self, at: datetime) -> Any:
@@ -282,8 +305,8 @@ class Pricer:
             )
         return price
 
-    def price_in_force(self, record: CallRecord) -> tuple[Any, str] | None:
-        """(genai-prices ModelPrice, price_source) for a call, or None when it must stay unpriced."""
+    def price_in_force(self, record: CallRecord) -> PriceInForce | None:
+        """(genai-prices ModelPrice, price_source, batch factor) for a call, or None when it must stay unpriced."""
         model = record.response_model or record.request_model
         if not model:
             return None
@@ -296,11 +319,14 @@ class Pricer:
             )
             if override is not None:
                 index = override[0]
-                return self.override_price(index), f"override:{self.overrides_name}#models[{index}]"
+                source = f"override:{self.overrides_name}#models[{index}]"
+                if record.service_tier == BATCH_TIER:  # an override is one price: its batch price is half
+                    return PriceInForce(self.override_price(index), source + BATCH_FALLBACK, BATCH_FALLBACK_FACTOR)
+                return PriceInForce(self.override_price(index), source, 1.0)
         found = self.list_price(record.provider, host, model, record.request_model, record.service_tier)
         if found is None:
             return None
-        return found.at(record.ts), found.source
+        return PriceInForce(found.at(record.ts), found.source, found.factor)
 
     # -- arithmetic ------------------------------------------------------------------------------------------------
 
@@ -326,6 +352,11 @@ class Pricer:
         return rates
 
     def price(self, record: CallRecord) -> None:
+        if record.service_tier == BATCH_TIER and record.attributes.get(LLMSIGHT_BATCH_RESULT) in _UNBILLED_RESULTS:
+            record.input_cost = record.cache_read_cost = record.cache_write_cost = 0.0
+            record.output_cost = record.total_cost = record.cache_savings = 0.0
+            record.price_source = NOT_BILLED
+            return
         found = self.price_in_force(record)
         r = self.rates(found[0], record.input_tokens) if found is not None else None
         if found is None or r is None:  # unpriced: costs NULL (also when a reprice finds no price any more)
@@ -333,7 +364,7 @@ class Pricer:
             record.output_cost = record.total_cost = record.cache_savings = None
             record.price_source = ""
             return
-        source = found[1]
+        source = found.source
         reads = record.cache_read_tokens
         writes_1h = record.cache_write_1h_tokens
         writes_5m = record.cache_write_tokens - writes_1h
@@ -346,12 +377,12 @@ class Pricer:
         # reads and writes cost. A fully cached call saves reads × (input - read rate) > 0; writes that are never
         # read back cost their premium (negative savings).
         savings = (reads + writes_5m + writes_1h) * r.input - read_cost - write_cost
-        factor = 1.0
+        factor = found.factor
         if self.overrides.discounts:
             discount = self.overrides.discount(record.provider, record.response_model or record.request_model, record.ts)
             if discount is not None:
                 index, entry = discount
-                factor = float(1 - entry.percent / 100)
+                factor *= float(1 - entry.percent / 100)
                 source += f"+discount:{self.overrides_name}#discounts[{index}]"
         record.input_cost = input_cost * factor
         record.cache_read_cost = read_cost * factor

@@ -34,9 +34,11 @@ from pathlib import Path
 
 from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, DATABASE, HOURLY_KEY_COLUMNS, HOURLY_TABLE
 from llmsight.collector.dead_letter import read_rows, write_rows
+from llmsight.collector.instants import as_utc, utc_parameter
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.store import Store, StoreError, StoreUnavailableError
 from llmsight.collector.store.schema import hourly_sum_is_float, rollup_select
+from llmsight.errors import LLMSightError
 
 # What pricing writes: a reprice compares and rewrites these (price_source last: it is not a cost).
 COST_FIELDS = (
@@ -63,7 +65,7 @@ PAUSE_ENV = "LLMSIGHT_TEST_REPRICE_PAUSE"
 SLICE_ROWS_ENV = "LLMSIGHT_TEST_REPRICE_SLICE_ROWS"
 
 
-class RepriceError(RuntimeError):
+class RepriceError(LLMSightError, RuntimeError):
     """ClickHouse refused or failed the rewrite; nothing was lost (each row has its old or its new costs)."""
 
 
@@ -133,11 +135,11 @@ def _slices(store: Store, start: datetime, end: datetime, slice_rows: int) -> li
     counts = store.query(
         f"SELECT toStartOfHour(ts) AS hour, count() FROM {DATABASE}.{CALLS_TABLE} "
         "WHERE ts >= {start:DateTime64(6, 'UTC')} AND ts < {end:DateTime64(6, 'UTC')} GROUP BY hour ORDER BY hour",
-        {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)},
+        {"start": utc_parameter(start), "end": utc_parameter(end)},
     ).rows
     slices: list[tuple[datetime, datetime, int]] = []
     for hour, calls in counts:
-        hour = _hour(hour.replace(tzinfo=timezone.utc) if hour.tzinfo is None else hour)
+        hour = _hour(hour)
         if slices:
             first, _, held = slices[-1]
             if held + calls <= slice_rows:
@@ -154,13 +156,13 @@ def _price_slice(
     rows = store.query(
         f"SELECT {', '.join(RECORD_FIELDS)} FROM {DATABASE}.{CALLS_TABLE} "
         "WHERE ts >= {start:DateTime64(6, 'UTC')} AND ts < {end:DateTime64(6, 'UTC')}",
-        {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)},
+        {"start": utc_parameter(start), "end": utc_parameter(end)},
     ).rows
     originals: list[CallRecord] = []
     changed: list[CallRecord] = []
     for row in rows:
         original = CallRecord(*row)
-        original.ts = original.ts.replace(tzinfo=timezone.utc)
+        original.ts = as_utc(original.ts)
         record = CallRecord(*row)
         record.ts = original.ts
         result.total_before += record.total_cost or 0.0
@@ -191,7 +193,7 @@ def restore(store: Store, backup: Path) -> int:
         if not records:
             continue
         for record in records:
-            record.ts = record.ts.astimezone(timezone.utc)
+            record.ts = as_utc(record.ts)
         set_costs(store, records)
         restored += len(records)
         low, high = min(_hour(r.ts) for r in records), max(_hour(r.ts) for r in records)
@@ -303,7 +305,7 @@ def correct_rollup(store: Store, start: datetime, end: datetime) -> int:
     differs = " OR ".join(
         f"abs(sum(d_{name})) > {_COST_NOISE}" if hourly_sum_is_float(name) else f"sum(d_{name}) != 0" for name in PRICED_SUMS
     )
-    window = {"start": start.replace(tzinfo=None), "end": end.replace(tzinfo=None)}
+    window = {"start": utc_parameter(start), "end": utc_parameter(end)}
     in_window = "ts >= {start:DateTime64(6, 'UTC')} AND ts < {end:DateTime64(6, 'UTC')}"
     differences = (
         f"SELECT {keys}, {', '.join(totals)} FROM ("
@@ -338,4 +340,4 @@ def _refused(message: str) -> str:
 
 
 def _hour(ts: datetime) -> datetime:
-    return ts.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    return as_utc(ts).replace(minute=0, second=0, microsecond=0)

@@ -19,12 +19,13 @@ from llmsight.collector.accept import Acceptor, Backpressure
 from llmsight.collector.normalise import normalise_request
 from llmsight.collector.normalise.spans import NormaliseResult
 from llmsight.collector.shared import SharedState
+from llmsight.errors import LLMSightError
 from llmsight.provider_hosts import DeclaredHosts
 
 MAX_REASONS = 5  # reasons listed in partial_success.error_message
 
 
-class BadRequest(ValueError):
+class BadRequest(LLMSightError, ValueError):
     """The body is not an OTLP trace export (answer 400 / INVALID_ARGUMENT with this reason)."""
 
 

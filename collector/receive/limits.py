@@ -11,6 +11,7 @@ import zlib
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from llmsight.collector.receive.ingest import BadRequest
+from llmsight.errors import LLMSightError
 
 MAX_BODY_BYTES = 8 * 1024 * 1024  # as sent: compressed or not
 MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024  # no zip bombs; also gRPC's max_receive_message_length
@@ -21,7 +22,7 @@ MAX_BODIES_BYTES = 64 * 1024 * 1024  # HTTP bodies held at once, all connections
 REQUEST_READ_TIMEOUT_S = 10.0  # request head, and each piece of a body
 
 
-class TooLarge(ValueError):
+class TooLarge(LLMSightError, ValueError):
     """Over a per-request bound: 413 / INVALID_ARGUMENT, not retried (the exporter must send less)."""
 
 

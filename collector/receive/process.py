@@ -6,12 +6,17 @@ its own the receiver runs next to the store process (spool → ClickHouse) inste
 
 The store process starts it (`python -m llmsight.collector.receive.process`) and owns its lifetime: the
 config goes in as a JSON line on its stdin and "ready" (with the bound ports) comes back on its stdout;
-"stop" on stdin ends it. When the store process dies, even by `kill -9`, stdin reaches end-of-file and
-the receiver exits at once, releasing its ports and the spool for the next collector.
+"stop" on stdin ends it. When the store process dies, even by `kill -9`, the receiver dies with it, whatever it
+is doing, releasing its ports and the spool for the next collector: on Linux the kernel kills it
+(PR_SET_PDEATHSIG, asked for by the receiver itself at start; the store process spawns it from one thread that
+lives as long as the receiver, since the kernel ties the signal to the spawning thread); elsewhere a thread that
+watches the parent, and the end of stdin, exit at once. Everything it acknowledged is in the spool already.
 """
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import json
 import logging
 import os
@@ -28,6 +33,7 @@ from pydantic import BaseModel
 
 from llmsight.collector.accept import AcceptLimits
 from llmsight.collector.logs import LogLevel, configure_logging
+from llmsight.errors import LLMSightError
 
 logger = logging.getLogger("llmsight.collector")
 START_TIMEOUT_S = 60.0
@@ -48,7 +54,7 @@ class ReceiverConfig(BaseModel):
     log_level: LogLevel = "warning"
 
 
-class ReceiverError(OSError):
+class ReceiverError(LLMSightError, OSError):
     """The receiver process could not start (port in use, spool locked, ...)."""
 
 
@@ -63,15 +69,34 @@ class ReceiverProcess:
         self.http_port = self.grpc_port = 0
 
     def start(self) -> None:
-        self._spawn(self.config)
+        """Start the receiver; returns once it is ready (or raises ReceiverError). It is spawned, and respawned,
+        by one watcher thread that outlives it: the kernel's parent-death signal follows the spawning thread."""
+        started = threading.Event()
+        failure: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                self._spawn(self.config)
+            except BaseException as exc:  # noqa: BLE001 - handed to start()'s caller
+                failure.append(exc)
+                return
+            finally:
+                started.set()
+            self._watch()
+            if self._process is not None:  # stop() is ending it: this thread's end would kill it (see above)
+                self._process.wait()
+
+        self._watcher = threading.Thread(target=run, name="llmsight-receiver-watch", daemon=True)
+        self._watcher.start()
+        started.wait()
+        if failure:
+            raise failure[0]
         # Restarts bind the same ports, so exporters configured with them keep working.
         self.config = self.config.model_copy(update={"http_port": self.http_port, "grpc_port": self.grpc_port})
-        self._watcher = threading.Thread(target=self._watch, name="llmsight-receiver-watch", daemon=True)
-        self._watcher.start()
 
     def _spawn(self, config: ReceiverConfig) -> None:
         process = subprocess.Popen(
-            [sys.executable, "-m", "llmsight.collector.receive.process"],
+            [sys.executable, "-m", "llmsight.collector.receive.process", str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
         )
         assert process.stdin is not None and process.stdout is not None
@@ -182,7 +207,8 @@ def serve(config: ReceiverConfig, messages: IO[str], commands: IO[str]) -> None:
     tune_for_throughput()
     send(status="ready", http_port=http.port, grpc_port=grpc.port)
     logger.info("receiving OTLP/HTTP on %s:%d and OTLP/gRPC on %s:%d", config.host, http.port, config.host, grpc.port)
-    commands.readline()  # "stop", or end-of-file: the store process is gone (even by kill -9)
+    if commands.readline().strip() != "stop":  # end-of-file: the store process is gone (even by kill -9)
+        os._exit(0)  # at once: what was acknowledged is in the spool, and the next collector needs it
     for server in (http, grpc):
         try:
             server.stop()
@@ -191,7 +217,31 @@ def serve(config: ReceiverConfig, messages: IO[str], commands: IO[str]) -> None:
     spool.close()
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+_PARENT_POLL_S = 0.1
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """Exit as soon as `parent_pid` (the store process) is gone: the kernel's parent-death signal on Linux, and a
+    thread watching the parent everywhere (it also covers a parent that died before the signal was asked for)."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+        if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0) != 0:
+            logger.warning("prctl(PR_SET_PDEATHSIG) failed (errno %d); watching the parent instead", ctypes.get_errno())
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(_PARENT_POLL_S)
+        os._exit(0)  # everything acknowledged is in the spool; nothing else is worth waiting for
+
+    if os.getppid() != parent_pid:
+        os._exit(0)
+    threading.Thread(target=watch, name="llmsight-parent-watch", daemon=True).start()
+
+
 def main() -> None:
+    if len(sys.argv) > 1:
+        die_with_parent(int(sys.argv[1]))
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the store process decides
     # Messages to the store process go on the original stdout; anything else printed goes to stderr.
     messages = os.fdopen(os.dup(1), "w")

@@ -6,6 +6,7 @@ import json
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -14,6 +15,9 @@ DEMO_SERVICE = "llmsight-demo"
 SUMMARY_FILE = "demo-summary.json"
 # The demo's alert thresholds: low enough that its small workload shows what the rules catch.
 DEMO_ALERT_PARAMS = {"daily_budget_usd": 2.0, "tenant_daily_budget_usd": 1.0}
+# The demo's budgets (docs/budgets.md): the whole demo stays far under its monthly budget; each tenant's small
+# monthly budget is forecast to be exceeded.
+DEMO_BUDGETS = ({"name": "demo_org", "amount": 100_000.0}, {"name": "tenants", "scope": "tenant", "amount": 1.0})
 
 
 def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> int:
@@ -68,13 +72,17 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
             for step in now:
                 step()
                 progress.advance(task)
+            billed_to_apps = len(server.ledger)  # the calls llmsight saw (failed or not) were all billed before…
+            workload.escaped_calls()  # …what nobody instrumented: the reconciliation finds it
         provider.force_flush()
         collector.flush()
         window = Window(started - timedelta(hours=24), datetime.now(timezone.utc) + timedelta(seconds=1))
         store = collector.store
         assert store is not None  # started above
-        report = build_report(store.query, window)
-        evaluator = AlertEvaluator(store.query, AlertsConfig(params=DEMO_ALERT_PARAMS))
+        bill = _reconcile(store, server)
+        alerts_config = AlertsConfig.model_validate({"params": DEMO_ALERT_PARAMS, "budgets": DEMO_BUDGETS})
+        report = build_report(store.query, window, alerts_config.budgets)
+        evaluator = AlertEvaluator(store.query, alerts_config)
         alerts = evaluator.evaluate_once()
         summary = {
             "seed": seed,
@@ -82,10 +90,14 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
             "store": settings.effective_dsn,
             "calls_made": workload.outcome.calls,
             "calls_failed": workload.outcome.failed,
-            "ledger": server.ledger.totals(),
-            "ledger_entries": server.ledger.as_dicts(),
+            "ledger": server.ledger.totals(upto=billed_to_apps),  # what the instrumented apps were billed
+            "ledger_entries": server.ledger.as_dicts()[:billed_to_apps],
+            "escaped_entries": server.ledger.as_dicts()[billed_to_apps:],  # billed, never seen by llmsight
             "report_totals": report["totals"],
             "alerts": [t.as_json() for t in alerts],
+            "vs_the_bill": report["vs_the_bill"],
+            "budgets": report["budgets"],
+            "unexplained_by_key": [k for k in bill["keys"] if k["unexplained_tokens"]],
             "seconds": (datetime.now(timezone.utc) - started).total_seconds(),
         }
         (settings.data_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=str))
@@ -95,7 +107,8 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
         server.stop()
         collector.stop()
     if as_json:
-        sys.stdout.write(json.dumps({k: v for k, v in summary.items() if k != "ledger_entries"}, indent=2, default=str) + "\n")
+        shown = {k: v for k, v in summary.items() if k not in ("ledger_entries", "escaped_entries")}
+        sys.stdout.write(json.dumps(shown, indent=2, default=str) + "\n")
         return 0
     print_report(report, console)
     if alerts:
@@ -103,6 +116,7 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
         for alert in alerts:
             labels = ", ".join(f"{k}={v}" for k, v in alert.labels.items())
             console.print(f"  • [bold]{alert.title}[/bold] ({labels}): {alert.summary}", highlight=False)
+    _print_bill(bill, console, _data_dir_flag(data_dir))
     console.print(
         f"\n{workload.outcome.calls} real SDK calls ({workload.outcome.failed} failed as the app saw them) in "
         f"{summary['seconds']:.1f}s. Data: {settings.effective_dsn}\n"
@@ -110,6 +124,41 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
         highlight=False,
     )
     return 0
+
+
+def _reconcile(store: Any, server: Any) -> dict[str, Any]:
+    """Pull the local provider's usage and cost reports over HTTP (llmsight's real admin client) and reconcile."""
+    from pydantic import SecretStr
+
+    from llmsight.collector.reconcile.pull import pull
+    from llmsight.collector.reconcile.service import day_bounds, reconciliation_json
+    from llmsight.collector.reconcile.settings import ProviderAccess
+
+    keys = server.admin.config.admin_keys
+    accesses = [ProviderAccess("openai", server.openai_base_url, SecretStr(keys["openai"])),
+                ProviderAccess("anthropic", server.anthropic_base_url, SecretStr(keys["anthropic"]))]
+    pull(store, accesses, timedelta(days=2))
+    now = datetime.now(timezone.utc)
+    return reconciliation_json(store.query, *day_bounds(now - timedelta(days=1), now))
+
+
+def _print_bill(bill: dict[str, Any], console: Console, flag: str) -> None:
+    """The demo's closing summary: what the providers billed that llmsight did not see, by key and model."""
+    from collections import defaultdict
+    from decimal import Decimal
+
+    missing: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
+    for k in bill["keys"]:
+        if k["unexplained_tokens"]:
+            entry = missing[(k["provider"], k["key_hint"] or k["api_key_id"], k["model"])]
+            entry[0] += k["unexplained_tokens"]
+            entry[1] += Decimal(k["unexplained_usd"] or 0)
+    console.print("[bold]The bill, reconciled[/bold] (the local provider's admin API, pulled like OpenAI's and "
+                  "Anthropic's)")
+    for (provider, key, model), (tokens, usd) in sorted(missing.items()):
+        console.print(f"  • {provider} key {key}, {model}: {tokens:,} tokens (${usd:.6f}) no instrumented app reported",
+                      highlight=False)
+    console.print(f"  Details: `llmsight reconcile show --since 2d{flag}`", highlight=False)
 
 
 def _data_dir_flag(data_dir: Path | None) -> str:

@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from llmsight.collector.columns import DATABASE, HOURLY_TABLE, QUANTILE_LEVELS
+from llmsight.collector.instants import utc_parameter
 from llmsight.collector.report.window import Window
 from llmsight.collector.store.schema import ROLLUP_SELECT_COLUMNS, rollup_select
+
+if TYPE_CHECKING:
+    from llmsight.alerts.budgets import Budget
 
 HOURLY = f"{DATABASE}.{HOURLY_TABLE}"
 
 
 def _params(window: Window) -> dict[str, Any]:
-    return {"start": window.start.replace(tzinfo=None), "end": window.end.replace(tzinfo=None)}
+    return {"start": utc_parameter(window.start), "end": utc_parameter(window.end)}
 
 
 # The window [start, end) as the dashboards read a time range: the hourly rollup for the whole hours inside it,
@@ -26,10 +31,26 @@ SOURCE = (
     f"UNION ALL {rollup_select(_EDGES)})"
 )
 _QUANTILES = ", ".join(str(level) for level in QUANTILE_LEVELS)
+# Rows per breakdown: the heaviest groups, then one OTHER row summing the rest. Group values come from spans
+# (tenants, tasks, model names), so their number is unbounded; a read's result is not (READ_LIMITS).
+TOP_GROUPS = 100
+OTHER = "(other)"
 
 
-def build_report(query: Any, window: Window) -> dict[str, Any]:
-    """Everything `llmsight report` shows, as plain JSON-able data (stable keys for --json)."""
+def _top(column: str, weight: str, where: str = "1") -> str:
+    """`column` where it is one of the TOP_GROUPS heaviest values (by sum(weight)) in the window, else OTHER."""
+    heaviest = (f"SELECT {column} FROM {SOURCE} WHERE {where} GROUP BY {column} "
+                f"ORDER BY sum({weight}) DESC, {column} LIMIT {TOP_GROUPS}")
+    return f"if({column} IN ({heaviest}), {column}, '{OTHER}')"
+
+
+def _other_last(rows: list[dict[str, Any]], key: str, order: Any) -> list[dict[str, Any]]:
+    return sorted(rows, key=lambda row: (row[key] == OTHER, order(row)))
+
+
+def build_report(query: Any, window: Window, budgets: Sequence[Budget] = ()) -> dict[str, Any]:
+    """Everything `llmsight report` shows, as plain JSON-able data (stable keys for --json); with budgets (the
+    alerts file's), each one's status as of the window's end."""
     p = _params(window)
     previous = _params(window.previous_week())
 
@@ -46,41 +67,47 @@ def build_report(query: Any, window: Window) -> dict[str, Any]:
     )[0]
 
     def cost_by(column: str) -> list[dict[str, Any]]:
-        now_rows = rows(f"SELECT {column} AS key, sum(calls) AS calls, sum(total_cost) AS cost FROM {SOURCE} "
-                        f"GROUP BY key ORDER BY cost DESC, key")
+        now_rows = _other_last(rows(
+            f"SELECT {_top(column, 'total_cost')} AS key, sum(calls) AS calls, sum(total_cost) AS cost FROM {SOURCE} "
+            f"GROUP BY key ORDER BY cost DESC, key"), "key", lambda row: (-(row["cost"] or 0), row["key"]))
+        shown = [row["key"] for row in now_rows if row["key"] != OTHER]  # the same groups, a week before
         before = {r["key"]: r["cost"] for r in rows(
-            f"SELECT {column} AS key, sum(total_cost) AS cost FROM {SOURCE} GROUP BY key", previous)}
+            f"SELECT if({column} IN {{shown:Array(String)}}, {column}, '{OTHER}') AS key, sum(total_cost) AS cost "
+            f"FROM {SOURCE} GROUP BY key", {**previous, "shown": shown})}
         for row in now_rows:
             prior = before.get(row["key"])
             row["cost_previous_week"] = prior
             row["change_pct"] = (row["cost"] - prior) / prior * 100 if prior else None
         return now_rows
 
+    by_calls = _top("request_model", "calls")
     cache = rows(
-        f"SELECT request_model AS model, sum(h.input_tokens) AS input_tokens, sum(h.cache_read_tokens) AS cache_read_tokens, "
+        f"SELECT {by_calls} AS model, sum(h.input_tokens) AS input_tokens, sum(h.cache_read_tokens) AS cache_read_tokens, "
         f"sum(h.cache_write_tokens) AS cache_write_tokens, cache_read_tokens / greatest(input_tokens, 1) AS hit_ratio, "
-        f"sum(h.cache_savings) AS saved_usd FROM {SOURCE} AS h GROUP BY model ORDER BY model"
+        f"sum(h.cache_savings) AS saved_usd FROM {SOURCE} AS h GROUP BY model ORDER BY model = '{OTHER}', model"
     )
     latency = rows(
-        f"SELECT request_model AS model, sum(calls) AS calls, quantilesTDigestMerge({_QUANTILES})(ttft_ms_q) AS ttft, "
+        f"SELECT {by_calls} AS model, sum(calls) AS calls, quantilesTDigestMerge({_QUANTILES})(ttft_ms_q) AS ttft, "
         f"quantilesTDigestMerge({_QUANTILES})(duration_ms_q) AS duration FROM {SOURCE} "
-        f"GROUP BY model ORDER BY model"
+        f"GROUP BY model ORDER BY model = '{OTHER}', model"
     )
     for row in latency:
         ttft, duration = row.pop("ttft"), row.pop("duration")
         row.update({f"ttft_p{q}_ms": _num(v) for q, v in zip((50, 95, 99), ttft, strict=False)})
         row.update({f"duration_p{q}_ms": _num(v) for q, v in zip((50, 95, 99), duration, strict=False)})
     errors = rows(
-        f"SELECT provider, sum(h.calls) AS calls, sum(h.error_calls) AS errors, sum(h.rate_limited_calls) AS rate_limited, "
+        f"SELECT {_top('provider', 'calls')} AS provider, sum(h.calls) AS calls, sum(h.error_calls) AS errors, sum(h.rate_limited_calls) AS rate_limited, "
         f"sum(h.overloaded_calls) AS overloaded, sum(h.retries) AS retries, sum(h.retried_calls) AS retried_calls "
-        f"FROM {SOURCE} AS h GROUP BY provider ORDER BY provider"
+        f"FROM {SOURCE} AS h GROUP BY provider ORDER BY provider = '{OTHER}', provider"
     )
     unpriced = rows(
-        f"SELECT provider, request_model AS model, sum(unpriced_calls) AS calls FROM {SOURCE} "
-        f"GROUP BY provider, model HAVING calls > 0 ORDER BY calls DESC, provider, model"
+        f"SELECT {_top('provider', 'unpriced_calls', 'unpriced_calls > 0')} AS provider, "
+        f"{_top('request_model', 'unpriced_calls', 'unpriced_calls > 0')} AS model, sum(unpriced_calls) AS calls "
+        f"FROM {SOURCE} GROUP BY provider, model HAVING calls > 0 "
+        f"ORDER BY provider = '{OTHER}' OR model = '{OTHER}', calls DESC, provider, model"
     )
     totals["cache_hit_ratio"] = totals["cache_read_tokens"] / totals["input_tokens"] if totals["input_tokens"] else 0.0
-    return {
+    report: dict[str, Any] = {
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
         "totals": totals,
         "cost_by_model": cost_by("request_model"),
@@ -90,7 +117,25 @@ def build_report(query: Any, window: Window) -> dict[str, Any]:
         "latency": latency,
         "errors": errors,
         "unpriced": unpriced,
+        "vs_the_bill": _vs_the_bill(query, window),
     }
+    if budgets:
+        from llmsight.alerts.budgets import budget_status
+
+        report["budgets"] = budget_status(query, budgets, window.end)
+    return report
+
+
+def _vs_the_bill(query: Any, window: Window) -> str | None:
+    """One line comparing the window's whole UTC days with the providers' bill, when their reports were pulled."""
+    from llmsight.collector.reconcile.render import bill_line
+    from llmsight.collector.reconcile.service import day_bounds, reconciliation_json
+    from llmsight.collector.store import StoreError
+
+    try:
+        return bill_line(reconciliation_json(query, *day_bounds(window.start, window.end)))
+    except StoreError:  # a store from before the provider tables: no bill to compare with
+        return None
 
 
 def _num(value: Any) -> float | None:

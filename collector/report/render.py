@@ -32,6 +32,8 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         f"{t['errors']:,} errors · {t['retries']:,} retries · {t['unpriced_calls']:,} unpriced",
         highlight=False,
     )
+    if report.get("vs_the_bill"):
+        console.print(report["vs_the_bill"], highlight=False)
     for key, title in (("cost_by_model", "Cost by model"), ("cost_by_task", "Cost by task"), ("cost_by_tenant", "Cost by tenant")):
         table = Table(title=title, title_justify="left")
         for column in ("", "calls", "cost", "vs last week"):
@@ -59,6 +61,16 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     for row in report["errors"]:
         table.add_row(row["provider"], *(f"{row[k]:,}" for k in ("calls", "errors", "rate_limited", "overloaded", "retries", "retried_calls")))
     console.print(table)
+    if report.get("budgets"):
+        table = Table(title="Budgets (this period, with the forecast for its end)", title_justify="left")
+        for column in ("budget", "scope", "spent", "budget ", "projected", "crosses on", "days left"):
+            table.add_column(column.strip(), justify="left" if column in ("budget", "scope", "crosses on") else "right")
+        for row in report["budgets"]:
+            over = row["projected"] > row["amount"]
+            table.add_row(f"{row['budget']} ({row['period']})", row["scope"], _usd(row["spent"]), _usd(row["amount"]),
+                          f"[red]{_usd(row['projected'])}[/red]" if over else _usd(row["projected"]),
+                          row["crossing"] or "-", f"{row['days_to_go']}")
+        console.print(table)
     if report["unpriced"]:
         console.print("[yellow]Unpriced calls[/yellow] (add prices with --prices-file): " + ", ".join(
             f"{r['provider']}/{r['model']} ×{r['calls']}" for r in report["unpriced"]))
@@ -75,9 +87,11 @@ def to_csv(report: dict[str, Any]) -> str:
     writer.writerow(["section", "key", "metric", "value"])
     for metric, value in report["totals"].items():
         writer.writerow(["totals", "", metric, value])
-    for section in ("cost_by_model", "cost_by_task", "cost_by_tenant", "cache", "latency", "errors", "unpriced"):
-        for row in report[section]:
-            key = row.get("key", row.get("model", row.get("provider", "")))
+    if report.get("vs_the_bill"):
+        writer.writerow(["vs_the_bill", "", "line", report["vs_the_bill"]])
+    for section in ("cost_by_model", "cost_by_task", "cost_by_tenant", "cache", "latency", "errors", "unpriced", "budgets"):
+        for row in report.get(section, []):
+            key = row.get("key", row.get("model", row.get("provider", f"{row.get('budget')}/{row.get('scope')}")))
             for metric, value in row.items():
                 if metric not in ("key",):
                     writer.writerow([section, key, metric, value])

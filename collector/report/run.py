@@ -6,7 +6,9 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 
+from llmsight.alerts.rules import load_config
 from llmsight.collector.config import load_settings
 from llmsight.collector.query_api import running_collector
 from llmsight.collector.report.queries import build_report
@@ -34,11 +36,11 @@ def run_report(*, since: str, until: str | None, as_json: bool, as_csv: bool, da
         else:
             store = Store.open(settings.effective_dsn)
             try:
-                report = build_report(store.query, window)
+                report = build_report(store.query, window, load_config(settings.alerts_file).budgets)
             finally:
                 store.close()
     except StoreError as exc:
-        errors.print(f"[red]llmsight report:[/red] {exc}")
+        errors.print(f"[red]llmsight report:[/red] {escape(str(exc))}", soft_wrap=True)  # paths stay whole
         return 1
     if report["totals"]["calls"] == 0:
         errors.print(f"[yellow]llmsight report:[/yellow] no LLM calls stored between {window.start:%Y-%m-%d %H:%M} and "

@@ -6,11 +6,14 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from llmsight.collector.instants import as_utc, parse_instant
+from llmsight.errors import LLMSightError
+
 _RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
-class WindowError(ValueError):
+class WindowError(LLMSightError, ValueError):
     pass
 
 
@@ -20,16 +23,21 @@ def parse_time(text: str, now: datetime) -> datetime:
     if match:
         return now - timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
     try:
-        moment = datetime.fromisoformat(text)
+        return parse_instant(text)
     except ValueError:
         raise WindowError(f"{text!r} is neither a duration (30m, 24h, 7d, 2w) nor an ISO date/time") from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
 class Window:
+    """[start, end), both aware UTC whatever offset they were given with."""
+
     start: datetime
     end: datetime
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "start", as_utc(self.start))
+        object.__setattr__(self, "end", as_utc(self.end))
 
     @classmethod
     def parse(cls, since: str, until: str | None = None, now: datetime | None = None) -> Window:

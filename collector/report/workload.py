@@ -78,6 +78,12 @@ def backdated(seconds: float) -> Iterator[None]:
         _backdate_seconds.reset(token)
 
 
+# Fake keys shaped like the providers' (the local provider accepts any), so spans carry key hints.
+DEMO_OPENAI_KEY = "sk-proj-demo" + "0123456789abcdefghij" * 4 + "Ap9Q"
+DEMO_OTHER_OPENAI_KEY = "sk-proj-laptop" + "jihgfedcba9876543210" * 4 + "Zx7K"
+DEMO_ANTHROPIC_KEY = "sk-ant-api03-Dm0" + "klmnopqrstuvwxyz0123" * 4 + "Qw3E"
+
+
 @dataclass
 class Outcome:
     calls: int = 0
@@ -89,8 +95,8 @@ class Workload:
     def __init__(self, server: ProviderServer, seed: int) -> None:
         self.server = server
         self.rng = random.Random(seed)
-        self.openai = openai.OpenAI(base_url=server.openai_base_url, api_key="demo", max_retries=2)
-        self.anthropic = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key="demo", max_retries=2)
+        self.openai = openai.OpenAI(base_url=server.openai_base_url, api_key=DEMO_OPENAI_KEY, max_retries=2)
+        self.anthropic = anthropic.Anthropic(base_url=server.anthropic_base_url, api_key=DEMO_ANTHROPIC_KEY, max_retries=2)
         self.gemini = genai.Client(api_key="demo", http_options={"base_url": server.gemini_base_url})
         self.bedrock = boto3.client("bedrock-runtime", region_name="us-east-1", endpoint_url=server.bedrock_endpoint_url,
                                     aws_access_key_id="demo", aws_secret_access_key="demo")
@@ -208,10 +214,25 @@ class Workload:
             task = self.mixed()
 
             def step(task: Callable[[], None] = task, hours_ago: float = hours_ago) -> None:
+                billed_before = len(self.server.ledger)
                 with backdated(hours_ago * 3600):
                     task()
+                self.server.ledger.backdate(billed_before, hours_ago * 3600)  # the provider bills them then too
 
             yield step
+
+    def escaped_calls(self) -> None:
+        """Three calls llmsight never sees: a script nobody instrumented (plain HTTP), one of them run with a second
+        key (a laptop with the production key's sibling). The reconciliation shows them as unexplained spend."""
+        import httpx
+
+        message = [{"role": "user", "content": "Summarise yesterday's tickets for the weekly report."}]
+        for key in (DEMO_OPENAI_KEY, DEMO_OTHER_OPENAI_KEY):
+            httpx.post(f"{self.server.openai_base_url}/chat/completions", headers={"authorization": f"Bearer {key}"},
+                       json={"model": "gpt-4o-mini", "messages": message}, timeout=30).raise_for_status()
+        httpx.post(f"{self.server.anthropic_base_url}/v1/messages", timeout=30,
+                   headers={"x-api-key": DEMO_ANTHROPIC_KEY, "anthropic-version": "2023-06-01"},
+                   json={"model": "claude-sonnet-4-5", "max_tokens": 200, "messages": message}).raise_for_status()
 
     def begin_incidents(self, count: int) -> None:
         """What goes wrong in the last hour: a burst of 429s on OpenAI, a slow Anthropic model."""

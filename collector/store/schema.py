@@ -36,6 +36,9 @@ from collections.abc import Sequence
 from llmsight.collector.columns import (
     ADDED_CALL_COLUMNS,
     ADDED_HOURLY_COLUMNS,
+    BATCH_SUBMISSION_COLUMNS,
+    BATCH_SUBMISSION_TTL_DAYS,
+    BATCH_SUBMISSIONS_TABLE,
     CALL_COLUMNS,
     CALLS_TABLE,
     CONTENT_COLUMN,
@@ -44,13 +47,15 @@ from llmsight.collector.columns import (
     HOURLY_QUANTILE_COLUMNS,
     HOURLY_SUM_COLUMNS,
     HOURLY_TABLE,
+    MATERIALIZED_CALL_COLUMNS,
     PRICE_COLUMNS,
     PRICES_TABLE,
     QUANTILE_LEVELS,
 )
 from llmsight.collector.normalise.variants import CONTENT_PREFIXES
+from llmsight.collector.reconcile.tables import reconcile_tables_ddl
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 8
 DEFAULT_CONTENT_TTL_DAYS = 7
 TRUNCATED_REASONS = "('length', 'max_tokens', 'max_output_tokens')"
 QUANTILES = ", ".join(str(level) for level in QUANTILE_LEVELS)
@@ -130,7 +135,9 @@ def calls_table_ddl(
     *, engine: str = "MergeTree", table: str = CALLS_TABLE, ttl_days: int = 90, content_ttl_days: int = DEFAULT_CONTENT_TTL_DAYS
 ) -> str:
     columns = ",\n".join(
-        [_column_ddl(name, ch_type, content_ttl_days) for name, ch_type in CALL_COLUMNS] + [f"    INDEX {CALL_ID_INDEX}"]
+        [_column_ddl(name, ch_type, content_ttl_days) for name, ch_type in CALL_COLUMNS]
+        + [f"    {_materialized_ddl(name)}" for _, name, _, _ in MATERIALIZED_CALL_COLUMNS]
+        + [f"    INDEX {CALL_ID_INDEX}"]
     )
     settings = f"non_replicated_deduplication_window = {DEDUP_WINDOW}" if engine == "MergeTree" else "index_granularity = 8192"
     # ORDER BY: dashboards filter on service/environment first, then provider/model, over a time range.
@@ -142,6 +149,20 @@ def calls_table_ddl(
         f"TTL toDateTime(ts) + INTERVAL {ttl_days} DAY\n"
         f"SETTINGS {settings}"
     )
+
+
+def _materialized_ddl(name: str) -> str:
+    _, _, ch_type, expression = next(column for column in MATERIALIZED_CALL_COLUMNS if column[1] == name)
+    return f"{name} {ch_type} MATERIALIZED {expression}"
+
+
+def added_materialized_ddl(version: int, table: str = CALLS_TABLE) -> list[str]:
+    """ALTERs that give a store created before `version` its derived columns (computed for old rows on read)."""
+    added = [name for added_in, name, _, _ in MATERIALIZED_CALL_COLUMNS if added_in == version]
+    if not added:
+        return []
+    clauses = ", ".join(f"ADD COLUMN IF NOT EXISTS {_materialized_ddl(name)}" for name in added)
+    return [f"ALTER TABLE {DATABASE}.{table} {clauses}"]
 
 
 def _hourly_key_type(name: str) -> str:
@@ -210,6 +231,15 @@ def prices_table_ddl(*, engine: str = "ReplacingMergeTree(updated_at)", table: s
     return (
         f"CREATE TABLE IF NOT EXISTS {DATABASE}.{table}\n(\n{columns}\n)\n"
         f"ENGINE = {engine}\nORDER BY (provider, model)"
+    )
+
+
+def batch_submissions_ddl(*, engine: str = "ReplacingMergeTree", table: str = BATCH_SUBMISSIONS_TABLE) -> str:
+    columns = ",\n".join(f"    {name} {ch_type}" for name, ch_type in BATCH_SUBMISSION_COLUMNS)
+    return (
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{table}\n(\n{columns}\n)\n"
+        f"ENGINE = {engine}\nORDER BY (provider, batch_id)\n"
+        f"TTL toDateTime(submitted_at) + INTERVAL {BATCH_SUBMISSION_TTL_DAYS} DAY"
     )
 
 
@@ -285,6 +315,12 @@ def migrations(ttl_days: int = 90, content_ttl_days: int = DEFAULT_CONTENT_TTL_D
                 f"ALTER TABLE {DATABASE}.{CALLS_TABLE} ADD INDEX IF NOT EXISTS {CALL_ID_INDEX}",
             ],
         ),
+        # v6: the API key hint of llmsight's spans as a column, for reconciliation with the provider's bill.
+        (6, added_materialized_ddl(6)),
+        # v7: the providers' usage and cost reports, their key lists and the pulls (collector/reconcile/tables.py).
+        (7, reconcile_tables_ddl()),
+        # v8: batch submissions, so a batch's result rows get the attribution recorded when it was submitted.
+        (8, [batch_submissions_ddl()]),
     ]
 
 
@@ -311,6 +347,11 @@ def cluster_ddl(cluster: str, *, ttl_days: int = 90, content_ttl_days: int = DEF
         engine="ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/llmsight/model_prices', '{replica}', updated_at)",
         table=local_prices,
     )
+    local_submissions = f"{BATCH_SUBMISSIONS_TABLE}_local"
+    batch_submissions = batch_submissions_ddl(
+        engine="ReplicatedReplacingMergeTree('/clickhouse/tables/{shard}/llmsight/batch_submissions', '{replica}')",
+        table=local_submissions,
+    )
     return [
         f"CREATE DATABASE IF NOT EXISTS {DATABASE} {on}",
         calls.replace(f"{DATABASE}.{local_calls}", f"{DATABASE}.{local_calls} {on}", 1),
@@ -324,4 +365,7 @@ def cluster_ddl(cluster: str, *, ttl_days: int = 90, content_ttl_days: int = DEF
         # Sharded by key: every version of a (provider, model) row lands on one shard, so FINAL dedupes it.
         f"CREATE TABLE IF NOT EXISTS {DATABASE}.{PRICES_TABLE} {on} AS {DATABASE}.{local_prices} "
         f"ENGINE = Distributed({cluster}, {DATABASE}, {local_prices}, cityHash64(provider, model))",
+        batch_submissions.replace(f"{DATABASE}.{local_submissions}", f"{DATABASE}.{local_submissions} {on}", 1),
+        f"CREATE TABLE IF NOT EXISTS {DATABASE}.{BATCH_SUBMISSIONS_TABLE} {on} AS {DATABASE}.{local_submissions} "
+        f"ENGINE = Distributed({cluster}, {DATABASE}, {local_submissions}, cityHash64(provider, batch_id))",
     ]

@@ -27,6 +27,7 @@ from llmsight.collector.config import redact_dsn
 from llmsight.collector.lockfile import LockedError, lock_exclusively
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import schema
+from llmsight.errors import LLMSightError
 
 COLUMN_NAMES = [name for name, _ in CALL_COLUMNS]
 _ROW_OF = operator.attrgetter(*COLUMN_NAMES)
@@ -34,8 +35,12 @@ _ROW_OF = operator.attrgetter(*COLUMN_NAMES)
 _QUERY_FORMATS = {"FixedString": "string"}
 
 
-class StoreError(RuntimeError):
-    pass
+class StoreError(LLMSightError, RuntimeError):
+    """ClickHouse refused or failed an operation; `code` is ClickHouse's error code when it gave one."""
+
+    def __init__(self, message: str, *, code: int | None = None) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 class StoreUnavailableError(StoreError):
@@ -51,7 +56,9 @@ class StoreDataError(StoreError):
     partitions in one block): sending them again can never succeed, unlike an unavailable server."""
 
 
-# ClickHouse error codes that say "this data", not "this server right now" (src/Common/ErrorCodes.cpp).
+# ClickHouse error codes that say "this data", not "this server right now" (src/Common/ErrorCodes.cpp). Not 252
+# (TOO_MANY_PARTS): it also means "merges are behind", which passes; the writer's blocks never span more day
+# partitions than ClickHouse allows (insert_blocks), so it is retried like an unavailable server.
 _DATA_ERROR_CODES = frozenset({
     6,  # CANNOT_PARSE_TEXT
     27,  # CANNOT_PARSE_INPUT_ASSERTION_FAILED
@@ -66,7 +73,9 @@ _DATA_ERROR_CODES = frozenset({
     349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
     469,  # VIOLATED_CONSTRAINT
 })
-_CODE = re.compile(r"Code: (\d+)\.")
+# Every bounded read (the read API's operations, the alert evaluator) marks its SQL `/* READ_MARKER:id */`, so
+# one KILL QUERY finds it, or all of them at shutdown.
+READ_MARKER = "llmsight-read"
 # Rows per insert: bounded so no single block is too large for the server's memory limits.
 MAX_INSERT_ROWS = 100_000
 # Day partitions per insert: half of ClickHouse's default max_partitions_per_insert_block (100).
@@ -123,6 +132,7 @@ class Store:
         # once: an insert took 10-20 ms while a 6 s read ran on the other handle (measured).
         self._reader: Any = None
         self._read_lock = threading.Lock()
+        self._reads_cancelled = threading.Event()  # set by cancel_reads (shutdown): no new read starts
 
     @property
     def embedded(self) -> bool:
@@ -253,6 +263,8 @@ class Store:
         """A query on the read client (see __init__); `settings` should bound it (collector/read_limits.py)."""
         try:
             with self._read_lock:
+                if self._reads_cancelled.is_set():  # queued behind a read that shutdown killed
+                    raise StoreUnavailableError("reads are cancelled: the collector is stopping")
                 if self._reader is None:
                     with self._lock:
                         self._connected()  # the schema exists (or the server is down: raises)
@@ -274,6 +286,14 @@ class Store:
         if not marker.replace("-", "").replace(":", "").isalnum():
             raise ValueError(f"unsafe query marker {marker!r}")
         self.command(f"KILL QUERY WHERE query LIKE '/* {marker} */%' ASYNC")
+
+    def cancel_reads(self) -> None:
+        """At shutdown (from any thread): refuse reads from now on and kill every marked read running."""
+        self._reads_cancelled.set()
+        try:
+            self.command(f"KILL QUERY WHERE query LIKE '/* {READ_MARKER}:%' ASYNC")
+        except StoreUnavailableError:
+            pass  # a server that is down runs nothing of ours
 
     def command(self, sql: str, parameters: dict[str, Any] | None = None) -> Any:
         try:
@@ -317,19 +337,17 @@ def _connect(dsn: str, connect_timeout: float, *, embedded: bool) -> Any:
 
 
 def _classify(exc: Exception, dsn: str) -> StoreError:
-    from clickhouse_connect.driver.exceptions import DataError, OperationalError
+    """Ours, by clickhouse-connect's exception class and ClickHouse's error code (never the message text)."""
+    from clickhouse_connect.driver.exceptions import DataError, Error, OperationalError
 
     if isinstance(exc, StoreError):
         return exc
+    code = exc.code if isinstance(exc, Error) else None
     if isinstance(exc, OperationalError) or isinstance(exc, (ConnectionError, TimeoutError)):
-        return StoreUnavailableError(f"ClickHouse at {redact_dsn(dsn)} is unavailable: {exc}")
-    message = str(exc)
-    code = _CODE.search(message)
-    if (
-        (code and int(code.group(1)) in _DATA_ERROR_CODES)
-        or "Too many partitions for single INSERT block" in message
+        return StoreUnavailableError(f"ClickHouse at {redact_dsn(dsn)} is unavailable: {exc}", code=code)
+    if code in _DATA_ERROR_CODES or isinstance(
         # Rows the client cannot even encode for their column types.
-        or isinstance(exc, (DataError, struct.error, OverflowError, TypeError, ValueError, UnicodeError))
+        exc, (DataError, struct.error, OverflowError, TypeError, ValueError, UnicodeError)
     ):
-        return StoreDataError(message)
-    return StoreError(message)
+        return StoreDataError(str(exc), code=code)
+    return StoreError(str(exc), code=code)

@@ -12,6 +12,9 @@ The anthropic SDK (2.x) also emits spans of its own by default. While llmsight i
 gets a tracer from the SDK — neither new clients nor those created and used before `instrument()`, which
 had resolved theirs already — so a call is not reported twice; the collector still accepts the SDK's own
 spans from apps that do not use llmsight.
+
+Message Batches (docs/batch.md): `messages.batches.create` / `retrieve` / `list` / `cancel` get spans of their own,
+and each result read from `messages.batches.results(id)` becomes a call span.
 """
 
 from __future__ import annotations
@@ -34,6 +37,9 @@ from llmsight.config import InstrumentationSettings
 
 _MESSAGES = "anthropic.resources.messages.messages"
 _BETA_MESSAGES = "anthropic.resources.beta.messages.messages"
+_BATCHES = "anthropic.resources.messages.batches"
+_BETA_BATCHES = "anthropic.resources.beta.messages.batches"
+_BATCH_METHODS = ("create", "retrieve", "cancel", "list", "results")
 
 
 def _no_sdk_tracer(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> None:
@@ -93,11 +99,43 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                     wrap_function_wrapper(module, f"AsyncMessages.{method}", async_wrapper(op, get_tracer_, kinds))
             wrap_function_wrapper(module, "Messages.stream", stream_manager_wrapper(op, get_tracer_))
             wrap_function_wrapper(module, "AsyncMessages.stream", async_stream_manager_wrapper(op, get_tracer_))
+        self._instrument_batches(op.ctx, get_tracer_)
         hook_base_client("anthropic")
         base_client = importlib.import_module("anthropic._base_client")
         if hasattr(base_client, "get_tracer"):
             wrap_function_wrapper(base_client, "get_tracer", _no_sdk_tracer)
         _suppress_sdk_spans(base_client)
+
+    @staticmethod
+    def _batch_modules() -> list[str]:
+        modules = []
+        for module in (_BATCHES, _BETA_BATCHES):
+            try:
+                importlib.import_module(module)
+                modules.append(module)
+            except ImportError:
+                pass
+        return modules
+
+    def _instrument_batches(self, ctx: CallContext, get_tracer_: Any) -> None:
+        from llmsight._batch import async_management_wrapper, sync_management_wrapper
+        from llmsight.anthropic._batches import (
+            BatchState,
+            CreateBatch,
+            ListBatches,
+            async_results_wrapper,
+            results_wrapper,
+        )
+
+        calls = {"create": CreateBatch(), "retrieve": BatchState("batch.retrieve"), "cancel": BatchState("batch.cancel")}
+        for module in self._batch_modules():
+            for method, call in calls.items():
+                wrap_function_wrapper(module, f"Batches.{method}", sync_management_wrapper(call, get_tracer_))
+                wrap_function_wrapper(module, f"AsyncBatches.{method}", async_management_wrapper(call, get_tracer_))
+            # AsyncBatches.list returns a paginator, not a coroutine: only the sync one is read.
+            wrap_function_wrapper(module, "Batches.list", sync_management_wrapper(ListBatches("batch.list"), get_tracer_))
+            wrap_function_wrapper(module, "Batches.results", results_wrapper(ctx, get_tracer_))
+            wrap_function_wrapper(module, "AsyncBatches.results", async_results_wrapper(ctx, get_tracer_))
 
     @staticmethod
     def _modules() -> list[str]:
@@ -116,6 +154,12 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 if hasattr(mod.Messages, method):
                     unwrap(mod.Messages, method)
                     unwrap(mod.AsyncMessages, method)
+        for module in self._batch_modules():
+            mod = importlib.import_module(module)
+            for method in _BATCH_METHODS:
+                unwrap(mod.Batches, method)
+                if method != "list":
+                    unwrap(mod.AsyncBatches, method)
         unhook_base_client("anthropic")
         base_client = importlib.import_module("anthropic._base_client")
         if hasattr(getattr(base_client, "get_tracer", None), "__wrapped__"):

@@ -14,7 +14,7 @@ from llmsight.prefix_hash import prefix_hash
 
 # Claude through a cloud's own endpoint (the SDK's AnthropicBedrock / AnthropicVertex clients) is billed
 # by that cloud: the provider name says whose price list applies.
-_CLOUD_PROVIDERS = {
+CLOUD_PROVIDERS = {
     "AnthropicBedrock": "aws.bedrock",
     "AsyncAnthropicBedrock": "aws.bedrock",
     "AnthropicVertex": "gcp.vertex_ai",
@@ -45,7 +45,8 @@ class MessagesOperation:
         model = model if isinstance(model, str) else ""
         streaming = kwargs.get("stream") is True if streaming is None else streaming
         values = self.ctx.base_attributes(attr.OPERATION_CHAT, model, streaming)
-        values[attr.GEN_AI_PROVIDER_NAME] = _CLOUD_PROVIDERS.get(type(instance._client).__name__, "anthropic")
+        values[attr.GEN_AI_PROVIDER_NAME] = CLOUD_PROVIDERS.get(type(instance._client).__name__, "anthropic")
+        values.update(self.ctx.key_hint_attributes(values[attr.GEN_AI_PROVIDER_NAME], instance._client))
         url = instance._client.base_url
         if url.host:
             values[attr.SERVER_ADDRESS] = url.host

@@ -7,6 +7,9 @@ OpenAI-compatible `base_url`).
 Patched (sync and async): `chat.completions.create` / `.parse` (`.stream` goes through `create`),
 `responses.create` / `.parse` (`.stream` goes through `create`), `embeddings.create`. The patches sit
 on the resource classes, so `with_raw_response` and `with_streaming_response` are covered too.
+
+Batch API (docs/batch.md): `batches.create` / `retrieve` / `list` / `cancel` get spans of their own, and reading a
+batch's output or error file through `files.content(...)` gives one call span per request in it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from llmsight.config import InstrumentationSettings
 _CHAT = "openai.resources.chat.completions.completions"
 _RESPONSES = "openai.resources.responses.responses"
 _EMBEDDINGS = "openai.resources.embeddings"
+_BATCHES = "openai.resources.batches"
+_FILES = "openai.resources.files"
 
 # (module, sync class, async class, methods, operation kind)
 _TARGETS = (
@@ -70,7 +75,35 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             for method in methods:
                 wrap_function_wrapper(module, f"{sync_cls}.{method}", sync_wrapper(op, get_tracer_, kinds))
                 wrap_function_wrapper(module, f"{async_cls}.{method}", async_wrapper(op, get_tracer_, kinds))
+        self._instrument_batches(ctx, tracer, get_tracer_)
         hook_base_client("openai")
+
+    @staticmethod
+    def _instrument_batches(ctx: CallContext, tracer: Tracer, get_tracer_: Any) -> None:
+        from openai._legacy_response import HttpxBinaryResponseContent
+
+        from llmsight._batch import async_management_wrapper, sync_management_wrapper
+        from llmsight.openai._batches import BatchState, CreateBatch, ListBatches, wrap_file
+
+        calls = {"create": CreateBatch(ctx), "retrieve": BatchState(ctx, "batch.retrieve"),
+                 "cancel": BatchState(ctx, "batch.cancel"), "list": ListBatches(ctx, "batch.list")}
+        for method, call in calls.items():
+            wrap_function_wrapper(_BATCHES, f"Batches.{method}", sync_management_wrapper(call, get_tracer_))
+            if method != "list":  # AsyncBatches.list returns a paginator, not a coroutine
+                wrap_function_wrapper(_BATCHES, f"AsyncBatches.{method}", async_management_wrapper(call, get_tracer_))
+
+        def content(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            return wrap_file(ctx, tracer, HttpxBinaryResponseContent, instance, args, kwargs, wrapped(*args, **kwargs))
+
+        def async_content(wrapped: Any, instance: Any, args: Any, kwargs: Any) -> Any:
+            async def run() -> Any:
+                return wrap_file(ctx, tracer, HttpxBinaryResponseContent, instance, args, kwargs,
+                                 await wrapped(*args, **kwargs))
+
+            return run()
+
+        wrap_function_wrapper(_FILES, "Files.content", content)
+        wrap_function_wrapper(_FILES, "AsyncFiles.content", async_content)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         import importlib
@@ -80,4 +113,11 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             for method in methods:
                 unwrap(getattr(mod, sync_cls), method)
                 unwrap(getattr(mod, async_cls), method)
+        batches, files = importlib.import_module(_BATCHES), importlib.import_module(_FILES)
+        for method in ("create", "retrieve", "cancel", "list"):
+            unwrap(batches.Batches, method)
+        for method in ("create", "retrieve", "cancel"):
+            unwrap(batches.AsyncBatches, method)
+        unwrap(files.Files, "content")
+        unwrap(files.AsyncFiles, "content")
         unhook_base_client("openai")

@@ -24,6 +24,7 @@ def _start(
     streaming = kwargs.get("stream") is True
     values = ctx.base_attributes(operation, model, streaming)
     values.update(client_attributes(instance._client, ctx.provider_hosts))
+    values.update(ctx.key_hint_attributes(values[attr.GEN_AI_PROVIDER_NAME], instance._client))
     values.update(extra)
     tier = kwargs.get("service_tier")
     if given(tier) and tier:

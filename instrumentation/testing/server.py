@@ -10,7 +10,9 @@ Endpoints: POST /v1/chat/completions, /v1/responses, /v1/embeddings, /v1/message
 /openai/deployments/{name}/chat/completions, and Gemini / Vertex AI's `{...}/models/{model}:generateContent`,
 `:streamGenerateContent?alt=sse`, `:batchEmbedContents` and `:predict` (embeddings), and Bedrock runtime's
 `/model/{modelId}/converse`, `/converse-stream`, `/invoke` and `/invoke-with-response-stream` (AWS event-stream),
-and Mistral's `/mistral/v1/chat/completions` and `/mistral/v1/embeddings`. SSE streams use chunked transfer encoding over HTTP/1.1
+and Mistral's `/mistral/v1/chat/completions` and `/mistral/v1/embeddings`. Batch APIs (wire_batches.py): OpenAI's
+`/v1/files` (upload, retrieve, content) and `/v1/batches` (create, retrieve, list, cancel), Anthropic's
+`/v1/messages/batches` (create, retrieve, list, cancel, results). SSE streams use chunked transfer encoding over HTTP/1.1
 keep-alive. Stdlib only: the base install stays light and the server starts in milliseconds.
 Run it alone with `python -m llmsight.testing --port 8765`.
 """
@@ -27,9 +29,17 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llmsight.testing import wire_anthropic, wire_bedrock, wire_gemini, wire_mistral, wire_openai
+from llmsight.testing import (
+    wire_anthropic,
+    wire_batches,
+    wire_bedrock,
+    wire_gemini,
+    wire_mistral,
+    wire_openai,
+)
+from llmsight.testing.admin import AdminApi, AdminConfig, AdminError, dumps
 from llmsight.testing.faults import Fault, FaultPlan
-from llmsight.testing.simulation import Ledger, PromptCache
+from llmsight.testing.simulation import Billed, Ledger, PromptCache
 
 MAX_BODY_BYTES = 32 * 1024 * 1024
 
@@ -154,10 +164,21 @@ class _Handler(BaseHTTPRequestHandler):
                 faults.append(parsed)
         return faults
 
+    def _api_key(self) -> str:
+        """The key the request was made with: OpenAI-style bearer token or Anthropic's x-api-key."""
+        bearer = self.headers.get("authorization", "")
+        return self.headers.get("x-api-key") or (bearer[7:] if bearer.lower().startswith("bearer ") else "")
+
+    def _bill(self, entry: Billed) -> None:
+        entry.api_key = self._api_key()
+        self.server.provider.ledger.add(entry)
+
     # --- routes ---
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         path = self.path.split("?", 1)[0]
-        if path.startswith("/mistral/"):  # Mistral's OpenAI-shaped API under its own prefix
+        if path.startswith(_BATCH_PREFIXES):
+            self._batches("POST", path)
+        elif path.startswith("/mistral/"):  # Mistral's OpenAI-shaped API under its own prefix
             self._mistral(path)
         elif path.startswith("/model/"):  # Bedrock runtime: /model/{modelId}/{action}
             self._bedrock(path)
@@ -176,10 +197,66 @@ class _Handler(BaseHTTPRequestHandler):
             self._send_json(404, {"error": {"message": f"no route for {path}", "type": "invalid_request_error"}})
 
     def do_GET(self) -> None:  # noqa: N802
-        if self.path == "/healthz":
+        path, _, query = self.path.partition("?")
+        if path == "/healthz":
             self._send_json(200, {"ok": True})
+        elif path.startswith(_BATCH_PREFIXES):
+            self._batches("GET", path)
+        elif path.startswith("/v1/organization/"):
+            self._admin("openai", path, query)
+        elif path.startswith("/v1/organizations/"):
+            self._admin("anthropic", path, query)
         else:
             self._send_json(404, {"error": {"message": "not found"}})
+
+    def _admin(self, provider: str, path: str, query_string: str) -> None:
+        """The admin APIs (llmsight/testing/admin.py): usage and cost reports and key lists from the ledger."""
+        from urllib.parse import parse_qs
+
+        server = self.server.provider
+        admin = server.admin
+        query = parse_qs(query_string)
+        entries = server.ledger.entries()
+        api_keys = list(dict.fromkeys(e.api_key for e in entries if e.provider == provider and e.api_key))
+        faults = self._faults(f"{provider}-admin", "")
+        try:
+            if provider == "anthropic" and not self.headers.get("anthropic-version"):
+                raise AdminError(400, "anthropic-version header is required")
+            admin.authenticate(provider, self._api_key(), api_keys)
+            server.count_admin_request()
+            if self._status_fault(faults, provider):
+                return
+            self._delay_first_token(faults)  # a slow fault: a slow report
+            now = int(time.time())
+            routes: dict[str, Callable[[], dict[str, Any]]] = {
+                "/v1/organization/usage/completions": lambda: admin.openai_usage(query, entries, now),
+                "/v1/organization/costs": lambda: admin.openai_costs(query, entries, now),
+                "/v1/organization/projects": admin.openai_projects,
+                "/v1/organizations/usage_report/messages": lambda: admin.anthropic_usage(query, entries, now),
+                "/v1/organizations/cost_report": lambda: admin.anthropic_costs(query, entries, now),
+                "/v1/organizations/api_keys": lambda: admin.anthropic_api_keys(query, api_keys),
+            }
+            route = routes.get(path)
+            if route is None and path.startswith("/v1/organization/projects/") and path.endswith("/api_keys"):
+                def route() -> dict[str, Any]:
+                    return admin.openai_api_keys(query, api_keys)
+            if route is None:
+                raise AdminError(404, f"no route for {path}", "not_found_error")
+            payload = route()
+        except AdminError as exc:
+            body = (wire_anthropic.error_body(exc.status) if provider == "anthropic" else wire_openai.error_body(exc.status))
+            if provider == "anthropic":
+                body["error"] = {"type": exc.kind, "message": exc.message}
+            else:
+                body["error"] = {**body.get("error", {}), "message": exc.message, "type": exc.kind}
+            self._send_json(exc.status, body)
+            return
+        data = dumps(payload)
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
 
     def _reply_tokens(self) -> int | None:
         """`x-llmsight-reply-tokens: N` asks for an N-token reply (benchmarks want long streams)."""
@@ -212,17 +289,16 @@ class _Handler(BaseHTTPRequestHandler):
         if request is None:
             return
         reply, body, faults = request
-        ledger = self.server.provider.ledger
         headers = {"x-request-id": f"req_{reply.request_id}", "openai-processing-ms": "1"}
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
             self._send_sse(
                 reply.chat_chunks(include_usage), done_marker=True, faults=faults, headers=headers,
-                bill=lambda: ledger.add(reply.billed("chat.completions", streamed=True)),
+                bill=lambda: self._bill(reply.billed("chat.completions", streamed=True)),
             )
         else:
             self._delay_first_token(faults)
-            ledger.add(reply.billed("chat.completions", streamed=False))  # before the client can see it
+            self._bill(reply.billed("chat.completions", streamed=False))  # before the client can see it
             self._send_json(200, reply.chat_completion(), headers)
 
     def _responses(self) -> None:
@@ -230,16 +306,15 @@ class _Handler(BaseHTTPRequestHandler):
         if request is None:
             return
         reply, body, faults = request
-        ledger = self.server.provider.ledger
         headers = {"x-request-id": f"req_{reply.request_id}"}
         if body.get("stream"):
             self._send_sse(
                 reply.response_events(), done_marker=False, faults=faults, headers=headers,
-                bill=lambda: ledger.add(reply.billed("responses", streamed=True)),
+                bill=lambda: self._bill(reply.billed("responses", streamed=True)),
             )
         else:
             self._delay_first_token(faults)
-            ledger.add(reply.billed("responses", streamed=False))
+            self._bill(reply.billed("responses", streamed=False))
             self._send_json(200, reply.response(), headers)
 
     def _embeddings(self) -> None:
@@ -250,7 +325,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self._status_fault(faults, "openai"):
             return
         payload, billed = wire_openai.embeddings(body)
-        self.server.provider.ledger.add(billed)
+        self._bill(billed)
         self._send_json(200, payload)
 
     def _messages(self) -> None:
@@ -267,11 +342,11 @@ class _Handler(BaseHTTPRequestHandler):
         if body.get("stream"):
             self._send_sse(
                 reply.events(), done_marker=False, faults=faults, headers=headers,
-                bill=lambda: provider.ledger.add(reply.billed(streamed=True)),
+                bill=lambda: self._bill(reply.billed(streamed=True)),
             )
         else:
             self._delay_first_token(faults)
-            provider.ledger.add(reply.billed(streamed=False))
+            self._bill(reply.billed(streamed=False))
             self._send_json(200, reply.message(), headers)
 
     def _gemini(self, path: str) -> None:
@@ -286,7 +361,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if method in ("batchEmbedContents", "predict"):
             payload, billed = wire_gemini.embeddings(body, model, vertex_predict=method == "predict")
-            provider.ledger.add(billed)
+            self._bill(billed)
             self._send_json(200, payload)
             return
         if method not in ("generateContent", "streamGenerateContent"):
@@ -297,10 +372,10 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "streamGenerateContent":
             # Gemini's first chunk already carries content: a slow first token delays the first chunk.
             self._send_sse(reply.chunks(), done_marker=False, faults=faults, headers={},
-                           bill=lambda: provider.ledger.add(reply.billed(streamed=True)), slow_before=0)
+                           bill=lambda: self._bill(reply.billed(streamed=True)), slow_before=0)
         else:
             self._delay_first_token(faults)
-            provider.ledger.add(reply.billed(streamed=False))
+            self._bill(reply.billed(streamed=False))
             self._send_json(200, reply.response())
 
     def _mistral(self, path: str) -> None:
@@ -313,7 +388,7 @@ class _Handler(BaseHTTPRequestHandler):
             return
         if path.endswith("/embeddings"):
             payload, billed = wire_mistral.embeddings(body, provider.next_id())
-            provider.ledger.add(billed)
+            self._bill(billed)
             self._send_json(200, payload)
             return
         if not path.endswith("/chat/completions"):
@@ -323,10 +398,10 @@ class _Handler(BaseHTTPRequestHandler):
                                         reply_tokens=self._reply_tokens())
         if body.get("stream"):
             self._send_sse(wire_mistral.chunks(reply), done_marker=True, faults=faults, headers={},
-                           bill=lambda: provider.ledger.add(wire_mistral.billed(reply, streamed=True)))
+                           bill=lambda: self._bill(wire_mistral.billed(reply, streamed=True)))
         else:
             self._delay_first_token(faults)
-            provider.ledger.add(wire_mistral.billed(reply, streamed=False))
+            self._bill(wire_mistral.billed(reply, streamed=False))
             self._send_json(200, wire_mistral.completion(reply))
 
     def _bedrock(self, path: str) -> None:
@@ -349,35 +424,135 @@ class _Handler(BaseHTTPRequestHandler):
                                                reply_tokens=self._reply_tokens())
             if action == "converse":
                 self._delay_first_token(faults)
-                provider.ledger.add(reply.billed("converse", streamed=False))
+                self._bill(reply.billed("converse", streamed=False))
                 self._send_json(200, reply.converse(), headers)
                 return
             frames = [wire_bedrock.event(name, data) for name, data in reply.converse_events()]
             # A slow first token delays the first content frame, after messageStart.
             self._send_frames(frames, wire_bedrock.EVENT_STREAM, faults=faults, headers=headers,
-                              bill=lambda: provider.ledger.add(reply.billed("converse-stream", streamed=True)))
+                              bill=lambda: self._bill(reply.billed("converse-stream", streamed=True)))
         elif action in ("invoke", "invoke-with-response-stream"):
             invoke = wire_bedrock.InvokeReply(body, model, provider.cache, provider.seed, request_id)
             if action == "invoke":
                 self._delay_first_token(faults)
-                provider.ledger.add(invoke.billed(streamed=False))
+                self._bill(invoke.billed(streamed=False))
                 self._send_json(200, invoke.body(), {**headers, **invoke.headers()})
                 return
             frames = [wire_bedrock.chunk_event(data) for data in invoke.chunks()]
             # Anthropic and Nova open with message_start / messageStart; Llama and Mistral with content.
             self._send_frames(frames, wire_bedrock.EVENT_STREAM, faults=faults,
                               headers={**headers, "X-Amzn-Bedrock-Content-Type": "application/json"},
-                              bill=lambda: provider.ledger.add(invoke.billed(streamed=True)),
+                              bill=lambda: self._bill(invoke.billed(streamed=True)),
                               slow_before=1 if invoke.vendor in ("anthropic", "amazon") else 0)
         else:
             payload, error_headers = wire_bedrock.error(404)
             self._send_json(404, payload, error_headers)
+
+    # --- batch APIs ---
+    def _read_raw(self) -> bytes | None:
+        length = int(self.headers.get("content-length") or 0)
+        if length > MAX_BODY_BYTES:
+            self._send_json(413, {"error": {"message": "request too large"}})
+            return None
+        return self.rfile.read(length) if length else b""
+
+    def _send_bytes(self, data: bytes, content_type: str) -> None:
+        self.send_response(200)
+        self.send_header("content-type", content_type)
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _batches(self, method: str, path: str) -> None:
+        provider = self.server.provider
+        anthropic = path.startswith("/v1/messages/batches")
+        try:
+            if anthropic:
+                self._anthropic_batches(method, path)
+            else:
+                self._openai_batches(method, path)
+        except wire_batches.BatchError as exc:
+            body = (wire_anthropic.error_body(exc.status) if anthropic else wire_openai.error_body(exc.status))
+            (body["error"] if "error" in body else body)["message"] = str(exc)
+            provider.count_failure(exc.status)
+            self._send_json(exc.status, body)
+
+    def _openai_batches(self, method: str, path: str) -> None:
+        provider = self.server.provider
+        service = provider.batches
+        parts = path.strip("/").split("/")  # v1, files|batches, [id], [content|cancel]
+        if method == "POST" and parts == ["v1", "files"]:
+            raw = self._read_raw()
+            if raw is not None:
+                self._send_json(200, service.upload(provider.next_id(), self.headers.get("content-type", ""), raw))
+            return
+        if method == "POST" and parts == ["v1", "batches"]:
+            body = self._read_json()
+            if body is not None:
+                self._send_json(200, service.create_openai(provider.next_id(), body))
+            return
+        if method == "POST" and len(parts) == 4 and parts[1] == "batches" and parts[3] == "cancel":
+            self._read_raw()
+            self._send_json(200, service.cancel_openai(parts[2]))
+            return
+        if method == "GET" and len(parts) == 3 and parts[1] == "files":
+            self._send_json(200, service.file(parts[2]).as_object())
+        elif method == "GET" and len(parts) == 4 and parts[1] == "files" and parts[3] == "content":
+            self._send_bytes(service.file(parts[2]).data, "application/octet-stream")
+        elif method == "GET" and len(parts) == 3 and parts[1] == "batches":
+            self._send_json(200, service.retrieve_openai(parts[2], self._run_openai))
+        elif method == "GET" and parts == ["v1", "batches"]:
+            query = dict(q.split("=", 1) for q in self.path.partition("?")[2].split("&") if "=" in q)
+            limit = int(query["limit"]) if query.get("limit", "").isdigit() else 20
+            self._send_json(200, service.list_openai(limit, query.get("after")))
+        else:
+            raise wire_batches.BatchError(404, f"no route for {method} {path}")
+
+    def _run_openai(self, batch: wire_batches.OpenAIBatch) -> None:
+        provider = self.server.provider
+        wire_batches.run_openai_batch(batch, provider.batches, provider.cache, provider.seed, provider.ledger,
+                                      provider.next_id)
+
+    def _run_anthropic(self, batch: wire_batches.AnthropicBatch) -> list[dict[str, Any]]:
+        provider = self.server.provider
+        return wire_batches.run_anthropic_batch(batch, provider.cache, provider.seed, provider.ledger, provider.next_id)
+
+    def _anthropic_batches(self, method: str, path: str) -> None:
+        provider = self.server.provider
+        service = provider.batches
+        parts = path.strip("/").split("/")  # v1, messages, batches, [id], [results|cancel]
+        if method == "POST" and len(parts) == 3:
+            body = self._read_json()
+            if body is not None:
+                batch = service.create_anthropic(provider.next_id(), body)
+                self._send_json(200, batch.as_object(provider.base_url))
+            return
+        if method == "POST" and len(parts) == 5 and parts[4] == "cancel":
+            self._read_raw()
+            self._send_json(200, service.cancel_anthropic(parts[3]).as_object(provider.base_url))
+            return
+        if method == "GET" and len(parts) == 3:
+            data = [b.as_object(provider.base_url) for b in service.list_anthropic()]
+            self._send_json(200, {"data": data, "has_more": False, "first_id": data[0]["id"] if data else None,
+                                  "last_id": data[-1]["id"] if data else None})
+        elif method == "GET" and len(parts) == 4:
+            self._send_json(200, service.advance_anthropic(parts[3], self._run_anthropic).as_object(provider.base_url))
+        elif method == "GET" and len(parts) == 5 and parts[4] == "results":
+            batch = service.anthropic_batch(parts[3])
+            if batch.status != "ended":
+                raise wire_batches.BatchError(404, f"results of {batch.id} are not available yet")
+            self._send_bytes(wire_batches.jsonl(batch.results), "application/binary")
+        else:
+            raise wire_batches.BatchError(404, f"no route for {method} {path}")
 
     @staticmethod
     def _delay_first_token(faults: list[Fault]) -> None:
         slow = next((f for f in faults if f.kind == "slow"), None)
         if slow is not None:
             time.sleep(slow.delay_s)
+
+
+_BATCH_PREFIXES = ("/v1/files", "/v1/batches", "/v1/messages/batches")
 
 
 # A prices file for the collector that bills calls to this local provider at the list price of the provider each
@@ -396,6 +571,9 @@ class ProviderServer:
         self.faults = FaultPlan()
         self.cache = PromptCache()
         self.ledger = Ledger()
+        self.batches = wire_batches.BatchService()
+        self.admin = AdminApi(AdminConfig())
+        self.admin_requests = 0  # authenticated admin API requests answered (faults included)
         self.failures: dict[int, int] = {}
         self._failures_lock = threading.Lock()
         self._requests = 0
@@ -440,6 +618,10 @@ class ProviderServer:
             self._requests += 1
             return hashlib.sha256(f"{self.seed}:{self._requests}".encode()).hexdigest()[:24]
 
+    def count_admin_request(self) -> None:
+        with self._failures_lock:
+            self.admin_requests += 1
+
     def count_failure(self, status: int) -> None:
         with self._failures_lock:
             self.failures[status] = self.failures.get(status, 0) + 1
@@ -448,7 +630,10 @@ class ProviderServer:
         self.faults.clear()
         self.cache.clear()
         self.ledger.clear()
+        self.batches.clear()
+        self.admin = AdminApi(AdminConfig())
         with self._failures_lock:
+            self.admin_requests = 0
             self.failures.clear()
             self._requests = 0
 

@@ -62,6 +62,7 @@ class Billed:
     reasoning_tokens: int = 0
     service_tier: str = "default"
     at: float = field(default_factory=time.time)
+    api_key: str = ""  # the key the request was made with (the admin APIs group and list by it)
 
 
 class Ledger:
@@ -83,7 +84,18 @@ class Ledger:
         with self._lock:
             self._entries.clear()
 
-    def totals(self) -> dict[str, int]:
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
+
+    def backdate(self, since_index: int, seconds: float) -> None:
+        """Move the entries from `since_index` on `seconds` into the past (a demo's back-dated history)."""
+        with self._lock:
+            for entry in self._entries[since_index:]:
+                entry.at -= seconds
+
+    def totals(self, upto: int | None = None) -> dict[str, int]:
+        """Token totals of the entries (the first `upto` of them, when given)."""
         keys = (
             "input_tokens",
             "cache_read_tokens",
@@ -92,7 +104,7 @@ class Ledger:
             "output_tokens",
             "reasoning_tokens",
         )
-        entries = self.entries()
+        entries = self.entries()[:upto]
         totals = {key: sum(getattr(e, key) for e in entries) for key in keys}
         totals["calls"] = len(entries)
         return totals

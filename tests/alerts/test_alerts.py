@@ -98,19 +98,17 @@ def test_cost_spike_fires_the_spend_rules(empty_store, webhooks) -> None:
     fired = {(t.rule_id, t.status): t for t in engine.evaluate_once(empty_store.now)}
     spike_alert = fired[("spend_rate_spike", "firing")]
     assert spike_alert.labels == {"service": "api", "task": "summarise"}
-    # The rule's arithmetic, by hand: hourly buckets inside the 24 h window; the last two are "recent".
+    # The rule's arithmetic, by hand, over raw rows: the last 60 minutes against the 23 hours before them.
     now = empty_store.now
-    recent_start = now.replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
     mine = [c for c in calls + spike if c.service == "api" and c.task == "summarise"]
-    buckets = [(c.ts.replace(minute=0, second=0, microsecond=0), c.total_cost) for c in mine]
-    in_window = [(b, cost) for b, cost in buckets if now - timedelta(hours=24) <= b <= now]
-    recent_cost = sum(cost for b, cost in in_window if b >= recent_start)
-    baseline_hourly = sum(cost for b, cost in in_window if b < recent_start) / 22
+    in_window = [c for c in mine if now - timedelta(hours=24) <= c.ts <= now]
+    recent_cost = sum(c.total_cost for c in in_window if c.ts >= now - timedelta(hours=1))
+    baseline_hourly = sum(c.total_cost for c in in_window if c.ts < now - timedelta(hours=1)) / 23
     assert spike_alert.value == pytest.approx(recent_cost / baseline_hourly, rel=1e-9)
     assert spike_alert.value > 3
     daily = fired[("daily_spend_over_budget", "firing")]
     assert daily.labels == {"service": "api"}
-    expected_api = sum(c.total_cost for c in calls + spike if c.service == "api")
+    expected_api = sum(c.total_cost for c in calls + spike if c.service == "api" and c.ts >= now - timedelta(hours=24))
     assert daily.value == pytest.approx(expected_api, rel=1e-9)
     assert {p["rule_id"] for p in plain.posts} >= {"spend_rate_spike", "daily_spend_over_budget"}
     assert all(set(p) == {"text"} for p in slack.posts) and any("Spend rate spike" in p["text"] for p in slack.posts)
@@ -214,3 +212,20 @@ def test_grafana_provisioning_files_are_structurally_valid() -> None:
     committed = Path(__file__).resolve().parents[2] / "alerts" / "provisioning"
     for name, document in files.items():
         assert yaml.safe_load((committed / name).read_text()) == document, f"run: llmsight alerts compile ({name})"
+
+
+def test_truncated_output_rule_sees_the_last_60_minutes_across_a_clock_hour(empty_store) -> None:
+    """Evaluated at five past the hour, truncations 31-40 minutes earlier (the previous clock hour) are inside
+    "the last hour" its summary names: the rule fires (an hourly-rollup bucket would hold only five minutes)."""
+    now = empty_store.now
+    evaluate_at = now.replace(minute=5, second=0) - (timedelta(hours=1) if now.minute < 5 else timedelta(0))
+    template = healthy_calls(now, count=1)[0]
+    template.ts = evaluate_at
+    truncated = recent(empty_store, template, 10, start_min=40 + int((now - evaluate_at).total_seconds() // 60),
+                       finish_reason="length", status="ok", http_status=200, error_type="", task="extract")
+    assert all(evaluate_at - timedelta(minutes=41) < c.ts < evaluate_at.replace(minute=0) for c in truncated)
+    empty_store.add(truncated)
+    fired = {(t.rule_id, t.status): t for t in evaluator(empty_store).evaluate_once(evaluate_at)}
+    alert = fired[("truncated_output_rate", "firing")]
+    assert alert.labels == {"request_model": template.model, "task": "extract"} and alert.value == pytest.approx(1.0)
+    assert "100% of" in alert.summary and "in the last hour" in alert.summary

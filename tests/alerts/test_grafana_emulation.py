@@ -84,7 +84,7 @@ def test_grafana_fires_exactly_what_the_builtin_evaluator_fires(incidents) -> No
     assert "changes on nearly every call (8 prefix hashes in 8 calls)" in cache["chat"][1]
 
     spike = grafana[("spend_rate_spike", (("service", "api"), ("task", "summarise")))][1]
-    assert spike.startswith("Spend for api/summarise in the last two hours is $") and "x its trailing hourly average of $" in spike
+    assert spike.startswith("Spend for api/summarise in the last hour is $") and "x its hourly average of $" in spike
     burst = grafana[("rate_limit_spike", (("provider", "acme"),))]
     recent_calls = [c for c in store.calls if store.now - timedelta(minutes=15) <= c.ts <= store.now]
     limited = [c for c in recent_calls if c.http_status == 429 or c.retries > 0]

@@ -122,3 +122,22 @@ def test_first_sync_creates_second_sync_updates(grafana: FakeGrafana) -> None:
         "PUT /api/v1/provisioning/contact-points/llmsight-webhook",
         "PUT /api/v1/provisioning/policies",
     ]
+
+
+def test_sync_without_a_webhook_url_writes_no_contact_point_that_could_never_deliver(
+        grafana: FakeGrafana, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Grafana's HTTP API stores `${LLMSIGHT_ALERT_WEBHOOK_URL}` literally (only provisioning files are
+    substituted): without a URL, sync leaves the contact point and the policy routing to it alone and says so."""
+    monkeypatch.delenv("LLMSIGHT_ALERT_WEBHOOK_URL", raising=False)
+    result = CliRunner().invoke(app, ["grafana", "sync", "--url", grafana.url, "--token", "test-token"])
+    assert result.exit_code == 0, result.output
+    writes = [f"{m} {p.split('?')[0]}" for m, p, _ in grafana.calls if m != "GET"]
+    assert not any("contact-points" in w or "policies" in w for w in writes), writes
+    assert writes[-1] == "PUT /api/v1/provisioning/folder/llmsight/rule-groups/llmsight"
+    assert "not synced (no webhook URL" in result.output and "--webhook-url" in result.output
+    # The variable the provisioning files use is honoured here too, as a real URL.
+    monkeypatch.setenv("LLMSIGHT_ALERT_WEBHOOK_URL", "http://hooks.internal/from-env")
+    result = CliRunner().invoke(app, ["grafana", "sync", "--url", grafana.url, "--token", "test-token"])
+    assert result.exit_code == 0, result.output
+    posted = [b for m, p, b in grafana.calls if m == "POST" and p.startswith("/api/v1/provisioning/contact-points")]
+    assert posted[-1]["settings"]["url"] == "http://hooks.internal/from-env"

@@ -178,6 +178,46 @@ def test_store_process_killed_takes_its_receiver_with_it(tmp_path: Path) -> None
             probe.bind(("127.0.0.1", port))
 
 
+def test_store_process_killed_mid_traffic_takes_its_receiver_within_a_second_and_a_restart_starts(tmp_path: Path) -> None:
+    """Whatever the receiver is doing — decoding large requests, a request whose body is still arriving — it exits
+    with the store process, so the spool is free for the collector started right after."""
+    data_dir = tmp_path / "data"
+    collector = CollectorProcess(data_dir, []).start()
+    receiver = _receiver_pid(collector)
+    stop = threading.Event()
+    sent: list[int] = []
+
+    def send() -> None:
+        batch = 1_000 * len(sent)
+        while not stop.is_set():
+            batch += 1
+            try:
+                sent.append(post_protobuf(collector.http_endpoint, genai_request(batch, spans=3_000), timeout=30))
+            except OSError:
+                return
+
+    senders = [threading.Thread(target=send, daemon=True) for _ in range(3)]
+    for sender in senders:
+        sender.start()
+    slow = socket.create_connection(("127.0.0.1", collector.http_port))  # a body that keeps arriving
+    slow.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\n"
+                 b"Content-Length: 1000000\r\n\r\n" + b"\n" * 1000)
+    deadline = time.monotonic() + 30
+    while len(sent) < 3 and time.monotonic() < deadline:  # traffic flows
+        time.sleep(0.05)
+    try:
+        killed = time.monotonic()
+        collector.stop(signal.SIGKILL)
+        assert _gone(receiver, 10), "the receiver process outlived the collector by 10 s"
+        took = time.monotonic() - killed
+        assert took < 1.0, f"the receiver took {took:.1f} s to exit after its store process"
+    finally:
+        stop.set()
+        slow.close()
+    restarted = CollectorProcess(data_dir, []).start()  # not "spool in use"
+    assert restarted.stop() == 0
+
+
 def test_a_second_collector_on_the_same_data_dir_is_refused(tmp_path: Path) -> None:
     first = CollectorProcess(tmp_path / "data", []).start()
     with pytest.raises(RuntimeError, match=r"(?s)data directory\s.*\sis in use by\s+pid \d+"):

@@ -18,12 +18,15 @@ from llmsight.collector.columns import (
     HOURLY_KEY_COLUMNS,
     HOURLY_QUANTILE_COLUMNS,
     HOURLY_SUM_COLUMNS,
+    MATERIALIZED_CALL_COLUMNS,
 )
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import Store, schema
 
 # Every column added after version 1 (content has a migration of its own, with its TTL).
-LATER_CALL_COLUMNS = (*(name for _, name in ADDED_CALL_COLUMNS), CONTENT_COLUMN)
+LATER_CALL_COLUMNS = (
+    *(name for _, name in ADDED_CALL_COLUMNS), CONTENT_COLUMN, *(name for _, name, _, _ in MATERIALIZED_CALL_COLUMNS)
+)
 LATER_HOURLY_COLUMNS = tuple(name for _, name in ADDED_HOURLY_COLUMNS)
 
 
@@ -66,7 +69,9 @@ def test_version_1_store_migrates_in_place(migrated: Store) -> None:
     assert "cache_savings" not in columns
     assert migrated.ensure_schema() == schema.SCHEMA_VERSION == migrated.ensure_schema()
     # Same columns in the same order as a fresh store (chDB opens one path per process: compare with the lists).
-    assert [r[0] for r in migrated.query("DESCRIBE TABLE llmsight.llm_calls").rows] == [n for n, _ in CALL_COLUMNS]
+    assert [r[0] for r in migrated.query("DESCRIBE TABLE llmsight.llm_calls").rows] == [
+        *(n for n, _ in CALL_COLUMNS), *(n for _, n, _, _ in MATERIALIZED_CALL_COLUMNS)
+    ]
     assert [r[0] for r in migrated.query("DESCRIBE TABLE llmsight.llm_calls_hourly").rows] == [
         *HOURLY_KEY_COLUMNS, *HOURLY_SUM_COLUMNS, *HOURLY_QUANTILE_COLUMNS
     ]
@@ -74,7 +79,11 @@ def test_version_1_store_migrates_in_place(migrated: Store) -> None:
     assert old == [(0.5, None)]  # the row written before the migration survives; its savings are unknown
     migrated.insert([CallRecord(ts=datetime.now(timezone.utc) - timedelta(minutes=5), trace_id="c" * 32, span_id="d" * 16,
                                 provider="openai", request_model="gpt-4o", input_tokens=10, retries=1, total_cost=0.25,
-                                cache_savings=0.125)], dedup_token="after-migration")
+                                cache_savings=0.125, attributes={"llmsight.api_key.hint": "sk-proj-...wxyz"})],
+                    dedup_token="after-migration")
+    # The key hint column (v6) is computed from the span's attribute: '' for the old row, the hint for the new one.
+    hints = migrated.query("SELECT api_key_hint FROM llmsight.llm_calls ORDER BY ts").rows
+    assert hints == [("",), ("sk-proj-...wxyz",)]
     rollup = migrated.query("SELECT sum(calls), sum(retried_calls), sum(total_cost), sum(cache_savings) "
                             "FROM llmsight.llm_calls_hourly").rows[0]
     assert rollup == (2, 1, 0.75, 0.125)  # the old row predates retried_calls; the new row feeds both new sums

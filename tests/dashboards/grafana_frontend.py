@@ -326,3 +326,47 @@ def variables_from_dashboard(
             include_all=bool(item.get("includeAll")), all_value=item.get("allValue") or None,
         )
     return out
+
+
+# --- configFromData, as Grafana's frontend applies it (public/app/features/transformers:
+# configFromQuery/configFromQuery.ts and fieldToConfigMapping/fieldToConfigMapping.ts), then the field config
+# validation and threshold lookup (packages/grafana-data: fieldOverrides.ts validateFieldConfig,
+# thresholds.ts getActiveThreshold) --------------------------------------------------------------------
+def config_from_data(mappings: list[dict[str, Any]], config_row: dict[str, float]) -> dict[str, Any]:
+    """The field config a configFromData transformation gives the matched field, from the config query's row
+    (its columns in query order). evaluateFieldMappings keeps the FIRST mapping per field name
+    (`mappings.find`); an unmapped field's handler is its lower-cased name; each threshold1 field pushes one
+    step in field order; keys set from data replace the panel's own (`{...field.config, ...dataConfig}`)."""
+    config: dict[str, Any] = {}
+    for field_name, value in config_row.items():
+        mapping = next((m for m in mappings if m["fieldName"] == field_name), None)
+        key = mapping["handlerKey"] if mapping else field_name.lower()
+        if value is None:
+            continue
+        if key in ("max", "min"):
+            config[key] = float(value)
+        elif key == "threshold1":
+            color = ((mapping or {}).get("handlerArguments") or {}).get("threshold", {}).get("color", "red")
+            config.setdefault("thresholds", {"mode": "absolute", "steps": []})["steps"].append(
+                {"value": float(value), "color": color})
+    return config
+
+
+def field_config(panel_defaults: dict[str, Any], from_data: dict[str, Any]) -> dict[str, Any]:
+    """Data config over the panel's defaults, then validateFieldConfig: the first step's value is -Infinity."""
+    merged = {**panel_defaults, **from_data}
+    steps = [dict(step) for step in merged.get("thresholds", {}).get("steps", [])]
+    if steps:
+        steps[0]["value"] = float("-inf")
+    return {**merged, "thresholds": {**merged.get("thresholds", {}), "steps": steps}}
+
+
+def active_threshold_color(value: float, steps: list[dict[str, Any]]) -> str:
+    """getActiveThreshold: the last step whose value the number reaches, steps in their given order."""
+    active = steps[0]
+    for step in steps:
+        if value >= (step["value"] if step["value"] is not None else float("-inf")):
+            active = step
+        else:
+            break
+    return str(active["color"])

@@ -23,7 +23,15 @@ from llmsight.dashboards.macros import expand
 from llmsight.dashboards.panels import DAILY_BUDGET_USD, EXACT_QUANTILE_MAX_CALLS, TRACE_URL_TEMPLATE
 
 from .conftest import CHEAPER_MODELS, Seeded
-from .grafana_frontend import Scene, apply_template_variables, interpolate, variables_from_dashboard
+from .grafana_frontend import (
+    Scene,
+    active_threshold_color,
+    apply_template_variables,
+    config_from_data,
+    field_config,
+    interpolate,
+    variables_from_dashboard,
+)
 from .seed import PRICES, Call, list_price
 
 DOCUMENTS = {path.stem: json.loads(path.read_text()) for path in sorted(JSON_DIR.glob("*.json"))}
@@ -468,8 +476,15 @@ def check_gauge(store: Seeded, document, view: View, panel) -> None:
     midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
     today = [c for c in view.selected(store.calls) if c.ts >= midnight]
     assert spend[0]["spend_today"] == pytest.approx(sum(c.total_cost for c in today), rel=1e-9, abs=1e-12)
-    budget = run(store, panel["targets"][1]["rawSql"], scene).dicts()
-    assert budget == [{"budget": DAILY_BUDGET_USD, "warn_at": DAILY_BUDGET_USD * 0.8}]
+    (config_row,) = run(store, panel["targets"][1]["rawSql"], scene).dicts()
+    # What Grafana's configFromData makes of that row: the budget is the maximum, and the needle's colour is
+    # green below 80 % of it, orange to 100 %, red above.
+    options = panel["transformations"][0]["options"]
+    config = field_config(panel["fieldConfig"]["defaults"], config_from_data(options["mappings"], config_row))
+    assert config["max"] == DAILY_BUDGET_USD
+    steps = config["thresholds"]["steps"]
+    assert [active_threshold_color(share * DAILY_BUDGET_USD, steps) for share in (0.0, 0.5, 0.79, 0.85, 1.0, 1.5)] == \
+        ["green", "green", "green", "orange", "red", "red"]
 
 
 def check_annotations(store: Seeded, document, view: View, calls: list[Call]) -> None:
@@ -623,3 +638,4 @@ def test_small_groups_get_exact_quantiles_not_a_merged_digest(workload_store: Se
     ttfts = [c.ttft_ms for c in workload_store.calls if c.model == "acme-rare"]
     assert row["p95_ms"] == pytest.approx(r7(ttfts, 0.95)) and row["method"] == "exact"
     assert all(not isinstance(v, (list, tuple)) for v in row.values())  # no raw array columns in tables
+

@@ -64,6 +64,22 @@ def test_report_totals_equal_what_the_provider_billed(demo) -> None:
     assert {"openai", "anthropic", "gcp.gemini", "aws.bedrock"} <= providers
 
 
+def test_the_calls_nobody_instrumented_are_the_unexplained_part_of_the_bill(demo) -> None:
+    _, summary, _ = demo
+    escaped = summary["escaped_entries"]
+    assert len(escaped) == 3 and len({e["api_key"] for e in escaped if e["provider"] == "openai"}) == 2  # a second key
+    unexplained: dict[tuple[str, str], int] = {}
+    for line in summary["unexplained_by_key"]:
+        key = (line["provider"], line["key_hint"])
+        unexplained[key] = unexplained.get(key, 0) + line["unexplained_tokens"]
+    billed: dict[tuple[str, str], int] = {}
+    for e in escaped:
+        hint = e["api_key"][:16] + "..." + e["api_key"][-4:] if e["provider"] == "anthropic" else "sk-proj-..." + e["api_key"][-4:]
+        billed[(e["provider"], hint)] = billed.get((e["provider"], hint), 0) + e["input_tokens"] + e["output_tokens"]
+    assert unexplained == billed
+    assert summary["vs_the_bill"].startswith("vs the bill: providers billed $")
+
+
 def test_the_provoked_alerts_fired(demo) -> None:
     _, summary, _ = demo
     fired = {a["rule_id"]: a for a in summary["alerts"]}
@@ -74,6 +90,19 @@ def test_the_provoked_alerts_fired(demo) -> None:
     # The demo's template change puts per-call text into the "static" prefix: the alert says so.
     assert re.search(r"new prefix hash [0-9a-f]{16} \(\d+ calls\)|changes on nearly every call \(\d+ prefix hashes",
                      cache["summary"]), cache["summary"]
+
+
+def test_the_demo_budgets_one_under_and_tenants_forecast_over(demo) -> None:
+    _, summary, _ = demo
+    budgets = {(b["budget"], b["scope"]): b for b in summary["budgets"]}
+    org = budgets[("demo_org", "all")]
+    assert org["projected"] < org["amount"] and org["crossing"] == ""
+    over = {scope for (name, scope), b in budgets.items() if name == "tenants" and b["projected"] > b["amount"]}
+    assert over, summary["budgets"]
+    fired = {a["labels"]["scope"] for a in summary["alerts"] if a["rule_id"] == "budget_tenants_forecast"}
+    assert fired == over
+    assert all("projected to exceed $1.00 on 20" in a["summary"] for a in summary["alerts"]
+               if a["rule_id"] == "budget_tenants_forecast")
 
 
 def test_report_formats_and_errors(demo) -> None:
