@@ -3,6 +3,7 @@ in the embedded store. Reports sustained spans/s (accepted AND stored) and the c
 
     python bench/ingest.py [--spans 200000] [--batch 512] [--clients 4]
     python bench/ingest.py --hostile [--seconds 60]
+    python bench/ingest.py --spool [--spans 200000] [--batch 512] [--rounds 5]
 
 The collector runs as its own process (as in production); requests are pre-encoded so the clients cost
 little CPU, but they share this machine's cores with the collector.
@@ -20,6 +21,7 @@ import argparse
 import http.client
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -166,6 +168,91 @@ def hostile(seconds: float) -> None:
         for name, peak in peaks.items()))
 
 
+def spool_throughput(spans: int, batch: int, rounds: int) -> None:
+    """The spool alone, in this process: frames of `batch` records appended (each fsync'd, as one request's are)
+    and read back into records, against the same with the former codec (pickled tuples, records built by position
+    into a slotted dataclass) on the same records and disk. The two alternate for `rounds` rounds and the best
+    round of each counts, so a machine busy with other work shifts both alike and the ratio holds."""
+    import dataclasses
+    import operator
+    import pickle
+    import struct
+    import zlib
+    from datetime import datetime, timedelta, timezone
+
+    from llmsight.collector.gc_tuning import tune_for_throughput
+    from llmsight.collector.record import RECORD_FIELDS, CallRecord
+    from llmsight.collector.spool import Spool, read_frames
+
+    tune_for_throughput()  # as both collector processes run
+    start = datetime.now(timezone.utc)
+    records = [
+        CallRecord(
+            ts=start + timedelta(microseconds=i), trace_id=f"{i:032x}", span_id=f"{i:016x}", service="api",
+            environment="prod", provider="openai", operation="chat", request_model="gpt-4o-mini",
+            response_model="gpt-4o-mini-2024-07-18", input_tokens=1000 + i % 977, cache_read_tokens=i % 512,
+            output_tokens=100 + i % 311, ttft_ms=120.5 + i % 50, duration_ms=830.25 + i % 400, input_cost=0.00015,
+            output_cost=0.00006, total_cost=0.00021, price_source="genai-prices@0.0.30", task="support",
+            tenant=f"t{i % 50}", finish_reason="stop", instrumentation="llmsight.openai",
+            attributes={"server.address": "api.openai.com", "service.version": "1.4.2", "gen_ai.response.id": f"chatcmpl-{i}"},
+            call_id=f"{i + 1:032x}",
+        )
+        for i in range(spans)
+    ]
+    frames = [records[i:i + batch] for i in range(0, spans, batch)]
+    header = struct.Struct("<II")  # the former frame: [u32 length][u32 crc32][pickle]
+    as_tuple = operator.attrgetter(*RECORD_FIELDS)
+    former_record = dataclasses.make_dataclass("FormerRecord", RECORD_FIELDS, slots=True)
+
+    def spool_round(directory: Path) -> tuple[float, float, int]:
+        spool = Spool(directory)
+        began = time.perf_counter()
+        for frame in frames:
+            spool.append(frame)
+        appended = time.perf_counter() - began
+        began = time.perf_counter()
+        read = sum(len(f.records) for segment in spool.segments() for f in read_frames(directory, spool.durable, segment, 0, 0))
+        read_s = time.perf_counter() - began
+        spool.close()
+        assert read == spans
+        return appended, read_s, sum(p.stat().st_size for p in directory.glob("*.wal"))
+
+    def former_round(path: Path) -> tuple[float, float, int]:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        began = time.perf_counter()
+        for frame in frames:
+            data = pickle.dumps(list(map(as_tuple, frame)), protocol=5)
+            os.write(fd, header.pack(len(data), zlib.crc32(data)) + data)
+            os.fsync(fd)
+        appended = time.perf_counter() - began
+        os.close(fd)
+        began = time.perf_counter()
+        read = 0
+        with open(path, "rb") as handle:
+            while chunk := handle.read(header.size):
+                length, crc = header.unpack(chunk)
+                data = handle.read(length)
+                assert zlib.crc32(data) == crc
+                read += len([former_record(*row) for row in pickle.loads(data)])
+        read_s = time.perf_counter() - began
+        assert read == spans
+        return appended, read_s, path.stat().st_size
+
+    root = Path(tempfile.mkdtemp())
+    results: dict[str, list[tuple[float, float, int]]] = {"spool": [], "former": []}
+    for round_number in range(rounds):
+        results["spool"].append(spool_round(root / f"spool-{round_number}"))
+        results["former"].append(former_round(root / f"former-{round_number}.wal"))
+    best = {name: (min(r[0] for r in runs), min(r[1] for r in runs), runs[0][2]) for name, runs in results.items()}
+    (append, read, size), (former_append, former_read, former_size) = best["spool"], best["former"]
+    print(f"{spans:,} records in frames of {batch}, each frame fsync'd; best of {rounds} alternating rounds ({root})")
+    print(f"{'':28}{'append rows/s':>15}{'read rows/s':>15}{'bytes/row':>11}")
+    print(f"{'spool (MessagePack, typed)':28}{spans / append:>15,.0f}{spans / read:>15,.0f}{size / spans:>11,.0f}")
+    print(f"{'former (pickled tuples)':28}{spans / former_append:>15,.0f}{spans / former_read:>15,.0f}{former_size / spans:>11,.0f}")
+    print(f"{'ratio spool / former':28}{former_append / append:>15.2f}{former_read / read:>15.2f}{size / former_size:>11.2f}")
+    shutil.rmtree(root)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spans", type=int, default=200_000)
@@ -173,7 +260,12 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--hostile", action="store_true", help="the hostile mix instead of the throughput run")
     parser.add_argument("--seconds", type=float, default=60.0, help="how long the hostile mix runs")
+    parser.add_argument("--spool", action="store_true", help="the spool's append and read throughput alone")
+    parser.add_argument("--rounds", type=int, default=5, help="--spool: alternating rounds, the best of each counts")
     args = parser.parse_args()
+    if args.spool:
+        spool_throughput(args.spans, args.batch, args.rounds)
+        return
     if args.hostile:
         hostile(args.seconds)
         return

@@ -50,7 +50,7 @@ class _Store(Protocol):
 def unit_prices(pricer: _Pricer, provider: str, model: str, at: datetime, service_tier: str = "") -> tuple[float, ...] | None:
     """(input, cache read, cache write, output) USD per token as `pricer` charges them, or None if unpriced."""
     sample = CallRecord(
-        at, "0" * 32, "0" * 16, provider=provider, request_model=model, service_tier=service_tier,
+        ts=at, trace_id="0" * 32, span_id="0" * 16, provider=provider, request_model=model, service_tier=service_tier,
         input_tokens=3 * SAMPLE_TOKENS, cache_read_tokens=SAMPLE_TOKENS, cache_write_tokens=SAMPLE_TOKENS,
         output_tokens=SAMPLE_TOKENS,
     )
