@@ -127,7 +127,8 @@ class LimitedQuery:
         if left <= 0:
             raise OperationTimeout(f"the operation exceeded {OPERATION_TIMEOUT_S:g}s")
         settings = {**READ_LIMITS, "max_execution_time": max(1, int(left)), "readonly": 1}
-        return self._read(f"/* {self.marker} */ {sql}", parameters, settings=settings)
+        # Waiting for another read (they run one at a time) counts against the same deadline.
+        return self._read(f"/* {self.marker} */ {sql}", parameters, settings=settings, wait_s=left)
 
     def cancel(self) -> None:
         self.cancelled = True
