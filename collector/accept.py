@@ -9,20 +9,16 @@ the receiver process; the store process reads the spool (collector/pipeline.py).
 
 from __future__ import annotations
 
-import operator
 import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from llmsight.collector.record import RECORD_FIELDS, CallRecord
+from llmsight.collector.record import CallRecord
 from llmsight.collector.shared import SharedState
 from llmsight.collector.spool import Spool, SpoolWriteError
 from llmsight.errors import LLMSightError
-
-_FIELDS_OF = operator.attrgetter(*RECORD_FIELDS)  # a record as a tuple: one C call, for the spool
-_TRACE_ID, _SPAN_ID = RECORD_FIELDS.index("trace_id"), RECORD_FIELDS.index("span_id")
 
 
 class Backpressure(LLMSightError):
@@ -110,7 +106,7 @@ class Acceptor:
             fresh = self.recent.add_new(records)
             if fresh:
                 try:
-                    self.spool.append(list(map(_FIELDS_OF, fresh)))
+                    self.spool.append(fresh)
                 except SpoolWriteError as exc:
                     self.recent.forget(fresh)
                     self.shared.add(spool_write_errors=1)
@@ -127,4 +123,4 @@ class Acceptor:
         """Spans still in the spool were acknowledged: a resend of them after a restart is a duplicate."""
         for segment in self.spool.segments():
             for frame in self.spool.read(segment, 0, 0):
-                self.recent.remember(row[_TRACE_ID] + row[_SPAN_ID] for row in frame.payload)
+                self.recent.remember(record.trace_id + record.span_id for record in frame.records)

@@ -19,6 +19,7 @@ from llmsight.collector.config import CollectorSettings, check_exposure
 from llmsight.collector.lockfile import lock_exclusively
 from llmsight.collector.pipeline import Pipeline, PipelineLimits
 from llmsight.collector.pricing import Pricer
+from llmsight.collector.private import make_private
 from llmsight.collector.pricing.price_table import PricingWithPriceTable
 from llmsight.collector.query_api import STATE_FILE, TOKEN_FILE, LimitedQuery, Operations, QueryApiServer, new_token, write_private
 from llmsight.collector.receive.process import ReceiverConfig, ReceiverProcess
@@ -57,7 +58,7 @@ class Collector:
     def start(self) -> Collector:
         settings = self.settings
         check_exposure(settings)  # before anything binds
-        settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        make_private(settings.data_dir)  # 0700 / 0600, and a 077 umask for everything created from here on
         pricer = Pricer(settings.prices_file)  # first: a bad prices or alerts file fails before anything binds
         alerts_config = self._alerts_config()
         # One collector per data directory: the spool, checkpoint and shared counters are its own.

@@ -1,76 +1,29 @@
 """Storage naming contract: the columns of `llmsight.llm_calls` and its hourly rollup.
 
 Dashboards, alert rules, the report and user queries depend on these names (ARCHITECTURE.md).
-The DDL in `llmsight.collector.store.schema` is generated from these lists, so a column is
-declared exactly once. Costs are USD and Nullable: NULL means "no known price", never 0.
+The DDL in `llmsight.collector.store.schema` is generated from these lists, and the call row's columns from
+CallRecord (collector/record.py), so a column is declared exactly once. Costs are USD and Nullable: NULL
+means "no known price", never 0.
 """
 
 from typing import Final
+
+from llmsight.collector.record import RECORD_COLUMNS
 
 DATABASE: Final = "llmsight"
 CALLS_TABLE: Final = "llm_calls"
 HOURLY_TABLE: Final = "llm_calls_hourly"
 
-# (name, ClickHouse type) in table order. `input_tokens` INCLUDES cache reads and writes, so the
-# cache hit ratio is sum(cache_read_tokens) / sum(input_tokens).
-CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = (
-    ("ts", "DateTime64(6, 'UTC')"),  # span start
-    ("trace_id", "FixedString(32)"),  # hex
-    ("span_id", "FixedString(16)"),  # hex
-    ("service", "LowCardinality(String)"),
-    ("environment", "LowCardinality(String)"),
-    ("provider", "LowCardinality(String)"),
-    ("operation", "LowCardinality(String)"),
-    ("request_model", "LowCardinality(String)"),
-    ("response_model", "LowCardinality(String)"),
-    ("model_tier", "LowCardinality(String)"),
-    ("service_tier", "LowCardinality(String)"),
-    ("streaming", "Bool"),
-    ("stream_completed", "Bool"),
-    ("status", "LowCardinality(String)"),  # 'ok' | 'error'
-    ("error_type", "LowCardinality(String)"),  # '' when ok
-    ("http_status", "UInt16"),  # 0 when unknown
-    ("retries", "UInt16"),
-    ("input_tokens", "UInt64"),
-    ("cache_read_tokens", "UInt64"),
-    ("cache_write_tokens", "UInt64"),
-    ("cache_write_1h_tokens", "UInt64"),
-    ("output_tokens", "UInt64"),
-    ("reasoning_tokens", "UInt64"),
-    ("ttft_ms", "Nullable(Float64)"),  # NULL: not streamed / no content chunk
-    ("duration_ms", "Float64"),
-    ("input_cost", "Nullable(Float64)"),  # uncached input only
-    ("cache_read_cost", "Nullable(Float64)"),
-    ("cache_write_cost", "Nullable(Float64)"),
-    ("output_cost", "Nullable(Float64)"),
-    ("total_cost", "Nullable(Float64)"),  # the parts above plus any per-request fee
-    ("price_source", "LowCardinality(String)"),  # e.g. 'genai-prices@0.2.3[+inferred-provider]', 'override:FILE#models[i]', '' if unpriced
-    ("task", "LowCardinality(String)"),
-    ("prompt_name", "LowCardinality(String)"),
-    ("prompt_version", "LowCardinality(String)"),
-    ("prompt_prefix_hash", "String"),
-    ("tenant", "LowCardinality(String)"),
-    ("finish_reason", "LowCardinality(String)"),  # first finish reason, '' if none
-    ("instrumentation", "LowCardinality(String)"),  # which library produced the span
-    ("attributes", "Map(String, String)"),  # everything else on the span (and the resource's service.version)
-    # Appended (schema v2), so rows spooled by an older collector still map field by field.
-    ("user_id", "String"),  # user.id: the end user, '' if not set
-    ("session_id", "String"),  # session.id: the conversation / session, '' if not set
-    # Appended (schema v3). What prompt caching saved on this call, at this call's own prices (computed when it was priced):
-    #   (cache_read_tokens + cache_write_tokens) × uncached input rate − cache_read_cost − cache_write_cost.
-    # Reads save (input − read rate) per token, so a fully cached call saves > 0; writes cost their premium over
-    # uncached input (negative until read back). Discounts apply as to the costs. NULL when unpriced.
-    ("cache_savings", "Nullable(Float64)"),
-    # Captured prompts and completions (opt-in on the app side), under their own short TTL (content_ttl_days);
-    # added in schema v4 with its TTL (schema.content_column_ddl).
-    ("content", "Map(String, String)"),
-    # Appended (schema v5). Hex; one row per call id: spans of one call are merged (collector/normalise/merge.py).
-    ("call_id", "FixedString(32)"),
-)
-# Columns added after the first schema version: (schema version, name). Migrations add them to stores
-# created before, with ALTER TABLE ... ADD COLUMN IF NOT EXISTS.
-ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = ((2, "user_id"), (2, "session_id"), (3, "cache_savings"), (5, "call_id"))
+# (name, ClickHouse type) in table order, derived from the one definition of the row: CallRecord's fields
+# (collector/record.py), where each column's type, default and meaning are declared.
+CALL_COLUMNS: Final[tuple[tuple[str, str], ...]] = tuple((name, column.type) for name, column in RECORD_COLUMNS)
 CONTENT_COLUMN: Final = "content"
+# Columns added after the first schema version: (schema version, name). Migrations add them to stores
+# created before, with ALTER TABLE ... ADD COLUMN IF NOT EXISTS; the content column comes with its own TTL
+# (schema.content_column_ddl).
+ADDED_CALL_COLUMNS: Final[tuple[tuple[int, str], ...]] = tuple(
+    (column.added_in, name) for name, column in RECORD_COLUMNS if column.added_in > 1 and name != CONTENT_COLUMN
+)
 # Columns ClickHouse computes from others at insert (MATERIALIZED): never in an insert's column list nor in
 # `SELECT *`, so the call record and the spool do not carry them. (schema version, name, type, expression)
 API_KEY_HINT_COLUMN: Final = "api_key_hint"

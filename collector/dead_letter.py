@@ -7,6 +7,10 @@ token, so a batch replayed after a crash rewrites the same file rather than addi
 (or the rows), then `llmsight dead-letter replay` inserts them again (`replay` below) and moves the file to
 `dead-letter/replayed/`.
 
+Spool frames the writer could not read (corrupted, another format, a frame of the pickle format) are kept in
+`DATA_DIR/dead-letter/frames/`: `<name>.frame`, the frame's bytes as they were in the spool, and `<name>.json`,
+why it could not be read and where it was. They are not rows: nothing replays them automatically.
+
 Replaying is safe to repeat and to run beside other collectors: rows whose call is already stored are left
 out (the same `call_id` lookup the writer makes), and each block is inserted under a token derived from the
 block's own rows, so ClickHouse drops a block a crashed replay had already inserted, and only that: two files
@@ -30,12 +34,13 @@ from typing import Any
 from llmsight.collector.columns import CALLS_TABLE, DATABASE
 from llmsight.collector.instants import parse_instant, utc_parameter
 from llmsight.collector.normalise.merge import drop_stored
-from llmsight.collector.record import RECORD_FIELDS, CallRecord
+from llmsight.collector.record import RECORD_FIELDS, CallRecord, record_from_mapping
 from llmsight.collector.store.store import Store, insert_blocks
 from llmsight.errors import LLMSightError
 
 DEAD_LETTER_DIR = "dead-letter"
 REPLAYED_DIR = "replayed"
+FRAMES_DIR = "frames"
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -44,6 +49,45 @@ def write_dead_letter(directory: Path, records: Sequence[CallRecord], token: str
     path = directory / f"{_UNSAFE.sub('_', token)}.jsonl"
     write_rows(path, records, {"reason": reason, "token": token})
     return path
+
+
+def write_dead_frame(directory: Path, name: str, data: bytes, reason: str, where: dict[str, Any]) -> Path:
+    """Keep a spool frame that could not be read: its bytes and, beside them, the reason (both fsync'd and renamed
+    into place; the same name again rewrites them). Returns the reason file's path."""
+    frames = directory / FRAMES_DIR
+    frames.mkdir(parents=True, exist_ok=True)
+    _write_durably(frames / f"{name}.frame", data)
+    info = {"reason": reason, **where, "bytes": len(data), "written_at": datetime.now(timezone.utc).isoformat()}
+    path = frames / f"{name}.json"
+    _write_durably(path, (json.dumps(info) + "\n").encode())
+    return path
+
+
+def dead_frames(directory: Path) -> list[Path]:
+    """The reason files of the spool frames kept in `directory`, oldest first."""
+    return sorted((directory / FRAMES_DIR).glob("*.json"), key=lambda path: (path.stat().st_mtime, path.name))
+
+
+def _write_durably(path: Path, data: bytes) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    os.replace(tmp, path)
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def read_dead_letter(path: Path) -> tuple[dict[str, Any], list[CallRecord]]:
@@ -132,11 +176,7 @@ def write_rows(path: Path, records: Sequence[CallRecord], header: dict[str, Any]
         tmp.unlink(missing_ok=True)
         raise
     os.replace(tmp, path)
-    fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    _fsync_dir(path.parent)
 
 
 class RowFileError(LLMSightError, ValueError):
@@ -156,7 +196,7 @@ def read_rows(path: Path) -> tuple[dict[str, Any], list[CallRecord]]:
                 if line.strip():
                     row = json.loads(line)
                     row["ts"] = parse_instant(row["ts"])
-                    records.append(CallRecord(**row))
+                    records.append(record_from_mapping(row))
         except (ValueError, TypeError, KeyError) as exc:  # bad JSON, a missing or unknown column, a bad time
             raise RowFileError(f"{path}:{number}: not a row of this file format ({type(exc).__name__}: {exc})") from None
     return header, records

@@ -23,7 +23,7 @@ from llmsight.collector.config import CollectorSettings
 from llmsight.collector.normalise.merge import drop_stored, merge_calls
 from llmsight.collector.record import CallRecord
 from llmsight.collector.shared import SharedState
-from llmsight.collector.dead_letter import DEAD_LETTER_DIR, write_dead_letter
+from llmsight.collector.dead_letter import DEAD_LETTER_DIR, FRAMES_DIR, write_dead_frame, write_dead_letter
 from llmsight.collector.spool import Checkpoint, Frame, Position, SpoolReader
 from llmsight.collector.store import Store, StoreDataError, StoreError
 from llmsight.collector.store.store import MAX_INSERT_ROWS, insert_blocks
@@ -187,7 +187,7 @@ class Pipeline:
             grew = False
             for frame in self.spool.read(segment, offset, index):
                 frames.append(frame)
-                rows += len(frame.payload)
+                rows += len(frame.records)
                 grew = True
                 if rows >= limits.batch_rows:
                     return frames
@@ -209,7 +209,10 @@ class Pipeline:
     def _insert(self, frames: list[Frame], token: str) -> bool:
         """Insert the batch's rows, split per day partition; rows the store refuses for what they hold go to
         the dead-letter directory. False when the collector is closing first (the batch stays journalled)."""
-        records = [CallRecord(*row) for frame in frames for row in frame.payload]
+        for frame in frames:
+            if frame.error:
+                self._set_aside(frame)
+        records = [record for frame in frames for record in frame.records]
         records, merged, already, submissions = self._one_row_per_call(records)
         self._batch_merges = (merged, already, submissions)  # counted once the batch is committed
         for record in records:
@@ -254,16 +257,27 @@ class Pipeline:
         self.shared.add(dead_letter_batches=1, dead_lettered_rows=len(records))
         logger.error("the store refused %d rows (%s); kept in %s", len(records), reason[:300], path)
 
+    def _set_aside(self, frame: Frame) -> None:
+        """Keep a frame that cannot be read in the dead-letter directory, named by where it was in the spool (a
+        batch replayed after a crash rewrites the same files). Raises OSError when it cannot (the writer retries)."""
+        name = f"spool-{self.spool.id}-{frame.segment:012d}-{frame.offset:012d}"
+        where = {"spool": self.spool.id, "segment": frame.segment, "offset": frame.offset, "frame": frame.index}
+        write_dead_frame(self.dead_letter_dir, name, frame.data, frame.error, where)
+
     def _committed(self, frames: list[Frame]) -> None:
         self._publish_committed()
         rows = 0
         for frame in frames:
-            rows += len(frame.payload)
+            rows += len(frame.records)
             if frame.corrupt_bytes:
                 self.shared.add(corrupt_frames=1, corrupt_bytes=frame.corrupt_bytes)
+            elif frame.error:
+                self.shared.add(undecodable_frames=1)
+            if frame.error:
                 logger.error(
-                    "spool segment %d: dropped %d corrupted bytes at offset %d (frame %d); the frames after it were kept",
-                    frame.segment, frame.corrupt_bytes, frame.offset, frame.index,
+                    "spool segment %d: frame %d at offset %d (%d bytes) could not be read (%s); kept in %s, the frames "
+                    "after it were stored", frame.segment, frame.index, frame.offset, len(frame.data), frame.error,
+                    self.dead_letter_dir / FRAMES_DIR,
                 )
         merged, already, submissions = self._batch_merges
         # Rows inserted: the batch's spans less those merged into another span's row or already stored, and the

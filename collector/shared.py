@@ -23,7 +23,7 @@ ACCEPT_COUNTERS = ("submitted", "duplicates", "pending_bytes", "spool_write_erro
 # Written by the store process.
 STORE_COUNTERS = (
     "stored", "batches", "insert_errors", "writer_errors", "dead_letter_batches", "dead_lettered_rows",
-    "corrupt_frames", "corrupt_bytes", "merged_calls", "already_stored", "batch_submissions",
+    "corrupt_frames", "corrupt_bytes", "merged_calls", "already_stored", "batch_submissions", "undecodable_frames",
 )
 # Written by the store process's alert evaluator (reported under "alerts", without the prefix).
 ALERT_COUNTERS = (

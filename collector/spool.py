@@ -1,7 +1,7 @@
 """The write-ahead spool: every accepted span is on disk (fsync'd) before the exporter is told so.
 
-Layout under `spool_dir`: segment files `NNNNNNNNNNNN.wal` of frames `[u32 length][u32 crc32][pickle payload]`,
-and `checkpoint.json` with the last committed frame and the batch in flight (with its deduplication token).
+Layout under `spool_dir`: segment files `NNNNNNNNNNNN.wal` of frames (collector/spool_format.py: a marker, the
+format version, the length, a CRC and the records as MessagePack), and `checkpoint.json` with the last committed frame and the batch in flight (with its deduplication token).
 A frame holds the records of one export request. The writer inserts frames in batches whose bounds and
 token are journalled before the insert, so a batch replayed after a crash carries the same
 insert-deduplication token and ClickHouse drops the copy: stored exactly once.
@@ -10,14 +10,15 @@ Faults it survives:
 - A write or fsync that fails (disk full, I/O error) is rolled back: the segment is truncated to the last
   durable frame and the request is refused (the exporter retries), so no torn frame sits in the middle of
   the spool with acknowledged frames after it.
-- A corrupted frame (bad CRC, impossible length) is skipped by looking for the next whole frame; every
-  reader treats the same bytes the same way, and the writer logs and counts each skipped region.
+- A corrupted frame (bad CRC, impossible length) is skipped by looking for the next frame marker with a whole
+  frame behind it; every reader treats the same bytes the same way. A frame with a valid CRC that is not
+  records this version can read (another format version, values of the wrong type, a frame of the pickle
+  format earlier versions wrote) is never executed or guessed at. Either costs that frame only: the writer
+  keeps its bytes in the dead-letter directory with the reason, logs and counts it.
 - Repair at start-up never truncates below the committed position, and segment numbers never go back.
 
 Two processes share it: the receiver process appends (`Spool`, the only writer, guarded by a lock file),
-the store process reads what is durable and deletes what is committed (`SpoolReader`). Pickle is used
-because the spool is private to the collector's own data directory; it is the fastest stdlib codec for
-tuples of str/int/float/datetime.
+the store process reads what is durable and deletes what is committed (`SpoolReader`).
 """
 
 from __future__ import annotations
@@ -25,22 +26,26 @@ from __future__ import annotations
 import json
 import logging
 import os
-import pickle
 import struct
 import threading
 import uuid
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from llmsight.collector.lockfile import lock_exclusively
+from llmsight.collector.record import CallRecord
+from llmsight.collector.spool_format import HEADER, MARKER, MAX_PAYLOAD_BYTES, FrameDecodeError, checksum, decode_payload, encode_frame
 from llmsight.errors import LLMSightError
 
 logger = logging.getLogger("llmsight.collector")
-_HEADER = struct.Struct("<II")
-_PICKLE_START = b"\x80\x05"  # every payload is a protocol-5 pickle: how a frame is found again after corruption
+_PICKLE_HEADER = struct.Struct("<II")  # the format before spool format 1: [u32 length][u32 crc32][pickle]
+PICKLE_FORMAT = (
+    "a frame of the pickle spool format written by llmsight before spool format 1; not read, because unpickling "
+    "can run code: replay it with the version that wrote it, or delete it"
+)
 SEGMENT_MAX_BYTES = 64 * 1024 * 1024
 LOCK_WAIT_S = 15.0  # a receiver process of a collector just killed may take a moment to go
 
@@ -61,9 +66,11 @@ class Frame:
     segment: int
     index: int
     end_offset: int
-    payload: list[Any]
-    corrupt_bytes: int = 0  # > 0: not a frame but a corrupted region skipped (payload empty)
+    records: list[CallRecord]
+    corrupt_bytes: int = 0  # > 0: not a frame but a corrupted region skipped (records empty)
     offset: int = 0  # where the frame (or region) starts
+    error: str = ""  # why its records could not be read (records empty): a corrupted region or an undecodable frame
+    data: bytes = b""  # the bytes of a frame or region that could not be read, kept for the dead-letter directory
 
 
 def spool_id(directory: Path) -> str:
@@ -132,7 +139,7 @@ class Spool:
         valid_end, count = start, index
         corrupt: list[Frame] = []
         with open(path, "a+b") as handle:
-            for frame in iter_frames(handle, last, start, index, None):
+            for frame in iter_frames(handle, last, start, index, None, decode=False):
                 if frame.corrupt_bytes:
                     corrupt.append(frame)
                 else:
@@ -164,11 +171,10 @@ class Spool:
     def segments(self) -> list[int]:
         return segments(self.dir)
 
-    def append(self, payload: list[Any]) -> None:
+    def append(self, records: Sequence[CallRecord]) -> None:
         """Append one frame and return once it is durable (group commit: concurrent appends share fsyncs).
         Raises SpoolWriteError, with the frame rolled back, when it cannot be written or synced."""
-        data = pickle.dumps(payload, protocol=5)
-        frame = _HEADER.pack(len(data), zlib.crc32(data)) + data
+        frame = encode_frame(records)
         with self._lock:
             if self._file_size + len(frame) > SEGMENT_MAX_BYTES and self._frame_count:
                 self._rotate()
@@ -311,45 +317,81 @@ def read_frames(
         yield from iter_frames(handle, segment, offset, first_index, limit)
 
 
-def iter_frames(handle: Any, segment: int, offset: int, first_index: int, limit: int | None) -> Iterator[Frame]:
-    """Whole frames with a matching CRC from `offset` up to `limit` (end of file when None). A region that
-    is not a whole frame is yielded as one `corrupt_bytes` entry, and reading goes on at the next whole
-    frame: a corrupted frame costs that frame, not the spool after it."""
+def iter_frames(
+    handle: Any, segment: int, offset: int, first_index: int, limit: int | None, *, decode: bool = True
+) -> Iterator[Frame]:
+    """Whole frames with a matching CRC from `offset` up to `limit` (end of file when None), their records decoded
+    (unless `decode` is False: the scan at start-up only needs the bounds). A region that is not a whole frame is
+    yielded as one `corrupt_bytes` entry, and reading goes on at the next whole frame; a whole frame whose records
+    cannot be read is yielded with its `error`. Either way it costs that frame, not the spool after it."""
     handle.seek(0, os.SEEK_END)
     end = handle.tell() if limit is None else min(limit, handle.tell())
     index = first_index
     handle.seek(offset)
     while offset < end:
-        header = handle.read(_HEADER.size)
-        if len(header) == _HEADER.size:
-            length, crc = _HEADER.unpack(header)
-            if offset + _HEADER.size + length <= end:
-                data = handle.read(length)
-                if zlib.crc32(data) == crc:
-                    yield Frame(segment, index, offset + _HEADER.size + length, pickle.loads(data), 0, offset)
-                    offset += _HEADER.size + length
-                    index += 1
-                    continue
-        resume = _next_frame(handle, offset + 1, end)
-        yield Frame(segment, index, resume, [], resume - offset, offset)
+        frame = _read_frame(handle, segment, index, offset, end, decode)
+        if frame is None:
+            resume = _next_frame(handle, offset + 1, end)
+            handle.seek(offset)
+            data = handle.read(resume - offset) if decode else b""
+            frame = Frame(segment, index, resume, [], resume - offset, offset, "corrupted: not a whole frame", data)
+        yield frame
         index += 1
-        offset = resume
+        offset = frame.end_offset
         handle.seek(offset)
 
 
+def _read_frame(handle: Any, segment: int, index: int, offset: int, end: int, decode: bool) -> Frame | None:
+    """The whole frame at `offset` (the handle is there), or None when the bytes there are not one."""
+    header = handle.read(HEADER.size)
+    if len(header) < HEADER.size:
+        return None
+    marker, version, length, crc = HEADER.unpack(header)
+    if marker != MARKER:
+        return _pickle_frame(handle, segment, index, offset, end, header, decode)
+    frame_end = offset + HEADER.size + length
+    if length > MAX_PAYLOAD_BYTES or frame_end > end:
+        return None
+    data = handle.read(length)
+    if checksum(version, data) != crc:
+        return None
+    if not decode:
+        return Frame(segment, index, frame_end, [], 0, offset)
+    try:
+        return Frame(segment, index, frame_end, decode_payload(version, data), 0, offset)
+    except FrameDecodeError as exc:
+        return Frame(segment, index, frame_end, [], 0, offset, str(exc), data)
+
+
+def _pickle_frame(handle: Any, segment: int, index: int, offset: int, end: int, header: bytes, decode: bool) -> Frame | None:
+    """A whole frame of the pickle format at `offset`, recognised (never unpickled) so that it is set aside alone
+    with a reason that says what it is; None when the bytes there are not one either."""
+    length, crc = _PICKLE_HEADER.unpack_from(header)
+    frame_end = offset + _PICKLE_HEADER.size + length
+    if length > MAX_PAYLOAD_BYTES or frame_end > end or header[_PICKLE_HEADER.size:_PICKLE_HEADER.size + 1] != b"\x80":
+        return None
+    handle.seek(offset + _PICKLE_HEADER.size)
+    data = handle.read(length)
+    if zlib.crc32(data) != crc:
+        return None
+    return Frame(segment, index, frame_end, [], 0, offset, PICKLE_FORMAT, data if decode else b"")
+
+
 def _next_frame(handle: Any, offset: int, end: int) -> int:
-    """Offset of the next whole frame after a corrupted one (or `end`)."""
+    """Offset of the next whole frame after a corrupted one (or `end`): the next marker with a whole frame behind
+    it and a matching CRC."""
     handle.seek(offset)
     region = handle.read(end - offset)
     position = 0
     while True:
-        found = region.find(_PICKLE_START, position + _HEADER.size)
-        if found < 0:
+        start = region.find(MARKER, position)
+        if start < 0:
             return end
-        start = found - _HEADER.size
-        length, crc = _HEADER.unpack_from(region, start)
-        if start + _HEADER.size + length <= len(region) and zlib.crc32(region[found:found + length]) == crc:
-            return int(offset + start)
+        if start + HEADER.size <= len(region):
+            _, version, length, crc = HEADER.unpack_from(region, start)
+            payload = memoryview(region)[start + HEADER.size:start + HEADER.size + length]
+            if length <= MAX_PAYLOAD_BYTES and len(payload) == length and checksum(version, payload) == crc:
+                return int(offset + start)
         position = start + 1
 
 

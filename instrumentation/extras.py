@@ -15,7 +15,7 @@ from llmsight.errors import LLMSightError
 _Command = TypeVar("_Command", bound=Callable[..., Any])
 
 # chDB is not here: a collector in front of a ClickHouse server runs without it (the store says when it is needed).
-COLLECTOR_MODULES = ("clickhouse_connect", "genai_prices", "opentelemetry.proto", "grpc", "yaml")
+COLLECTOR_MODULES = ("clickhouse_connect", "genai_prices", "opentelemetry.proto", "grpc", "yaml", "msgspec")
 CLI_MODULES = ("typer", "rich")
 
 

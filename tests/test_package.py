@@ -35,7 +35,7 @@ def test_cli_help_lists_version_and_commands() -> None:
 # Runs the CLI with the collector extra's modules made unimportable: what `pip install llmsight` gives.
 _LIGHT_INSTALL = """
 import sys
-for name in ("yaml", "chdb", "clickhouse_connect", "genai_prices", "grpc", "opentelemetry.proto"):
+for name in ("yaml", "chdb", "clickhouse_connect", "genai_prices", "grpc", "opentelemetry.proto", "msgspec"):
     sys.modules[name] = None  # import raises ModuleNotFoundError, find_spec answers None: as if not installed
 sys.argv = ["llmsight", *sys.argv[1:]]
 from llmsight.cli import main
@@ -67,7 +67,7 @@ def test_collector_commands_on_a_light_install_exit_2_with_the_install_hint() ->
 # What `pip install llmsight` (app side, no `cli` extra) gives: no typer, no rich, no collector modules.
 _APP_ONLY_INSTALL = """
 import sys
-for name in ("typer", "rich", "yaml", "chdb", "clickhouse_connect", "genai_prices", "grpc"):
+for name in ("typer", "rich", "yaml", "chdb", "clickhouse_connect", "genai_prices", "grpc", "msgspec"):
     sys.modules[name] = None
 sys.argv = ["llmsight", *sys.argv[1:]]
 from llmsight.extras import main
@@ -110,7 +110,7 @@ def test_run_options_reach_the_child_through_the_full_cli(tmp_path: Path) -> Non
 
 
 def test_server_collector_without_chdb_explains_the_embedded_store(tmp_path: Path) -> None:
-    no_chdb = _LIGHT_INSTALL.replace('("yaml", "chdb", "clickhouse_connect", "genai_prices", "grpc", "opentelemetry.proto")',
+    no_chdb = _LIGHT_INSTALL.replace('("yaml", "chdb", "clickhouse_connect", "genai_prices", "grpc", "opentelemetry.proto", "msgspec")',
                                      '("chdb",)')
     assert no_chdb != _LIGHT_INSTALL
     result = subprocess.run([sys.executable, "-c", no_chdb, "collector", "--data-dir", str(tmp_path), "--http-port", "0",
@@ -130,7 +130,7 @@ def test_extras_match_who_installs_them() -> None:
 
     app_side = names(None)
     assert {"opentelemetry-sdk", "wrapt", "pydantic"} <= app_side
-    assert not app_side & {"typer", "rich", "chdb", "clickhouse-connect", "pyyaml"}
+    assert not app_side & {"typer", "rich", "chdb", "clickhouse-connect", "pyyaml", "msgspec"}
     assert names("cli") == {"typer", "rich"}
     assert "chdb" not in names("collector-server") and "clickhouse-connect" in names("collector-server")
     assert names("collector") == {"llmsight", "chdb"}  # = collector-server + the embedded store

@@ -141,18 +141,18 @@ def _price_slice(
     store: Store, pricer: object, start: datetime, end: datetime, result: RepriceResult
 ) -> tuple[list[CallRecord], list[CallRecord]]:
     """(originals, repriced) of the calls in [start, end) whose costs the prices change; totals into `result`."""
-    rows = store.query(
+    stored = store.query(
         f"SELECT {', '.join(RECORD_FIELDS)} FROM {DATABASE}.{CALLS_TABLE} "
         "WHERE ts >= {start:DateTime64(6, 'UTC')} AND ts < {end:DateTime64(6, 'UTC')}",
         {"start": utc_parameter(start), "end": utc_parameter(end)},
-    ).rows
+    )
+    rows = [dict(zip(stored.column_names, row)) for row in stored.rows]
     originals: list[CallRecord] = []
     changed: list[CallRecord] = []
     for row in rows:
-        original = CallRecord(*row)
-        original.ts = as_utc(original.ts)
-        record = CallRecord(*row)
-        record.ts = original.ts
+        row["ts"] = as_utc(row["ts"])
+        original = CallRecord(**row)
+        record = CallRecord(**row)
         result.total_before += record.total_cost or 0.0
         for name in COST_FIELDS[:-1]:
             setattr(record, name, None)

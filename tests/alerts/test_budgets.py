@@ -264,3 +264,19 @@ def test_the_report_shows_each_budget_with_its_forecast(store: Seeded) -> None:
     assert "Budgets (this period" in text and "rep (week)" in text and (f"${expected.projected:,.2f}" in text or f"${expected.projected:,.4f}" in text)
     assert "budgets,rep/reported,projected," in to_csv(report)
     assert "budgets" not in build_report(query, Window(at - timedelta(days=1), at))
+
+
+def test_a_period_rolling_over_resolves_what_it_ends_and_sends_nothing_new(store: Seeded, tmp_path: Path) -> None:
+    """A daily budget over at 23:50 (exceeded, warned, forecast over) is, at 00:10, resolved where the new day's
+    spend is 0 and still forecast over (its usual day is over the budget) without a second notification."""
+    at = store.now
+    calls = daily_calls("roller", at, 10, {}, base=90_000_000)
+    store.add(calls)
+    midnight = at.replace(hour=0)
+    budget = Budget(name="daily", scope="tenant", value="roller", period="day", amount=calls[0].total_cost * 1.5)
+    engine = AlertEvaluator(store.query, AlertsConfig(budgets=[budget]), tmp_path / "state.json")
+    before = {(t.rule_id, t.status) for t in engine.evaluate_once(midnight - timedelta(minutes=10))}
+    assert before == {("budget_daily_exceeded", "firing"), ("budget_daily_warning", "firing"),
+                      ("budget_daily_forecast", "firing")}
+    after = {(t.rule_id, t.status) for t in engine.evaluate_once(midnight + timedelta(minutes=10))}
+    assert after == {("budget_daily_exceeded", "resolved"), ("budget_daily_warning", "resolved")}

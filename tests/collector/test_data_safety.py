@@ -23,6 +23,7 @@ from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
 
+from llmsight.collector.spool import iter_frames
 from llmsight.collector.store import Store
 
 from .conftest import CollectorProcess
@@ -274,11 +275,8 @@ def _replay_after_fixing_the_cause(data_dir: Path, letter: Path) -> None:
 # --- 3. corrupted spool ----------------------------------------------------------------------------------
 
 def _frame_offsets(segment: Path) -> list[int]:
-    data, offsets, offset = segment.read_bytes(), [], 0
-    while offset + 8 <= len(data):
-        offsets.append(offset)
-        offset += 8 + int.from_bytes(data[offset:offset + 4], "little")
-    return offsets
+    with open(segment, "rb") as handle:
+        return [frame.offset for frame in iter_frames(handle, 0, 0, 0, None, decode=False)]
 
 
 def _stored_then_stopped(data_dir: Path, batches: range, spans: int) -> CollectorProcess:

@@ -74,7 +74,7 @@ def test_an_existing_store_gets_the_new_columns(tmp_path: Path) -> None:
         assert store.ensure_schema() == schema.SCHEMA_VERSION
         from datetime import datetime, timezone
 
-        store.insert([CallRecord(datetime.now(timezone.utc), "c" * 32, "d" * 16, service="new", user_id="u1", session_id="s1")], "t1")
+        store.insert([CallRecord(ts=datetime.now(timezone.utc), trace_id="c" * 32, span_id="d" * 16, service="new", user_id="u1", session_id="s1")], "t1")
         rows = store.query("SELECT service, user_id, session_id FROM llmsight.llm_calls ORDER BY service").rows
         assert rows == [("new", "u1", "s1"), ("old", "", "")]
         assert store.ensure_schema() == schema.SCHEMA_VERSION  # idempotent

@@ -17,7 +17,7 @@ from .seed import PRICES, write_prices
 
 
 def call(provider: str, model: str) -> CallRecord:
-    return CallRecord(datetime.now(timezone.utc), "a" * 32, "b" * 16, provider=provider, request_model=model,
+    return CallRecord(ts=datetime.now(timezone.utc), trace_id="a" * 32, span_id="b" * 16, provider=provider, request_model=model,
                       input_tokens=1000, output_tokens=10)
 
 
