@@ -23,6 +23,7 @@ from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Fie
 
 from llmsight.alerts.budgets import Budget, status_sql
 from llmsight.alerts.defaults import BUDGET_PARAMS
+from llmsight.collector.reconcile.tables import COMPLETED_DAY, completed_day_lines
 from llmsight.collector.store.schema import TRUNCATED_REASONS
 
 _DURATION = re.compile(r"^(\d+)([smhd])$")
@@ -44,7 +45,11 @@ def seconds(duration: str) -> int:
 
 
 # SQL a rule may name like a parameter, `{name}`: defined once, beside the schema it describes.
-SQL_FRAGMENTS: dict[str, str] = {"truncated_reasons": TRUNCATED_REASONS}
+SQL_FRAGMENTS: dict[str, str] = {
+    "truncated_reasons": TRUNCATED_REASONS,
+    # The bill lines of the last completed UTC day (provider vs stored tokens and dollars per model and token class).
+    "completed_day_bill": completed_day_lines(COMPLETED_DAY),
+}
 
 
 def fill(text: str, values: dict[str, float]) -> str:

@@ -131,5 +131,5 @@ def test_provisioning_is_valid_for_grafana() -> None:
         # The annotation parses and renders for an instance with every query captured.
         values = {ref: Value(Labels({"prefix_change": "x"}), 1.0) for ref in refs}
         text = render(rule["annotations"]["summary"], {"service": "s", "tenant": "t", "task": "k", "provider": "p",
-                                                       "prompt_name": "n", "request_model": "m"}, values)
+                                                       "prompt_name": "n", "request_model": "m", "model": "m"}, values)
         assert "{" not in text and "[no value]" not in text, (rule["uid"], text)

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from llmsight.alerts.rules import load_rules
 from llmsight.dashboards.build import render_all
 from typer.testing import CliRunner
 
@@ -112,7 +113,7 @@ def test_first_sync_creates_second_sync_updates(grafana: FakeGrafana) -> None:
         "llmsight-calls"}
     assert all(d["overwrite"] and d["folderUid"] == "llmsight" for d in dashboards)
     group = bodies["PUT /api/v1/provisioning/folder/llmsight/rule-groups/llmsight"]
-    assert len(group["rules"]) == 8 and group["interval"] == 60
+    assert len(group["rules"]) == len(load_rules().rules) and group["interval"] == 60
     assert bodies["POST /api/v1/provisioning/contact-points"]["settings"]["url"] == "http://hooks.internal/llmsight"
     second = sync(grafana)
     writes = [c for c in second if not c.startswith("GET")]

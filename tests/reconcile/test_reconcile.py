@@ -186,3 +186,27 @@ def test_a_wrong_admin_key_names_the_provider_and_the_variable(collector, provid
         pull(collector.store, wrong, timedelta(days=1), client=_fast_client)
     assert "Anthropic" in str(raised.value) and "LLMSIGHT_ANTHROPIC_ADMIN_KEY" in str(raised.value)
     assert "wrong-secret" not in str(raised.value)
+
+
+def test_the_bill_alert_rules_fire_in_the_built_in_evaluator(collector, traced, provider_server) -> None:
+    from llmsight.alerts.evaluator import AlertEvaluator
+    from llmsight.alerts.rules import AlertsConfig
+
+    provider_server.admin.config.discounts[("openai", OPENAI_MODEL)] = Decimal("0.10")
+    _instrumented_calls(provider_server, ["one", "two", "three"])
+    _uninstrumented_calls(provider_server)
+    result = _run(collector, provider_server)
+    assert collector.store is not None
+    # Evaluated a day later, today is the last completed day the rules look at.
+    engine = AlertEvaluator(collector.store.query, AlertsConfig(params={"unexplained_spend_min_usd": 0.0}))
+    fired = {(t.rule_id, tuple(sorted(t.labels.items()))): t
+             for t in engine.evaluate_once(datetime.now(timezone.utc) + timedelta(days=1)) if t.status == "firing"}
+    openai_labels = (("model", OPENAI_MODEL), ("provider", "openai"))
+    drift = fired[("price_drift", openai_labels)]
+    assert drift.value == pytest.approx(0.10, abs=1e-6) and "-10.0%" in drift.summary
+    assert ("price_drift", (("model", ANTHROPIC_MODEL), ("provider", "anthropic"))) not in fired
+    (day,) = [d for d in result.days if d.provider == "openai" and d.bill]
+    unexplained = sum(t.unexplained_usd for t in result.tokens if t.provider == "openai" and t.model == OPENAI_MODEL)
+    alert = fired[("unexplained_spend", openai_labels)]
+    assert alert.value == pytest.approx(float(unexplained / day.bill), rel=1e-6)
+    assert OPENAI_MODEL in alert.summary and "reconcile show" in alert.summary
