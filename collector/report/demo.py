@@ -21,6 +21,11 @@ DEMO_BUDGETS = ({"name": "demo_org", "amount": 100_000.0}, {"name": "tenants", "
 
 
 def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> int:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     import llmsight
     from llmsight.alerts.evaluator import AlertEvaluator
     from llmsight.alerts.rules import AlertsConfig
@@ -32,10 +37,6 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
     from llmsight.collector.report.workload import BackdatingProcessor, Workload
     from llmsight.collector.store import StoreError
     from llmsight.testing.server import PRICES_YAML, PROVIDER_HOSTS, ProviderServer
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     console = Console(stderr=as_json)
     settings = load_settings(data_dir=data_dir, otlp_http_port=0, otlp_grpc_port=0, query_port=0)
@@ -71,6 +72,7 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
             for step in now:
                 step()
                 progress.advance(task)
+            batches = workload.batches()  # one batch per provider, read back: calls at batch prices
             billed_to_apps = len(server.ledger)  # the calls llmsight saw (failed or not) were all billed before…
             workload.escaped_calls()  # …what nobody instrumented: the reconciliation finds it
         provider.force_flush()
@@ -89,6 +91,7 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
             "store": settings.effective_dsn,
             "calls_made": workload.outcome.calls,
             "calls_failed": workload.outcome.failed,
+            "batches": batches,
             "ledger": server.ledger.totals(upto=billed_to_apps),  # what the instrumented apps were billed
             "ledger_entries": server.ledger.as_dicts()[:billed_to_apps],
             "escaped_entries": server.ledger.as_dicts()[billed_to_apps:],  # billed, never seen by llmsight
@@ -166,13 +169,14 @@ def _data_dir_flag(data_dir: Path | None) -> str:
 
 def run_load(*, seed: int, calls: int, endpoint: str) -> int:
     """The demo workload against a collector that is already running (docker compose's demo profile)."""
-    import llmsight
-    from llmsight.collector.report.workload import BackdatingProcessor, Workload
-    from llmsight.testing.server import PROVIDER_HOSTS, ProviderServer
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    import llmsight
+    from llmsight.collector.report.workload import BackdatingProcessor, Workload
+    from llmsight.testing.server import PROVIDER_HOSTS, ProviderServer
 
     console = Console()
     server = ProviderServer(seed=seed).start()

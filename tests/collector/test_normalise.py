@@ -282,3 +282,17 @@ def test_openlit_placeholder_bedrock_host_is_not_a_server() -> None:
              "server.address": "aws.amazon.com", "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 4}
     record = _one(attrs, "openlit.otel.tracing")
     assert "server.address" not in record.attributes and "placeholder" in record.attributes["llmsight.note"]
+
+
+def test_report_json_is_valid_json_whatever_the_stored_values() -> None:
+    """Rows stored before TTFTs were checked can hold +inf: the report's JSON says null, never `Infinity`."""
+    import json
+
+    from llmsight.collector.report.render import to_json
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    text = to_json({"latency": [{"model": "m", "ttft_p50": float("inf"), "ttft_p95": float("nan"), "calls": 3}]})
+    assert json.loads(text, parse_constant=refuse)["latency"][0] == {"model": "m", "ttft_p50": None, "ttft_p95": None,
+                                                                    "calls": 3}
