@@ -43,7 +43,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -75,14 +75,26 @@ QUEUE_WAIT_S = 10.0
 STOP_WAIT_S = 1.5  # at shutdown, for killed operations to end and their 503s to go out
 MAX_REQUEST_BYTES = 64 * 1024
 OPERATION_TIMEOUT_S = 30.0  # all of one operation's queries together
-# Settings on every query an operation runs (readonly=1 also forbids changing any of them).
+# The store process's memory bound (docs/collector.md) = what it holds without reads + the reads running at once ×
+# each one's max_memory_usage. Reads run one at a time (Store.read holds one lock, the alert evaluator's too);
+# STORE_BASE_MIB is the process's RSS beyond the query limit when a read hits it (bench/read_memory.py: 818 MiB
+# with a 1 GiB limit), rounded up.
+STORE_MEMORY_BOUND_MIB = 1536
+STORE_BASE_MIB = 1024
+READS_AT_ONCE = 1
+READ_MEMORY_MIB = (STORE_MEMORY_BOUND_MIB - STORE_BASE_MIB) // READS_AT_ONCE
+# Settings on every query an operation runs (readonly=1 also forbids changing any of them). Aggregations and
+# sorts past half the memory limit spill to disk, so a large report is slower rather than refused.
 READ_LIMITS: dict[str, Any] = {
-    "max_memory_usage": 1024 * 1024 * 1024,
+    "max_memory_usage": READ_MEMORY_MIB * 1024 * 1024,
+    "max_bytes_before_external_group_by": READ_MEMORY_MIB * 1024 * 1024 // 2,
+    "max_bytes_before_external_sort": READ_MEMORY_MIB * 1024 * 1024 // 2,
     "max_result_rows": 100_000,
     "max_result_bytes": 64 * 1024 * 1024,
     "result_overflow_mode": "throw",
 }
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_TIMEOUT_EXCEEDED = 159  # ClickHouse's error code when max_execution_time is reached
 
 Read = Callable[..., QueryResult]  # Store.read
 Kill = Callable[[str], None]  # Store.kill_reads
@@ -115,12 +127,19 @@ class LimitedQuery:
         if left <= 0:
             raise OperationTimeout(f"the operation exceeded {OPERATION_TIMEOUT_S:g}s")
         settings = {**READ_LIMITS, "max_execution_time": max(1, int(left)), "readonly": 1}
-        return self._read(f"/* {self.marker} */ {sql}", parameters, settings=settings)
+        # Waiting for another read (they run one at a time) counts against the same deadline.
+        return self._read(f"/* {self.marker} */ {sql}", parameters, settings=settings, wait_s=left)
 
     def cancel(self) -> None:
         self.cancelled = True
         if self._kill is not None:
             self._kill(self.marker)
+
+
+# Times a report window may name: the store's DateTime64 range, with room for the week before (the report's
+# comparison). Year 1 once overflowed in that arithmetic and answered 500.
+EARLIEST_TIME = datetime(1970, 1, 8, tzinfo=timezone.utc)
+LATEST_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
 
 
 class ReportRequest(BaseModel):
@@ -130,8 +149,14 @@ class ReportRequest(BaseModel):
 
     @field_validator("start", "end")
     @classmethod
-    def _utc(cls, moment: datetime) -> datetime:  # whatever offset the client wrote
-        return as_utc(moment)
+    def _utc_in_range(cls, moment: datetime) -> datetime:  # whatever offset the client wrote
+        try:
+            utc = as_utc(moment)
+        except OverflowError:  # an offset that takes it out of datetime's range (year 1 at +05:00)
+            utc = EARLIEST_TIME - (LATEST_TIME - EARLIEST_TIME) if moment.year < 1970 else LATEST_TIME + (LATEST_TIME - EARLIEST_TIME)
+        if not EARLIEST_TIME <= utc <= LATEST_TIME:
+            raise ValueError(f"must be between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d}")
+        return utc
 
 
 class AlertsCheckRequest(BaseModel):
@@ -287,7 +312,7 @@ class ReadApiApp:
         except Exception as exc:
             if self.stopping.is_set():  # killed by the shutdown, whatever it raised
                 return _STOPPING
-            if isinstance(exc, OperationTimeout):
+            if isinstance(exc, OperationTimeout) or getattr(exc, "code", None) == _TIMEOUT_EXCEEDED:
                 return _problem(504, str(exc))
             if isinstance(exc, StoreUnavailableError):
                 return _problem(503, str(exc))
@@ -296,7 +321,9 @@ class ReadApiApp:
             raise
         finally:
             self._slots.release()
-        return 200, json.dumps(result, default=str).encode()
+        from llmsight.collector.report.render import json_safe
+
+        return 200, json.dumps(json_safe(result), default=str, allow_nan=False).encode()
 
     async def _hello(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         if scope["method"] != "POST" or (header(scope, b"content-type") or b"").split(b";")[0].strip() != b"application/json":

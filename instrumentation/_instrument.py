@@ -124,6 +124,9 @@ def _instrument_now(sdk: str) -> None:
         return
     with _lock:
         _active.append(instrumentor)
+    from llmsight import _inner_spans  # with the first SDK instrumented: it imports the call machinery
+
+    _inner_spans.enable(pending.tracer_provider)
 
 
 # The SDKs' HTTP clients: openai/anthropic 1.x-2.x use httpx, later majors httpx2.
@@ -161,3 +164,5 @@ def uninstrument() -> None:
             _active.pop().uninstrument()
         while _http_instrumentors:
             _http_instrumentors.pop().uninstrument()
+    if "llmsight._inner_spans" in sys.modules:  # enabled with the first SDK instrumented
+        sys.modules["llmsight._inner_spans"].disable()

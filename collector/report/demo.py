@@ -52,6 +52,7 @@ class DemoRun:
 
     workload: Workload
     server: ProviderServer
+    batches: Any
     billed_to_apps: int
     bill: dict[str, Any]
     report: dict[str, Any]
@@ -124,6 +125,7 @@ def _run_workload(collector: Collector, seed: int, calls: int, console: Console,
                       console=console, transient=transient) as progress:
             _drive(workload, calls, on_phase=lambda name, total: progress.add_task(name, total=total),
                    on_step=progress.advance)
+        batches = workload.batches()  # one batch per provider, read back: calls at batch prices
         billed_to_apps = len(server.ledger)  # the calls llmsight saw (failed or not) were all billed before…
         workload.escaped_calls()  # …what nobody instrumented: the reconciliation finds it
         flush()
@@ -135,20 +137,21 @@ def _run_workload(collector: Collector, seed: int, calls: int, console: Console,
         alerts_config = AlertsConfig.model_validate({"params": DEMO_ALERT_PARAMS, "budgets": DEMO_BUDGETS})
         report = build_report(store.query, window, alerts_config.budgets)
         alerts = AlertEvaluator(store.query, alerts_config).evaluate_once()
-        return DemoRun(workload, server, billed_to_apps, bill, report, alerts, started)
+        return DemoRun(workload, server, batches, billed_to_apps, bill, report, alerts, started)
 
 
 @contextmanager
 def _traced_workload(endpoint: str, seed: int) -> Iterator[tuple[Workload, ProviderServer, Callable[[], bool]]]:
     """The local provider, the SDKs instrumented with spans exported to `endpoint` (back-dating the previous
     day's), and the workload; yields (workload, server, flush). Everything is undone on the way out."""
-    import llmsight
-    from llmsight.collector.report.workload import BackdatingProcessor, Workload
-    from llmsight.testing.server import PROVIDER_HOSTS, ProviderServer
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    import llmsight
+    from llmsight.collector.report.workload import BackdatingProcessor, Workload
+    from llmsight.testing.server import PROVIDER_HOSTS, ProviderServer
 
     server = ProviderServer(seed=seed).start()
     provider = TracerProvider(resource=Resource.create({"service.name": DEMO_SERVICE, "deployment.environment.name": "demo"}))
@@ -186,6 +189,7 @@ def _summary(run: DemoRun, seed: int, settings: CollectorSettings) -> dict[str, 
         "store": settings.effective_dsn,
         "calls_made": run.workload.outcome.calls,
         "calls_failed": run.workload.outcome.failed,
+        "batches": run.batches,
         "ledger": run.server.ledger.totals(upto=run.billed_to_apps),  # what the instrumented apps were billed
         "ledger_entries": run.server.ledger.as_dicts()[:run.billed_to_apps],
         "escaped_entries": run.server.ledger.as_dicts()[run.billed_to_apps:],  # billed, never seen by llmsight

@@ -6,15 +6,14 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from llmsight.attributes import SERVER_ADDRESS
-from llmsight.collector.columns import CALLS_TABLE, DATABASE, HOURLY_TABLE, QUANTILE_LEVELS
+from llmsight.collector.columns import CALLS_TABLE, DATABASE, QUANTILE_LEVELS
 from llmsight.collector.instants import utc_parameter
 from llmsight.collector.report.window import Window
-from llmsight.collector.store.schema import ROLLUP_SELECT_COLUMNS, rollup_select
+from llmsight.collector.store.schema import hourly_window
 
 if TYPE_CHECKING:
     from llmsight.alerts.budgets import Budget
 
-HOURLY = f"{DATABASE}.{HOURLY_TABLE}"
 CALLS = f"{DATABASE}.{CALLS_TABLE}"
 
 
@@ -22,16 +21,10 @@ def _params(window: Window) -> dict[str, Any]:
     return {"start": utc_parameter(window.start), "end": utc_parameter(window.end)}
 
 
-# The window [start, end) as the dashboards read a time range: the hourly rollup for the whole hours inside it,
-# UNION ALL the same aggregation over raw rows for the partial hours at its edges. The rollup has no TTL, so for a
+# The window [start, end) as the dashboards read a time range (schema.hourly_window). The rollup has no TTL, so for a
 # window older than the raw rows' TTL both see the whole hours the rollup keeps (and both lose the partial edges).
-_WHOLE_FROM = "toStartOfHour(addMicroseconds({start:DateTime64(6)}, 3599999999))"  # first hour starting >= start
-_WHOLE_TO = "toStartOfHour({end:DateTime64(6)})"
-_EDGES = f"ts >= {{start:DateTime64(6)}} AND ts < {{end:DateTime64(6)}} AND (ts < {_WHOLE_FROM} OR ts >= {_WHOLE_TO})"
-SOURCE = (
-    f"(SELECT {', '.join(ROLLUP_SELECT_COLUMNS)} FROM {HOURLY} WHERE hour >= {_WHOLE_FROM} AND hour < {_WHOLE_TO} "
-    f"UNION ALL {rollup_select(_EDGES)})"
-)
+_START, _END = "{start:DateTime64(6, 'UTC')}", "{end:DateTime64(6, 'UTC')}"  # typed UTC: never the session's zone
+SOURCE = hourly_window(_START, _END, f"ts >= {_START} AND ts < {_END}")
 _QUANTILES = ", ".join(str(level) for level in QUANTILE_LEVELS)
 # Rows per breakdown: the heaviest groups, then one OTHER row summing the rest. Group values come from spans
 # (tenants, tasks, model names), so their number is unbounded; a read's result is not (READ_LIMITS).
@@ -95,8 +88,8 @@ def build_report(query: Any, window: Window, budgets: Sequence[Budget] = ()) -> 
     )
     for row in latency:
         ttft, duration = row.pop("ttft"), row.pop("duration")
-        row.update({f"ttft_p{q}_ms": _num(v) for q, v in zip((50, 95, 99), ttft)})
-        row.update({f"duration_p{q}_ms": _num(v) for q, v in zip((50, 95, 99), duration)})
+        row.update({f"ttft_p{q}_ms": _num(v) for q, v in zip((50, 95, 99), ttft, strict=False)})
+        row.update({f"duration_p{q}_ms": _num(v) for q, v in zip((50, 95, 99), duration, strict=False)})
     errors = rows(
         f"SELECT {_top('provider', 'calls')} AS provider, sum(h.calls) AS calls, sum(h.error_calls) AS errors, sum(h.rate_limited_calls) AS rate_limited, "
         f"sum(h.overloaded_calls) AS overloaded, sum(h.retries) AS retries, sum(h.retried_calls) AS retried_calls "
@@ -109,6 +102,14 @@ def build_report(query: Any, window: Window, budgets: Sequence[Budget] = ()) -> 
         f"ORDER BY provider = '{OTHER}' OR model = '{OTHER}', calls DESC, provider, model"
     )
     totals["cache_hit_ratio"] = totals["cache_read_tokens"] / totals["input_tokens"] if totals["input_tokens"] else 0.0
+    batch = rows(  # batch APIs (docs/batch.md): their requests' calls and spend, against each provider's
+        f"SELECT {_top('provider', 'calls')} AS provider, sumIf(calls, service_tier = 'batch') AS batch_calls, "
+        f"sum(calls) AS provider_calls, sumIf(total_cost, service_tier = 'batch') AS batch_cost, sum(total_cost) AS provider_cost "
+        f"FROM {SOURCE} GROUP BY provider HAVING batch_calls > 0 ORDER BY provider = '{OTHER}', batch_cost DESC, provider"
+    )
+    for row in batch:
+        row["share_of_calls"] = row["batch_calls"] / row["provider_calls"] if row["provider_calls"] else 0.0
+        row["share_of_spend"] = row["batch_cost"] / row["provider_cost"] if row["provider_cost"] else 0.0
     report: dict[str, Any] = {
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
         "totals": totals,
@@ -120,6 +121,7 @@ def build_report(query: Any, window: Window, budgets: Sequence[Budget] = ()) -> 
         "errors": errors,
         "unpriced": unpriced,
         "unpriced_servers": _unknown_servers(rows) if unpriced else [],
+        "batch": batch,
         "vs_the_bill": _vs_the_bill(query, window),
     }
     if budgets:
@@ -149,7 +151,7 @@ def _unknown_servers(rows: Any) -> list[dict[str, Any]]:
 
     found = rows(
         f"SELECT attributes['{SERVER_ADDRESS}'] AS server, provider, count() AS calls FROM {CALLS} "
-        f"WHERE ts >= {{start:DateTime64(6)}} AND ts < {{end:DateTime64(6)}} AND total_cost IS NULL AND server != '' "
+        f"WHERE ts >= {_START} AND ts < {_END} AND total_cost IS NULL AND server != '' "
         f"GROUP BY server, provider ORDER BY calls DESC, server, provider LIMIT 20"
     )
     pricer = Pricer()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from typing import Any
 
 from rich.console import Console
@@ -61,6 +62,14 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     for row in report["errors"]:
         table.add_row(row["provider"], *(f"{row[k]:,}" for k in ("calls", "errors", "rate_limited", "overloaded", "retries", "retried_calls")))
     console.print(table)
+    if report.get("batch"):
+        table = Table(title="Batch APIs (requests inside OpenAI / Anthropic batches, at batch prices)", title_justify="left")
+        for column in ("provider", "batch calls", "share of calls", "batch spend", "share of spend"):
+            table.add_column(column, justify="left" if column == "provider" else "right")
+        for row in report["batch"]:
+            table.add_row(row["provider"], f"{row['batch_calls']:,}", f"{row['share_of_calls']:.0%}", _usd(row["batch_cost"]),
+                          f"{row['share_of_spend']:.0%}")
+        console.print(table)
     if report.get("budgets"):
         table = Table(title="Budgets (this period, with the forecast for its end)", title_justify="left")
         for column in ("budget", "scope", "spent", "budget ", "projected", "crosses on", "days left"):
@@ -84,8 +93,20 @@ def print_report(report: dict[str, Any], console: Console) -> None:
         console.print(server["prices_file_entry"], markup=False, highlight=False)
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with every non-finite float as None: JSON has no Infinity or NaN (a row stored with an infinite
+    time would otherwise make the whole document invalid)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
 def to_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, default=str)
+    return json.dumps(json_safe(report), indent=2, default=str, allow_nan=False)
 
 
 def to_csv(report: dict[str, Any]) -> str:
@@ -97,7 +118,7 @@ def to_csv(report: dict[str, Any]) -> str:
         writer.writerow(["totals", "", metric, value])
     if report.get("vs_the_bill"):
         writer.writerow(["vs_the_bill", "", "line", report["vs_the_bill"]])
-    for section in ("cost_by_model", "cost_by_task", "cost_by_tenant", "cache", "latency", "errors", "unpriced", "budgets"):
+    for section in ("cost_by_model", "cost_by_task", "cost_by_tenant", "cache", "latency", "errors", "unpriced", "batch", "budgets"):
         for row in report.get(section, []):
             key = row.get("key", row.get("model", row.get("provider", f"{row.get('budget')}/{row.get('scope')}")))
             for metric, value in row.items():

@@ -29,7 +29,14 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llmsight.testing import wire_anthropic, wire_batches, wire_bedrock, wire_gemini, wire_mistral, wire_openai
+from llmsight.testing import (
+    wire_anthropic,
+    wire_batches,
+    wire_bedrock,
+    wire_gemini,
+    wire_mistral,
+    wire_openai,
+)
 from llmsight.testing.admin import AdminApi, AdminConfig, AdminError, dumps
 from llmsight.testing.faults import Fault, FaultPlan
 from llmsight.testing.simulation import Billed, Ledger, PromptCache
@@ -282,7 +289,6 @@ class _Handler(BaseHTTPRequestHandler):
         if request is None:
             return
         reply, body, faults = request
-        ledger = self.server.provider.ledger
         headers = {"x-request-id": f"req_{reply.request_id}", "openai-processing-ms": "1"}
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -300,7 +306,6 @@ class _Handler(BaseHTTPRequestHandler):
         if request is None:
             return
         reply, body, faults = request
-        ledger = self.server.provider.ledger
         headers = {"x-request-id": f"req_{reply.request_id}"}
         if body.get("stream"):
             self._send_sse(
@@ -484,7 +489,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and parts == ["v1", "batches"]:
             body = self._read_json()
             if body is not None:
-                self._send_json(200, service.create_openai(provider.next_id(), body))
+                self._send_json(200, service.create_openai(provider.next_id(), body, self._api_key()))
             return
         if method == "POST" and len(parts) == 4 and parts[1] == "batches" and parts[3] == "cancel":
             self._read_raw()
@@ -519,7 +524,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and len(parts) == 3:
             body = self._read_json()
             if body is not None:
-                batch = service.create_anthropic(provider.next_id(), body)
+                batch = service.create_anthropic(provider.next_id(), body, self._api_key())
                 self._send_json(200, batch.as_object(provider.base_url))
             return
         if method == "POST" and len(parts) == 5 and parts[4] == "cancel":

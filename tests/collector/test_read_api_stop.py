@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from llmsight.collector.read_api import LimitedQuery, Operations, ReadApiServer, ReadApiClient, ReportRequest
+from llmsight.collector.read_api import (
+    LimitedQuery,
+    Operations,
+    ReadApiClient,
+    ReadApiServer,
+    ReportRequest,
+)
 from llmsight.collector.store import Store, StoreError
 
 TOKEN = "t" * 43

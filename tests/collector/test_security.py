@@ -4,6 +4,7 @@ DSN passwords stay out of output and state files."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import stat
 import subprocess
@@ -14,7 +15,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from llmsight.cli import app as cli_app
 from llmsight.collector.read_api import STATE_FILE, TOKEN_FILE, LimitedQuery
 from llmsight.collector.store import Store, StoreError
 
@@ -23,6 +26,12 @@ from .rawhttp import exchange, request
 from .spans import genai_request, post_protobuf
 
 CLI = [sys.executable, "-m", "llmsight.cli"]
+
+
+@pytest.fixture
+def collector(shared_collector: CollectorProcess) -> CollectorProcess:
+    """The read API tests only send requests: they share the module's collector."""
+    return shared_collector
 
 
 def _token(collector: CollectorProcess) -> str:
@@ -43,9 +52,12 @@ def _read_api(collector: CollectorProcess, path: str, body: bytes, **overrides: 
     return exchange(port, raw)
 
 
-def _still_ingests(collector: CollectorProcess, batch: int) -> None:
+_batches = itertools.count(100)  # a new span each time: the shared collector drops a resent one as a duplicate
+
+
+def _still_ingests(collector: CollectorProcess) -> None:
     before = collector.stored_calls()
-    assert post_protobuf(collector.http_endpoint, genai_request(batch, spans=1)) == 200
+    assert post_protobuf(collector.http_endpoint, genai_request(next(_batches), spans=1)) == 200
     collector.wait_stored(before + 1)
 
 
@@ -67,7 +79,7 @@ def test_the_read_api_has_no_sql_path(collector: CollectorProcess, sql: str) -> 
     assert status == 400 and b"root:" not in answer
     status, answer = _read_api(collector, "/v1/report", json.dumps({"start": sql, "end": sql}).encode())
     assert status == 400 and b"root:" not in answer
-    _still_ingests(collector, 1)
+    _still_ingests(collector)
 
 
 def test_page_style_requests_are_refused(collector: CollectorProcess) -> None:
@@ -96,7 +108,7 @@ def test_page_style_requests_are_refused(collector: CollectorProcess) -> None:
                           origin="http://evil.example", host=f"evil.example:{port}")
     assert status in (401, 403, 415, 421)
     assert exchange(port, request("GET", "/v1/report", port, {}))[0] in (401, 405)
-    _still_ingests(collector, 2)
+    _still_ingests(collector)
 
 
 def test_report_and_alerts_check_through_the_running_collector_match_the_store(tmp_path: Path) -> None:
@@ -109,22 +121,20 @@ def test_report_and_alerts_check_through_the_running_collector_match_the_store(t
     now = datetime.now(timezone.utc).replace(microsecond=0)
     window = ["--since", (now - timedelta(hours=2)).isoformat(), "--until", (now + timedelta(hours=1)).isoformat()]
     common = ["--data-dir", str(collector.data_dir)]
-    live = [subprocess.run([*CLI, "report", *window, *common, *fmt], capture_output=True, text=True, timeout=120)
-            for fmt in (["--json"], ["--csv"], [])]
-    live_alerts = subprocess.run([*CLI, "alerts", "check", *common, "--alerts-file", str(alerts_file)],
-                                 capture_output=True, text=True, timeout=120)
-    for out in [*live, live_alerts]:
-        assert out.returncode == 0, out.stderr[-2000:]
+    commands = [["report", *window, *common, *fmt] for fmt in (["--json"], ["--csv"], [])]
+    commands.append(["alerts", "check", *common, "--alerts-file", str(alerts_file)])
+    # The CLI's commands run in this process (the same app as `llmsight`; no interpreter start-up each).
+    runner = CliRunner()
+    live = [runner.invoke(cli_app, command) for command in commands]
+    for out in live:
+        assert out.exit_code == 0, out.output[-2000:]
     assert json.loads(live[0].stdout)["totals"]["calls"] == 60
-    assert "Alerts firing now" in live_alerts.stdout and "tenant-3" in live_alerts.stdout
+    assert "Alerts firing now" in live[-1].stdout and "tenant-3" in live[-1].stdout
     assert collector.stop() == 0
     # The same commands on the store itself (no collector running) print exactly the same.
-    direct = [subprocess.run([*CLI, "report", *window, *common, *fmt], capture_output=True, text=True, timeout=120)
-              for fmt in (["--json"], ["--csv"], [])]
-    direct_alerts = subprocess.run([*CLI, "alerts", "check", *common, "--alerts-file", str(alerts_file)],
-                                   capture_output=True, text=True, timeout=120)
+    direct = [runner.invoke(cli_app, command) for command in commands]
+    assert [o.exit_code for o in direct] == [0] * len(commands), [o.output[-2000:] for o in direct]
     assert [o.stdout for o in live] == [o.stdout for o in direct]
-    assert live_alerts.stdout == direct_alerts.stdout
 
 
 def test_state_and_token_files_are_private_and_hold_no_password(tmp_path: Path) -> None:
@@ -152,6 +162,59 @@ def test_state_and_token_files_are_private_and_hold_no_password(tmp_path: Path) 
     bad = subprocess.run([*CLI, "collector", "--data-dir", str(tmp_path / "d2"), "--dsn", "ftp://u:hunter2@h"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "hunter2" not in bad.stdout + bad.stderr
+
+
+def test_a_dsn_access_token_shows_nowhere(tmp_path: Path) -> None:
+    """clickhouse-connect's `access_token=` is a credential like a password: not in the state file, any other file
+    of the data directory (the shared-memory file), the output, /metrics or a read-API error."""
+    secret = "tok3n-0123456789abcdef"
+    collector = CollectorProcess(tmp_path / "data", ["--dsn", f"http://127.0.0.1:9/?access_token={secret}"]).start()
+    try:
+        deadline = time.monotonic() + 20
+        while collector.metrics()["pipeline"]["insert_errors"] == 0 and time.monotonic() < deadline:
+            assert post_protobuf(collector.http_endpoint, genai_request(0, spans=1)) == 200
+            time.sleep(0.2)
+        metrics = json.dumps(collector.metrics())
+        assert "access_token=***" in (collector.data_dir / STATE_FILE).read_text()
+        assert secret not in metrics and "127.0.0.1:9" in metrics
+        now = datetime.now(timezone.utc)
+        status, answer = _read_api(collector, "/v1/report", json.dumps(
+            {"start": (now - timedelta(hours=1)).isoformat(), "end": now.isoformat()}).encode())
+        assert status != 200 and secret.encode() not in answer
+        for path in collector.data_dir.rglob("*"):
+            if path.is_file() and "store" not in path.parts:
+                assert secret.encode() not in path.read_bytes(), path
+    finally:
+        assert collector.stop() == 0
+    assert collector.process is not None and collector.process.stdout is not None
+    output = collector.process.stdout.read().decode()
+    assert "access_token=***" in output and secret not in output
+
+
+def test_secrets_are_read_from_private_files_and_kept_off_the_command_line(tmp_path: Path) -> None:
+    token_file, dsn_file = tmp_path / "token", tmp_path / "dsn"
+    token_file.write_text("s3cret-from-a-file\n")
+    dsn_file.write_text("http://llm:hunter2@127.0.0.1:9/\n")
+    for path in (token_file, dsn_file):
+        path.chmod(0o644)
+        refused = subprocess.run([*CLI, "collector", "--data-dir", str(tmp_path / "d0"), "--auth-token-file", str(token_file),
+                                  "--dsn-file", str(dsn_file)], capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "chmod 600" in refused.stderr and "hunter2" not in refused.stderr
+        path.chmod(0o600)
+    collector = CollectorProcess(tmp_path / "data", ["--auth-token-file", str(token_file), "--dsn-file", str(dsn_file)]).start()
+    try:
+        assert collector.process is not None
+        command_lines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in (collector.process.pid, collector.receiver_pid())]
+        assert not any(b"s3cret" in line or b"hunter2" in line for line in command_lines)
+        assert post_protobuf(collector.http_endpoint, genai_request(0, spans=1)) == 401
+        assert post_protobuf(collector.http_endpoint, genai_request(0, spans=1),
+                             headers={"authorization": "Bearer s3cret-from-a-file"}) == 200
+        assert "llm:***@127.0.0.1:9" in (collector.data_dir / STATE_FILE).read_text()
+    finally:
+        assert collector.stop() == 0
+    both = subprocess.run([*CLI, "collector", "--data-dir", str(tmp_path / "d1"), "--auth-token", "x",
+                           "--auth-token-file", str(token_file)], capture_output=True, text=True, timeout=60)
+    assert both.returncode == 2 and "not both" in both.stderr
 
 
 @pytest.mark.parametrize("bind", ["0.0.0.0", "::", "example.com"])
@@ -222,8 +285,8 @@ def test_read_queries_are_read_only_and_bounded(store: Store) -> None:
 
 
 def test_a_long_read_does_not_block_inserts(store: Store) -> None:
-    from tests.collector.spans import genai_request as request_of
     from llmsight.collector.normalise import normalise_request
+    from tests.collector.spans import genai_request as request_of
 
     records = normalise_request(request_of(0, spans=10), default_service="x").records
     store.insert(records[:1], dedup_token="warm")  # the first insert pays one-off imports
