@@ -21,10 +21,19 @@ from llmsight.collector.config import CollectorSettings, check_exposure
 from llmsight.collector.lockfile import lock_exclusively
 from llmsight.collector.pipeline import Pipeline, PipelineLimits
 from llmsight.collector.pricing import Pricer
-from llmsight.collector.private import make_private
 from llmsight.collector.pricing.price_table import PricingWithPriceTable
+from llmsight.collector.private import make_private
 from llmsight.collector.query_api import (
-    STATE_FILE, TOKEN_FILE, AlertsCheckRequest, Kill, LimitedQuery, Operations, QueryApiServer, Read, ReportRequest, new_token,
+    STATE_FILE,
+    TOKEN_FILE,
+    AlertsCheckRequest,
+    Kill,
+    LimitedQuery,
+    Operations,
+    QueryApiServer,
+    Read,
+    ReportRequest,
+    new_token,
     write_private,
 )
 from llmsight.collector.reconcile.service import reconciliation_json
