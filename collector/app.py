@@ -36,8 +36,8 @@ from llmsight.collector.query_api import (
     new_token,
     write_private,
 )
-from llmsight.collector.reconcile.service import reconciliation_json
 from llmsight.collector.receive.process import ReceiverConfig, ReceiverProcess
+from llmsight.collector.reconcile.service import reconciliation_json
 from llmsight.collector.report.queries import build_report
 from llmsight.collector.report.window import Window
 from llmsight.collector.shared import SharedState

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from llmsight.collector.app import read_api_operations
 from llmsight.collector.dead_letter import replay, write_rows
 from llmsight.collector.instants import parse_instant
-from llmsight.collector.app import read_api_operations
 from llmsight.collector.query_api import ReportRequest
 from llmsight.collector.record import CallRecord
 from llmsight.collector.report.queries import build_report
