@@ -32,6 +32,7 @@ from .grafana_frontend import (
     variables_from_dashboard,
 )
 from .seed import PRICES, Call, list_price
+from tests.reconcile.bill_panels import BILL_TITLES, check_bill_panel, reconciled
 
 DOCUMENTS = {path.stem: json.loads(path.read_text()) for path in sorted(JSON_DIR.glob("*.json"))}
 VARIABLE_COLUMNS = {"service": "service", "environment": "environment", "provider": "provider", "model": "model",
@@ -171,7 +172,11 @@ def unit_prices(provider: str, model: str, at: datetime) -> tuple[float, float, 
 
 Check = Callable[[list[dict[str, Any]], list[Call], View], None]
 STORE_CALLS: list[list[Call]] = [[]]  # every stored call, for panels that ignore the time range
+STORE: list[Any] = [None]  # the seeded store, for the Bill panels (checked against `llmsight reconcile`'s own read)
 CHECKS: dict[str, Check] = {}
+for _title in BILL_TITLES:
+    CHECKS[_title] = lambda rows, calls, view, _title=_title: check_bill_panel(
+        _title, rows, reconciled(STORE[0].collector.store.query, view.time_from, view.time_to))
 
 
 def check(*titles: str) -> Callable[[Check], Check]:
@@ -558,6 +563,7 @@ def test_every_query_of_the_dashboard_matches_the_raw_rows(workload_store: Seede
     scene = scene_for(workload_store, document, view)
     calls = view.selected(view.window(workload_store.calls))
     STORE_CALLS[0] = workload_store.calls
+    STORE[0] = workload_store
     if view_name != "empty" and selection == "all":
         assert calls
     for panel in document["panels"]:
