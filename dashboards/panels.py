@@ -19,13 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from llmsight.alerts import defaults
-from llmsight.collector.columns import CALLS_TABLE, DATABASE, HOURLY_TABLE, PRICES_TABLE
+from llmsight.attributes import LLMSIGHT_BATCH_ID
+from llmsight.collector.columns import BATCH_SUBMISSIONS_TABLE, CALLS_TABLE, DATABASE, HOURLY_TABLE, PRICES_TABLE
 from llmsight.collector.reconcile.tables import KEYS_TABLE, USAGE_TABLE, bill_lines
 from llmsight.collector.store.schema import ROLLUP_SELECT_COLUMNS, rollup_select
 
 ROLLUP = f"{DATABASE}.{HOURLY_TABLE}"
 RAW = f"{DATABASE}.{CALLS_TABLE}"
 PRICES = f"{DATABASE}.{PRICES_TABLE}"
+SUBMISSIONS = f"{DATABASE}.{BATCH_SUBMISSIONS_TABLE}"
 
 # The daily budget the "Spend today" gauge measures against (USD): the alert rules' default, defined once there.
 DAILY_BUDGET_USD: Final = defaults.DAILY_BUDGET_USD
@@ -245,27 +247,29 @@ CACHE = [
           links=(TO_CALLS_BY_PROMPT, Link("prompt_prefix_hash", calls_variable="prefix_hash"))),
 ]
 
+# Latency is what an app waits for: a request inside a batch has none (its call is timed at the batch's completion).
+INTERACTIVE = "service_tier != 'batch'"
 LATENCY = [
     Panel("TTFT percentiles by model", "table",
           _quantiles(("request_model",), "ttft_ms", "ttft_ms_q", "streaming", (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),
           f"Time to first content chunk (streamed calls). Exact up to {EXACT_QUANTILE_MAX_CALLS} calls per model, t-digest above.",
           "ms", links=(TO_CALLS_BY_MODEL,)),
     Panel("Duration percentiles by provider", "table",
-          _quantiles(("provider",), "duration_ms", "duration_ms_q", "1", (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),
-          f"Exact up to {EXACT_QUANTILE_MAX_CALLS} calls per provider, t-digest above.", "ms"),
+          _quantiles(("provider",), "duration_ms", "duration_ms_q", INTERACTIVE, (0.5, 0.95, 0.99), ("p50_ms", "p95_ms", "p99_ms")),
+          f"Exact up to {EXACT_QUANTILE_MAX_CALLS} calls per provider, t-digest above. Batch requests left out.", "ms"),
     Panel("TTFT p95 over time", "timeseries",
           _quantiles(("request_model",), "ttft_ms", "ttft_ms_q", "streaming", (0.95,), ("p95_ms",), over_time=True),
           "", "ms", time_series=True),
     Panel("Streaming vs not: duration p50", "table",
           "SELECT q.streaming AS streaming, c.calls AS calls, q.p50_ms AS p50_ms, c.mean_ms AS mean_ms, q.method AS method FROM ("
-          + _quantiles(("streaming",), "duration_ms", "duration_ms_q", "1", (0.5,), ("p50_ms",))
+          + _quantiles(("streaming",), "duration_ms", "duration_ms_q", INTERACTIVE, (0.5,), ("p50_ms",))
           + f") AS q INNER JOIN (SELECT streaming, sum(calls) AS calls, sum(duration_ms_sum) / greatest(calls, 1) AS mean_ms "
-          f"FROM {HOURLY} AS r GROUP BY streaming) AS c ON c.streaming = q.streaming ORDER BY streaming",
-          "", "ms"),
+          f"FROM {HOURLY} AS r WHERE {INTERACTIVE} GROUP BY streaming) AS c ON c.streaming = q.streaming ORDER BY streaming",
+          "Batch requests left out.", "ms"),
     Panel("Output tokens per second by model", "table",
           f"SELECT request_model, sum(output_tokens) / greatest(sum(duration_ms_sum) / 1000, 0.001) AS tokens_per_second "
-          f"FROM {HOURLY} AS r GROUP BY request_model ORDER BY request_model",
-          "Output tokens over wall-clock call duration.", "short", width=24, links=(TO_CALLS_BY_MODEL,)),
+          f"FROM {HOURLY} AS r WHERE {INTERACTIVE} GROUP BY request_model ORDER BY request_model",
+          "Output tokens over wall-clock call duration (batch requests left out).", "short", width=24, links=(TO_CALLS_BY_MODEL,)),
 ]
 
 RELIABILITY = [
@@ -313,16 +317,39 @@ TIERS = [
           f"GROUP BY task, model_tier ORDER BY task, model_tier", "", "short", width=24),
     Panel("What batch or a cheaper model would have cost", "table",
           f"SELECT r.task AS task, sum(r.total_cost) AS actual_cost, "
+          f"sumIf(r.total_cost, r.service_tier = 'batch') AS batch_cost, "
+          f"if(actual_cost > 0, batch_cost / actual_cost, 0) AS measured_batch_share, "
           f"sum(if({COULD_WAIT} AND b.batch_input_per_token IS NOT NULL, {_priced('b', _BATCH_VALUES)}, r.total_cost)) AS batch_api_cost, "
           f"sumIf(r.calls, {COULD_WAIT} AND b.batch_input_per_token IS NOT NULL) AS batchable_calls, "
           f"sum(if(c.model != '' AND c.model != r.request_model, least({_priced('c', _PRICE_VALUES)}, r.total_cost), r.total_cost)) "
           f"AS cheaper_model_cost, arrayStringConcat(arraySort(groupUniqArrayIf(c.model, c.model != '')), ', ') AS cheaper_models "
           f"FROM {HOURLY} AS r LEFT JOIN {_MODEL_PRICES} AS b ON b.provider = r.provider AND b.model = r.request_model "
           f"LEFT JOIN {_CHEAPER} AS c ON c.provider = r.provider GROUP BY task ORDER BY actual_cost DESC",
-          "Batch: calls that could have waited (not streamed, in the batch_tasks selection) at their model's batch price; "
+          "Measured: what the task already spends through batch APIs (batch_cost, measured_batch_share). "
+          "Batch: calls that could have waited (not streamed, not batched already, in the batch_tasks selection) at "
+          "their model's batch price; "
           "cheaper model: every call at its provider's configured cheaper model (collector setting cheaper_models), never "
           "above what it cost. Prices: the collector's model_prices table (genai-prices + overrides).",
           "currencyUSD", width=24),
+    Panel("Batch share of spend and calls", "table",
+          f"SELECT provider, sum(calls) AS all_calls, sumIf(calls, service_tier = 'batch') AS batch_calls, "
+          f"batch_calls / greatest(all_calls, 1) AS batch_share_of_calls, sum(total_cost) AS cost, "
+          f"sumIf(total_cost, service_tier = 'batch') AS batch_cost, if(cost > 0, batch_cost / cost, 0) AS batch_share_of_spend "
+          f"FROM {HOURLY} AS r GROUP BY provider ORDER BY cost DESC",
+          "Calls and spend through batch APIs (OpenAI Batch, Anthropic Message Batches: docs/batch.md), per provider.",
+          "short", width=12),
+    Panel("Batch turnaround", "table",
+          f"SELECT c.provider AS provider, count() AS batches, sum(c.requests) AS requests, "
+          f"quantileExactInclusive(0.5)(c.seconds) AS p50_s, max(c.seconds) AS max_s FROM ("
+          f"SELECT b.provider AS provider, b.requests AS requests, "
+          f"(toUnixTimestamp64Micro(b.completed_at) - toUnixTimestamp64Micro(s.submitted_at)) / 1e6 AS seconds FROM ("
+          f"SELECT provider, attributes['{LLMSIGHT_BATCH_ID}'] AS batch_id, min(ts) AS completed_at, count() AS requests "
+          f"FROM {RAW} WHERE {PER_CALL} AND service_tier = 'batch' AND batch_id != '' GROUP BY provider, batch_id) AS b "
+          f"INNER JOIN (SELECT provider, batch_id, min(submitted_at) AS submitted_at FROM {SUBMISSIONS} "
+          f"GROUP BY provider, batch_id) AS s ON s.provider = b.provider AND s.batch_id = b.batch_id) AS c "
+          f"GROUP BY provider ORDER BY provider",
+          "From submission to completion, per provider, for batches completed in the range whose submission the "
+          "collector recorded (kept 30 days).", "s", width=12),
 ]
 
 CALLS = [

@@ -4,8 +4,9 @@ provider's configured cheaper model, for the savings panels ("what batch / a che
 The prices come from the collector's own Pricer — genai-prices, long-context tiers aside, plus the user's
 overrides and discounts — by pricing a small synthetic call (1000 tokens of each kind, far below any
 long-context tier), so a dashboard multiplies stored token counts by exactly the rates the collector applies.
-A batch price is stored only when it differs from the standard one (NULL: no batch price known, no saving
-claimed). Rows are keyed (provider, model) in a ReplacingMergeTree, so collectors behind a load balancer may all
+A batch price is stored only when the price data has one of its own and it differs from the standard one (NULL:
+no batch price known, no saving claimed — the 50 % charged to batch calls of a model without one is not a claim
+that its provider offers batch). Rows are keyed (provider, model) in a ReplacingMergeTree, so collectors behind a load balancer may all
 write them; the newest row wins.
 """
 
@@ -18,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from llmsight.collector.columns import PRICE_COLUMNS, PRICES_TABLE
+from llmsight.collector.pricing.pricer import BATCH_FALLBACK, BATCH_TIER
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import StoreError
 
@@ -55,7 +57,7 @@ def unit_prices(pricer: _Pricer, provider: str, model: str, at: datetime, servic
         output_tokens=SAMPLE_TOKENS,
     )
     pricer.price(sample)
-    if sample.total_cost is None:
+    if sample.total_cost is None or (service_tier == BATCH_TIER and BATCH_FALLBACK in sample.price_source):
         return None
     costs = (sample.input_cost, sample.cache_read_cost, sample.cache_write_cost, sample.output_cost)
     return tuple((cost or 0.0) / SAMPLE_TOKENS for cost in costs)

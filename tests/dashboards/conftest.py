@@ -8,7 +8,7 @@ import pytest
 from llmsight.collector.app import Collector
 from llmsight.collector.config import CollectorSettings
 
-from .seed import Call, healthy_calls, post, workload, write_prices
+from .seed import Call, Submission, batches, healthy_calls, post, workload, write_prices
 
 # The savings panels price calls at each provider's cheaper model (collector setting cheaper_models).
 CHEAPER_MODELS = {"acme": "acme-small", "openai": "gpt-4o-mini"}
@@ -19,11 +19,17 @@ class Seeded:
         self.collector = collector
         self.now = now
         self.calls: list[Call] = []
+        self.submissions: list[Submission] = []
 
     def add(self, calls: list[Call]) -> None:
         post(f"http://127.0.0.1:{self.collector.http_port}/v1/traces", calls)
         assert self.collector.flush()
         self.calls.extend(calls)
+
+    def add_submissions(self, submissions: list[Submission]) -> None:
+        post(f"http://127.0.0.1:{self.collector.http_port}/v1/traces", [], submissions)
+        assert self.collector.flush()
+        self.submissions.extend(submissions)
 
     def query(self, sql: str):
         return self.collector.store.query(sql)
@@ -59,6 +65,9 @@ def workload_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]
     try:
         store = Seeded(collector, datetime.now(timezone.utc).replace(microsecond=0))
         store.add(workload(store.now))
+        submissions, batch_calls = batches(store.now)
+        store.add_submissions(submissions)  # before their results, as in life
+        store.add(batch_calls)
         yield store
     finally:
         collector.stop()

@@ -56,6 +56,12 @@ class Call:
     session_id: str = ""
     service_version: str = ""
     trace: int = 0  # calls of one workflow share a trace; 0: the call's own trace
+    service_tier: str = ""
+    batch_id: str = ""  # a request inside a batch (docs/batch.md): timed at the batch's completion
+
+    @property
+    def batch(self) -> bool:
+        return self.service_tier == "batch"
 
     @property
     def trace_id(self) -> str:
@@ -69,14 +75,15 @@ class Call:
         if not self.priced:
             return {}
         if self.provider != "acme":  # a real model: genai-prices' own arithmetic, not llmsight's
-            return list_price(self.provider, self.model, self, batch=False)
+            return list_price(self.provider, self.model, self, batch=self.batch)
         p = PRICES[self.model]
+        half = 0.5 if self.batch else 1.0  # an override has no batch price of its own: half (collector/pricing)
         uncached = self.input_tokens - self.cache_read - self.cache_write
         parts = {
-            "input_cost": uncached * p["input"] / 1e6,
-            "cache_read_cost": self.cache_read * p["read"] / 1e6,
-            "cache_write_cost": self.cache_write * p["write"] / 1e6,
-            "output_cost": self.output_tokens * p["output"] / 1e6,
+            "input_cost": uncached * p["input"] / 1e6 * half,
+            "cache_read_cost": self.cache_read * p["read"] / 1e6 * half,
+            "cache_write_cost": self.cache_write * p["write"] / 1e6 * half,
+            "output_cost": self.output_tokens * p["output"] / 1e6 * half,
         }
         parts["total_cost"] = sum(parts.values())
         return parts
@@ -141,6 +148,11 @@ def to_request(calls: list[Call]) -> ExportTraceServiceRequest:
             attributes["gen_ai.response.time_to_first_chunk"] = call.ttft_ms / 1000
         if call.error_type:
             attributes["error.type"] = call.error_type
+        if call.service_tier:
+            attributes["llmsight.service_tier"] = call.service_tier
+        if call.batch_id:
+            attributes["llmsight.batch.id"] = call.batch_id
+            attributes["llmsight.batch.custom_id"] = f"request-{call.span_id}"
         start = int(call.ts.timestamp() * 1e9)
         by_service.setdefault((call.service, call.service_version), []).append(Span(
             trace_id=bytes.fromhex(call.trace_id),
@@ -188,8 +200,8 @@ def healthy_calls(now: datetime, count: int = 400, seed: int = 11) -> list[Call]
     return calls
 
 
-def post(url: str, calls: list[Call]) -> None:
-    body = to_request(calls).SerializeToString()
+def post(url: str, calls: list[Call], submissions: list[Submission] | None = None) -> None:
+    body = (submissions_request(submissions) if submissions else to_request(calls)).SerializeToString()
     request = urllib.request.Request(url, data=body, headers={"content-type": "application/x-protobuf"})
     with urllib.request.urlopen(request, timeout=30) as response:
         assert response.status == 200
@@ -249,6 +261,52 @@ def workload(now: datetime, seed: int = 5) -> list[Call]:
             http_status=429, span_id=seed * 1_000_000 + 70_000 + index, prompt_version="2",
         ))
     return calls
+
+
+@dataclass
+class Submission:
+    """A `batch.create` span: a row of llmsight.batch_submissions, not a call."""
+
+    provider: str
+    batch_id: str
+    ts: datetime
+    task: str
+    span_id: int
+
+
+def batches(now: datetime, seed: int = 5) -> tuple[list[Submission], list[Call]]:
+    """Three batches (OpenAI with a batch price, acme at half its override price): submitted, then their requests
+    timed at each batch's completion."""
+    submissions, calls = [], []
+    for number, (provider, model, hours, turnaround_min, requests) in enumerate(
+        (("openai", "gpt-4o", 9, 42, 6), ("openai", "gpt-4o-mini", 4, 95, 4), ("acme", "acme-small", 6, 17, 5))
+    ):
+        submitted = now - timedelta(hours=hours, minutes=11 * number)
+        batch_id = f"batch_{seed}{number:03d}"
+        submissions.append(Submission(provider, batch_id, submitted, "classify", seed * 1_000_000 + 90_000 + number))
+        for index in range(requests):
+            calls.append(Call(
+                ts=submitted + timedelta(minutes=turnaround_min), service="worker", model=model, task="classify",
+                tenant="acme", prompt_name="triage", prefix_hash="triage-hash0001", input_tokens=1200 + 37 * index,
+                cache_read=512 if index % 2 else 0, cache_write=0, output_tokens=40 + index, streaming=False,
+                ttft_ms=None, duration_ms=0.0, span_id=seed * 1_000_000 + 91_000 + number * 100 + index,
+                provider=provider, service_tier="batch", batch_id=batch_id,
+            ))
+    return submissions, calls
+
+
+def submissions_request(submissions: list[Submission]) -> ExportTraceServiceRequest:
+    spans = [Span(
+        trace_id=s.span_id.to_bytes(16, "big"), span_id=s.span_id.to_bytes(8, "big"), name="batch.create",
+        kind=Span.SPAN_KIND_CLIENT, start_time_unix_nano=int(s.ts.timestamp() * 1e9),
+        end_time_unix_nano=int(s.ts.timestamp() * 1e9) + 50_000_000,
+        attributes=[_kv(k, v) for k, v in {"gen_ai.provider.name": s.provider, "gen_ai.operation.name": "batch.create",
+                                            "llmsight.batch.id": s.batch_id, "llmsight.task": s.task}.items()],
+    ) for s in submissions]
+    return ExportTraceServiceRequest(resource_spans=[ResourceSpans(
+        resource=Resource(attributes=[_kv("service.name", "worker"), _kv("deployment.environment.name", "prod")]),
+        scope_spans=[ScopeSpans(scope=InstrumentationScope(name="llmsight.seed"), spans=spans)],
+    )])
 
 
 def unpriced_calls(now: datetime, seed: int = 5) -> list[Call]:

@@ -157,21 +157,25 @@ def acme_cost_at(model: str, call: Call) -> float:
     return (uncached * p["input"] + call.cache_read * p["read"] + call.cache_write * p["write"] + call.output_tokens * p["output"]) / 1e6
 
 
-def unit_prices(provider: str, model: str, at: datetime) -> tuple[float, float, float]:
-    """(uncached input, cache read, cache write) USD per token, straight from the price sources."""
+def unit_prices(provider: str, model: str, at: datetime, batch: bool = False) -> tuple[float, float, float]:
+    """(uncached input, cache read, cache write) USD per token, straight from the price sources (a batch call: the
+    batch price, or half the override's)."""
     if provider == "acme":
-        return PRICES[model]["input"] / 1e6, PRICES[model]["read"] / 1e6, PRICES[model]["write"] / 1e6
+        half = 0.5 if batch else 1.0
+        return (PRICES[model]["input"] / 1e6 * half, PRICES[model]["read"] / 1e6 * half,
+                PRICES[model]["write"] / 1e6 * half)
     probe = Call(ts=at, service="", model=model, task="", tenant="", prompt_name="", prefix_hash="", input_tokens=10**6,
                  cache_read=0, cache_write=0, output_tokens=0, streaming=False, ttft_ms=None, duration_ms=0, provider=provider)
-    full = list_price(provider, model, probe, batch=False)["total_cost"]
+    full = list_price(provider, model, probe, batch=batch)["total_cost"]
     probe.cache_read = 10**6
-    read = list_price(provider, model, probe, batch=False)["total_cost"]
+    read = list_price(provider, model, probe, batch=batch)["total_cost"]
     probe.cache_read, probe.cache_write = 0, 10**6
-    return full / 1e6, read / 1e6, list_price(provider, model, probe, batch=False)["total_cost"] / 1e6
+    return full / 1e6, read / 1e6, list_price(provider, model, probe, batch=batch)["total_cost"] / 1e6
 
 
 Check = Callable[[list[dict[str, Any]], list[Call], View], None]
 STORE_CALLS: list[list[Call]] = [[]]  # every stored call, for panels that ignore the time range
+STORE_SUBMISSIONS: list[list[Any]] = [[]]  # every batch submission (seed.Submission)
 STORE: list[Any] = [None]  # the seeded store, for the Bill panels (checked against `llmsight reconcile`'s own read)
 CHECKS: dict[str, Check] = {}
 for _title in BILL_TITLES:
@@ -316,7 +320,7 @@ def _saved(rows, calls, view):
     for call in calls:
         if call.priced:
             # Reads save (input - read rate) per token; writes cost their premium (write - input rate) per token.
-            input_price, read_price, write_price = unit_prices(call.provider, call.model, call.ts)
+            input_price, read_price, write_price = unit_prices(call.provider, call.model, call.ts, call.batch)
             expected += call.cache_read * (input_price - read_price) - call.cache_write * (write_price - input_price)
     assert rows[0]["saved"] == pytest.approx(expected, rel=1e-6, abs=1e-12)
 
@@ -367,6 +371,7 @@ def _ttft(rows, calls, view):
 
 @check("Duration percentiles by provider")
 def _duration(rows, calls, view):
+    calls = [c for c in calls if not c.batch]  # no latency: timed at the batch's completion
     _exact_quantiles(rows, calls, _Key(("provider",), lambda c: c.provider), lambda c: c.duration_ms,
                      ("p50_ms", "p95_ms", "p99_ms"), (0.5, 0.95, 0.99))
 
@@ -380,7 +385,7 @@ def _ttft_over_time(rows, calls, view):
 
 @check("Streaming vs not: duration p50")
 def _streaming(rows, calls, view):
-    grouped = groups(calls, lambda c: c.streaming)
+    grouped = groups([c for c in calls if not c.batch], lambda c: c.streaming)
     assert {r["streaming"] for r in rows} == set(grouped)
     for row in rows:
         mine = grouped[row["streaming"]]
@@ -391,7 +396,8 @@ def _streaming(rows, calls, view):
 
 @check("Output tokens per second by model")
 def _tokens_per_second(rows, calls, view):
-    expected = {m: sum(c.output_tokens for c in v) / (sum(c.duration_ms for c in v) / 1000) for m, v in groups(calls, lambda c: c.model).items()}
+    interactive = [c for c in calls if not c.batch]
+    expected = {m: sum(c.output_tokens for c in v) / (sum(c.duration_ms for c in v) / 1000) for m, v in groups(interactive, lambda c: c.model).items()}
     approx_dict(by(rows, ("request_model",), "tokens_per_second"), expected, rel=1e-6)
 
 
@@ -434,7 +440,7 @@ def _tiers(rows, calls, view):
 
 def _could_wait(call: Call, view: View) -> bool:
     tasks = view.selection.get("batch_tasks", ["$__all"])
-    return not call.streaming and (tasks in (["$__all"], "$__all") or call.task in tasks)
+    return not call.streaming and not call.batch and (tasks in (["$__all"], "$__all") or call.task in tasks)
 
 
 def _batch_cost(call: Call, view: View) -> float:
@@ -458,9 +464,44 @@ def _savings(rows, calls, view):
     for row in rows:
         mine = tasks[row["task"]]
         assert row["actual_cost"] == pytest.approx(sum(c.total_cost for c in mine), rel=1e-9, abs=1e-12)
+        measured = sum(c.total_cost for c in mine if c.batch)
+        assert row["batch_cost"] == pytest.approx(measured, rel=1e-9, abs=1e-12)
+        assert row["measured_batch_share"] == pytest.approx(measured / row["actual_cost"] if row["actual_cost"] else 0,
+                                                            rel=1e-9, abs=1e-12)
         assert row["batch_api_cost"] == pytest.approx(sum(_batch_cost(c, view) for c in mine), rel=1e-9, abs=1e-12)
         assert row["batchable_calls"] == sum(c.provider == "openai" and _could_wait(c, view) for c in mine)
         assert row["cheaper_model_cost"] == pytest.approx(sum(_cheaper_cost(c) for c in mine), rel=1e-9, abs=1e-12)
+
+
+@check("Batch share of spend and calls")
+def _batch_share(rows, calls, view):
+    providers = groups(calls, lambda c: c.provider)
+    assert {r["provider"] for r in rows} == set(providers)
+    for row in rows:
+        mine = providers[row["provider"]]
+        batched = [c for c in mine if c.batch]
+        assert (row["all_calls"], row["batch_calls"]) == (len(mine), len(batched))
+        assert row["batch_share_of_calls"] == pytest.approx(len(batched) / len(mine))
+        cost = sum(c.total_cost for c in mine)
+        assert row["batch_cost"] == pytest.approx(sum(c.total_cost for c in batched), rel=1e-9, abs=1e-12)
+        assert row["batch_share_of_spend"] == pytest.approx(row["batch_cost"] / cost if cost else 0, rel=1e-9, abs=1e-12)
+
+
+@check("Batch turnaround")
+def _batch_turnaround(rows, calls, view):
+    submitted = {(s.provider, s.batch_id): s.ts for s in STORE_SUBMISSIONS[0]}
+    completed = groups([c for c in calls if c.batch_id], lambda c: (c.provider, c.batch_id))
+    seconds: dict[str, list[float]] = {}
+    requests: dict[str, int] = {}
+    for (provider, batch_id), mine in completed.items():
+        if (provider, batch_id) in submitted:
+            seconds.setdefault(provider, []).append((min(c.ts for c in mine) - submitted[provider, batch_id]).total_seconds())
+            requests[provider] = requests.get(provider, 0) + len(mine)
+    assert [r["provider"] for r in rows] == sorted(seconds)
+    for row in rows:
+        mine = seconds[row["provider"]]
+        assert (row["batches"], row["requests"]) == (len(mine), requests[row["provider"]])
+        assert row["p50_s"] == pytest.approx(r7(mine, 0.5)) and row["max_s"] == pytest.approx(max(mine))
 
 
 @check("Calls")
@@ -563,6 +604,7 @@ def test_every_query_of_the_dashboard_matches_the_raw_rows(workload_store: Seede
     scene = scene_for(workload_store, document, view)
     calls = view.selected(view.window(workload_store.calls))
     STORE_CALLS[0] = workload_store.calls
+    STORE_SUBMISSIONS[0] = workload_store.submissions
     STORE[0] = workload_store
     if view_name != "empty" and selection == "all":
         assert calls
