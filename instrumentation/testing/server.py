@@ -30,7 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from llmsight.testing import wire_anthropic, wire_batches, wire_bedrock, wire_gemini, wire_mistral, wire_openai
-from llmsight.testing.admin import AdminApi, AdminConfig, AdminError, dumps
+from llmsight.testing.admin import AdminApi, AdminConfig, AdminError, dumps, malform
 from llmsight.testing.faults import Fault, FaultPlan
 from llmsight.testing.simulation import Billed, Ledger, PromptCache
 
@@ -236,6 +236,8 @@ class _Handler(BaseHTTPRequestHandler):
             if route is None:
                 raise AdminError(404, f"no route for {path}", "not_found_error")
             payload = route()
+            if path in admin.config.malformed:
+                payload = malform(payload)
         except AdminError as exc:
             body = (wire_anthropic.error_body(exc.status) if provider == "anthropic" else wire_openai.error_body(exc.status))
             if provider == "anthropic":

@@ -210,3 +210,19 @@ def test_the_bill_alert_rules_fire_in_the_built_in_evaluator(collector, traced, 
     alert = fired[("unexplained_spend", openai_labels)]
     assert alert.value == pytest.approx(float(unexplained / day.bill), rel=1e-6)
     assert OPENAI_MODEL in alert.summary and "reconcile show" in alert.summary
+
+
+def test_a_bucket_of_unexpected_shape_is_skipped_and_counted(collector, provider_server) -> None:
+    assert collector.store is not None
+    _uninstrumented_calls(provider_server)
+    provider_server.admin.config.malformed.add("/v1/organization/usage/completions")
+    summary = pull(collector.store, _accesses(provider_server), timedelta(days=2), client=_fast_client)
+    usage = next(e for e in summary.endpoints if e.endpoint == "openai.usage.completions")
+    assert usage.status == "complete" and usage.skipped == 1 and "input_tokens" in usage.detail
+    assert usage.buckets == 2  # the other days of the window were written
+    pulls = collector.store.query("SELECT skipped, detail FROM llmsight.provider_pulls "
+                                  "WHERE endpoint = 'openai.usage.completions'").rows
+    assert pulls == [(1, usage.detail)]
+    result = reconcile(collector.store.read, *_today())
+    assert not any(t.provider_tokens for t in result.tokens if t.provider == "openai")  # nothing half-read
+    assert any(t.provider_tokens for t in result.tokens if t.provider == "anthropic")
