@@ -10,9 +10,11 @@ little CPU, but they share this machine's cores with the collector.
 
 --hostile sends the worst legal and illegal traffic at once instead (collector/receive/limits.py): gzip'd
 requests at the span limit, over it, over the decompressed limit (a 480k-span request like the one that once
-took 1.5 GB), a gzip bomb, JSON at the decompressed limit, the same over gRPC, and 200 idle half-open
-connections; it reports the answers, the peak RSS of both collector processes against the README's
-bound, and whether a good span still gets through.
+took 1.5 GB), a gzip bomb, JSON at the decompressed limit, bodies of about 16 KB gzip'd that decode to millions
+of objects (16 MiB of empty ResourceSpans, of empty attributes in one span, of empty JSON objects), the same
+over gRPC, gRPC calls that send headers and never a message, and 200 idle half-open connections; it reports
+the answers, the peak RSS of both collector processes against the stated bound, and how long a good span
+takes to get through in the middle of it, over HTTP and over gRPC.
 """
 
 from __future__ import annotations
@@ -99,14 +101,21 @@ def hostile(seconds: float) -> None:
     huge = raw * (480_000 // limits.MAX_SPANS_PER_REQUEST)  # ~480k spans
     as_json = json_format.MessageToJson(at_limit, indent=None).encode()
     as_json = as_json[: limits.MAX_DECOMPRESSED_BYTES]  # at the limit (cut: a 400 after the full decode cost)
+    size = limits.MAX_DECOMPRESSED_BYTES
+    empty_resource_spans = b"\x0a\x00" * (size // 2)  # 8 million ResourceSpans of 2 bytes each
+    empty_attributes = _nested(1, _nested(2, _nested(2, b"\x4a\x00" * ((size - 64) // 2))))  # one span, 8M attributes
+    empty_objects = b'{"a":[' + b"{}," * ((size - 16) // 3) + b"{}]}"
     bodies = {
         "protobuf at span limit": (gzip.compress(raw, 1), "application/x-protobuf"),
+        "8M empty ResourceSpans": (gzip.compress(empty_resource_spans, 9), "application/x-protobuf"),
+        "8M empty attributes": (gzip.compress(empty_attributes, 9), "application/x-protobuf"),
+        "5M empty JSON objects": (gzip.compress(empty_objects, 9), "application/json"),
         "protobuf over span limit": (gzip.compress(over_spans, 1), "application/x-protobuf"),
         "480k spans": (gzip.compress(huge, 1), "application/x-protobuf"),
         "gzip bomb": (gzip.compress(b"\0" * (256 << 20), 9), "application/x-protobuf"),
         "json at decompressed limit": (gzip.compress(as_json, 1), "application/json"),
     }
-    print("hostile requests: " + ", ".join(f"{name} {len(body) / 1e6:.1f} MB gzip'd" for name, (body, _) in bodies.items()))
+    print("hostile requests: " + ", ".join(f"{name} {len(body) / 1e6:.2f} MB gzip'd" for name, (body, _) in bodies.items()))
     answers: Counter[str] = Counter()
     lock = threading.Lock()
     deadline = time.monotonic() + seconds
@@ -137,6 +146,25 @@ def hostile(seconds: float) -> None:
                 with lock:
                     answers[f"gRPC {name}: {status}"] += 1
 
+    def grpc_half_open(stop: threading.Event) -> None:
+        """Export calls that send headers and never a message, reopened as soon as one ends."""
+        with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+            export = channel.stream_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+
+            def nothing():  # the request stream: no message until the end
+                stop.wait()
+                return
+                yield b""
+
+            while time.monotonic() < deadline:
+                try:
+                    export(nothing(), timeout=max(0.1, deadline - time.monotonic()))
+                    status = "OK"
+                except grpc.RpcError as exc:
+                    status = exc.code().name
+                with lock:
+                    answers[f"gRPC half-open call: {status}"] += 1
+
     idle = []
     for index in range(200):
         sock = socket.create_connection(("127.0.0.1", http_port))
@@ -147,16 +175,18 @@ def hostile(seconds: float) -> None:
     threads += [threading.Thread(target=grpc_client, args=(raw, "at span limit")) for _ in range(3)]
     threads += [threading.Thread(target=grpc_client, args=(over_spans, "over span limit")) for _ in range(2)]
     threads += [threading.Thread(target=grpc_client, args=(huge, "480k spans"))]
+    threads += [threading.Thread(target=grpc_client, args=(empty_resource_spans, "8M empty ResourceSpans"))]
+    threads += [threading.Thread(target=grpc_client, args=(empty_attributes, "8M empty attributes"))]
+    stop_half_open = threading.Event()
+    threads += [threading.Thread(target=grpc_half_open, args=(stop_half_open,)) for _ in range(4)]
     pids = collector_pids(process.pid)
     for thread in threads:
         thread.start()
     time.sleep(seconds / 2)
-    good = genai_request(99_999, spans=1).SerializeToString()  # a good exporter, in the middle of it all
-    connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=60)
-    connection.request("POST", "/v1/traces", body=good, headers={"content-type": "application/x-protobuf"})
-    good_status = connection.getresponse().status
+    good_http, good_grpc = _good_exporters(http_port, grpc_port, deadline)
     for thread in threads:
         thread.join()
+    stop_half_open.set()
     peaks = dict(zip(("store", "receiver"), (rss_mb(pid) for pid in pids)))
     for sock in idle:
         sock.close()
@@ -164,10 +194,60 @@ def hostile(seconds: float) -> None:
     process.wait(60)
     for answer, count in sorted(answers.items()):
         print(f"  {answer} x{count}")
-    print(f"a good request in the middle of it: {good_status}")
+    print(f"a good request in the middle of it, retried as exporters do: HTTP {good_http}, gRPC {good_grpc}")
     print("peak RSS: " + ", ".join(
         f"{name} {peak:,.0f} MiB (bound {RSS_BOUND_MIB[name]:,}: {'within' if peak <= RSS_BOUND_MIB[name] else 'OVER'})"
         for name, peak in peaks.items()))
+
+
+def _nested(number: int, payload: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while value >= 0x80:
+            out.append(value & 0x7F | 0x80)
+            value >>= 7
+        return bytes(out + bytes([value]))
+
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def _good_exporters(http_port: int, grpc_port: int, deadline: float) -> tuple[str, str]:
+    """A good span over each transport, retried on 503 / RESOURCE_EXHAUSTED / UNAVAILABLE (as the OTLP exporters
+    do) until the hostile mix ends: the answer and how long it took."""
+    import grpc
+
+    good = genai_request(99_999, spans=1).SerializeToString()
+    started = time.monotonic()
+    http_answer = "no answer"
+    while time.monotonic() < deadline:
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", http_port, timeout=60)
+            connection.request("POST", "/v1/traces", body=good, headers={"content-type": "application/x-protobuf"})
+            status = connection.getresponse().status
+            connection.close()
+        except OSError as exc:
+            status = type(exc).__name__
+        http_answer = f"{status} after {time.monotonic() - started:.1f} s"
+        if status != 503:
+            break
+        time.sleep(1)
+    good = genai_request(99_998, spans=1).SerializeToString()
+    started = time.monotonic()
+    grpc_answer = "no answer"
+    with grpc.insecure_channel(f"127.0.0.1:{grpc_port}") as channel:
+        export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+        while time.monotonic() < deadline:
+            try:
+                export(good, timeout=60)
+                grpc_answer = f"OK after {time.monotonic() - started:.1f} s"
+                break
+            except grpc.RpcError as exc:
+                grpc_answer = f"{exc.code().name} after {time.monotonic() - started:.1f} s"
+                if exc.code() not in (grpc.StatusCode.RESOURCE_EXHAUSTED, grpc.StatusCode.UNAVAILABLE):
+                    break
+            time.sleep(1)
+    return http_answer, grpc_answer
 
 
 def spool_throughput(spans: int, batch: int, rounds: int) -> None:

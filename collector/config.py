@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
+import stat
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -50,6 +52,9 @@ class CollectorSettings(BaseSettings):
     query_port: int = Field(default=4319, ge=0, le=65535, description="Read-only SQL API for report/alerts.")
     bind_host: str = Field(default="127.0.0.1", description="Loopback unless told otherwise.")
     auth_token: str | None = Field(default=None, description="Bearer token required from exporters, if set.")
+    # Secrets in files (0600, first line): on a command line they show in `ps` to every local user.
+    clickhouse_dsn_file: Path | None = Field(default=None, description="A file holding the DSN (instead of clickhouse_dsn).")
+    auth_token_file: Path | None = Field(default=None, description="A file holding the auth token (instead of auth_token).")
     insecure: bool = Field(default=False, description="Allow a non-loopback bind without an auth token.")
     prices_file: Path | None = None
     alerts_file: Path | None = None
@@ -80,6 +85,25 @@ class CollectorSettings(BaseSettings):
         if value and not value.startswith(("chdb://", "http://", "https://")):
             raise ValueError("must start with chdb://, http:// or https://")
         return value
+
+    @model_validator(mode="after")
+    def _secrets_from_files(self) -> CollectorSettings:
+        for name in ("clickhouse_dsn", "auth_token"):
+            path: Path | None = getattr(self, f"{name}_file")
+            if path is None:
+                continue
+            if getattr(self, name):
+                raise ValueError(f"give {name} or {name}_file, not both")
+            setattr(self, name, read_secret_file(path))
+            if name == "clickhouse_dsn":
+                self._known_scheme(self.clickhouse_dsn)
+        return self
+
+    @field_validator("bind_host")
+    @classmethod
+    def _unbracketed(cls, value: str) -> str:
+        """`[::1]` (as in a URL) and `::1` both name the IPv6 address; each server adds its own brackets."""
+        return value.strip().removeprefix("[").removesuffix("]")
 
     @model_validator(mode="after")
     def _window_inside_ttl(self) -> CollectorSettings:
@@ -143,8 +167,14 @@ def check_exposure(settings: CollectorSettings) -> None:
     )
 
 
+# Query parameters that carry a credential: clickhouse-connect's `password` and `access_token`, and any name a
+# secret goes by (`token`, `secret`, `api_key`, a TLS key...). Masked whatever the other parameters are.
+_SECRET_PARAMETER = re.compile(r"pass|pwd|token|secret|credential|key|auth", re.IGNORECASE)
+
+
 def redact_dsn(dsn: str) -> str:
-    """`scheme://user:***@host/...` with any `password=` query parameter masked too."""
+    """The DSN fit for logs, banners, errors, state files and /metrics: `scheme://user:***@host/...`, with the value
+    of every secret-bearing query parameter masked (`?access_token=***`). The one redaction of a DSN."""
     parts = urlsplit(dsn)
     netloc = parts.netloc
     if "@" in netloc:
@@ -152,10 +182,28 @@ def redact_dsn(dsn: str) -> str:
         user = credentials.split(":", 1)[0]
         netloc = f"{user}:***@{host}" if ":" in credentials else f"{user}@{host}"
     pairs = parse_qsl(parts.query, keep_blank_values=True)
-    if netloc == parts.netloc and not any("password" in key.lower() for key, _ in pairs):
+    if netloc == parts.netloc and not any(_SECRET_PARAMETER.search(key) for key, _ in pairs):
         return dsn  # nothing secret (and chdb:///path keeps its form)
-    query = urlencode([(k, "***" if "password" in k.lower() else v) for k, v in pairs], safe="*")
+    query = urlencode([(k, "***" if _SECRET_PARAMETER.search(k) else v) for k, v in pairs], safe="*")
     return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def read_secret_file(path: Path) -> str:
+    """A secret's first line, from a file only its owner can read (anything else is refused: a secret others
+    can read is no secret). Raises ValueError, which names the file and never its content."""
+    try:
+        mode = path.stat().st_mode
+        if stat.S_IMODE(mode) & 0o077:
+            raise ValueError(f"{path} can be read or written by others (mode {stat.S_IMODE(mode):03o}): chmod 600 {path}")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path} is not UTF-8 text") from None
+    secret = text.split("\n", 1)[0].strip()
+    if not secret:
+        raise ValueError(f"{path} is empty")
+    return secret
 class _FileSettings(CollectorSettings):
     """The YAML file's schema: the same settings, read from nothing but the file, unknown keys refused."""
 

@@ -10,7 +10,9 @@ What uvicorn does not bound on its own, this module does:
 - a connection that has not sent a whole request head within `read_timeout_s` is closed (uvicorn only times
   out a keep-alive connection *after* a response, so a half-open connection would be held forever);
 - request bodies are read by `read_body` with the same idle timeout and a size limit, chunked or not;
-- at most `max_connections` connections; past that, uvicorn answers 503.
+- at most `max_connections` connections; past that, uvicorn answers 503;
+- a request head over `MAX_HEAD_BYTES` is answered 431: h11 bounds only a head still arriving, so one that
+  arrives whole in a single read (up to uvicorn's 64 KiB and more) would otherwise be served.
 """
 
 from __future__ import annotations
@@ -112,6 +114,23 @@ def _protocol(read_timeout_s: float) -> type[H11Protocol]:
     return HeadTimeoutProtocol
 
 
+def head_bytes(scope: Scope) -> int:
+    """The size of a request's head as sent: request line and header lines."""
+    line = len(scope["method"]) + len(scope.get("raw_path") or scope["path"].encode()) + len(scope.get("query_string", b"")) + 12
+    return line + sum(len(name) + len(value) + 4 for name, value in scope["headers"])
+
+
+def _bounded_heads(app: App) -> App:
+    async def guarded(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and head_bytes(scope) > MAX_HEAD_BYTES:
+            body = f"request head over {MAX_HEAD_BYTES} bytes".encode()
+            await respond(send, 431, body, "text/plain", close=True)
+            return
+        await app(scope, receive, send)
+
+    return guarded
+
+
 def bind(host: str, port: int, what: str) -> socket.socket:
     """A listening socket, or an OSError that names the address."""
     try:
@@ -135,7 +154,7 @@ class BackgroundHTTPServer:
         limits = limits or ConnectionLimits()
         self._socket = bind(host, port, name)
         config = uvicorn.Config(
-            app, http=_protocol(limits.read_timeout_s), loop="asyncio", lifespan="off", interface="asgi3",
+            _bounded_heads(app), http=_protocol(limits.read_timeout_s), loop="asyncio", lifespan="off", interface="asgi3",
             log_config=None, access_log=False, server_header=False, date_header=False, proxy_headers=False,
             limit_concurrency=limits.max_connections, timeout_keep_alive=int(limits.keep_alive_s),
             h11_max_incomplete_event_size=MAX_HEAD_BYTES, timeout_graceful_shutdown=5,

@@ -347,3 +347,14 @@ def prefixed(prefix: str, values: Any, fields: tuple[str, ...]) -> dict[str, Any
         if isinstance(value, int) and not isinstance(value, bool):
             out[prefix + name] = value
     return out
+
+
+def learn_listed(span: Span, result: Any, learn: Callable[[Any], Any]) -> None:
+    """A list result's first page teaches the registry (later pages are fetched by the SDK's paginator itself; an
+    async paginator has fetched nothing yet)."""
+    data = getattr(result, "data", None)
+    if not isinstance(data, list):
+        return
+    for batch in data:
+        learn(batch)
+    span.set_attribute("llmsight.batch.listed", len(data))

@@ -11,7 +11,7 @@ import functools
 import json
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from hashlib import blake2b
@@ -41,6 +41,11 @@ MAX_CONTENT_VALUE = 16_384  # the app side's default content_max_chars
 MAX_CONTENT_ATTRIBUTES = 64
 _TIERS = ModelTiers()
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+# One decoded scope of a request: its resource (an OTLP `Resource`), the scope's name and its spans (OTLP `Span`s,
+# possibly parsed as they are iterated: collector/receive/decode.py).
+SpanGroup = tuple[Any, str, Iterable[Any]]
 
 
 class InvalidSpan(LLMSightError, ValueError):
@@ -101,6 +106,10 @@ _KNOWN = frozenset(name for names in _FIELDS for name in names) - _ALSO_KEPT
 _GENAI_MARKERS = frozenset(v.REQUEST_MODEL + v.PROVIDER + v.INPUT_TOKENS + v.OPERATION)
 _ABSENT = object()  # a key no span has: the plan reads it, with value None, for a field the span lacks
 _MAX_PLANS = 1024
+# Only key sets this small are remembered: an attacker's span with a million distinct keys is planned, used and
+# dropped, so the cache holds at most _MAX_PLANS x _MAX_PLAN_KEY_CHARS characters of keys (about 8 MiB).
+_MAX_PLAN_KEYS = 256
+_MAX_PLAN_KEY_CHARS = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +141,11 @@ class _KeyPlans:
     def get(self, keys: tuple[str, ...]) -> _KeyPlan:
         plan = self._plans.get(keys)
         if plan is None:
-            if len(self._plans) >= _MAX_PLANS:  # hostile or very varied input: start over, stay bounded
-                self._plans = {}
-            plan = self._plans[keys] = _plan_for(keys)
+            plan = _plan_for(keys)
+            if len(keys) <= _MAX_PLAN_KEYS and sum(map(len, keys)) <= _MAX_PLAN_KEY_CHARS:
+                if len(self._plans) >= _MAX_PLANS:  # hostile or very varied input: start over, stay bounded
+                    self._plans = {}
+                self._plans[keys] = plan
         return plan
 
 
@@ -169,11 +180,17 @@ def _text(value: Any) -> str:
     return text[:MAX_STRING]
 
 
-def _number(value: Any, name: str) -> float | None:
-    if value is None:
+def _note(extra: dict[str, str], note: str) -> None:
+    """A correction made to the call's values, kept on its row (`attributes['llmsight.note']`)."""
+    extra["llmsight.note"] = f"{extra['llmsight.note']}; {note}" if "llmsight.note" in extra else note
+
+
+def _first_chunk_seconds(value: Any, duration_s: float, extra: dict[str, str]) -> float | None:
+    """The time to first chunk, or None (noted) when it cannot be one: not a number, not finite, negative, or
+    longer than the call itself (1e306 s once became +inf and every percentile with it). The call is kept."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= duration_s + 1.0:
+        _note(extra, f"{v.TTFT_SECONDS[0]} {str(value)[:40]} is not a time within the call; left out")
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-        raise InvalidSpan(f"{name} must be a non-negative number, got {value!r}"[:120])
     return float(value)
 
 
@@ -280,12 +297,12 @@ def normalise_span(
     extra: dict[str, str] = {}
     if input_tokens is None:
         if cache_read or cache_write:
-            extra["llmsight.note"] = "source reported no input_tokens; input counts cache tokens only"
+            _note(extra, "source reported no input_tokens; input counts cache tokens only")
         input_tokens = cache_read + cache_write
     elif not source.input_includes_cache(provider):
         input_tokens += cache_read + cache_write
     elif input_tokens < cache_read + cache_write:  # the safety net: only an exclusive count can be smaller
-        extra["llmsight.note"] = "input_tokens excluded cache tokens; added back"
+        _note(extra, "input_tokens excluded cache tokens; added back")
         input_tokens += cache_read + cache_write
     if cache_write_1h > cache_write:
         raise InvalidSpan("1-hour cache writes exceed all cache writes")
@@ -302,12 +319,12 @@ def normalise_span(
     if streaming is None and source.usage_free_spans_are_halves:
         streaming = span.name.startswith("streaming response")  # Logfire's stream span: the only sign
     streaming = streaming if isinstance(streaming, bool) else str(streaming).lower() == "true"
-    if ttft is not None:
-        # Only a stream has a first chunk (OpenLIT also sets it for non-streams: the whole response time).
-        ttft = _number(ttft, v.TTFT_SECONDS[0]) if streaming else None
     start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
     if start_ns <= 0 or end_ns < start_ns:
         raise InvalidSpan("span start/end times are missing or reversed")
+    if ttft is not None:
+        # Only a stream has a first chunk (OpenLIT also sets it for non-streams: the whole response time).
+        ttft = _first_chunk_seconds(ttft, (end_ns - start_ns) / 1e9, extra) if streaming else None
     status_code = span.status.code  # 2 = ERROR
     error_type = _text(error_type)
     model_tier = _text(model_tier) or _TIERS.tier_of(response_model or request_model)
@@ -396,35 +413,48 @@ def _address_of(url: str) -> tuple[str, int | None]:
 def normalise_request(
     request: Any, *, default_service: str = "unknown_service", provider_hosts: DeclaredHosts = (), max_errors: int = 5
 ) -> NormaliseResult:
-    """All GenAI spans of an `ExportTraceServiceRequest`; invalid ones are counted with their reason.
-    `provider_hosts`: the collector's declarations of OpenAI-compatible hosts (CollectorSettings.provider_hosts)."""
+    """All GenAI spans of a parsed `ExportTraceServiceRequest` (see normalise_groups)."""
+    groups = ((resource_spans.resource, scope_spans.scope.name, scope_spans.spans)
+              for resource_spans in request.resource_spans for scope_spans in resource_spans.scope_spans)
+    return normalise_groups(groups, default_service=default_service, provider_hosts=provider_hosts, max_errors=max_errors)
+
+
+def normalise_groups(
+    groups: Iterable[SpanGroup], *, default_service: str = "unknown_service", provider_hosts: DeclaredHosts = (),
+    max_errors: int = 5,
+) -> NormaliseResult:
+    """All GenAI spans of a request's (resource, scope name, spans) groups; invalid ones are counted with their
+    reason. `provider_hosts`: the collector's declarations of OpenAI-compatible hosts (CollectorSettings.provider_hosts).
+    Errors raised while iterating the spans (a decoder's limits) propagate: the request is refused whole."""
     result = NormaliseResult()
     plans, append = _PLANS, result.records.append
-    for resource_spans in request.resource_spans:
-        resource = _attributes(resource_spans.resource.attributes)
-        service = _text(resource.get("service.name")) or default_service
-        environment = _text(resource.get("deployment.environment.name") or resource.get("deployment.environment"))
-        service_version = _text(resource.get("service.version"))
-        for scope_spans in resource_spans.scope_spans:
-            scope = scope_spans.scope.name
-            for span in scope_spans.spans:
-                attrs = _attributes(span.attributes)
-                plan = plans.get(tuple(attrs))
-                if not plan.is_genai:
-                    result.ignored += 1
-                    continue
-                try:
-                    if len(span.trace_id) != 16 or len(span.span_id) != 8:
-                        raise InvalidSpan("trace_id must be 16 bytes and span_id 8 bytes")
-                    append(normalise_span(span, attrs, plan, service, environment, scope, provider_hosts))
-                    if service_version:  # deploy markers on the dashboards read it from `attributes`
-                        result.records[-1].attributes["service.version"] = service_version
-                except NotACall:
-                    result.ignored += 1
-                except Exception as exc:  # noqa: BLE001 - one bad span never costs the others in its request
-                    result.rejected += 1
-                    if len(result.errors) < max_errors:
-                        reason = exc if isinstance(exc, InvalidSpan) else f"cannot be normalised ({type(exc).__name__}: {exc})"
-                        result.errors.append(f"span {span.span_id.hex() or '?'} ({span.name[:60]}): {reason}"[:300])
+    last_resource: Any = None
+    service = environment = service_version = ""
+    for resource_object, scope, spans in groups:
+        if resource_object is not last_resource:
+            last_resource = resource_object
+            resource = _attributes(resource_object.attributes)
+            service = _text(resource.get("service.name")) or default_service
+            environment = _text(resource.get("deployment.environment.name") or resource.get("deployment.environment"))
+            service_version = _text(resource.get("service.version"))
+        for span in spans:
+            attrs = _attributes(span.attributes)
+            plan = plans.get(tuple(attrs))
+            if not plan.is_genai:
+                result.ignored += 1
+                continue
+            try:
+                if len(span.trace_id) != 16 or len(span.span_id) != 8:
+                    raise InvalidSpan("trace_id must be 16 bytes and span_id 8 bytes")
+                append(normalise_span(span, attrs, plan, service, environment, scope, provider_hosts))
+                if service_version:  # deploy markers on the dashboards read it from `attributes`
+                    result.records[-1].attributes["service.version"] = service_version
+            except NotACall:
+                result.ignored += 1
+            except Exception as exc:  # noqa: BLE001 - one bad span never costs the others in its request
+                result.rejected += 1
+                if len(result.errors) < max_errors:
+                    reason = exc if isinstance(exc, InvalidSpan) else f"cannot be normalised ({type(exc).__name__}: {exc})"
+                    result.errors.append(f"span {span.span_id.hex() or '?'} ({span.name[:60]}): {reason}"[:300])
     result.records, result.merged = merge_calls(result.records)
     return result

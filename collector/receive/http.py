@@ -36,7 +36,8 @@ from llmsight.collector.http_server import (
     respond,
 )
 from llmsight.collector.receive import limits
-from llmsight.collector.receive.ingest import BadRequest, Ingest, decode_json, decode_protobuf
+from llmsight.collector.receive.decode import json_groups, protobuf_groups
+from llmsight.collector.receive.ingest import BadRequest, Ingest
 
 _PROTOBUF_TYPES = ("application/x-protobuf", "application/protobuf", "")
 # (status, body, content type, extra headers)
@@ -120,14 +121,13 @@ class OtlpHttpApp:
             elif encoding not in (b"", b"identity"):
                 return _error(415, f"unsupported content-encoding {encoding.decode('latin-1')!r}: use gzip", as_json)
             if content_type == "application/json":
-                request = decode_json(body)
+                groups = json_groups(body)
             elif content_type in _PROTOBUF_TYPES:
-                request = decode_protobuf(body)
+                groups = protobuf_groups(body)
             else:
                 return _error(415, f"unsupported content-type {content_type!r}: use application/x-protobuf or application/json",
                               as_json)
-            limits.check_span_count(request)
-            response = self.ingest.export(request)
+            response = self.ingest.export(groups)
         except limits.TooLarge as exc:
             self.ingest.stats.add(bad_requests=1)
             return _error(413, str(exc), as_json)

@@ -2,13 +2,12 @@
 bound its memory whatever the traffic (README: "Limits"; `bench/ingest.py --hostile` measures it):
 HTTP bodies held at once total at most MAX_BODIES_BYTES; at most MAX_CONCURRENT_REQUESTS requests per
 transport are decoded at once, each at most MAX_BODY_BYTES on the wire, MAX_DECOMPRESSED_BYTES decoded and
-MAX_SPANS_PER_REQUEST spans."""
+MAX_SPANS_PER_REQUEST spans, and decoded without building more objects than its spans need
+(collector/receive/decode.py: bytes alone do not bound a parser)."""
 
 from __future__ import annotations
 
 import zlib
-
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from llmsight.collector.receive.ingest import BadRequest
 from llmsight.errors import LLMSightError
@@ -18,6 +17,7 @@ MAX_DECOMPRESSED_BYTES = 16 * 1024 * 1024  # no zip bombs; also gRPC's max_recei
 # OTel SDK exporters send 512 spans per request by default (max_export_batch_size); 16 times that is plenty.
 MAX_SPANS_PER_REQUEST = 8192
 MAX_CONCURRENT_REQUESTS = 4  # per transport (HTTP, gRPC): requests decoded at once
+MAX_GRPC_STREAMS = 2 * MAX_CONCURRENT_REQUESTS  # gRPC calls open at once, waiting for their message or decoding
 MAX_BODIES_BYTES = 64 * 1024 * 1024  # HTTP bodies held at once, all connections together; past it 503 (retried)
 REQUEST_READ_TIMEOUT_S = 10.0  # request head, and each piece of a body
 
@@ -37,12 +37,3 @@ def gunzip(body: bytes) -> bytes:
     if not decompressor.eof or decompressor.unused_data:
         raise BadRequest("gzip body is corrupt: truncated, or followed by other bytes")
     return data
-
-
-def check_span_count(request: ExportTraceServiceRequest) -> None:
-    spans = sum(len(scope.spans) for resource in request.resource_spans for scope in resource.scope_spans)
-    if spans > MAX_SPANS_PER_REQUEST:
-        raise TooLarge(
-            f"{spans} spans in one request exceeds the limit of {MAX_SPANS_PER_REQUEST}: "
-            "lower the exporter's max_export_batch_size (OTEL_BSP_MAX_EXPORT_BATCH_SIZE; default 512)"
-        )

@@ -242,8 +242,9 @@ def reconcile(read: Reader, start: datetime, end: datetime) -> Reconciliation:
         for token_class, count in zip(TOKEN_CLASSES, tokens):
             if count:
                 line(day, provider, model, token_class).provider_tokens += int(count)
-    stored_by_hint: dict[tuple[date, str, str, str, str], int] = defaultdict(int)
-    for day, provider, model, hint, _tier, *values in stored:
+    # By batch or not too: the providers report batch usage on lines of its own (docs/batch.md).
+    stored_by_hint: dict[tuple[date, str, str, str, str, bool], int] = defaultdict(int)
+    for day, provider, model, hint, tier, *values in stored:
         tokens, dollars = values[:5], values[5:]
         # llm_calls keeps one cost for all cache writes: split between 5m and 1h in proportion to their tokens.
         writes = int(tokens[2]) + int(tokens[3])
@@ -257,7 +258,7 @@ def reconcile(read: Reader, start: datetime, end: datetime) -> Reconciliation:
                 target = line(day, provider, model, token_class)
                 target.stored_tokens += int(count)
                 target.stored_usd += usd
-                stored_by_hint[(day, provider, model, token_class, hint)] += int(count)
+                stored_by_hint[(day, provider, model, token_class, hint, tier == "batch")] += int(count)
     charges: dict[tuple[date, str, str], Decimal] = defaultdict(Decimal)
     for day, provider, model, token_class, line_item, cost_type, currency, amount in costs:
         amount = _decimal(amount)
@@ -275,7 +276,7 @@ def reconcile(read: Reader, start: datetime, end: datetime) -> Reconciliation:
 
 
 def _key_lines(
-    usage: list[Any], stored_by_hint: dict[tuple[date, str, str, str, str], int],
+    usage: list[Any], stored_by_hint: dict[tuple[date, str, str, str, str, bool], int],
     lines: dict[tuple[date, str, str, str], TokenLine], keys: list[Any],
 ) -> list[KeyLine]:
     hints = {(provider, key_id): hint for provider, key_id, hint in keys}
@@ -285,8 +286,9 @@ def _key_lines(
         for token_class, count in zip(TOKEN_CLASSES, tokens):
             if not count:
                 continue
-            stored = sum(n for (d, p, m, c, h), n in stored_by_hint.items()
-                         if (d, p, m, c) == (day, provider, model, token_class) and hint and hint_matches(h, hint))
+            stored = sum(n for (d, p, m, c, h, b), n in stored_by_hint.items()
+                         if (d, p, m, c, b) == (day, provider, model, token_class, bool(batch)) and hint
+                         and hint_matches(h, hint))
             rate = lines[(day, provider, model, token_class)].provider_rate
             missing = int(count) - stored
             out.append(KeyLine(day, provider, model, token_class, key_id, hint, project, tier, bool(batch), int(count),

@@ -71,6 +71,7 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
             for step in now:
                 step()
                 progress.advance(task)
+            batches = workload.batches()  # one batch per provider, read back: calls at batch prices
             billed_to_apps = len(server.ledger)  # the calls llmsight saw (failed or not) were all billed before…
             workload.escaped_calls()  # …what nobody instrumented: the reconciliation finds it
         provider.force_flush()
@@ -89,6 +90,7 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
             "store": settings.effective_dsn,
             "calls_made": workload.outcome.calls,
             "calls_failed": workload.outcome.failed,
+            "batches": batches,
             "ledger": server.ledger.totals(upto=billed_to_apps),  # what the instrumented apps were billed
             "ledger_entries": server.ledger.as_dicts()[:billed_to_apps],
             "escaped_entries": server.ledger.as_dicts()[billed_to_apps:],  # billed, never seen by llmsight

@@ -107,6 +107,14 @@ def build_report(query: Any, window: Window, budgets: Sequence[Budget] = ()) -> 
         f"ORDER BY provider = '{OTHER}' OR model = '{OTHER}', calls DESC, provider, model"
     )
     totals["cache_hit_ratio"] = totals["cache_read_tokens"] / totals["input_tokens"] if totals["input_tokens"] else 0.0
+    batch = rows(  # batch APIs (docs/batch.md): their requests' calls and spend, against each provider's
+        f"SELECT {_top('provider', 'calls')} AS provider, sumIf(calls, service_tier = 'batch') AS batch_calls, "
+        f"sum(calls) AS provider_calls, sumIf(total_cost, service_tier = 'batch') AS batch_cost, sum(total_cost) AS provider_cost "
+        f"FROM {SOURCE} GROUP BY provider HAVING batch_calls > 0 ORDER BY provider = '{OTHER}', batch_cost DESC, provider"
+    )
+    for row in batch:
+        row["share_of_calls"] = row["batch_calls"] / row["provider_calls"] if row["provider_calls"] else 0.0
+        row["share_of_spend"] = row["batch_cost"] / row["provider_cost"] if row["provider_cost"] else 0.0
     report: dict[str, Any] = {
         "window": {"start": window.start.isoformat(), "end": window.end.isoformat()},
         "totals": totals,
@@ -117,6 +125,7 @@ def build_report(query: Any, window: Window, budgets: Sequence[Budget] = ()) -> 
         "latency": latency,
         "errors": errors,
         "unpriced": unpriced,
+        "batch": batch,
         "vs_the_bill": _vs_the_bill(query, window),
     }
     if budgets:

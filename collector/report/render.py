@@ -61,6 +61,14 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     for row in report["errors"]:
         table.add_row(row["provider"], *(f"{row[k]:,}" for k in ("calls", "errors", "rate_limited", "overloaded", "retries", "retried_calls")))
     console.print(table)
+    if report.get("batch"):
+        table = Table(title="Batch APIs (requests inside OpenAI / Anthropic batches, at batch prices)", title_justify="left")
+        for column in ("provider", "batch calls", "share of calls", "batch spend", "share of spend"):
+            table.add_column(column, justify="left" if column == "provider" else "right")
+        for row in report["batch"]:
+            table.add_row(row["provider"], f"{row['batch_calls']:,}", f"{row['share_of_calls']:.0%}", _usd(row["batch_cost"]),
+                          f"{row['share_of_spend']:.0%}")
+        console.print(table)
     if report.get("budgets"):
         table = Table(title="Budgets (this period, with the forecast for its end)", title_justify="left")
         for column in ("budget", "scope", "spent", "budget ", "projected", "crosses on", "days left"):
@@ -89,7 +97,7 @@ def to_csv(report: dict[str, Any]) -> str:
         writer.writerow(["totals", "", metric, value])
     if report.get("vs_the_bill"):
         writer.writerow(["vs_the_bill", "", "line", report["vs_the_bill"]])
-    for section in ("cost_by_model", "cost_by_task", "cost_by_tenant", "cache", "latency", "errors", "unpriced", "budgets"):
+    for section in ("cost_by_model", "cost_by_task", "cost_by_tenant", "cache", "latency", "errors", "unpriced", "batch", "budgets"):
         for row in report.get(section, []):
             key = row.get("key", row.get("model", row.get("provider", f"{row.get('budget')}/{row.get('scope')}")))
             for metric, value in row.items():

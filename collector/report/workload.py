@@ -221,6 +221,20 @@ class Workload:
 
             yield step
 
+    def batches(self, requests: int = 10) -> dict[str, str]:
+        """One batch per provider (docs/batch.md), submitted under the triage task's tags and read back as an app
+        does: every request becomes a call at the batch price. Returns the batch ids by provider."""
+        from llmsight.testing import batch_workload as work
+
+        with llmsight.tags(task="ticket-triage", prompt_name="ticket_labels", prompt_version="1", tenant="acme"):
+            openai_batch = work.submit_openai_batch(self.openai, requests=requests, errored=0)
+            anthropic_batch = work.submit_anthropic_batch(self.anthropic, requests=requests, errored=0)
+        openai_batch = work.wait_openai_batch(self.openai, openai_batch.id)
+        work.wait_anthropic_batch(self.anthropic, anthropic_batch.id)
+        self.openai.files.content(openai_batch.output_file_id).text  # noqa: B018 - reading it is the point
+        list(self.anthropic.messages.batches.results(anthropic_batch.id))
+        return {"openai": openai_batch.id, "anthropic": anthropic_batch.id}
+
     def escaped_calls(self) -> None:
         """Three calls llmsight never sees: a script nobody instrumented (plain HTTP), one of them run with a second
         key (a laptop with the production key's sibling). The reconciliation shows them as unexplained spend."""

@@ -15,7 +15,7 @@ from typing import Any
 from opentelemetry.trace import Span, Tracer
 
 from llmsight import attributes as attr
-from llmsight._batch import REGISTRY, BatchInfo, BatchResult, ManagementCall, emit_result, prefixed
+from llmsight._batch import REGISTRY, BatchInfo, BatchResult, ManagementCall, emit_result, learn_listed, prefixed
 from llmsight._call import LLMCall, start_call
 from llmsight._common import CallContext, given
 from llmsight._streams import AsyncStreamProxy, SyncStreamProxy
@@ -97,13 +97,8 @@ class BatchState(ManagementCall):
 class ListBatches(BatchState):
     def on_result(self, span: Span, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
                   tags: Mapping[str, str]) -> None:
-        data = getattr(result, "data", None)
-        if not isinstance(data, list):
-            return
         provider = server_attributes(instance)[attr.GEN_AI_PROVIDER_NAME]
-        for batch in data:
-            learn(provider, batch)
-        span.set_attribute("llmsight.batch.listed", len(data))
+        learn_listed(span, result, lambda batch: learn(provider, batch))
 
 
 def read_result(item: Any) -> BatchResult:

@@ -31,6 +31,7 @@ from llmsight._batch import (
     ManagementCall,
     emit_result,
     end_management_span,
+    learn_listed,
     management_span,
     parent_context,
     prefixed,
@@ -125,17 +126,10 @@ class BatchState(ManagementCall):
 
 
 class ListBatches(BatchState):
-    """list: the first page's batches teach the registry (later pages are fetched by the paginator itself)."""
-
     def on_result(self, span: Span, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
                   tags: Mapping[str, str]) -> None:
-        data = getattr(result, "data", None)
-        if not isinstance(data, list):  # the async client's paginator: nothing fetched yet
-            return
         provider = _server(self.ctx, instance)[attr.GEN_AI_PROVIDER_NAME]
-        for batch in data:
-            learn(provider, batch)
-        span.set_attribute("llmsight.batch.listed", len(data))
+        learn_listed(span, result, lambda batch: learn(provider, batch))
 
 
 # --- result files -------------------------------------------------------------------------------------------------

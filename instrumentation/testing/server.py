@@ -486,7 +486,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and parts == ["v1", "batches"]:
             body = self._read_json()
             if body is not None:
-                self._send_json(200, service.create_openai(provider.next_id(), body))
+                self._send_json(200, service.create_openai(provider.next_id(), body, self._api_key()))
             return
         if method == "POST" and len(parts) == 4 and parts[1] == "batches" and parts[3] == "cancel":
             self._read_raw()
@@ -521,7 +521,7 @@ class _Handler(BaseHTTPRequestHandler):
         if method == "POST" and len(parts) == 3:
             body = self._read_json()
             if body is not None:
-                batch = service.create_anthropic(provider.next_id(), body)
+                batch = service.create_anthropic(provider.next_id(), body, self._api_key())
                 self._send_json(200, batch.as_object(provider.base_url))
             return
         if method == "POST" and len(parts) == 5 and parts[4] == "cancel":

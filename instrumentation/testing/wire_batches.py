@@ -68,6 +68,7 @@ class OpenAIBatch:
     error_file_id: str | None = None
     counts: dict[str, int] = field(default_factory=lambda: {"total": 0, "completed": 0, "failed": 0})
     usage: dict[str, Any] | None = None
+    api_key: str = ""  # the submitter's: its requests are billed to it
 
     def as_object(self) -> dict[str, Any]:
         return {
@@ -92,6 +93,7 @@ class AnthropicBatch:
     ended_at: datetime | None = None
     cancel_initiated_at: datetime | None = None
     results: list[dict[str, Any]] = field(default_factory=list)
+    api_key: str = ""  # the submitter's: its requests are billed to it
 
     def counts(self) -> dict[str, int]:
         counts = {"processing": 0, "succeeded": 0, "errored": 0, "canceled": 0, "expired": 0}
@@ -170,14 +172,14 @@ class BatchService:
         return found
 
     # --- OpenAI batches ---
-    def create_openai(self, batch_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    def create_openai(self, batch_id: str, body: dict[str, Any], api_key: str = "") -> dict[str, Any]:
         endpoint = body.get("endpoint")
         if endpoint not in _OPENAI_ENDPOINTS:
             raise BatchError(400, f"unsupported endpoint {endpoint!r}")
         input_file = self.file(str(body.get("input_file_id")))
         lines = [line for line in input_file.data.splitlines() if line.strip()]
         batch = OpenAIBatch(f"batch_{batch_id}", endpoint, input_file.id, str(body.get("completion_window", "24h")),
-                            body.get("metadata"), int(time.time()))
+                            body.get("metadata"), int(time.time()), api_key=api_key)
         batch.counts["total"] = len(lines)
         with self._lock:
             self.openai[batch.id] = batch
@@ -231,14 +233,14 @@ class BatchService:
         return stored.id
 
     # --- Anthropic message batches ---
-    def create_anthropic(self, batch_id: str, body: dict[str, Any]) -> AnthropicBatch:
+    def create_anthropic(self, batch_id: str, body: dict[str, Any], api_key: str = "") -> AnthropicBatch:
         requests = body.get("requests")
         if not isinstance(requests, list) or not requests:
             raise BatchError(400, "requests: a non-empty list is required")
         ids = [r.get("custom_id") if isinstance(r, dict) else None for r in requests]
         if any(not isinstance(i, str) or not i for i in ids) or len(set(ids)) != len(ids):
             raise BatchError(400, "every request needs a unique custom_id")
-        batch = AnthropicBatch(f"msgbatch_{batch_id}", requests, datetime.now(timezone.utc))
+        batch = AnthropicBatch(f"msgbatch_{batch_id}", requests, datetime.now(timezone.utc), api_key=api_key)
         with self._lock:
             self.anthropic[batch.id] = batch
         return batch
@@ -300,6 +302,7 @@ def run_openai_batch(batch: OpenAIBatch, service: BatchService, cache: PromptCac
         if billed is None:
             errors.append(_openai_line(request_id, custom_id, status, payload))
             continue
+        billed.api_key = batch.api_key
         ledger.add(billed)
         totals["input"] += billed.input_tokens
         totals["cached"] += billed.cache_read_tokens
@@ -362,7 +365,9 @@ def run_anthropic_batch(batch: AnthropicBatch, cache: PromptCache, seed: int, le
             continue
         reply = AnthropicReply(params, cache, seed, request_id)
         reply.service_tier = "batch"
-        ledger.add(reply.billed(streamed=False))
+        billed = reply.billed(streamed=False)
+        billed.api_key = batch.api_key
+        ledger.add(billed)
         results.append({"custom_id": request["custom_id"], "result": {"type": "succeeded", "message": reply.message()}})
     return results
 

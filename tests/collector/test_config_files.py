@@ -232,3 +232,33 @@ def test_log_level_configures_both_processes(tmp_path: Path) -> None:
     assert " INFO " not in outputs[None]  # the default is warning
     result = _collector(tmp_path, "--log-level", "chatty")
     assert result.returncode == 2 and "log_level (command line)='chatty'" in result.stderr
+
+
+def _merge_key_bombs() -> dict[str, str]:
+    """Merge keys over aliases: PyYAML 6.0.3 and older expand these few hundred bytes exponentially."""
+    doubling = ["L0: &L0 {a: 0, b: 1, c: 2, d: 3}"] + [f"L{k}: &L{k} {{<<: [*L{k - 1}, *L{k - 1}]}}" for k in range(1, 24)]
+    fanning = ["n0: &n0 {k0: 0, k1: 1, k2: 2, k3: 3}"]
+    for k in range(1, 12):
+        fanning += [f"a{k}x{j}: &a{k}x{j} {{<<: *n{k - 1}}}" for j in range(4)]
+        fanning.append(f"n{k}: &n{k} {{<<: [*a{k}x0, *a{k}x1, *a{k}x2, *a{k}x3]}}")
+    return {"doubling": "\n".join(doubling) + "\n", "fanning": "\n".join(fanning) + "\n"}
+
+
+@pytest.mark.parametrize("bomb", ["doubling", "fanning"])
+def test_a_merge_key_bomb_costs_no_more_than_its_size(tmp_path: Path, bomb: str) -> None:
+    """Loaded in a child process capped at 1 GiB of address space and 60 s: with a PyYAML that expands merges
+    exponentially it runs out of either, with the floor pyproject.toml sets it is a small mapping."""
+    path = _write(tmp_path, _merge_key_bombs()[bomb])
+    assert path.stat().st_size < 2000
+    script = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+        "from pydantic import BaseModel, ConfigDict\n"
+        "from llmsight.collector.config_file import load_yaml_model\n"
+        "class Anything(BaseModel):\n"
+        "    model_config = ConfigDict(extra='allow')\n"
+        "print(len(load_yaml_model(__import__('pathlib').Path(sys.argv[1]), Anything).model_extra))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert int(done.stdout) == len(_merge_key_bombs()[bomb].splitlines())

@@ -166,3 +166,15 @@ def test_healthz_and_metrics_and_unknown_paths(collector: CollectorProcess) -> N
     assert exchange(port, request("POST", "/v1/logs", port, {**PROTOBUF, "content-length": "0"}))[0] == 404
     assert exchange(port, request("GET", "/v1/traces", port, {}))[0] == 405
     still_ingests(collector)
+
+
+@pytest.mark.parametrize("header_bytes", [20 * 1024, 90 * 1024])
+def test_a_request_head_over_16_kib_is_431_even_sent_at_once(collector: CollectorProcess, header_bytes: int) -> None:
+    body = genai_request(77, spans=1).SerializeToString()
+    headers = {**PROTOBUF, "x-padding": "p" * header_bytes, "content-length": str(len(body))}
+    status, _ = exchange(collector.http_port, request("POST", "/v1/traces", collector.http_port, headers, body))
+    assert status == 431
+    small = {**PROTOBUF, "x-padding": "p" * (12 * 1024), "content-length": str(len(body))}
+    status, _ = exchange(collector.http_port, request("POST", "/v1/traces", collector.http_port, small, body))
+    assert status == 200
+    still_ingests(collector)

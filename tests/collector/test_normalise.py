@@ -110,8 +110,6 @@ def test_non_genai_spans_are_counted_not_stored() -> None:
     ({"gen_ai.usage.input_tokens": 1.5}, "must be an integer"),
     ({"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 2,
       "gen_ai.usage.reasoning.output_tokens": 3}, "reasoning tokens (3) exceed output tokens (2)"),
-    ({"gen_ai.usage.input_tokens": 10, "gen_ai.request.stream": True, "gen_ai.response.time_to_first_chunk": -0.5},
-     "non-negative number"),
 ])
 def test_invalid_values_reject_the_span_with_a_reason_and_keep_the_rest(attrs: dict[str, object], reason: str) -> None:
     bad = _span({"gen_ai.request.model": "gpt-4o", **attrs}, index=1)
@@ -120,6 +118,20 @@ def test_invalid_values_reject_the_span_with_a_reason_and_keep_the_rest(attrs: d
     assert (len(result.records), result.rejected) == (1, 1)
     assert result.records[0].span_id == good.span_id.hex()
     assert reason in result.errors[0] and bad.span_id.hex() in result.errors[0]
+
+
+@pytest.mark.parametrize("ttft", [-0.5, 1e306, float("inf"), float("nan"), 3.0, "soon"])
+def test_an_impossible_time_to_first_chunk_is_left_out_with_a_note_and_the_call_kept(ttft: object) -> None:
+    """The span lasts 1.5 s: a first chunk well after its end, or not a finite time at all, is no measurement (1e306 s
+    became +inf in ttft_ms, and every percentile and the report's --json with it)."""
+    attrs = {"gen_ai.request.model": "gpt-4o", "gen_ai.usage.input_tokens": 10, "gen_ai.request.stream": True,
+             "gen_ai.response.time_to_first_chunk": ttft}
+    result = normalise.normalise_request(_request(_span(attrs)))
+    (record,) = result.records
+    assert result.rejected == 0 and record.ttft_ms is None
+    assert "time_to_first_chunk" in record.attributes["llmsight.note"]
+    (kept,) = normalise.normalise_request(_request(_span({**attrs, "gen_ai.response.time_to_first_chunk": 1.2}))).records
+    assert kept.ttft_ms == 1200.0 and "llmsight.note" not in kept.attributes
 
 
 def test_numeric_strings_are_accepted_as_token_counts() -> None:

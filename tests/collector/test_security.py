@@ -154,6 +154,59 @@ def test_state_and_token_files_are_private_and_hold_no_password(tmp_path: Path) 
     assert bad.returncode == 2 and "hunter2" not in bad.stdout + bad.stderr
 
 
+def test_a_dsn_access_token_shows_nowhere(tmp_path: Path) -> None:
+    """clickhouse-connect's `access_token=` is a credential like a password: not in the state file, any other file
+    of the data directory (the shared-memory file), the output, /metrics or a read-API error."""
+    secret = "tok3n-0123456789abcdef"
+    collector = CollectorProcess(tmp_path / "data", ["--dsn", f"http://127.0.0.1:9/?access_token={secret}"]).start()
+    try:
+        deadline = time.monotonic() + 20
+        while collector.metrics()["pipeline"]["insert_errors"] == 0 and time.monotonic() < deadline:
+            assert post_protobuf(collector.http_endpoint, genai_request(0, spans=1)) == 200
+            time.sleep(0.2)
+        metrics = json.dumps(collector.metrics())
+        assert "access_token=***" in (collector.data_dir / STATE_FILE).read_text()
+        assert secret not in metrics and "127.0.0.1:9" in metrics
+        now = datetime.now(timezone.utc)
+        status, answer = _read_api(collector, "/v1/report", json.dumps(
+            {"start": (now - timedelta(hours=1)).isoformat(), "end": now.isoformat()}).encode())
+        assert status != 200 and secret.encode() not in answer
+        for path in collector.data_dir.rglob("*"):
+            if path.is_file() and "store" not in path.parts:
+                assert secret.encode() not in path.read_bytes(), path
+    finally:
+        assert collector.stop() == 0
+    assert collector.process is not None and collector.process.stdout is not None
+    output = collector.process.stdout.read().decode()
+    assert "access_token=***" in output and secret not in output
+
+
+def test_secrets_are_read_from_private_files_and_kept_off_the_command_line(tmp_path: Path) -> None:
+    token_file, dsn_file = tmp_path / "token", tmp_path / "dsn"
+    token_file.write_text("s3cret-from-a-file\n")
+    dsn_file.write_text("http://llm:hunter2@127.0.0.1:9/\n")
+    for path in (token_file, dsn_file):
+        path.chmod(0o644)
+        refused = subprocess.run([*CLI, "collector", "--data-dir", str(tmp_path / "d0"), "--auth-token-file", str(token_file),
+                                  "--dsn-file", str(dsn_file)], capture_output=True, text=True, timeout=60)
+        assert refused.returncode == 2 and "chmod 600" in refused.stderr and "hunter2" not in refused.stderr
+        path.chmod(0o600)
+    collector = CollectorProcess(tmp_path / "data", ["--auth-token-file", str(token_file), "--dsn-file", str(dsn_file)]).start()
+    try:
+        assert collector.process is not None
+        command_lines = [Path(f"/proc/{pid}/cmdline").read_bytes() for pid in (collector.process.pid, collector.receiver_pid())]
+        assert not any(b"s3cret" in line or b"hunter2" in line for line in command_lines)
+        assert post_protobuf(collector.http_endpoint, genai_request(0, spans=1)) == 401
+        assert post_protobuf(collector.http_endpoint, genai_request(0, spans=1),
+                             headers={"authorization": "Bearer s3cret-from-a-file"}) == 200
+        assert "llm:***@127.0.0.1:9" in (collector.data_dir / STATE_FILE).read_text()
+    finally:
+        assert collector.stop() == 0
+    both = subprocess.run([*CLI, "collector", "--data-dir", str(tmp_path / "d1"), "--auth-token", "x",
+                           "--auth-token-file", str(token_file)], capture_output=True, text=True, timeout=60)
+    assert both.returncode == 2 and "not both" in both.stderr
+
+
 @pytest.mark.parametrize("bind", ["0.0.0.0", "::", "example.com"])
 def test_a_non_loopback_bind_needs_a_token_or_insecure(tmp_path: Path, bind: str) -> None:
     refused = subprocess.run([*CLI, "collector", "--data-dir", str(tmp_path / "data"), "--bind", bind,

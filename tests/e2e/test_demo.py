@@ -57,9 +57,17 @@ def test_report_totals_equal_what_the_provider_billed(demo) -> None:
             cache_write_tokens=entry["cache_write_5m_tokens"] + entry["cache_write_1h_tokens"],
             output_tokens=entry["output_tokens"],
         )
-        expected += float(genai_prices.calc_price(usage, entry["model"], provider_id=entry["provider"]).total_price)
+        batch = {"processing": "batch"} if entry["service_tier"] == "batch" else None  # the demo's batches
+        expected += float(genai_prices.calc_price(usage, entry["model"], provider_id=entry["provider"],
+                                                  price_context=batch).total_price)
     assert totals["total_cost"] == pytest.approx(expected, rel=1e-6)
     assert totals["unpriced_calls"] == 0
+    # One batch per provider, every request a call at the batch price, shown in the report.
+    batch_rows = {row["provider"]: row for row in json.loads(out.stdout)["batch"]}
+    assert set(batch_rows) == set(summary["batches"]) == {"openai", "anthropic"}
+    assert all(row["batch_calls"] == 10 and 0 < row["share_of_spend"] < 1 for row in batch_rows.values())
+    billed_batch = [e for e in summary["ledger_entries"] if e["service_tier"] == "batch"]
+    assert len(billed_batch) == 20
     # The dashboards' provider filter has four providers to show.
     providers = {row["provider"] for row in json.loads(out.stdout)["errors"]}
     assert {"openai", "anthropic", "gcp.gemini", "aws.bedrock"} <= providers
