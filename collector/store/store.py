@@ -22,9 +22,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, CONTENT_COLUMN, DATABASE
 from llmsight.collector.config import redact_dsn
 from llmsight.collector.lockfile import LockedError, lock_exclusively
-from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, CONTENT_COLUMN, DATABASE
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import schema
 from llmsight.errors import LLMSightError
@@ -114,7 +114,7 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
     def dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.column_names, row)) for row in self.rows]
+        return [dict(zip(self.column_names, row, strict=True)) for row in self.rows]
 
 
 class Store:
@@ -224,7 +224,7 @@ class Store:
         in the raw table and in the hourly rollup (ClickHouse insert deduplication)."""
         if not records:
             return
-        columns = list(zip(*map(_ROW_OF, records)))  # one C-level attrgetter call per record
+        columns = list(zip(*map(_ROW_OF, records), strict=True))  # one C-level attrgetter call per record
         settings = {
             "insert_deduplicate": 1,
             "insert_deduplication_token": dedup_token,
@@ -259,26 +259,33 @@ class Store:
             raise _classify(exc, self.dsn) from exc
         return QueryResult(list(result.column_names), [tuple(row) for row in result.result_rows])
 
-    def read(self, sql: str, parameters: dict[str, Any] | None = None, *, settings: dict[str, Any] | None = None) -> QueryResult:
-        """A query on the read client (see __init__); `settings` should bound it (collector/read_limits.py)."""
+    def read(
+        self, sql: str, parameters: dict[str, Any] | None = None, *, settings: dict[str, Any] | None = None,
+        wait_s: float | None = None,
+    ) -> QueryResult:
+        """A query on the read client (see __init__), one at a time; `settings` should bound it (READ_LIMITS in
+        the read API). With `wait_s`, waiting longer than that for the read before it raises StoreUnavailableError."""
+        if not self._read_lock.acquire(timeout=-1 if wait_s is None else max(wait_s, 0.0)):
+            raise StoreUnavailableError(f"another read held the store for {wait_s:.0f}s; retry")
         try:
-            with self._read_lock:
-                if self._reads_cancelled.is_set():  # queued behind a read that shutdown killed
-                    raise StoreUnavailableError("reads are cancelled: the collector is stopping")
-                if self._reader is None:
-                    with self._lock:
-                        self._connected()  # the schema exists (or the server is down: raises)
-                    self._reader = _connect(self.dsn, self._connect_timeout, embedded=self.embedded)
-                try:
-                    result = self._reader.query(sql, parameters=parameters, settings=settings, query_formats=_QUERY_FORMATS)
-                except Exception:
-                    # A failed statement can leave settings applied to the handle (readonly=1 cannot be undone
-                    # under readonly=1): the next read starts on a fresh one.
-                    self._reader.close()
-                    self._reader = None
-                    raise
+            if self._reads_cancelled.is_set():  # queued behind a read that shutdown killed
+                raise StoreUnavailableError("reads are cancelled: the collector is stopping")
+            if self._reader is None:
+                with self._lock:
+                    self._connected()  # the schema exists (or the server is down: raises)
+                self._reader = _connect(self.dsn, self._connect_timeout, embedded=self.embedded)
+            try:
+                result = self._reader.query(sql, parameters=parameters, settings=settings, query_formats=_QUERY_FORMATS)
+            except Exception:
+                # A failed statement can leave settings applied to the handle (readonly=1 cannot be undone
+                # under readonly=1): the next read starts on a fresh one.
+                self._reader.close()
+                self._reader = None
+                raise
         except Exception as exc:
             raise _classify(exc, self.dsn) from exc
+        finally:
+            self._read_lock.release()
         return QueryResult(list(result.column_names), [tuple(row) for row in result.result_rows])
 
     def kill_reads(self, marker: str) -> None:
