@@ -21,6 +21,7 @@ import pytest
 from llmsight.dashboards.build import JSON_DIR
 from llmsight.dashboards.macros import expand
 from llmsight.dashboards.panels import DAILY_BUDGET_USD, EXACT_QUANTILE_MAX_CALLS, TRACE_URL_TEMPLATE
+from tests.reconcile.bill_panels import BILL_TITLES, check_bill_panel, reconciled
 
 from .conftest import CHEAPER_MODELS, Seeded
 from .grafana_frontend import (
@@ -33,7 +34,6 @@ from .grafana_frontend import (
     variables_from_dashboard,
 )
 from .seed import PRICES, Call, list_price
-from tests.reconcile.bill_panels import BILL_TITLES, check_bill_panel, reconciled
 
 DOCUMENTS = {path.stem: json.loads(path.read_text()) for path in sorted(JSON_DIR.glob("*.json"))}
 VARIABLE_COLUMNS = {"service": "service", "environment": "environment", "provider": "provider", "model": "model",

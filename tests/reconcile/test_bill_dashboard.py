@@ -13,7 +13,6 @@ from llmsight.dashboards.macros import expand
 
 from .bill_panels import BILL_TITLES, check_bill_panel, reconciled
 from .test_reconcile import OPENAI_MODEL, _instrumented_calls, _run, _uninstrumented_calls
-from .test_reconcile import collector, traced  # noqa: F401 - the fixtures
 
 
 def test_every_bill_panel_shows_what_reconcile_computes(collector, traced, provider_server) -> None:
