@@ -256,3 +256,17 @@ def test_binds_ipv6_loopback_with_or_without_brackets(tmp_path: Path, bind: str)
 def _stored(metrics_url: str) -> int:
     with urllib.request.urlopen(metrics_url, timeout=5) as response:
         return int(json.loads(response.read())["pipeline"]["stored"])
+
+
+def test_a_report_window_out_of_range_is_a_clear_error_on_the_command_line(tmp_path: Path) -> None:
+    """The same window from the CLI, against a store (no collector running): exit 2 with the range, no traceback."""
+    import subprocess
+    import sys
+
+    collector = CollectorProcess(tmp_path / "data", []).start()
+    assert collector.stop() == 0  # leaves a store behind
+    for since in ("0001-01-01T00:00", "0001-01-01T00:00+05:00"):
+        done = subprocess.run([sys.executable, "-m", "llmsight.cli", "report", "--since", since,
+                               "--data-dir", str(collector.data_dir)], capture_output=True, text=True, timeout=120)
+        assert done.returncode == 2, done.stdout + done.stderr
+        assert "1970-01-08" in done.stdout + done.stderr and "Traceback" not in done.stdout + done.stderr
