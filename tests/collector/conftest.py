@@ -126,3 +126,12 @@ def collector(tmp_path: Path) -> Iterator[CollectorProcess]:
     yield process
     if process.process and process.process.poll() is None:
         process.stop()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """An embedded store of this test's own, schema created (a module's own `store` fixture takes precedence)."""
+    opened = Store.open(f"chdb://{tmp_path / 'store'}")
+    opened.ensure_schema()
+    yield opened
+    opened.close()
