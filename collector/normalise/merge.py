@@ -57,7 +57,7 @@ def _fill(kept: CallRecord, other: CallRecord) -> None:
         and kept.reasoning_tokens <= kept.output_tokens
     )
     if not consistent:  # the other span disagrees with the kept one: trust the kept one alone
-        for name, value in zip(_TOKEN_GAPS, before):
+        for name, value in zip(_TOKEN_GAPS, before, strict=True):
             setattr(kept, name, value)
     for key, value in other.attributes.items():
         kept.attributes.setdefault(key, value)

@@ -29,9 +29,9 @@ from llmsight.collector.normalise import variants as v
 from llmsight.collector.normalise.merge import merge_calls
 from llmsight.collector.normalise.sources import LLMSIGHT, source_of
 from llmsight.collector.record import CallRecord
+from llmsight.errors import LLMSightError
 from llmsight.model_tier import ModelTiers
 from llmsight.provider_hosts import DeclaredHosts, provider_for
-from llmsight.errors import LLMSightError
 
 MAX_TOKENS = 1_000_000_000  # a single call billing more than this is a bug or an attack, not usage
 MAX_STRING = 256

@@ -9,6 +9,8 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from opentelemetry.trace import Tracer
+
 from llmsight import attributes as attr
 from llmsight._call import LLMCall
 from llmsight._common import CallContext
@@ -17,7 +19,6 @@ from llmsight.bedrock._streams import ConverseStreamAccumulator, EventStreamProx
 from llmsight.bedrock._usage import as_object, converse_usage, header_usage, nova_usage
 from llmsight.model_tier import without_region_prefix
 from llmsight.prefix_hash import prefix_hash
-from opentelemetry.trace import Tracer
 
 logger = logging.getLogger("llmsight")
 

@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
@@ -15,6 +16,8 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from tests.collector.conftest import CollectorProcess
 from tests.collector.spans import _kv, post_protobuf
+
+pytestmark = pytest.mark.destructive  # collectors stopped to read their store, killed, restarted
 
 START_NS = time.time_ns() - 5_000_000_000
 USAGE = {"gen_ai.provider.name": "anthropic", "gen_ai.request.model": "claude-sonnet-4-5",
@@ -101,7 +104,8 @@ def test_one_row_after_kill_9_and_resends(tmp_path: Path) -> None:
     _send(collector, SDK)
     _send(collector, OPENLLMETRY)
     collector.wait_stored(1)  # the replayed spool
-    time.sleep(1.5)  # a second row would show up after the flush interval
+    # _settle waits until every accepted span is stored, merged or found stored, then stops the collector (SIGTERM:
+    # anything pending is written) before counting: a second row would be there.
     rows, calls, _ = _settle(collector)
     assert (rows, calls) == (1, 1)
     assert collector.stop() == 0

@@ -276,7 +276,7 @@ def test_uninstrument_restores_every_batch_method(tracer_provider) -> None:
     originals = [cls.__dict__[name] for cls, name in targets]
     llmsight.instrument(tracer_provider=tracer_provider)
     try:
-        assert all(cls.__dict__[name] is not original for (cls, name), original in zip(targets, originals))
+        assert all(cls.__dict__[name] is not original for (cls, name), original in zip(targets, originals, strict=True))
     finally:
         llmsight.uninstrument()
-    assert all(cls.__dict__[name] is original for (cls, name), original in zip(targets, originals))
+    assert all(cls.__dict__[name] is original for (cls, name), original in zip(targets, originals, strict=True))

@@ -14,7 +14,6 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,7 +68,7 @@ def compare(source: str, rows: list[dict[str, Any]], ledger: list[Billed]) -> di
     if len(rows) != len(ledger):
         wrong["rows"].append(f"{len(rows)} rows for {len(ledger)} calls")
         for field in FIELDS[1:]:  # what a dashboard sums: the totals over all rows
-            reported = [(r, e) for r, e in zip(rows, ledger) if not unreported(source, e, field, r)] if field else []
+            reported = [(r, e) for r, e in zip(rows, ledger, strict=True) if not unreported(source, e, field, r)] if field else []
             if not reported:
                 continue
             got = sum(actual(row, field) for row in rows)
@@ -77,7 +76,7 @@ def compare(source: str, rows: list[dict[str, Any]], ledger: list[Billed]) -> di
             if got != want:
                 wrong[field].append(f"total {got!r} != {want!r}")
         return wrong
-    for index, (row, entry) in enumerate(zip(rows, ledger)):
+    for index, (row, entry) in enumerate(zip(rows, ledger, strict=True)):
         for field in FIELDS[1:]:
             want = expected(entry, field)
             if unreported(source, entry, field, row):
