@@ -308,7 +308,9 @@ class ReadApiApp:
             raise
         finally:
             self._slots.release()
-        return 200, json.dumps(result, default=str).encode()
+        from llmsight.collector.report.render import json_safe
+
+        return 200, json.dumps(json_safe(result), default=str, allow_nan=False).encode()
 
     async def _hello(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         if scope["method"] != "POST" or (header(scope, b"content-type") or b"").split(b";")[0].strip() != b"application/json":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from typing import Any
 
 from rich.console import Console
@@ -84,8 +85,20 @@ def print_report(report: dict[str, Any], console: Console) -> None:
             f"{r['provider']}/{r['model']} ×{r['calls']}" for r in report["unpriced"]))
 
 
+def json_safe(value: Any) -> Any:
+    """`value` with every non-finite float as None: JSON has no Infinity or NaN (a row stored with an infinite
+    time would otherwise make the whole document invalid)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    return value
+
+
 def to_json(report: dict[str, Any]) -> str:
-    return json.dumps(report, indent=2, default=str)
+    return json.dumps(json_safe(report), indent=2, default=str, allow_nan=False)
 
 
 def to_csv(report: dict[str, Any]) -> str:

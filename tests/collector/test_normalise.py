@@ -217,3 +217,17 @@ def test_logfire_raw_usage_gives_cache_and_reasoning() -> None:
         "gen_ai.response.finish_reasons": '["end_turn"]'}))
     assert (record.input_tokens, record.cache_write_tokens, record.cache_write_1h_tokens, record.reasoning_tokens,
             record.service_tier, record.finish_reason) == (1532, 1519, 1519, 44, "standard", "end_turn")
+
+
+def test_report_json_is_valid_json_whatever_the_stored_values() -> None:
+    """Rows stored before TTFTs were checked can hold +inf: the report's JSON says null, never `Infinity`."""
+    import json
+
+    from llmsight.collector.report.render import to_json
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    text = to_json({"latency": [{"model": "m", "ttft_p50": float("inf"), "ttft_p95": float("nan"), "calls": 3}]})
+    assert json.loads(text, parse_constant=refuse)["latency"][0] == {"model": "m", "ttft_p50": None, "ttft_p95": None,
+                                                                    "calls": 3}
