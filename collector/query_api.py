@@ -75,14 +75,26 @@ QUEUE_WAIT_S = 10.0
 STOP_WAIT_S = 1.5  # at shutdown, for killed operations to end and their 503s to go out
 MAX_REQUEST_BYTES = 64 * 1024
 OPERATION_TIMEOUT_S = 30.0  # all of one operation's queries together
-# Settings on every query an operation runs (readonly=1 also forbids changing any of them).
+# The store process's memory bound (docs/collector.md) = what it holds without reads + the reads running at once ×
+# each one's max_memory_usage. Reads run one at a time (Store.read holds one lock, the alert evaluator's too);
+# STORE_BASE_MIB is the process's RSS beyond the query limit when a read hits it (bench/read_memory.py: 818 MiB
+# with a 1 GiB limit), rounded up.
+STORE_MEMORY_BOUND_MIB = 1536
+STORE_BASE_MIB = 1024
+READS_AT_ONCE = 1
+READ_MEMORY_MIB = (STORE_MEMORY_BOUND_MIB - STORE_BASE_MIB) // READS_AT_ONCE
+# Settings on every query an operation runs (readonly=1 also forbids changing any of them). Aggregations and
+# sorts past half the memory limit spill to disk, so a large report is slower rather than refused.
 READ_LIMITS: dict[str, Any] = {
-    "max_memory_usage": 1024 * 1024 * 1024,
+    "max_memory_usage": READ_MEMORY_MIB * 1024 * 1024,
+    "max_bytes_before_external_group_by": READ_MEMORY_MIB * 1024 * 1024 // 2,
+    "max_bytes_before_external_sort": READ_MEMORY_MIB * 1024 * 1024 // 2,
     "max_result_rows": 100_000,
     "max_result_bytes": 64 * 1024 * 1024,
     "result_overflow_mode": "throw",
 }
 _LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
+_TIMEOUT_EXCEEDED = 159  # ClickHouse's error code when max_execution_time is reached
 
 Read = Callable[..., QueryResult]  # Store.read
 Kill = Callable[[str], None]  # Store.kill_reads
@@ -115,7 +127,8 @@ class LimitedQuery:
         if left <= 0:
             raise OperationTimeout(f"the operation exceeded {OPERATION_TIMEOUT_S:g}s")
         settings = {**READ_LIMITS, "max_execution_time": max(1, int(left)), "readonly": 1}
-        return self._read(f"/* {self.marker} */ {sql}", parameters, settings=settings)
+        # Waiting for another read (they run one at a time) counts against the same deadline.
+        return self._read(f"/* {self.marker} */ {sql}", parameters, settings=settings, wait_s=left)
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -299,7 +312,7 @@ class ReadApiApp:
         except Exception as exc:
             if self.stopping.is_set():  # killed by the shutdown, whatever it raised
                 return _STOPPING
-            if isinstance(exc, OperationTimeout):
+            if isinstance(exc, OperationTimeout) or getattr(exc, "code", None) == _TIMEOUT_EXCEEDED:
                 return _problem(504, str(exc))
             if isinstance(exc, StoreUnavailableError):
                 return _problem(503, str(exc))

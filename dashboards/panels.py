@@ -2,7 +2,7 @@
 
 Sources:
 - `HOURLY`: the hourly rollup for the whole hours inside the time range, UNION ALL the same aggregation over raw
-  rows for the partial hours at its edges (schema.rollup_select), so sums over any range — including one that
+  rows for the partial hours at its edges (schema.hourly_window, as the report reads it), so sums over any range — including one that
   starts or ends mid-hour — equal sums over the raw rows that `$__timeFilter(ts)` selects.
 - `RAW` with `$__timeFilter(ts)` where a panel needs per-call detail (prefix hashes, traces, users, exact
   quantiles).
@@ -21,7 +21,7 @@ from typing import Any, Final
 from llmsight.alerts import defaults
 from llmsight.attributes import LLMSIGHT_BATCH_ID
 from llmsight.collector.columns import BATCH_SUBMISSIONS_TABLE, CALLS_TABLE, DATABASE, HOURLY_TABLE, PRICES_TABLE
-from llmsight.collector.store.schema import ROLLUP_SELECT_COLUMNS, rollup_select
+from llmsight.collector.store.schema import hourly_window
 
 ROLLUP = f"{DATABASE}.{HOURLY_TABLE}"
 RAW = f"{DATABASE}.{CALLS_TABLE}"
@@ -51,14 +51,9 @@ FILTER_COLUMNS: Final = (
 FILTERS = " AND ".join(
     f"$__conditionalAll({column} IN (${{{variable}:singlequote}}), ${variable})" for variable, column in FILTER_COLUMNS
 )
-# Whole hours inside [from, to]: from the first hour that starts at or after `from`, up to the hour `to` is in.
-_WHOLE_FROM = "toStartOfHour(addSeconds(toTimeZone($__fromTime, 'UTC'), 3599))"
-_WHOLE_TO = "toStartOfHour(toTimeZone($__toTime, 'UTC'))"
-HOURLY = (
-    f"(SELECT {', '.join(ROLLUP_SELECT_COLUMNS)} FROM {ROLLUP} "
-    f"WHERE hour >= {_WHOLE_FROM} AND hour < {_WHOLE_TO} AND {FILTERS} "
-    f"UNION ALL {rollup_select(f'$__timeFilter(ts) AND (ts < {_WHOLE_FROM} OR ts >= {_WHOLE_TO}) AND {FILTERS}')})"
-)
+# The rollup for the whole hours inside [from, to] plus raw rows for the partial hours at its edges, as the report reads
+# a window (schema.hourly_window).
+HOURLY = hourly_window("$__fromTime", "$__toTime", "$__timeFilter(ts)", FILTERS)
 PER_CALL = f"$__timeFilter(ts) AND {FILTERS}"
 SAVED_BY_CACHE = "sum(cache_savings)"  # priced per call when it was priced (collector/columns.py defines it)
 

@@ -5,31 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from llmsight.collector.columns import DATABASE, HOURLY_TABLE, QUANTILE_LEVELS
+from llmsight.collector.columns import QUANTILE_LEVELS
 from llmsight.collector.instants import utc_parameter
 from llmsight.collector.report.window import Window
-from llmsight.collector.store.schema import ROLLUP_SELECT_COLUMNS, rollup_select
+from llmsight.collector.store.schema import hourly_window
 
 if TYPE_CHECKING:
     from llmsight.alerts.budgets import Budget
-
-HOURLY = f"{DATABASE}.{HOURLY_TABLE}"
 
 
 def _params(window: Window) -> dict[str, Any]:
     return {"start": utc_parameter(window.start), "end": utc_parameter(window.end)}
 
 
-# The window [start, end) as the dashboards read a time range: the hourly rollup for the whole hours inside it,
-# UNION ALL the same aggregation over raw rows for the partial hours at its edges. The rollup has no TTL, so for a
+# The window [start, end) as the dashboards read a time range (schema.hourly_window). The rollup has no TTL, so for a
 # window older than the raw rows' TTL both see the whole hours the rollup keeps (and both lose the partial edges).
-_WHOLE_FROM = "toStartOfHour(addMicroseconds({start:DateTime64(6)}, 3599999999))"  # first hour starting >= start
-_WHOLE_TO = "toStartOfHour({end:DateTime64(6)})"
-_EDGES = f"ts >= {{start:DateTime64(6)}} AND ts < {{end:DateTime64(6)}} AND (ts < {_WHOLE_FROM} OR ts >= {_WHOLE_TO})"
-SOURCE = (
-    f"(SELECT {', '.join(ROLLUP_SELECT_COLUMNS)} FROM {HOURLY} WHERE hour >= {_WHOLE_FROM} AND hour < {_WHOLE_TO} "
-    f"UNION ALL {rollup_select(_EDGES)})"
-)
+_START, _END = "{start:DateTime64(6, 'UTC')}", "{end:DateTime64(6, 'UTC')}"  # typed UTC: never the session's zone
+SOURCE = hourly_window(_START, _END, f"ts >= {_START} AND ts < {_END}")
 _QUANTILES = ", ".join(str(level) for level in QUANTILE_LEVELS)
 # Rows per breakdown: the heaviest groups, then one OTHER row summing the rest. Group values come from spans
 # (tenants, tasks, model names), so their number is unbounded; a read's result is not (READ_LIMITS).

@@ -222,6 +222,26 @@ def rollup_select(where: str, sums: Sequence[str] | None = None) -> str:
     return f"SELECT {keys}, {aggregates} FROM {DATABASE}.{CALLS_TABLE} AS src WHERE {where} GROUP BY {', '.join(HOURLY_KEY_COLUMNS)}"
 
 
+def hourly_window(start: str, end: str, in_window: str, filters: str = "") -> str:
+    """The rollup's rows for a time window, as a subquery with ROLLUP_SELECT_COLUMNS: the hourly rollup for the whole
+    hours inside the window, UNION ALL the same aggregation over the raw rows of the partial hours at its edges, so
+    sums over it equal sums over the raw rows `in_window` selects. The report and the dashboards both read this.
+
+    `start` and `end` are SQL expressions of the window's bounds (DateTime or DateTime64; naive values are read in
+    the session's time zone, so pass typed UTC parameters or absolute times), `in_window` the raw rows' condition
+    for the window (the report's half-open [start, end), Grafana's `$__timeFilter(ts)`), `filters` conditions
+    applied to both parts. Hours are UTC hours, as the rollup's, whatever the session's time zone."""
+    start_utc, end_utc = f"toDateTime64({start}, 6, 'UTC')", f"toDateTime64({end}, 6, 'UTC')"
+    whole_from = f"toStartOfHour(addMicroseconds({start_utc}, 3599999999), 'UTC')"  # the first hour starting at or after start
+    whole_to = f"toStartOfHour({end_utc}, 'UTC')"
+    both = f" AND {filters}" if filters else ""
+    return (
+        f"(SELECT {', '.join(ROLLUP_SELECT_COLUMNS)} FROM {DATABASE}.{HOURLY_TABLE} "
+        f"WHERE hour >= {whole_from} AND hour < {whole_to}{both} "
+        f"UNION ALL {rollup_select(f'{in_window} AND (ts < {whole_from} OR ts >= {whole_to}){both}')})"
+    )
+
+
 def hourly_sum_is_float(name: str) -> bool:
     return name in _FLOAT_SUMS
 

@@ -259,26 +259,33 @@ class Store:
             raise _classify(exc, self.dsn) from exc
         return QueryResult(list(result.column_names), [tuple(row) for row in result.result_rows])
 
-    def read(self, sql: str, parameters: dict[str, Any] | None = None, *, settings: dict[str, Any] | None = None) -> QueryResult:
-        """A query on the read client (see __init__); `settings` should bound it (collector/read_limits.py)."""
+    def read(
+        self, sql: str, parameters: dict[str, Any] | None = None, *, settings: dict[str, Any] | None = None,
+        wait_s: float | None = None,
+    ) -> QueryResult:
+        """A query on the read client (see __init__), one at a time; `settings` should bound it (READ_LIMITS in
+        the read API). With `wait_s`, waiting longer than that for the read before it raises StoreUnavailableError."""
+        if not self._read_lock.acquire(timeout=-1 if wait_s is None else max(wait_s, 0.0)):
+            raise StoreUnavailableError(f"another read held the store for {wait_s:.0f}s; retry")
         try:
-            with self._read_lock:
-                if self._reads_cancelled.is_set():  # queued behind a read that shutdown killed
-                    raise StoreUnavailableError("reads are cancelled: the collector is stopping")
-                if self._reader is None:
-                    with self._lock:
-                        self._connected()  # the schema exists (or the server is down: raises)
-                    self._reader = _connect(self.dsn, self._connect_timeout, embedded=self.embedded)
-                try:
-                    result = self._reader.query(sql, parameters=parameters, settings=settings, query_formats=_QUERY_FORMATS)
-                except Exception:
-                    # A failed statement can leave settings applied to the handle (readonly=1 cannot be undone
-                    # under readonly=1): the next read starts on a fresh one.
-                    self._reader.close()
-                    self._reader = None
-                    raise
+            if self._reads_cancelled.is_set():  # queued behind a read that shutdown killed
+                raise StoreUnavailableError("reads are cancelled: the collector is stopping")
+            if self._reader is None:
+                with self._lock:
+                    self._connected()  # the schema exists (or the server is down: raises)
+                self._reader = _connect(self.dsn, self._connect_timeout, embedded=self.embedded)
+            try:
+                result = self._reader.query(sql, parameters=parameters, settings=settings, query_formats=_QUERY_FORMATS)
+            except Exception:
+                # A failed statement can leave settings applied to the handle (readonly=1 cannot be undone
+                # under readonly=1): the next read starts on a fresh one.
+                self._reader.close()
+                self._reader = None
+                raise
         except Exception as exc:
             raise _classify(exc, self.dsn) from exc
+        finally:
+            self._read_lock.release()
         return QueryResult(list(result.column_names), [tuple(row) for row in result.result_rows])
 
     def kill_reads(self, marker: str) -> None:
