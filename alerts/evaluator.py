@@ -24,7 +24,16 @@ from typing import Any
 
 from llmsight.alerts.arithmetic import compile_expression
 from llmsight.alerts.gotemplate import Labels, TemplateError, Value, render
-from llmsight.alerts.rules import ALERT_REF, OPERATORS, VALUE_REF, AlertsConfig, Rule, active_rules, load_config, seconds
+from llmsight.alerts.rules import (
+    ALERT_REF,
+    OPERATORS,
+    VALUE_REF,
+    AlertsConfig,
+    Rule,
+    active_rules,
+    load_config,
+    seconds,
+)
 from llmsight.dashboards.macros import expand
 
 logger = logging.getLogger("llmsight.alerts")
@@ -169,7 +178,7 @@ class AlertEvaluator:
         label_columns = [*rule.labels, *rule.queries[ref].labels]
         rows = {}
         for row in result.rows:
-            record = dict(zip(result.column_names, row))
+            record = dict(zip(result.column_names, row, strict=True))
             labels = {name: str(record[name]) for name in label_columns}
             rows[tuple(labels[name] for name in rule.labels)] = (labels, _number(record["value"]))
         return rows
@@ -184,7 +193,7 @@ class AlertEvaluator:
         threshold = rule.threshold_value(self.config.params)
         series = []
         for key in keys:
-            labels = dict(zip(rule.labels, key))
+            labels = dict(zip(rule.labels, key, strict=True))
             operands = {ref: results[ref][key][1] for ref in used}
             value = operands[single] if single else expression(operands)  # type: ignore[misc]
             if single and (value is None or not math.isfinite(value)):

@@ -35,7 +35,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.collector.spans import genai_request  # noqa: E402
 
-
 # The README's stated bound ("Limits"), checked by --hostile.
 RSS_BOUND_MIB = {"store": 1536, "receiver": 768}
 
@@ -87,7 +86,6 @@ def hostile(seconds: float) -> None:
 
     import grpc
     from google.protobuf import json_format
-    from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 
     from llmsight.collector.receive import limits
 
@@ -187,7 +185,7 @@ def hostile(seconds: float) -> None:
     for thread in threads:
         thread.join()
     stop_half_open.set()
-    peaks = dict(zip(("store", "receiver"), (rss_mb(pid) for pid in pids)))
+    peaks = dict(zip(("store", "receiver"), (rss_mb(pid) for pid in pids), strict=True))
     for sock in idle:
         sock.close()
     process.terminate()
@@ -394,7 +392,7 @@ def main() -> None:
     while stored(http_port) < total:
         time.sleep(0.05)
     stored_s = time.monotonic() - started
-    cpu_used = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before)]
+    cpu_used = [cpu_seconds(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
     collector_cpu = sum(cpu_used)
     kernel = sum(cpu_seconds(pid, kernel_only=True) for pid in pids) - kernel_before
     peaks = [rss_mb(pid) for pid in pids]

@@ -41,8 +41,8 @@ from typing import Any
 import openai
 import wrapt
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
-from opentelemetry.trace import SpanKind
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind
 
 import llmsight
 from llmsight._call import LLMCall
@@ -359,19 +359,19 @@ def isolated_chunks(sdks: Sequence[str], provider: TracerProvider, args: argpars
         items = list(open_stream())
         traced = _stream_layer(sdk)
 
-        def through_llmsight(canned: list[Any]) -> None:
+        def through_llmsight(canned: list[Any], traced: Any = traced) -> None:
             call = LLMCall(tracer, "chat bench", {}, streaming=True)
             for _ in traced(_CannedStream(canned), call):
                 pass
 
-        def bare() -> None:
+        def bare(items: list[Any] = items) -> None:
             for _ in _CannedStream(items):
                 pass
 
         runs: dict[str, list[float]] = {"full": [], "empty": [], "bare": []}
         repeats = max(20, args.streams * 10)
         for _ in range(args.rounds):
-            runs["full"].append(cpu_per_call(lambda: through_llmsight(items), repeats))
+            runs["full"].append(cpu_per_call(lambda: through_llmsight(items), repeats))  # noqa: B023 - called here
             runs["empty"].append(cpu_per_call(lambda: through_llmsight([]), repeats))
             runs["bare"].append(cpu_per_call(bare, repeats))
         median = {name: statistics.median(v) for name, v in runs.items()}

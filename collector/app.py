@@ -19,9 +19,17 @@ from llmsight.collector.config import CollectorSettings, check_exposure
 from llmsight.collector.lockfile import lock_exclusively
 from llmsight.collector.pipeline import Pipeline, PipelineLimits
 from llmsight.collector.pricing import Pricer
-from llmsight.collector.private import make_private
 from llmsight.collector.pricing.price_table import PricingWithPriceTable
-from llmsight.collector.query_api import STATE_FILE, TOKEN_FILE, LimitedQuery, Operations, QueryApiServer, new_token, write_private
+from llmsight.collector.private import make_private
+from llmsight.collector.query_api import (
+    STATE_FILE,
+    TOKEN_FILE,
+    LimitedQuery,
+    Operations,
+    QueryApiServer,
+    new_token,
+    write_private,
+)
 from llmsight.collector.receive.process import ReceiverConfig, ReceiverProcess
 from llmsight.collector.shared import SharedState
 from llmsight.collector.spool import spool_id

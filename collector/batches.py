@@ -107,7 +107,7 @@ def attribute_results(store: Any, records: Sequence[CallRecord], submissions: Se
         if values is None:
             continue
         attributed += 1
-        for name, value in zip(ATTRIBUTION, values):
+        for name, value in zip(ATTRIBUTION, values, strict=True):
             if value:
                 setattr(record, name, value)
     return attributed

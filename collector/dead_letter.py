@@ -192,7 +192,7 @@ def read_rows(path: Path) -> tuple[dict[str, Any], list[CallRecord]]:
             if not isinstance(header, dict):
                 raise ValueError("the first line is not a header object")
             records = []
-            for number, line in enumerate(handle, start=2):
+            for number, line in enumerate(handle, start=2):  # noqa: B007 - the except clause names the line
                 if line.strip():
                     row = json.loads(line)
                     row["ts"] = parse_instant(row["ts"])

@@ -20,10 +20,10 @@ from typing import Any, Protocol
 
 from llmsight.collector.batches import attribute_results, split_submissions, store_submissions
 from llmsight.collector.config import CollectorSettings
+from llmsight.collector.dead_letter import DEAD_LETTER_DIR, FRAMES_DIR, write_dead_frame, write_dead_letter
 from llmsight.collector.normalise.merge import drop_stored, merge_calls
 from llmsight.collector.record import CallRecord
 from llmsight.collector.shared import SharedState
-from llmsight.collector.dead_letter import DEAD_LETTER_DIR, FRAMES_DIR, write_dead_frame, write_dead_letter
 from llmsight.collector.spool import Checkpoint, Frame, Position, SpoolReader
 from llmsight.collector.store import Store, StoreDataError, StoreError
 from llmsight.collector.store.store import MAX_INSERT_ROWS, insert_blocks

@@ -14,9 +14,9 @@ by the cyclic garbage collector (gc=False): a record holds only strings, numbers
 
 from __future__ import annotations
 
-from datetime import datetime
 import re
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Annotated, Any, NamedTuple
 
 import msgspec

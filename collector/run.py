@@ -14,11 +14,10 @@ from rich.markup import escape
 from llmsight.collector.app import Collector
 from llmsight.collector.config import ExposureError, load_settings
 from llmsight.collector.gc_tuning import tune_for_throughput
-from llmsight.collector.logs import configure_logging
 from llmsight.collector.lockfile import LockedError
+from llmsight.collector.logs import configure_logging
 from llmsight.collector.store import StoreError
 from llmsight.errors import ConfigurationError
-
 
 logger = logging.getLogger("llmsight.collector")
 

@@ -31,13 +31,21 @@ import threading
 import uuid
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from llmsight.collector.lockfile import lock_exclusively
 from llmsight.collector.record import CallRecord
-from llmsight.collector.spool_format import HEADER, MARKER, MAX_PAYLOAD_BYTES, FrameDecodeError, checksum, decode_payload, encode_frame
+from llmsight.collector.spool_format import (
+    HEADER,
+    MARKER,
+    MAX_PAYLOAD_BYTES,
+    FrameDecodeError,
+    checksum,
+    decode_payload,
+    encode_frame,
+)
 from llmsight.errors import LLMSightError
 
 logger = logging.getLogger("llmsight.collector")

@@ -82,7 +82,7 @@ def _by_name(names: list[str], rows: list[list[Any]]) -> list[CallRecord]:
         if len(row) != len(names):
             raise FrameDecodeError(f"row {number} has {len(row)} values for {len(names)} fields")
         try:
-            records.append(record_from_mapping({name: value for name, value in zip(names, row) if name not in dropped}))
+            records.append(record_from_mapping({name: value for name, value in zip(names, row, strict=True) if name not in dropped}))
         except ValueError as exc:
             raise FrameDecodeError(f"row {number}: {exc}") from None
     return records

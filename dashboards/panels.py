@@ -20,7 +20,13 @@ from typing import Any, Final
 
 from llmsight.alerts import defaults
 from llmsight.attributes import LLMSIGHT_BATCH_ID
-from llmsight.collector.columns import BATCH_SUBMISSIONS_TABLE, CALLS_TABLE, DATABASE, HOURLY_TABLE, PRICES_TABLE
+from llmsight.collector.columns import (
+    BATCH_SUBMISSIONS_TABLE,
+    CALLS_TABLE,
+    DATABASE,
+    HOURLY_TABLE,
+    PRICES_TABLE,
+)
 from llmsight.collector.store.schema import hourly_window
 
 ROLLUP = f"{DATABASE}.{HOURLY_TABLE}"
@@ -300,7 +306,7 @@ _CHEAPER = (f"(SELECT provider, argMax(model, updated_at) AS model, {', '.join(f
 def _priced(prefix: str, names: tuple[str, ...]) -> str:
     tokens = ("(r.input_tokens - r.cache_read_tokens - r.cache_write_tokens)", "r.cache_read_tokens",
               "r.cache_write_tokens", "r.output_tokens")
-    return " + ".join(f"{token} * {prefix}.{name}" for token, name in zip(tokens, names))
+    return " + ".join(f"{token} * {prefix}.{name}" for token, name in zip(tokens, names, strict=True))
 
 
 COULD_WAIT = ("NOT r.streaming AND r.service_tier != 'batch' "

@@ -7,10 +7,10 @@ import logging
 from typing import Any
 
 from llmsight import attributes as attr
+from llmsight._tags import current_tag_attributes
 from llmsight.config import InstrumentationSettings
 from llmsight.key_hint import key_hint
 from llmsight.model_tier import ModelTiers
-from llmsight._tags import current_tag_attributes
 
 logger = logging.getLogger("llmsight")
 

@@ -14,7 +14,6 @@ from types import ModuleType
 import pytest
 from clickhouse_connect.driver.exceptions import DatabaseError, OperationalError
 
-import llmsight
 from llmsight.collector.store import Store, StoreDataError, StoreError, StoreUnavailableError
 from llmsight.collector.store.store import _classify
 from llmsight.errors import LLMSightError

@@ -1,4 +1,5 @@
-"""mypy, strict, on the whole package — run here so CI's one test command type-checks too.
+"""The static checks: mypy (strict) on the whole package and ruff on the repository. .ci/run runs this file as its
+own step before the tests (and `pytest` runs it again, from mypy's cache); run it before every merge.
 
 The repository's folders are mapped onto one import package (`instrumentation/` is `llmsight`,
 `collector/` is `llmsight.collector`, ...), which mypy cannot see from the checkout, and the editable install
@@ -44,3 +45,11 @@ def test_mypy_is_clean_on_the_package(tmp_path: Path) -> None:
     for name, folder in SUBPACKAGES.items():
         report = report.replace(f"\n{name}/", f"\n{folder}/")
     assert result.returncode == 0 and not result.stderr.strip(), f"mypy (paths under instrumentation/ unless named):\n{report}\n{result.stderr}"
+
+
+def test_ruff_is_clean() -> None:
+    """The linter, with the rules of pyproject.toml ([tool.ruff.lint]); `ruff check --fix .` mends most of it."""
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "--output-format", "concise", str(ROOT)],
+                            capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert "No module named ruff" not in result.stderr, "ruff is not installed: pip install -e '.[collector,test]'"
+    assert result.returncode == 0, f"ruff:\n{result.stdout}{result.stderr}"

@@ -13,7 +13,6 @@ llmsight is not visible there (asserted below).
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
 import os
 import shutil
 import site
@@ -23,6 +22,7 @@ import sysconfig
 import time
 import zipfile
 from collections.abc import Iterator
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest

@@ -24,9 +24,9 @@ def show(
     """Print the prices llmsight would apply: the base price and every tier with its threshold."""
     from datetime import datetime, timezone
 
+    from llmsight.attributes import SERVER_ADDRESS
     from llmsight.collector.instants import parse_instant
     from llmsight.collector.pricing import Pricer
-    from llmsight.attributes import SERVER_ADDRESS
     from llmsight.collector.pricing.pricer import describe_price
     from llmsight.collector.record import CallRecord
 
@@ -88,8 +88,8 @@ def register(app: typer.Typer) -> None:
         from rich.progress import Progress
 
         from llmsight.collector.config import load_settings
-        from llmsight.collector.pricing import OverridesError, Pricer
         from llmsight.collector.dead_letter import RowFileError
+        from llmsight.collector.pricing import OverridesError, Pricer
         from llmsight.collector.pricing.reprice import RepriceError
         from llmsight.collector.pricing.reprice import reprice as run
         from llmsight.collector.pricing.reprice import restore as run_restore

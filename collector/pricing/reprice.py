@@ -22,6 +22,9 @@ says so).
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
+import sys
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -54,6 +57,12 @@ SLICE_ROWS = 100_000  # calls priced, held in memory and written (one mutation p
 _POLL_SECONDS = 0.1
 # (phase, done, total) in calls.
 Progress = Callable[[str, int, int], None]
+# Test hooks (tests/collector/test_reprice.py kills runs at known points, not after guessed delays):
+# PAUSE_ENV=STAGE:N stops the run at STAGE of slice N (1-based; STAGE: backed-up, queued, written) or, as
+# "rollup:0", before the rollup correction: it says so on stderr and waits to be killed. SLICE_ROWS_ENV sets the
+# slice size, so a small window has several slices.
+PAUSE_ENV = "LLMSIGHT_TEST_REPRICE_PAUSE"
+SLICE_ROWS_ENV = "LLMSIGHT_TEST_REPRICE_SLICE_ROWS"
 
 
 class RepriceError(LLMSightError, RuntimeError):
@@ -82,7 +91,7 @@ def reprice(
     work_dir: Path,
     raw_ttl_days: int | None = None,
     progress: Progress | None = None,
-    slice_rows: int = SLICE_ROWS,
+    slice_rows: int | None = None,
 ) -> RepriceResult:
     """Reprice the whole hours from `since` to `until` (default: now), a slice of at most about `SLICE_ROWS` calls at
     a time: each slice is priced, the originals of its changed calls written to a backup file, and its new costs
@@ -96,10 +105,10 @@ def reprice(
     end = _hour(until or now) + timedelta(hours=1)
     _check_engine(store)
     settle(store)
-    slices = _slices(store, start, end, slice_rows)
+    slices = _slices(store, start, end, slice_rows or int(os.environ.get(SLICE_ROWS_ENV) or SLICE_ROWS))
     total = sum(rows for _, _, rows in slices)
     result = RepriceResult(start, end, 0, 0, 0.0, 0.0, 0)
-    for slice_start, slice_end, _ in slices:
+    for number, (slice_start, slice_end, _) in enumerate(slices, 1):
         originals, changed = _price_slice(store, pricer, slice_start, slice_end, result)
         if changed:
             if result.backup is None:
@@ -107,10 +116,13 @@ def reprice(
                 result.backup = work_dir / BACKUP_DIR / f"{start:%Y%m%dT%H}-{end:%Y%m%dT%H}-{stamp}"
             write_rows(result.backup / f"{slice_start:%Y%m%dT%H}.jsonl", originals,
                        {"reprice_backup": True, "start": slice_start.isoformat(), "end": slice_end.isoformat()})
-            set_costs(store, changed)
+            _pause_point("backed-up", number)
+            set_costs(store, changed, queued=functools.partial(_pause_point, "queued", number))
+            _pause_point("written", number)
         if progress:
             progress("repricing", result.rows, total)
     # Always: a run killed after a mutation but before the rollup finds nothing changed next time.
+    _pause_point("rollup", 0)
     if progress:
         progress("correcting the rollup", total, total)
     result.rollup_corrections = correct_rollup(store, start, end)
@@ -146,7 +158,7 @@ def _price_slice(
         "WHERE ts >= {start:DateTime64(6, 'UTC')} AND ts < {end:DateTime64(6, 'UTC')}",
         {"start": utc_parameter(start), "end": utc_parameter(end)},
     )
-    rows = [dict(zip(stored.column_names, row)) for row in stored.rows]
+    rows = [dict(zip(stored.column_names, row, strict=True)) for row in stored.rows]
     originals: list[CallRecord] = []
     changed: list[CallRecord] = []
     for row in rows:
@@ -221,9 +233,9 @@ def settle(store: Store) -> None:
         store.command(f"DROP TABLE IF EXISTS {DATABASE}.{name}")
 
 
-def set_costs(store: Store, records: Sequence[CallRecord]) -> None:
+def set_costs(store: Store, records: Sequence[CallRecord], *, queued: Callable[[], None] | None = None) -> None:
     """Write the cost fields of `records` over the stored rows with the same (trace_id, span_id): one mutation per
-    day partition they fall in, all reading one Join table."""
+    day partition they fall in, all reading one Join table (`queued` is called once they are all queued)."""
     if not records:
         return
     types = dict(CALL_COLUMNS)
@@ -252,6 +264,8 @@ def set_costs(store: Store, records: Sequence[CallRecord]) -> None:
                 raise
             except StoreError as exc:  # ClickHouse refused the statement itself
                 raise RepriceError(_refused(str(exc))) from None
+        if queued is not None:
+            queued()
         _wait_for_mutation(store, costs_table)
     except BaseException:
         with contextlib.suppress(Exception):  # the next run settles what is left
@@ -309,6 +323,14 @@ def correct_rollup(store: Store, start: datetime, end: datetime) -> int:
             window,
         )
     return int(count)
+
+
+def _pause_point(stage: str, slice_number: int) -> None:
+    """The test hook (PAUSE_ENV): at the chosen point, say so and wait to be killed."""
+    if os.environ.get(PAUSE_ENV) == f"{stage}:{slice_number}":
+        print(f"reprice paused at {stage}:{slice_number}", file=sys.stderr, flush=True)
+        while True:
+            time.sleep(60)
 
 
 def _refused(message: str) -> str:

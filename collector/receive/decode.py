@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from base64 import b64encode
+from collections.abc import Iterator
 from typing import Any
 
 from google.protobuf import json_format

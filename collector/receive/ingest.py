@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTracePartialSuccess, ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceResponse,
+)
 
 from llmsight.collector.accept import Acceptor, Backpressure
 from llmsight.collector.normalise.spans import NormaliseResult, SpanGroup, normalise_groups
 from llmsight.collector.shared import SharedState
-from llmsight.provider_hosts import DeclaredHosts
 from llmsight.errors import LLMSightError
+from llmsight.provider_hosts import DeclaredHosts
 
 MAX_REASONS = 5  # reasons listed in partial_success.error_message
 

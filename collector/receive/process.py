@@ -29,10 +29,11 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
+from pydantic import BaseModel
+
 from llmsight.collector.accept import AcceptLimits
 from llmsight.collector.logs import LogLevel, configure_logging
 from llmsight.errors import LLMSightError
-from pydantic import BaseModel
 
 logger = logging.getLogger("llmsight.collector")
 START_TIMEOUT_S = 60.0

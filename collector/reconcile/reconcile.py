@@ -239,7 +239,7 @@ def reconcile(read: Reader, start: datetime, end: datetime) -> Reconciliation:
         return lines[key]
 
     for day, provider, model, _key, _project, _tier, _batch, *tokens in usage:
-        for token_class, count in zip(TOKEN_CLASSES, tokens):
+        for token_class, count in zip(TOKEN_CLASSES, tokens, strict=True):
             if count:
                 line(day, provider, model, token_class).provider_tokens += int(count)
     # By batch or not too: the providers report batch usage on lines of its own (docs/batch.md).
@@ -253,7 +253,7 @@ def reconcile(read: Reader, start: datetime, end: datetime) -> Reconciliation:
                          (write_cost * int(tokens[2]) / writes).quantize(PLACES) if writes else Decimal(0),
                          (write_cost * int(tokens[3]) / writes).quantize(PLACES) if writes else Decimal(0),
                          _decimal(dollars[3])]
-        for token_class, count, usd in zip(TOKEN_CLASSES, tokens, class_dollars):
+        for token_class, count, usd in zip(TOKEN_CLASSES, tokens, class_dollars, strict=True):
             if count:
                 target = line(day, provider, model, token_class)
                 target.stored_tokens += int(count)
@@ -283,7 +283,7 @@ def _key_lines(
     out: list[KeyLine] = []
     for day, provider, model, key_id, project, tier, batch, *tokens in usage:
         hint = hints.get((provider, key_id), "")
-        for token_class, count in zip(TOKEN_CLASSES, tokens):
+        for token_class, count in zip(TOKEN_CLASSES, tokens, strict=True):
             if not count:
                 continue
             stored = sum(n for (d, p, m, c, h, b), n in stored_by_hint.items()

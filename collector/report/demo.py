@@ -21,6 +21,11 @@ DEMO_BUDGETS = ({"name": "demo_org", "amount": 100_000.0}, {"name": "tenants", "
 
 
 def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> int:
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
     import llmsight
     from llmsight.alerts.evaluator import AlertEvaluator
     from llmsight.alerts.rules import AlertsConfig
@@ -32,10 +37,6 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
     from llmsight.collector.report.workload import BackdatingProcessor, Workload
     from llmsight.collector.store import StoreError
     from llmsight.testing.server import PRICES_YAML, PROVIDER_HOSTS, ProviderServer
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-    from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     console = Console(stderr=as_json)
     settings = load_settings(data_dir=data_dir, otlp_http_port=0, otlp_grpc_port=0, query_port=0)
@@ -168,13 +169,14 @@ def _data_dir_flag(data_dir: Path | None) -> str:
 
 def run_load(*, seed: int, calls: int, endpoint: str) -> int:
     """The demo workload against a collector that is already running (docker compose's demo profile)."""
-    import llmsight
-    from llmsight.collector.report.workload import BackdatingProcessor, Workload
-    from llmsight.testing.server import PROVIDER_HOSTS, ProviderServer
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    import llmsight
+    from llmsight.collector.report.workload import BackdatingProcessor, Workload
+    from llmsight.testing.server import PROVIDER_HOSTS, ProviderServer
 
     console = Console()
     server = ProviderServer(seed=seed).start()

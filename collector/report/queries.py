@@ -85,8 +85,8 @@ def build_report(query: Any, window: Window, budgets: Sequence[Budget] = ()) -> 
     )
     for row in latency:
         ttft, duration = row.pop("ttft"), row.pop("duration")
-        row.update({f"ttft_p{q}_ms": _num(v) for q, v in zip((50, 95, 99), ttft)})
-        row.update({f"duration_p{q}_ms": _num(v) for q, v in zip((50, 95, 99), duration)})
+        row.update({f"ttft_p{q}_ms": _num(v) for q, v in zip((50, 95, 99), ttft, strict=False)})
+        row.update({f"duration_p{q}_ms": _num(v) for q, v in zip((50, 95, 99), duration, strict=False)})
     errors = rows(
         f"SELECT {_top('provider', 'calls')} AS provider, sum(h.calls) AS calls, sum(h.error_calls) AS errors, sum(h.rate_limited_calls) AS rate_limited, "
         f"sum(h.overloaded_calls) AS overloaded, sum(h.retries) AS retries, sum(h.retried_calls) AS retried_calls "

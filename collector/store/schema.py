@@ -35,10 +35,10 @@ from collections.abc import Sequence
 
 from llmsight.collector.columns import (
     ADDED_CALL_COLUMNS,
+    ADDED_HOURLY_COLUMNS,
     BATCH_SUBMISSION_COLUMNS,
     BATCH_SUBMISSION_TTL_DAYS,
     BATCH_SUBMISSIONS_TABLE,
-    ADDED_HOURLY_COLUMNS,
     CALL_COLUMNS,
     CALLS_TABLE,
     CONTENT_COLUMN,

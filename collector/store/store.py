@@ -22,9 +22,9 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
+from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, CONTENT_COLUMN, DATABASE
 from llmsight.collector.config import redact_dsn
 from llmsight.collector.lockfile import LockedError, lock_exclusively
-from llmsight.collector.columns import CALL_COLUMNS, CALLS_TABLE, CONTENT_COLUMN, DATABASE
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import schema
 from llmsight.errors import LLMSightError
@@ -114,7 +114,7 @@ class QueryResult:
     rows: list[tuple[Any, ...]]
 
     def dicts(self) -> list[dict[str, Any]]:
-        return [dict(zip(self.column_names, row)) for row in self.rows]
+        return [dict(zip(self.column_names, row, strict=True)) for row in self.rows]
 
 
 class Store:
@@ -224,7 +224,7 @@ class Store:
         in the raw table and in the hourly rollup (ClickHouse insert deduplication)."""
         if not records:
             return
-        columns = list(zip(*map(_ROW_OF, records)))  # one C-level attrgetter call per record
+        columns = list(zip(*map(_ROW_OF, records), strict=True))  # one C-level attrgetter call per record
         settings = {
             "insert_deduplicate": 1,
             "insert_deduplication_token": dedup_token,

@@ -15,7 +15,15 @@ from typing import Any
 from opentelemetry.trace import Span, Tracer
 
 from llmsight import attributes as attr
-from llmsight._batch import REGISTRY, BatchInfo, BatchResult, ManagementCall, emit_result, learn_listed, prefixed
+from llmsight._batch import (
+    REGISTRY,
+    BatchInfo,
+    BatchResult,
+    ManagementCall,
+    emit_result,
+    learn_listed,
+    prefixed,
+)
 from llmsight._call import LLMCall, start_call
 from llmsight._common import CallContext, given
 from llmsight._streams import AsyncStreamProxy, SyncStreamProxy

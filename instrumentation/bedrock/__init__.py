@@ -36,14 +36,15 @@ import logging
 from collections.abc import Collection
 from typing import Any
 
-from llmsight._call import current_call
-from llmsight._common import CallContext
-from llmsight._version import __version__
-from llmsight.config import InstrumentationSettings
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 from opentelemetry.instrumentation.utils import unwrap
 from opentelemetry.trace import Tracer, get_tracer
 from wrapt import wrap_function_wrapper
+
+from llmsight._call import current_call
+from llmsight._common import CallContext
+from llmsight._version import __version__
+from llmsight.config import InstrumentationSettings
 
 logger = logging.getLogger("llmsight")
 SERVICE = "bedrock-runtime"

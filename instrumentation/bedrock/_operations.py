@@ -9,6 +9,8 @@ import logging
 from typing import Any
 from urllib.parse import urlsplit
 
+from opentelemetry.trace import Tracer
+
 from llmsight import attributes as attr
 from llmsight._call import LLMCall
 from llmsight._common import CallContext
@@ -17,7 +19,6 @@ from llmsight.bedrock._streams import ConverseStreamAccumulator, EventStreamProx
 from llmsight.bedrock._usage import as_object, converse_usage, header_usage, nova_usage
 from llmsight.model_tier import without_region_prefix
 from llmsight.prefix_hash import prefix_hash
-from opentelemetry.trace import Tracer
 
 logger = logging.getLogger("llmsight")
 
@@ -112,6 +113,9 @@ class BedrockOperations:
         """Read (or wrap) the operation's result; True when a stream now owns the call's end."""
         metadata = result.get("ResponseMetadata") or {}
         call.http_status = metadata.get("HTTPStatusCode") or call.http_status
+        # Bedrock returns no response id: the request id (x-amzn-requestid) is the call's identity, under the
+        # name OTel botocore records it with.
+        call.set_attribute(attr.AWS_REQUEST_ID, metadata.get("RequestId") or None)
         if operation == CONVERSE:
             call.usage = converse_usage(result.get("usage"))
             call.service_tier = (result.get("serviceTier") or {}).get("type")

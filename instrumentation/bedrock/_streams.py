@@ -13,6 +13,7 @@ import logging
 from typing import Any
 
 import wrapt
+
 from llmsight._call import LLMCall
 from llmsight._streams import StreamAccumulator, SyncStreamProxy
 from llmsight.anthropic._usage import MergedUsage

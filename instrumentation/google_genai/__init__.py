@@ -31,6 +31,11 @@ import types
 from collections.abc import Callable, Collection
 from typing import Any
 
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.trace import Tracer, get_tracer
+from wrapt import wrap_function_wrapper
+
 from llmsight import _attempts
 from llmsight._call import current_call
 from llmsight._common import CallContext
@@ -38,10 +43,6 @@ from llmsight._version import __version__
 from llmsight._wrapping import ResultKinds, async_wrapper, sync_wrapper
 from llmsight.config import InstrumentationSettings
 from llmsight.google_genai import _hooks
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
-from opentelemetry.trace import Tracer, get_tracer
-from wrapt import wrap_function_wrapper
 
 _MODELS = "google.genai.models"
 _API_CLIENT = "google.genai._api_client"

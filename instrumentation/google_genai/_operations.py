@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from opentelemetry.trace import Tracer
+
 from llmsight import attributes as attr
 from llmsight._call import LLMCall
 from llmsight._common import CallContext
@@ -14,7 +16,6 @@ from llmsight._operation_base import BaseOperation
 from llmsight._streams import ResponseAccumulator
 from llmsight.google_genai._usage import embed_usage, generate_usage
 from llmsight.prefix_hash import prefix_hash
-from opentelemetry.trace import Tracer
 
 PROVIDER_GEMINI = "gcp.gemini"
 PROVIDER_VERTEX = "gcp.vertex_ai"

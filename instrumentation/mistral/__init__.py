@@ -26,15 +26,16 @@ import importlib
 from collections.abc import Collection
 from typing import Any
 
+from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
+from opentelemetry.instrumentation.utils import unwrap
+from opentelemetry.trace import Tracer, get_tracer
+from wrapt import wrap_function_wrapper
+
 from llmsight._call import current_call
 from llmsight._common import CallContext
 from llmsight._version import __version__
 from llmsight._wrapping import ResultKinds, async_wrapper, sync_wrapper
 from llmsight.config import InstrumentationSettings
-from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
-from opentelemetry.instrumentation.utils import unwrap
-from opentelemetry.trace import Tracer, get_tracer
-from wrapt import wrap_function_wrapper
 
 _CHAT = "mistralai.client.chat"
 _EMBEDDINGS = "mistralai.client.embeddings"
@@ -79,8 +80,9 @@ class MistralInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ("mistralai >= 2.0",)
 
     def _instrument(self, **kwargs: Any) -> None:
-        from llmsight.mistral._operations import ChatOperation, EmbeddingsOperation
         from mistralai.client.utils.eventstreaming import EventStream, EventStreamAsync
+
+        from llmsight.mistral._operations import ChatOperation, EmbeddingsOperation
 
         settings = kwargs.get("settings") or InstrumentationSettings()
         tracer: Tracer = get_tracer(__name__, __version__, kwargs.get("tracer_provider"))

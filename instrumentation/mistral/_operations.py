@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
+from opentelemetry.trace import Tracer
+
 from llmsight import attributes as attr
 from llmsight._call import LLMCall, Usage
 from llmsight._common import CallContext, given
@@ -12,7 +14,6 @@ from llmsight._operation_base import BaseOperation
 from llmsight._streams import ResponseAccumulator
 from llmsight.mistral._usage import chat_usage, service_tier
 from llmsight.prefix_hash import prefix_hash
-from opentelemetry.trace import Tracer
 
 PROVIDER = "mistral_ai"
 _STATIC_ROLES = ("system",)

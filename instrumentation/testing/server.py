@@ -29,7 +29,14 @@ from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from llmsight.testing import wire_anthropic, wire_batches, wire_bedrock, wire_gemini, wire_mistral, wire_openai
+from llmsight.testing import (
+    wire_anthropic,
+    wire_batches,
+    wire_bedrock,
+    wire_gemini,
+    wire_mistral,
+    wire_openai,
+)
 from llmsight.testing.admin import AdminApi, AdminConfig, AdminError, dumps
 from llmsight.testing.faults import Fault, FaultPlan
 from llmsight.testing.simulation import Billed, Ledger, PromptCache
@@ -282,7 +289,6 @@ class _Handler(BaseHTTPRequestHandler):
         if request is None:
             return
         reply, body, faults = request
-        ledger = self.server.provider.ledger
         headers = {"x-request-id": f"req_{reply.request_id}", "openai-processing-ms": "1"}
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -300,7 +306,6 @@ class _Handler(BaseHTTPRequestHandler):
         if request is None:
             return
         reply, body, faults = request
-        ledger = self.server.provider.ledger
         headers = {"x-request-id": f"req_{reply.request_id}"}
         if body.get("stream"):
             self._send_sse(

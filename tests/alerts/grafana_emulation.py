@@ -68,8 +68,8 @@ def run_table_query(query: Callable[[str], Any], sql: str) -> Frame:
     described = query(f"DESCRIBE TABLE ({sql})")
     types = {row[0]: row[1] for row in described.rows}
     result = query(sql)
-    columns = list(zip(*result.rows)) if result.rows else [[] for _ in result.column_names]
-    return Frame([(name, field_kind(types[name]), list(values)) for name, values in zip(result.column_names, columns)])
+    columns = list(zip(*result.rows, strict=True)) if result.rows else [[] for _ in result.column_names]
+    return Frame([(name, field_kind(types[name]), list(values)) for name, values in zip(result.column_names, columns, strict=True)])
 
 
 # --- pkg/expr/converter.go ----------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from llmsight.alerts.evaluator import AlertEvaluator
 from llmsight.alerts.gotemplate import Labels, Value, render
 from llmsight.alerts.grafana import DATASOURCE_UID, EXPRESSION_UID
 from llmsight.alerts.rules import AlertsConfig
-from tests.alerts.grafana_emulation import Number, alerting, convert, Frame, math_expression, union
+from tests.alerts.grafana_emulation import Frame, Number, alerting, convert, math_expression, union
 from tests.alerts.test_alerts import baseline, recent
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -10,12 +10,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-
-from llmsight.alerts.rules import load_rules
-from llmsight.dashboards.build import render_all
 from typer.testing import CliRunner
 
+from llmsight.alerts.rules import load_rules
 from llmsight.cli import app
+from llmsight.dashboards.build import render_all
 
 
 class FakeGrafana:

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from llmsight.alerts.gotemplate import Labels, Value, render
 from llmsight.alerts.budgets import Budget
+from llmsight.alerts.gotemplate import Labels, Value, render
 from llmsight.alerts.rules import VALUE_REF, AlertsConfig, Rule, active_rules
 
 GO_SOURCE = Path(__file__).parent / "gotemplate_go" / "main.go"

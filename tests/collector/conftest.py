@@ -1,4 +1,11 @@
-"""A real collector process per test (fresh data dir, free ports), and helpers to talk to it."""
+"""Real collector processes (fresh data dir, free ports) and helpers to talk to them.
+
+`shared_collector`: one per test module, for tests that only send spans and read what the collector says (its
+counters and stored calls grow from test to test: such tests compare before and after, on spans of their own).
+pytest-xdist runs each test file on one worker (--dist loadfile), so the module's collector starts once.
+`collector`: a fresh one for each test, for tests that stop, kill, restart, fill the disk under or corrupt it,
+or read its store with SQL (`query`/`rows` stop it first): mark them `destructive`.
+"""
 
 from __future__ import annotations
 
@@ -118,11 +125,25 @@ class CollectorProcess:
         return code
 
 
+def _started(directory: Path, timeout: float = 30.0) -> CollectorProcess:
+    prices = directory / "prices.yaml"  # the local provider server bills as the provider each span names
+    prices.write_text(PRICES_YAML)
+    return CollectorProcess(directory / "data", ["--prices-file", str(prices)]).start(timeout)
+
+
 @pytest.fixture
 def collector(tmp_path: Path) -> Iterator[CollectorProcess]:
-    prices = tmp_path / "prices.yaml"  # the local provider server bills as the provider each span names
-    prices.write_text(PRICES_YAML)
-    process = CollectorProcess(tmp_path / "data", ["--prices-file", str(prices)]).start()
+    """A collector of the test's own (see the module docstring)."""
+    process = _started(tmp_path)
     yield process
     if process.process and process.process.poll() is None:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def shared_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CollectorProcess]:
+    """One collector for the module's tests that only send and read (see the module docstring)."""
+    process = _started(tmp_path_factory.mktemp("shared-collector"))
+    yield process
+    if process.process and process.process.poll() is None:
+        assert process.stop() == 0

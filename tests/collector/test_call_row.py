@@ -104,7 +104,7 @@ def test_every_column_round_trips_through_a_spool_frame_into_the_store(tmp_path:
     store.insert(frame.records, "round-trip")
     rows = store.query(f"SELECT {', '.join(RECORD_FIELDS)} FROM llmsight.llm_calls ORDER BY ts").dicts()
     assert len(rows) == len(written)
-    for row, record in zip(rows, written):
+    for row, record in zip(rows, written, strict=True):
         for name, ch_type in CALL_COLUMNS:
             expected = getattr(record, name)
             value = row[name]

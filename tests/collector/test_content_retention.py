@@ -15,8 +15,7 @@ from llmsight import attributes as attr
 from llmsight.collector.columns import CALL_COLUMNS
 from llmsight.collector.normalise import spans as normalise
 from llmsight.collector.record import CallRecord
-from llmsight.collector.store import Store
-from llmsight.collector.store import schema
+from llmsight.collector.store import Store, schema
 from tests.collector.test_migrations import LATER_CALL_COLUMNS, _version_1_store
 from tests.collector.test_normalise import _request, _span
 

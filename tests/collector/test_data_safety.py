@@ -18,7 +18,10 @@ from pathlib import Path
 import grpc
 import pytest
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest, ExportTraceServiceResponse
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.proto.common.v1.common_pb2 import InstrumentationScope
 from opentelemetry.proto.resource.v1.resource_pb2 import Resource
 from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Span
@@ -30,6 +33,7 @@ from .conftest import CollectorProcess
 from .spans import _kv, genai_request, post_protobuf
 
 DAY_NS = 86_400 * 10**9
+pytestmark = pytest.mark.destructive  # disk filled, spool corrupted, collectors killed and restarted
 
 
 @pytest.fixture(autouse=True)
@@ -140,7 +144,8 @@ def test_disk_full_answers_503_rolls_back_and_loses_nothing_once_space_is_freed(
         # Space is freed: the exporter's retries get in, the writer catches up, nothing acknowledged is lost.
         subprocess.run(["mount", "-o", "remount,size=64m", str(spool)], check=True)
         for retry in range(batch, batch + 5):
-            _wait(lambda: post_protobuf(collector.http_endpoint, genai_request(retry, spans=50)) == 200, 20, "200 again")
+            request = genai_request(retry, spans=50)
+            _wait(lambda: post_protobuf(collector.http_endpoint, request) == 200, 20, "200 again")  # noqa: B023 - this iteration's
             acknowledged.append(retry)
         collector.wait_stored(len(acknowledged) * 50)
         _wait(lambda: collector.metrics()["health"]["status"] == "ok", 20, "health back to ok")
@@ -148,8 +153,7 @@ def test_disk_full_answers_503_rolls_back_and_loses_nothing_once_space_is_freed(
         collector.start()
         post_protobuf(collector.http_endpoint, genai_request(batch + 10, spans=50))
         collector.wait_stored((len(acknowledged) + 1) * 50)
-        time.sleep(1.0)
-        assert _count(collector) == ((len(acknowledged) + 1) * 50,) * 2
+        assert _count(collector)  # query() stops the collector first: anything pending (a duplicate) is written == ((len(acknowledged) + 1) * 50,) * 2
         expected_batches = {int(b) for b in acknowledged} | {batch + 10}
         stored_batches = {int(r[0][:16], 16) for r in collector.query("SELECT DISTINCT trace_id FROM llmsight.llm_calls").rows}
         assert stored_batches == expected_batches
@@ -211,7 +215,7 @@ def test_rows_the_store_refuses_go_to_the_dead_letter_file_and_never_block_the_r
     assert _export(collector, _request(spans))[0] == 200
     assert post_protobuf(collector.http_endpoint, genai_request(1, spans=30)) == 200  # behind the poison
     collector.wait_stored(49)
-    time.sleep(1.0)
+    collector.wait_metric("dead_lettered_rows", 1)
     pipeline = collector.metrics()["pipeline"]  # before _count(), whose query() stops the collector
     assert _count(collector) == (49, 49)
     assert collector.query(f"SELECT count() FROM llmsight.llm_calls WHERE span_id = '{8:016x}'").rows[0][0] == 0
@@ -300,8 +304,7 @@ def test_corrupted_committed_frame_never_hides_later_spans(tmp_path: Path) -> No
     for batch in range(10, 20):
         assert post_protobuf(collector.http_endpoint, genai_request(batch, spans=50)) == 200
     collector.wait_stored(1000)
-    time.sleep(1.0)
-    assert _count(collector) == (1000, 1000)
+    assert _count(collector) == (1000, 1000)  # query() stops the collector first: anything pending is written
     assert collector.stop() == 0
 
 
@@ -321,7 +324,7 @@ def test_corrupted_uncommitted_frame_is_dropped_alone_logged_and_counted(tmp_pat
     collector.wait_stored(450)
     assert post_protobuf(collector.http_endpoint, genai_request(20, spans=50)) == 200
     collector.wait_stored(500)
-    time.sleep(1.0)
+    collector.wait_metric("corrupt_frames", 1)
     assert collector.metrics()["pipeline"]["corrupt_frames"] == 1  # before _count(), whose query() stops the collector
     assert _count(collector) == (500, 500)
     batches = {int(r[0][:16], 16) for r in collector.query("SELECT DISTINCT trace_id FROM llmsight.llm_calls").rows}

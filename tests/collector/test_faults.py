@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import socket
@@ -11,10 +12,11 @@ from pathlib import Path
 
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from .conftest import CollectorProcess
-from .spans import genai_request, post_protobuf
+from .spans import genai_request, post_protobuf, readable_spans
+
+pytestmark = pytest.mark.destructive  # every test kills, restarts or competes for its collector's data dir
 
 
 def test_kill_9_mid_stream_then_restart_stores_every_acknowledged_span_once(tmp_path: Path) -> None:
@@ -50,7 +52,7 @@ def test_kill_9_mid_stream_then_restart_stores_every_acknowledged_span_once(tmp_
     thread.join()
     expected = len(set(acknowledged)) * 50
     collector.wait_stored(expected)
-    time.sleep(1.5)  # a late duplicate insert would show up after the flush interval
+    # query() stops the collector first (SIGTERM: everything pending is written), so a late duplicate is in there.
     count, distinct = collector.query("SELECT count(), uniqExact(trace_id, span_id) FROM llmsight.llm_calls").rows[0]
     assert count == distinct == expected
     assert collector.query("SELECT sum(calls) FROM llmsight.llm_calls_hourly").rows[0][0] == expected
@@ -81,18 +83,43 @@ def test_clickhouse_down_spools_then_replays_in_order(tmp_path: Path) -> None:
 
 
 def test_real_exporter_retries_through_a_restart(tmp_path: Path) -> None:
-    collector = CollectorProcess(tmp_path / "data", []).start()
-    exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{collector.http_port}/v1/traces", timeout=5)
-    from .spans import readable_spans
-
+    """The real OTLP/HTTP exporter, sending while the collector restarts (an upgrade) on the same port: its
+    connection is refused, it retries, and the batch is stored once; a resent batch is dropped as a duplicate."""
+    data_dir = tmp_path / "data"
+    collector = CollectorProcess(data_dir, []).start()
+    port = collector.http_port
+    exporter = OTLPSpanExporter(endpoint=f"http://127.0.0.1:{port}/v1/traces", timeout=60)
     first = readable_spans(0, 5)
     assert exporter.export(first).name == "SUCCESS"
     assert exporter.export(first).name == "SUCCESS"  # resent: dropped as a duplicate
     collector.wait_stored(5)
     assert collector.metrics()["ingest"]["duplicate_spans"] == 5
-    assert collector.query("SELECT count() FROM llmsight.llm_calls").rows[0][0] == 5
     assert collector.stop() == 0
-    assert isinstance(ExportTraceServiceRequest(), ExportTraceServiceRequest)
+    retrying = threading.Event()
+
+    class Retries(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "retrying in" in record.getMessage():
+                retrying.set()
+
+    handler = Retries()
+    logging.getLogger("opentelemetry.exporter.otlp").addHandler(handler)
+    try:
+        results: list[str] = []
+        with socket.socket() as down:  # the port held, not listening, until the exporter has been refused
+            down.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            down.bind(("127.0.0.1", port))
+            sender = threading.Thread(target=lambda: results.append(exporter.export(readable_spans(1, 5)).name))
+            sender.start()
+            assert retrying.wait(30), "the exporter did not retry"
+        collector = CollectorProcess(data_dir, ["--http-port", str(port)]).start()
+        sender.join(60)
+        assert results == ["SUCCESS"]
+    finally:
+        logging.getLogger("opentelemetry.exporter.otlp").removeHandler(handler)
+    collector.wait_stored(10)
+    count, distinct = collector.query("SELECT count(), uniqExact(trace_id, span_id) FROM llmsight.llm_calls").rows[0]
+    assert count == distinct == 10
 
 
 def _receiver_pid(collector: CollectorProcess) -> int:
@@ -144,8 +171,11 @@ def test_store_process_killed_takes_its_receiver_with_it(tmp_path: Path) -> None
     receiver = _receiver_pid(collector)
     collector.stop(signal.SIGKILL)
     assert _gone(receiver, 5), "the receiver process outlived the collector"
-    with pytest.raises(OSError):
-        post_protobuf(collector.http_endpoint, genai_request(0, spans=1))
+    # Its ports are free again: nothing listens there any more (a socket still listening would refuse the bind).
+    for port in (collector.http_port, collector.grpc_port):
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past connections' TIME_WAIT
+            probe.bind(("127.0.0.1", port))
 
 
 def test_store_process_killed_mid_traffic_takes_its_receiver_within_a_second_and_a_restart_starts(tmp_path: Path) -> None:

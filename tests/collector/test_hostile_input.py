@@ -4,15 +4,15 @@ keeps between requests. Each asserts a bound on memory or an answer, never a tim
 from __future__ import annotations
 
 import gc
-import socket
-import json
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 import gzip
+import json
+import socket
 import threading
 import time
 import tracemalloc
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import grpc

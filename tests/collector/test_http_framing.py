@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
+import os
 import socket
 import time
 from pathlib import Path
@@ -21,7 +22,17 @@ from .spans import genai_request, post_protobuf
 PROTOBUF = {"content-type": "application/x-protobuf"}
 
 
+@pytest.fixture
+def collector(shared_collector: CollectorProcess) -> CollectorProcess:
+    """Every test here but the token one sends to the module's one collector: counters compared before and after."""
+    return shared_collector
+
+
 _good_batches = itertools.count(900)
+
+
+def _ingest(collector: CollectorProcess) -> dict[str, int]:
+    return dict(collector.metrics()["ingest"])
 
 
 def still_ingests(collector: CollectorProcess) -> None:
@@ -32,15 +43,17 @@ def still_ingests(collector: CollectorProcess) -> None:
 
 
 def test_chunked_body_is_stored_not_dropped(collector: CollectorProcess) -> None:
+    before, stored = _ingest(collector), collector.metrics()["pipeline"]["stored"]
     body = genai_request(1, spans=7).SerializeToString()
     raw = request("POST", "/v1/traces", collector.http_port,
                   {**PROTOBUF, "transfer-encoding": "chunked"}, chunked(body, 100))
     status, _ = exchange(collector.http_port, raw)
     assert status == 200
-    collector.wait_metric("stored", 7)
-    assert collector.metrics()["ingest"]["genai_spans"] == 7
+    collector.wait_metric("stored", stored + 7)
+    after = _ingest(collector)
+    assert after["genai_spans"] - before["genai_spans"] == 7
     # Chunked bytes are never parsed as a second request: exactly one request was counted.
-    assert collector.metrics()["ingest"]["requests"] == 1
+    assert after["requests"] - before["requests"] == 1
     still_ingests(collector)
 
 
@@ -65,7 +78,7 @@ def test_oversized_bodies_are_413_declared_or_chunked(collector: CollectorProces
 
 
 def test_gzip_bomb_and_corrupt_gzip_are_400_or_413(collector: CollectorProcess) -> None:
-    port = collector.http_port
+    port, before = collector.http_port, _ingest(collector)
     headers = {**PROTOBUF, "content-encoding": "gzip"}
     valid = gzip.compress(genai_request(2, spans=3).SerializeToString())
     for corrupt in (valid[:-12], valid[:20], b"\x1f\x8b\x08\x00garbage", valid[:-4] + b"\0\0\0\0"):
@@ -76,7 +89,7 @@ def test_gzip_bomb_and_corrupt_gzip_are_400_or_413(collector: CollectorProcess) 
     bomb = gzip.compress(b"\0" * (64 << 20))
     raw = request("POST", "/v1/traces", port, {**headers, "content-length": str(len(bomb))}, bomb)
     assert exchange(port, raw)[0] == 413
-    assert collector.metrics()["ingest"]["genai_spans"] == 0  # nothing from the corrupt bodies was stored
+    assert _ingest(collector)["genai_spans"] == before["genai_spans"]  # nothing from the corrupt bodies was stored
     still_ingests(collector)
 
 
@@ -90,6 +103,7 @@ def test_deeply_nested_json_is_400(collector: CollectorProcess) -> None:
 
 
 def test_too_many_spans_in_one_request_is_413_with_the_limit(collector: CollectorProcess) -> None:
+    before = _ingest(collector)
     body = genai_request(3, spans=MAX_SPANS_PER_REQUEST + 1).SerializeToString()
     raw = request("POST", "/v1/traces", collector.http_port, {**PROTOBUF, "content-length": str(len(body))}, body)
     status, answer = exchange(collector.http_port, raw)
@@ -98,7 +112,7 @@ def test_too_many_spans_in_one_request_is_413_with_the_limit(collector: Collecto
 
     message = status_pb2.Status.FromString(answer.split(b"\r\n\r\n", 1)[1]).message
     assert str(MAX_SPANS_PER_REQUEST) in message and "max_export_batch_size" in message
-    assert collector.metrics()["ingest"]["genai_spans"] == 0
+    assert _ingest(collector)["genai_spans"] == before["genai_spans"]
     still_ingests(collector)
 
 
@@ -109,9 +123,14 @@ def _threads(pid: int) -> int:
     raise AssertionError("no Threads line")
 
 
+def _sockets(pid: int) -> int:
+    fds = Path(f"/proc/{pid}/fd")
+    return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:")) if fds.exists() else 0
+
+
 def test_half_open_connections_hold_no_thread_and_are_closed(collector: CollectorProcess) -> None:
     receiver = collector.receiver_pid()
-    threads_before = _threads(receiver)
+    threads_before, sockets_before = _threads(receiver), _sockets(receiver)
     idle: list[socket.socket] = []
     try:
         for index in range(200):
@@ -122,7 +141,10 @@ def test_half_open_connections_hold_no_thread_and_are_closed(collector: Collecto
                 sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\ncontent-type: application/x-protobuf\r\n"
                              b"content-length: 1000\r\n\r\nabc")
             idle.append(sock)
-        time.sleep(1)
+        deadline = time.monotonic() + 30  # until the receiver has accepted every one of them
+        while _sockets(receiver) < sockets_before + len(idle) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _sockets(receiver) >= sockets_before + len(idle), "the receiver did not accept the connections"
         assert _threads(receiver) <= threads_before + 4  # no thread per connection
         still_ingests(collector)  # they do not crowd out a real exporter
         # The server closes them once the read timeout has passed.

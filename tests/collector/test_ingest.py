@@ -69,7 +69,7 @@ def test_llmsight_spans_become_priced_rows(collector, app_provider, provider_ser
     billed = provider_server.ledger.entries()
     assert len(rows) == len(billed) == 5
     by_order = sorted(rows, key=lambda r: r["ts"])
-    for row, entry in zip(by_order, billed):
+    for row, entry in zip(by_order, billed, strict=True):
         assert row["service"] == "shop" and row["environment"] == "prod"
         assert row["provider"] == entry.provider
         assert row["request_model"] == row["response_model"] == entry.model
@@ -204,7 +204,7 @@ def test_openllmetry_spans_are_normalised(collector, provider_server) -> None:
     assert [r["instrumentation"] for r in rows] == ["opentelemetry.instrumentation.openai.v1"] * 2 + [
         "opentelemetry.instrumentation.anthropic"
     ] * 2
-    for row, entry in zip(rows, billed):
+    for row, entry in zip(rows, billed, strict=True):
         assert (row["provider"], row["request_model"]) == (entry.provider, entry.model)
         assert row["input_tokens"] == entry.input_tokens  # inclusive of cache, whatever the source did
         assert row["cache_read_tokens"] == entry.cache_read_tokens

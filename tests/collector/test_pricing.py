@@ -4,7 +4,6 @@ the genai-prices 0.2.3 data and the providers' price pages), overrides and their
 from __future__ import annotations
 
 import itertools
-
 import subprocess
 import sys
 from datetime import datetime, timezone

@@ -65,7 +65,7 @@ def test_bedrock_region_prefixed_converse_cache_write_and_read_are_priced(collec
     rows = sorted(collector.rows(), key=lambda r: r["ts"])
     write, read = provider_server.ledger.entries()
     assert write.cache_write_1h_tokens > 1024 and read.cache_read_tokens == write.cache_write_1h_tokens
-    for row, entry in zip(rows, (write, read)):
+    for row, entry in zip(rows, (write, read), strict=True):
         assert row["provider"] == "aws.bedrock" and row["request_model"] == model
         assert row["model_tier"] == "standard"
         assert (row["input_tokens"], row["cache_read_tokens"], row["cache_write_tokens"], row["cache_write_1h_tokens"]) == (

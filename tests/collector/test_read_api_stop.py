@@ -12,7 +12,13 @@ from typing import Any
 
 import pytest
 
-from llmsight.collector.query_api import LimitedQuery, Operations, QueryApiServer, ReadApiClient, ReportRequest
+from llmsight.collector.query_api import (
+    LimitedQuery,
+    Operations,
+    QueryApiServer,
+    ReadApiClient,
+    ReportRequest,
+)
 from llmsight.collector.store import Store, StoreError
 
 TOKEN = "t" * 43

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
-import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from llmsight.collector.pricing import Pricer
+from llmsight.collector.pricing.reprice import PAUSE_ENV, SLICE_ROWS_ENV
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import Store
 
@@ -115,33 +116,48 @@ def test_reprice_twice_with_other_prices_keeps_every_row_and_restore_puts_the_ol
     assert cost == pytest.approx(300 * price) == pytest.approx(rollup_cost)
 
 
+# Where each run is killed (LLMSIGHT_TEST_REPRICE_PAUSE, slices numbered from 1): while a slice's mutations run,
+# after a slice's backup and before its mutations, between two slices. (Killed between the last mutation and the
+# rollup correction: test_a_rollup_that_disagrees_with_the_raw_rows_is_corrected_by_the_next_run.)
+KILL_POINTS = ("queued:1", "backed-up:2", "written:1")
+
+
+def _killed_at(data_dir: Path, prices: Path, point: str) -> None:
+    """`llmsight reprice` run until it reaches `point`, then killed with SIGKILL there."""
+    env = {**os.environ, PAUSE_ENV: point, SLICE_ROWS_ENV: "400"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmsight.cli", "reprice", "--data-dir", str(data_dir), "--since", "30d",
+         "--prices-file", str(prices)], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert process.stderr is not None
+        lines = []
+        for line in process.stderr:  # ends when the process does: then it never reached the point
+            lines.append(line)
+            if f"reprice paused at {point}" in line:
+                break
+        assert process.poll() is None, f"the run ended before {point}: {''.join(lines)[-2000:]}"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+
+
 def test_reprice_killed_mid_way_then_run_again_gives_the_same_rows_and_right_costs(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    rows = 30_000
-    price = _seed(data_dir, rows, days=20)
-    mixed = 0
-    backups = data_dir / "reprice-backups"
-    for attempt, delay in enumerate((1.0, 1.8, 2.6, 3.4, 4.2)):
-        prices = _discount(tmp_path, 20 if attempt % 2 else 40)  # other prices each time: every run has work
-        before = len(list(backups.glob("*/*.jsonl")))
-        process = subprocess.Popen(
-            [sys.executable, "-m", "llmsight.cli", "reprice", "--data-dir", str(data_dir), "--since", "30d",
-             "--prices-file", str(prices)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 120
-        # The first slice's backup is written just before its mutation: kill at points through the slices.
-        while len(list(backups.glob("*/*.jsonl"))) == before and process.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        time.sleep(delay)
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    rows = 800  # over 10 days: slices of at most 400 calls (whole hours) make 3
+    price = _seed(data_dir, rows, days=10)
+    for attempt, point in enumerate(KILL_POINTS):
+        percent = 20 if attempt % 2 else 40  # other prices each time: every run has work
+        _killed_at(data_dir, _discount(tmp_path, percent), point)
         count, distinct, *_ = _totals(data_dir)
-        assert count == distinct == rows, f"killed {delay}s after the backup: {count} rows, {distinct} distinct"
-        store = Store.open(f"chdb://{data_dir / 'store'}")
-        try:  # killed during the mutation: some parts repriced, others not yet
-            mixed += store.query("SELECT uniqExact(round(total_cost, 9)) FROM llmsight.llm_calls").rows[0][0] > 1
-        finally:
-            store.close()
-    assert mixed >= 1, "no run was killed mid-way"
+        assert count == distinct == rows, f"killed at {point}: {count} rows, {distinct} distinct"
+        if point.startswith("written"):  # slice 1 has the new costs, the others still the previous runs'
+            store = Store.open(f"chdb://{data_dir / 'store'}")
+            try:
+                costs = store.query("SELECT round(total_cost, 9) AS cost, count() FROM llmsight.llm_calls "
+                                    "GROUP BY cost ORDER BY cost").rows
+            finally:
+                store.close()
+            assert round(price * (100 - percent) / 100, 9) in dict(costs) and len(costs) > 1, costs
     out = _reprice(data_dir, "--since", "30d", "--prices-file", str(_discount(tmp_path, 40)))
     assert out.returncode == 0, out.stderr
     count, distinct, cost, calls, rollup_cost = _totals(data_dir)

@@ -4,6 +4,7 @@ DSN passwords stay out of output and state files."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import stat
 import subprocess
@@ -14,7 +15,9 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from llmsight.cli import app as cli_app
 from llmsight.collector.query_api import STATE_FILE, TOKEN_FILE, LimitedQuery
 from llmsight.collector.store import Store, StoreError
 
@@ -23,6 +26,12 @@ from .rawhttp import exchange, request
 from .spans import genai_request, post_protobuf
 
 CLI = [sys.executable, "-m", "llmsight.cli"]
+
+
+@pytest.fixture
+def collector(shared_collector: CollectorProcess) -> CollectorProcess:
+    """The read API tests only send requests: they share the module's collector."""
+    return shared_collector
 
 
 def _token(collector: CollectorProcess) -> str:
@@ -43,9 +52,12 @@ def _read_api(collector: CollectorProcess, path: str, body: bytes, **overrides: 
     return exchange(port, raw)
 
 
-def _still_ingests(collector: CollectorProcess, batch: int) -> None:
+_batches = itertools.count(100)  # a new span each time: the shared collector drops a resent one as a duplicate
+
+
+def _still_ingests(collector: CollectorProcess) -> None:
     before = collector.stored_calls()
-    assert post_protobuf(collector.http_endpoint, genai_request(batch, spans=1)) == 200
+    assert post_protobuf(collector.http_endpoint, genai_request(next(_batches), spans=1)) == 200
     collector.wait_stored(before + 1)
 
 
@@ -67,7 +79,7 @@ def test_the_read_api_has_no_sql_path(collector: CollectorProcess, sql: str) -> 
     assert status == 400 and b"root:" not in answer
     status, answer = _read_api(collector, "/v1/report", json.dumps({"start": sql, "end": sql}).encode())
     assert status == 400 and b"root:" not in answer
-    _still_ingests(collector, 1)
+    _still_ingests(collector)
 
 
 def test_page_style_requests_are_refused(collector: CollectorProcess) -> None:
@@ -96,7 +108,7 @@ def test_page_style_requests_are_refused(collector: CollectorProcess) -> None:
                           origin="http://evil.example", host=f"evil.example:{port}")
     assert status in (401, 403, 415, 421)
     assert exchange(port, request("GET", "/v1/report", port, {}))[0] in (401, 405)
-    _still_ingests(collector, 2)
+    _still_ingests(collector)
 
 
 def test_report_and_alerts_check_through_the_running_collector_match_the_store(tmp_path: Path) -> None:
@@ -109,22 +121,20 @@ def test_report_and_alerts_check_through_the_running_collector_match_the_store(t
     now = datetime.now(timezone.utc).replace(microsecond=0)
     window = ["--since", (now - timedelta(hours=2)).isoformat(), "--until", (now + timedelta(hours=1)).isoformat()]
     common = ["--data-dir", str(collector.data_dir)]
-    live = [subprocess.run([*CLI, "report", *window, *common, *fmt], capture_output=True, text=True, timeout=120)
-            for fmt in (["--json"], ["--csv"], [])]
-    live_alerts = subprocess.run([*CLI, "alerts", "check", *common, "--alerts-file", str(alerts_file)],
-                                 capture_output=True, text=True, timeout=120)
-    for out in [*live, live_alerts]:
-        assert out.returncode == 0, out.stderr[-2000:]
+    commands = [["report", *window, *common, *fmt] for fmt in (["--json"], ["--csv"], [])]
+    commands.append(["alerts", "check", *common, "--alerts-file", str(alerts_file)])
+    # The CLI's commands run in this process (the same app as `llmsight`; no interpreter start-up each).
+    runner = CliRunner()
+    live = [runner.invoke(cli_app, command) for command in commands]
+    for out in live:
+        assert out.exit_code == 0, out.output[-2000:]
     assert json.loads(live[0].stdout)["totals"]["calls"] == 60
-    assert "Alerts firing now" in live_alerts.stdout and "tenant-3" in live_alerts.stdout
+    assert "Alerts firing now" in live[-1].stdout and "tenant-3" in live[-1].stdout
     assert collector.stop() == 0
     # The same commands on the store itself (no collector running) print exactly the same.
-    direct = [subprocess.run([*CLI, "report", *window, *common, *fmt], capture_output=True, text=True, timeout=120)
-              for fmt in (["--json"], ["--csv"], [])]
-    direct_alerts = subprocess.run([*CLI, "alerts", "check", *common, "--alerts-file", str(alerts_file)],
-                                   capture_output=True, text=True, timeout=120)
+    direct = [runner.invoke(cli_app, command) for command in commands]
+    assert [o.exit_code for o in direct] == [0] * len(commands), [o.output[-2000:] for o in direct]
     assert [o.stdout for o in live] == [o.stdout for o in direct]
-    assert live_alerts.stdout == direct_alerts.stdout
 
 
 def test_state_and_token_files_are_private_and_hold_no_password(tmp_path: Path) -> None:
@@ -275,8 +285,8 @@ def test_read_queries_are_read_only_and_bounded(store: Store) -> None:
 
 
 def test_a_long_read_does_not_block_inserts(store: Store) -> None:
-    from tests.collector.spans import genai_request as request_of
     from llmsight.collector.normalise import normalise_request
+    from tests.collector.spans import genai_request as request_of
 
     records = normalise_request(request_of(0, spans=10), default_service="x").records
     store.insert(records[:1], dedup_token="warm")  # the first insert pays one-off imports

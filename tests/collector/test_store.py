@@ -12,7 +12,6 @@ import pytest
 
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.store import Store, StoreLockedError, StoreUnavailableError
-from llmsight.collector.store import schema
 from llmsight.collector.store.schema import SCHEMA_VERSION, cluster_ddl
 
 
@@ -62,7 +61,7 @@ def test_every_column_reads_back_exactly(store: Store) -> None:
     store.insert(batch, "t1")
     rows = store.query("SELECT * FROM llmsight.llm_calls ORDER BY span_id").dicts()
     assert len(rows) == 20
-    for row, record in zip(rows, sorted(batch, key=lambda r: r.span_id)):
+    for row, record in zip(rows, sorted(batch, key=lambda r: r.span_id), strict=True):
         assert row["ts"] == record.ts.replace(tzinfo=None)  # DateTime64(6, 'UTC') reads back as naive UTC
         for name in RECORD_FIELDS[1:]:
             assert row[name] == getattr(record, name), name

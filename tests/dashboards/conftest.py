@@ -5,6 +5,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+
 from llmsight.collector.app import Collector
 from llmsight.collector.config import CollectorSettings
 

@@ -6,16 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import llmsight
 import openai
-from llmsight import attributes as attr
-from llmsight.collector.columns import ADDED_CALL_COLUMNS, ADDED_HOURLY_COLUMNS, CONTENT_COLUMN
-from llmsight.collector.record import CallRecord
-from llmsight.collector.store import Store, schema
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+import llmsight
+from llmsight import attributes as attr
+from llmsight.collector.columns import ADDED_CALL_COLUMNS, ADDED_HOURLY_COLUMNS, CONTENT_COLUMN
+from llmsight.collector.record import CallRecord
+from llmsight.collector.store import Store, schema
 
 MESSAGES = [{"role": "user", "content": "Say hello."}]
 
@@ -45,7 +46,12 @@ def test_user_and_session_tags_reach_their_columns(empty_store, provider_server)
 
 
 def test_tag_attribute_names_are_the_otel_general_ones() -> None:
-    assert (attr.USER_ID, attr.SESSION_ID, attr.SERVICE_VERSION) == ("user.id", "session.id", "service.version")
+    """The names OpenTelemetry's semantic conventions (the package the SDK ships) give these attributes."""
+    from opentelemetry.semconv._incubating.attributes import session_attributes, user_attributes
+    from opentelemetry.semconv.attributes import service_attributes
+
+    assert (attr.USER_ID, attr.SESSION_ID, attr.SERVICE_VERSION) == (
+        user_attributes.USER_ID, session_attributes.SESSION_ID, service_attributes.SERVICE_VERSION)
 
 
 def test_an_existing_store_gets_the_new_columns(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+
 from llmsight.dashboards.build import JSON_DIR
 from llmsight.dashboards.macros import expand
 from llmsight.dashboards.panels import DAILY_BUDGET_USD, EXACT_QUANTILE_MAX_CALLS, TRACE_URL_TEMPLATE
@@ -345,7 +346,7 @@ def _exact_quantiles(rows, calls, key, value, names, levels):
         group = tuple(row[k] for k in key.keys) if len(key.keys) > 1 else row[key.keys[0]]
         values = [value(c) for c in grouped[group]]
         assert row["method"] == ("exact" if len(values) <= EXACT_QUANTILE_MAX_CALLS else "t-digest")
-        for name, level in zip(names, levels):
+        for name, level in zip(names, levels, strict=True):
             assert row[name] == pytest.approx(r7(values, level), rel=1e-9), (group, name)
 
 

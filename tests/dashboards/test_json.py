@@ -10,6 +10,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
+
 from llmsight.dashboards.build import JSON_DIR, SCHEMA_VERSION, main, render_all
 from llmsight.dashboards.panels import CALLS_DASHBOARD, DAILY_BUDGET_USD
 

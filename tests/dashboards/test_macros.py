@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 import pytest
+
 from llmsight.dashboards.macros import MacroError, expand, format_duration, parse_duration
 
 from .grafana_frontend import (

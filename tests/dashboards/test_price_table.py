@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+
 from llmsight.collector.pricing import Pricer
 from llmsight.collector.pricing.price_table import PricingWithPriceTable
 from llmsight.collector.record import CallRecord

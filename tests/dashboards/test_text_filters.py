@@ -11,7 +11,6 @@ from .conftest import Seeded
 from .seed import Call, healthy_calls
 from .test_dashboards import DOCUMENTS, View, run, scene_for
 
-
 HOSTILE_TEXT = ["back\\slash", "ends with a backslash\\", "it's", "\\' OR 1=1 --", "say \"hi\"", "100%", "é ✓"]
 
 

@@ -84,15 +84,33 @@ def test_grafana_reads_clickhouse_as_a_read_only_user() -> None:
 
 
 def test_server_dsn_uses_the_same_store_code(tmp_path: Path) -> None:
-    """The compose collector runs with an http:// DSN: same Store class, same client library; against a
-    server that is down it still starts, spools, and reports the outage clearly (no server here)."""
+    """The compose collector runs with an http:// DSN: the same Store over clickhouse-connect's HTTP client. Against
+    a server that is down (here a port held closed) it still starts, acknowledges spans into its spool, stores
+    none, and reports the outage clearly: the server's address, no password."""
+    import socket
+    import time
+
     from llmsight.collector.app import Collector
     from llmsight.collector.config import CollectorSettings
+    from tests.collector.spans import genai_request, post_protobuf
 
-    settings = CollectorSettings(data_dir=tmp_path, clickhouse_dsn="http://llmsight:pw@127.0.0.1:9",
-                                 otlp_http_port=0, otlp_grpc_port=0, query_port=0)
-    collector = Collector(settings).start()
-    try:
-        assert type(collector.store).__name__ == "Store" and not collector.store.embedded
-    finally:
-        collector.stop()
+    with socket.socket() as down:  # bound, never listening: connections to it are refused
+        down.bind(("127.0.0.1", 0))
+        port = down.getsockname()[1]
+        settings = CollectorSettings(data_dir=tmp_path, clickhouse_dsn=f"http://llmsight:hunter2@127.0.0.1:{port}",
+                                     otlp_http_port=0, otlp_grpc_port=0, query_port=0)
+        collector = Collector(settings).start()
+        try:
+            assert collector.store is not None and not collector.store.embedded
+            assert post_protobuf(f"http://127.0.0.1:{collector.http_port}/v1/traces", genai_request(0, spans=3)) == 200
+            deadline = time.monotonic() + 30
+            while not collector.metrics()["pipeline"]["insert_errors"] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            pipeline, health = collector.metrics()["pipeline"], collector.metrics()["health"]
+            assert pipeline["insert_errors"] > 0 and pipeline["stored"] == 0 and pipeline["submitted"] == 3
+            error = pipeline["last_error"]
+            assert f"cannot connect to ClickHouse at http://llmsight:***@127.0.0.1:{port}" in error, error
+            assert "Connection refused" in error and "hunter2" not in error, error
+            assert health["status"] == "degraded", health
+        finally:
+            collector.stop()

@@ -3,9 +3,8 @@ provider billed, the alerts the workload provokes fire, and it finishes in under
 
 from __future__ import annotations
 
-import re
-
 import json
+import re
 import subprocess
 import sys
 import time

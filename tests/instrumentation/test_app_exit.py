@@ -41,11 +41,12 @@ def _run_app(endpoint: str) -> tuple[float, str]:
 
 
 @pytest.fixture
-def refused_endpoint() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"  # closed again: connecting is refused
+def refused_endpoint() -> Iterator[str]:
+    """A port bound for the whole test and never listened on: connecting is refused. (A port merely found free
+    could be taken meanwhile by a parallel test, or be the client's own ephemeral port: a connection to itself.)"""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
 
 
 @pytest.fixture

@@ -8,11 +8,12 @@ import gc
 from typing import Any
 
 import pytest
-from llmsight.testing.faults import Fault
-from llmsight.testing.server import ProviderServer
 from mistralai.client import Mistral, errors
 from mistralai.client.utils import BackoffStrategy, RetryConfig
 from mistralai.client.utils.eventstreaming import EventStream
+
+from llmsight.testing.faults import Fault
+from llmsight.testing.server import ProviderServer
 
 from .conftest import bare_then_instrumented, usage_attributes
 
@@ -30,7 +31,7 @@ def expected_usage(billed: Any) -> dict[str, int]:
     return {
         "gen_ai.usage.input_tokens": billed.input_tokens,  # prompt_tokens, cached included
         "gen_ai.usage.cache_read.input_tokens": billed.cache_read_tokens,
-        "gen_ai.usage.cache_creation.input_tokens": 0,
+        "gen_ai.usage.cache_write.input_tokens": 0,
         "gen_ai.usage.output_tokens": billed.output_tokens,
     }
 
@@ -185,13 +186,14 @@ def test_app_sees_identical_results_with_and_without_instrumentation(tracer_prov
 
 
 def test_uninstrument_restores_the_originals(tracer_provider) -> None:
-    import llmsight
     from mistralai.client import basesdk, chat, embeddings
+
+    import llmsight
 
     targets = [(chat.Chat, "complete"), (chat.Chat, "stream_async"), (embeddings.Embeddings, "create"),
                (basesdk.BaseSDK, "do_request")]
     before = [cls.__dict__[name] for cls, name in targets]
     llmsight.instrument(tracer_provider=tracer_provider)
-    assert all(cls.__dict__[name] is not original for (cls, name), original in zip(targets, before))
+    assert all(cls.__dict__[name] is not original for (cls, name), original in zip(targets, before, strict=True))
     llmsight.uninstrument()
     assert [cls.__dict__[name] for cls, name in targets] == before

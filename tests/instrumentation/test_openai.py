@@ -154,7 +154,7 @@ def test_chat_parse_and_raw_response(instrumented, llm_spans, provider_server) -
     spans = llm_spans()
     billed = provider_server.ledger.entries()
     assert len(spans) == 3
-    for span, entry in zip(spans, billed):
+    for span, entry in zip(spans, billed, strict=True):
         assert usage_attributes(span) == expected_usage(entry)
         assert span.attributes["http.response.status_code"] == 200
 

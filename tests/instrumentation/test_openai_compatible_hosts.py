@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import openai
 import pytest
+
 from llmsight.collector.pricing import Pricer
 from llmsight.openai._provider import client_attributes
 
