@@ -43,7 +43,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,7 +63,7 @@ from llmsight.collector.http_server import (
     read_body,
     respond,
 )
-from llmsight.collector.instants import as_utc
+from llmsight.collector.report.window import in_range
 from llmsight.collector.store import QueryResult, StoreError, StoreUnavailableError
 from llmsight.collector.store.store import READ_MARKER
 from llmsight.errors import LLMSightError
@@ -137,12 +137,6 @@ class LimitedQuery:
             self._kill(self.marker)
 
 
-# Times a report window may name: the store's DateTime64 range, with room for the week before (the report's
-# comparison). Year 1 once overflowed in that arithmetic and answered 500.
-EARLIEST_TIME = datetime(1970, 1, 8, tzinfo=timezone.utc)
-LATEST_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
-
-
 class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: datetime
@@ -151,13 +145,7 @@ class ReportRequest(BaseModel):
     @field_validator("start", "end")
     @classmethod
     def _utc_in_range(cls, moment: datetime) -> datetime:  # whatever offset the client wrote
-        try:
-            utc = as_utc(moment)
-        except OverflowError:  # an offset that takes it out of datetime's range (year 1 at +05:00)
-            utc = EARLIEST_TIME - (LATEST_TIME - EARLIEST_TIME) if moment.year < 1970 else LATEST_TIME + (LATEST_TIME - EARLIEST_TIME)
-        if not EARLIEST_TIME <= utc <= LATEST_TIME:
-            raise ValueError(f"must be between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d}")
-        return utc
+        return in_range(moment)
 
 
 class AlertsCheckRequest(BaseModel):
