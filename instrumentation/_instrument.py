@@ -10,13 +10,14 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import logging
+import os
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import TracerProvider
 
-from llmsight._env import validated_settings
+from llmsight._env import ENV_PREFIX
 from llmsight._import_hooks import when_imported
 
 if TYPE_CHECKING:
@@ -66,6 +67,17 @@ def _load(path: str) -> Any:
     except (ImportError, AttributeError):
         logger.debug("llmsight: instrumentor %s unavailable", path, exc_info=True)
         return None
+
+
+def validated_settings(settings: dict[str, Any]) -> InstrumentationSettings | None:
+    """The settings, checked now if arguments or LLMSIGHT_* variables may be wrong (ConfigurationError); None
+    when there is nothing to check: the defaults, built when an SDK is instrumented (pydantic is not imported
+    at start-up for them)."""
+    if not (settings or any(name.startswith(ENV_PREFIX) for name in os.environ)):
+        return None
+    from llmsight.config import InstrumentationSettings
+
+    return InstrumentationSettings.from_arguments(**settings)
 
 
 def instrument(tracer_provider: TracerProvider | None = None, **settings: Any) -> None:

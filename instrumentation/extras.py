@@ -79,8 +79,7 @@ def needs_collector_extra(name: str, extra: str = "collector") -> Callable[[_Com
                 raise typer.Exit(2) from None
             import logging
 
-            from llmsight.collector.store import StoreError
-            from llmsight.errors import ConfigurationError
+            from llmsight.errors import ConfigurationError, LLMSightError
 
             # clickhouse-connect logs a warning per failed request; the command says what failed, once.
             logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
@@ -89,7 +88,7 @@ def needs_collector_extra(name: str, extra: str = "collector") -> Callable[[_Com
             except ConfigurationError as exc:
                 typer.echo(f"llmsight {name}: {exc}", err=True)
                 raise typer.Exit(2) from None
-            except StoreError as exc:  # a store that cannot be reached, is missing or refuses: the reason
+            except LLMSightError as exc:  # a failed operation (a store unreachable, missing or refusing): the reason
                 typer.echo(f"llmsight {name}: {exc}", err=True)
                 raise typer.Exit(1) from None
 

@@ -119,7 +119,7 @@ def configure(*, service_name: str | None = None, endpoint: str | None = None, i
     and at most EXIT_FLUSH_SECONDS at exit. A misspelt or invalid setting raises ConfigurationError
     before anything is installed.
     """
-    from llmsight._env import validated_settings
+    from llmsight._instrument import validated_settings
 
     validated_settings(settings)  # fail before touching global state
     if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":

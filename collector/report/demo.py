@@ -114,6 +114,7 @@ def _demo_settings(data_dir: Path | None) -> CollectorSettings:
 
 def _run_workload(collector: Collector, seed: int, calls: int, console: Console, *, transient: bool) -> DemoRun:
     """The workload through the real SDKs into `collector`, then the report and the alerts read from its store."""
+    from llmsight.alerts.budgets import report_section
     from llmsight.alerts.evaluator import AlertEvaluator
     from llmsight.alerts.rules import AlertsConfig
     from llmsight.collector.report.queries import build_report
@@ -135,7 +136,7 @@ def _run_workload(collector: Collector, seed: int, calls: int, console: Console,
         window = Window(started - timedelta(hours=24), datetime.now(timezone.utc) + timedelta(seconds=1))
         bill = _reconcile(store, server)
         alerts_config = AlertsConfig.model_validate({"params": DEMO_ALERT_PARAMS, "budgets": DEMO_BUDGETS})
-        report = build_report(store.query, window, alerts_config.budgets)
+        report = build_report(store.query, window, report_section(alerts_config.budgets))
         alerts = AlertEvaluator(store.query, alerts_config).evaluate_once()
         return DemoRun(workload, server, batches, billed_to_apps, bill, report, alerts, started)
 

@@ -3,8 +3,6 @@ same code through a real collector process and real exporters)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
@@ -13,6 +11,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from llmsight.collector.normalise import sources
 from llmsight.collector.normalise import spans as normalise
+from llmsight.collector.record import CallRecord
 from tests.collector.spans import _kv
 
 START_NS = 1_760_000_000_000_000_000
@@ -221,7 +220,7 @@ def test_logfire_raw_usage_gives_cache_and_reasoning() -> None:
             record.service_tier, record.finish_reason) == (1532, 1519, 1519, 44, "standard", "end_turn")
 
 
-def _one(attrs: dict[str, object], scope: str) -> Any:
+def _one(attrs: dict[str, object], scope: str) -> CallRecord:
     (record,) = normalise.normalise_request(_request(_span(attrs), scope=scope)).records
     return record
 

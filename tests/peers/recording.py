@@ -61,7 +61,7 @@ def provider_urls(server: ProviderServer, providers: tuple[str, ...] = PROVIDERS
     """The app's provider URL arguments: the local provider's URL for each provider in `providers`, "-" otherwise."""
     urls = (server.openai_base_url, server.anthropic_base_url, server.gemini_base_url, server.bedrock_endpoint_url,
             server.mistral_server_url)
-    return [url if name in providers else "-" for name, url in zip(PROVIDERS, urls, strict=False)]
+    return [url if name in providers else "-" for name, url in zip(PROVIDERS, urls, strict=True)]
 
 
 def record(source: str, python: str, out: Path, *, app: Path = APP, notice: str = "", versions: dict[str, str] | None = None,

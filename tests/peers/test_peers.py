@@ -157,7 +157,7 @@ def check(source: str, rows: list[dict[str, Any]], ledger: list[Billed], *, cost
         assert row["total_cost"] is not None, {k: row[k] for k in ("provider", "request_model", "response_model", "instrumentation", "attributes")}
     if not costs:
         return
-    for index, (row, entry) in enumerate(zip(rows, ledger, strict=False)):  # priced at the ledger's usage, where it was reported
+    for index, (row, entry) in enumerate(zip(rows, ledger, strict=True)):  # priced at the ledger's usage, where it was reported
         if any(unreported(source, entry, field, row) for field in FIELDS[1:7]):
             continue
         assert row["total_cost"] == pytest.approx(ledger_price(entry), rel=1e-9), (index, entry, row)
