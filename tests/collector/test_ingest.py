@@ -14,6 +14,7 @@ from typing import Any
 
 import anthropic
 import openai
+import genai_prices
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
@@ -80,7 +81,7 @@ def test_llmsight_spans_become_priced_rows(collector, app_provider, provider_ser
         assert row["output_tokens"] == entry.output_tokens
         assert (row["task"], row["tenant"], row["prompt_name"], row["prompt_version"]) == ("support", "acme", "kb", "7")
         assert row["status"] == "ok" and row["http_status"] == 200 and row["retries"] == 0
-        assert row["price_source"] == "genai-prices@0.2.3+server:prices.yaml#servers[0]"  # the declared local server
+        assert row["price_source"] == f"genai-prices@{genai_prices.__version__}+server:prices.yaml#servers[0]"  # the declared local server
         assert row["duration_ms"] > 0
         # Hand-computed list-price arithmetic.
         if entry.provider == "openai":
