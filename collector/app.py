@@ -14,6 +14,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from llmsight.alerts.evaluator import AlertEvaluator
+from llmsight.alerts.rules import AlertsConfig
 from llmsight.collector.accept import AcceptLimits
 from llmsight.collector.config import CollectorSettings, check_exposure
 from llmsight.collector.lockfile import lock_exclusively
@@ -24,13 +26,20 @@ from llmsight.collector.private import make_private
 from llmsight.collector.query_api import (
     STATE_FILE,
     TOKEN_FILE,
+    AlertsCheckRequest,
+    Kill,
     LimitedQuery,
     Operations,
     QueryApiServer,
+    Read,
+    ReportRequest,
     new_token,
     write_private,
 )
 from llmsight.collector.receive.process import ReceiverConfig, ReceiverProcess
+from llmsight.collector.reconcile.service import reconciliation_json
+from llmsight.collector.report.queries import build_report
+from llmsight.collector.report.window import Window
 from llmsight.collector.shared import SharedState
 from llmsight.collector.spool import spool_id
 from llmsight.collector.store import Store, StoreUnavailableError
@@ -38,6 +47,22 @@ from llmsight.collector.store.store import warm_up_inserts
 
 logger = logging.getLogger("llmsight.collector")
 SHARED_FILE = "shared.mem"
+
+
+def read_api_operations(read: Read, kill: Kill | None = None, alerts_config: AlertsConfig | None = None) -> Operations:
+    """The read API's operations, wired here (the composition root) so the read API imports none of them."""
+    config = alerts_config or AlertsConfig()
+
+    def report(request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
+        return build_report(query, Window(request.start, request.end), config.budgets)
+
+    def reconcile(request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
+        return reconciliation_json(query, request.start, request.end)
+
+    def check_alerts(request: AlertsCheckRequest, query: LimitedQuery) -> dict[str, Any]:
+        return {"transitions": [t.as_json() for t in AlertEvaluator(query, config).evaluate_once()]}
+
+    return Operations(read, kill, report=report, reconcile=reconcile, check_alerts=check_alerts)
 
 
 class Collector:
@@ -96,7 +121,7 @@ class Collector:
             )
             self._receiver.start()  # opens (and repairs) the spool before the writer reads it
             self.pipeline.start()
-            operations = Operations(self.store.read, self.store.kill_reads, alerts_config=alerts_config)
+            operations = read_api_operations(self.store.read, self.store.kill_reads, alerts_config)
             self._query = QueryApiServer(
                 operations, settings.query_port, new_token(settings.data_dir), cancel_reads=self.store.cancel_reads
             )

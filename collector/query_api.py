@@ -43,7 +43,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -63,9 +63,10 @@ from llmsight.collector.http_server import (
     read_body,
     respond,
 )
-from llmsight.collector.instants import as_utc
+from llmsight.collector.report.window import in_range
 from llmsight.collector.store import QueryResult, StoreError, StoreUnavailableError
 from llmsight.collector.store.store import READ_MARKER
+from llmsight.errors import LLMSightError
 
 STATE_FILE = "collector.json"
 TOKEN_FILE = "read_api.token"
@@ -136,12 +137,6 @@ class LimitedQuery:
             self._kill(self.marker)
 
 
-# Times a report window may name: the store's DateTime64 range, with room for the week before (the report's
-# comparison). Year 1 once overflowed in that arithmetic and answered 500.
-EARLIEST_TIME = datetime(1970, 1, 8, tzinfo=timezone.utc)
-LATEST_TIME = datetime(2200, 1, 1, tzinfo=timezone.utc)
-
-
 class ReportRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: datetime
@@ -150,13 +145,7 @@ class ReportRequest(BaseModel):
     @field_validator("start", "end")
     @classmethod
     def _utc_in_range(cls, moment: datetime) -> datetime:  # whatever offset the client wrote
-        try:
-            utc = as_utc(moment)
-        except OverflowError:  # an offset that takes it out of datetime's range (year 1 at +05:00)
-            utc = EARLIEST_TIME - (LATEST_TIME - EARLIEST_TIME) if moment.year < 1970 else LATEST_TIME + (LATEST_TIME - EARLIEST_TIME)
-        if not EARLIEST_TIME <= utc <= LATEST_TIME:
-            raise ValueError(f"must be between {EARLIEST_TIME:%Y-%m-%d} and {LATEST_TIME:%Y-%m-%d}")
-        return utc
+        return in_range(moment)
 
 
 class AlertsCheckRequest(BaseModel):
@@ -175,35 +164,42 @@ def proof_of_token(token: str, nonce: str, pid: int) -> str:
     return hmac.new(token.encode(), f"llmsight-read-api-hello:{nonce}:{pid}".encode(), hashlib.sha256).hexdigest()
 
 
-class Operations:
-    """What the read API can do; each runs its queries through the LimitedQuery it is given."""
+Operation = Callable[[Any, "LimitedQuery"], dict[str, Any]]
+"""One read-API operation: (validated request, the bounded query to run its SQL through) → its JSON answer."""
 
-    def __init__(self, read: Read, kill: Kill | None = None, alerts_config: Any = None) -> None:
+
+class OperationNotWiredError(LLMSightError, RuntimeError):
+    """This read API was built without the operation asked for."""
+
+
+def _not_wired(request: Any, query: LimitedQuery) -> dict[str, Any]:
+    raise OperationNotWiredError(f"this read API has no operation for a {type(request).__name__}")
+
+
+class Operations:
+    """What the read API can do; each runs its queries through the LimitedQuery it is given. The operations
+    themselves (report, reconciliation, alert check) are wired in by the collector's composition root
+    (collector/app.py `read_api_operations`), so the read API depends on none of them."""
+
+    def __init__(
+        self, read: Read, kill: Kill | None = None, *, report: Operation = _not_wired, reconcile: Operation = _not_wired,
+        check_alerts: Operation = _not_wired,
+    ) -> None:
         self.read = read
         self.kill = kill
-        self.alerts_config = alerts_config
+        self._report, self._reconcile, self._check_alerts = report, reconcile, check_alerts
 
     def limited(self) -> LimitedQuery:
         return LimitedQuery(self.read, kill=self.kill)
 
     def report(self, request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
-        from llmsight.collector.report.queries import build_report
-        from llmsight.collector.report.window import Window
-
-        budgets = self.alerts_config.budgets if self.alerts_config is not None else ()
-        return build_report(query, Window(request.start, request.end), budgets)
+        return self._report(request, query)
 
     def reconcile(self, request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
-        from llmsight.collector.reconcile.service import reconciliation_json
-
-        return reconciliation_json(query, request.start, request.end)
+        return self._reconcile(request, query)
 
     def check_alerts(self, request: AlertsCheckRequest, query: LimitedQuery) -> dict[str, Any]:
-        from llmsight.alerts.evaluator import AlertEvaluator
-        from llmsight.alerts.rules import AlertsConfig
-
-        evaluator = AlertEvaluator(query, self.alerts_config or AlertsConfig())
-        return {"transitions": [t.as_json() for t in evaluator.evaluate_once()]}
+        return self._check_alerts(request, query)
 
 
 _ROUTES: dict[str, tuple[type[BaseModel], str]] = {

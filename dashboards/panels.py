@@ -27,6 +27,7 @@ from llmsight.collector.columns import (
     HOURLY_TABLE,
     PRICES_TABLE,
 )
+from llmsight.collector.reconcile.tables import KEYS_TABLE, USAGE_TABLE, bill_lines
 from llmsight.collector.store.schema import hourly_window
 
 ROLLUP = f"{DATABASE}.{HOURLY_TABLE}"
@@ -383,6 +384,59 @@ ANNOTATIONS = (
      f"GROUP BY service, version) WHERE first_seen >= $__fromTime AND first_seen > service_first_seen ORDER BY time LIMIT 200")),
 )
 
+# The bill (llmsight reconcile): the UTC days the time range overlaps, from the providers' pulled reports.
+_FIRST_DAY = "toStartOfDay(toTimeZone($__fromTime, 'UTC'))"
+_END_DAY = "(toStartOfDay(toTimeZone($__toTime, 'UTC')) + INTERVAL 1 DAY)"
+_BILL_LINES = bill_lines(_FIRST_DAY, _END_DAY)
+_UNEXPLAINED_USD = "if(provider_tokens > 0, provider_usd * (provider_tokens - stored_tokens) / provider_tokens, 0)"
+_LATEST_USAGE = (f"(provider, endpoint, bucket_start, pulled_at) IN (SELECT provider, endpoint, bucket_start, "
+                 f"max(pulled_at) FROM {DATABASE}.{USAGE_TABLE} GROUP BY provider, endpoint, bucket_start)")
+_KEY_USAGE = (
+    f"(SELECT toDate(u.bucket_start) AS day, u.provider AS provider, u.model AS model, "
+    f"if(k.hint != '', k.hint, u.api_key_id) AS key_hint, sum(u.uncached_input_tokens + u.cache_read_tokens + "
+    f"u.cache_write_5m_tokens + u.cache_write_1h_tokens + u.output_tokens) AS billed_tokens "
+    f"FROM {DATABASE}.{USAGE_TABLE} AS u LEFT JOIN (SELECT provider, api_key_id, argMax(hint, pulled_at) AS hint "
+    f"FROM {DATABASE}.{KEYS_TABLE} GROUP BY provider, api_key_id) AS k ON k.provider = u.provider AND k.api_key_id = u.api_key_id "
+    f"WHERE u.model != '' AND u.bucket_start >= {_FIRST_DAY} AND u.bucket_start < {_END_DAY} "
+    f"AND (u.provider, u.endpoint, u.bucket_start, u.pulled_at) IN (SELECT provider, endpoint, bucket_start, max(pulled_at) "
+    f"FROM {DATABASE}.{USAGE_TABLE} GROUP BY provider, endpoint, bucket_start) "
+    f"GROUP BY day, provider, model, key_hint)"
+)
+_KEY_STORED = (
+    f"(SELECT toDate(ts) AS day, provider, if(response_model != '', response_model, request_model) AS model, "
+    f"api_key_hint AS key_hint, sum(input_tokens + output_tokens) AS seen_tokens FROM {RAW} "
+    f"WHERE ts >= {_FIRST_DAY} AND ts < {_END_DAY} AND status = 'ok' AND provider IN ('openai', 'anthropic') "
+    f"GROUP BY day, provider, model, key_hint)"
+)
+BILL = [
+    Panel("Bill and llmsight per day", "timeseries",
+          f"SELECT toDateTime(day) AS time, provider, any(bill) AS billed, sum(stored_usd) AS llmsight, "
+          f"sum({_UNEXPLAINED_USD}) AS unexplained FROM {_BILL_LINES} GROUP BY day, provider ORDER BY time, provider",
+          "Per UTC day and provider: what the provider billed (its cost report, every USD line), what llmsight "
+          "charged for the calls it stored, and the tokens it never saw at the provider's own rates. Needs `llmsight "
+          "reconcile pull` (or a collector with admin keys).", "currencyUSD", width=24, time_series=True),
+    Panel("Coverage by model", "table",
+          f"SELECT day, provider, model, sum(provider_tokens) AS billed_tokens, sum(stored_tokens) AS seen_tokens, "
+          f"seen_tokens / nullIf(billed_tokens, 0) AS coverage, sum({_UNEXPLAINED_USD}) AS unexplained_usd "
+          f"FROM {_BILL_LINES} GROUP BY day, provider, model ORDER BY day, provider, model",
+          "Tokens the provider billed vs tokens of stored calls, and the unexplained part at the provider's rates.",
+          width=12),
+    Panel("Coverage by API key", "table",
+          f"SELECT u.day AS day, u.provider AS provider, u.model AS model, u.key_hint AS key_hint, u.billed_tokens AS billed_tokens, "
+          f"ifNull(s.seen_tokens, 0) AS seen_tokens, seen_tokens / nullIf(billed_tokens, 0) AS coverage "
+          f"FROM {_KEY_USAGE} AS u LEFT JOIN {_KEY_STORED} AS s ON s.day = u.day AND s.provider = u.provider "
+          f"AND s.model = u.model AND s.key_hint = u.key_hint ORDER BY day, provider, model, key_hint",
+          "Per key (as the provider's key list shows it, matched to the key hint on llmsight's spans): a key whose "
+          "tokens llmsight never saw is an app nobody instrumented.", width=12),
+    Panel("Price drift by model", "table",
+          f"SELECT provider, model, sum(provider_usd / provider_tokens * stored_tokens) AS billed_for_seen_usd, "
+          f"sum(stored_usd) AS llmsight_usd, billed_for_seen_usd / nullIf(llmsight_usd, 0) - 1 AS drift "
+          f"FROM {_BILL_LINES} WHERE provider_tokens > 0 AND stored_tokens > 0 GROUP BY provider, model "
+          f"ORDER BY provider, model",
+          "The provider's price for the tokens of stored calls vs llmsight's: -10 % is a 10 % discount missing from the "
+          "prices file (llmsight reconcile show prints the entry).", width=24),
+]
+
 DASHBOARDS = {
     "spend": ("llmsight — Spend", SPEND),
     "prompt-cache": ("llmsight — Prompt cache", CACHE),
@@ -390,5 +444,6 @@ DASHBOARDS = {
     "reliability": ("llmsight — Reliability", RELIABILITY),
     "model-tiers": ("llmsight — Model tiers & savings", TIERS),
     "calls": ("llmsight — Calls", CALLS),
+    "bill": ("llmsight — Bill", BILL),
 }
 CALLS_DASHBOARD = "calls"

@@ -43,8 +43,8 @@ class Usage:
         pairs = (
             (attr.GEN_AI_USAGE_INPUT_TOKENS, self.input_tokens),
             (attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, self.cache_read_tokens),
-            (attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, self.cache_write_tokens),
-            (attr.LLMSIGHT_CACHE_CREATION_1H_INPUT_TOKENS, self.cache_write_1h_tokens),
+            (attr.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, self.cache_write_tokens),
+            (attr.LLMSIGHT_CACHE_WRITE_1H_INPUT_TOKENS, self.cache_write_1h_tokens),
             (attr.GEN_AI_USAGE_OUTPUT_TOKENS, self.output_tokens),
             (attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, self.reasoning_tokens),
         )
@@ -157,6 +157,7 @@ class LLMCall:
             values[attr.ERROR_TYPE] = type(error).__qualname__
             self.span.set_status(Status(StatusCode.ERROR, str(error)[:512]))
         self.span.set_attributes(values)
+        share_identity(self.span, values)
 
     def in_flight(self) -> InFlight:
         """`with call.in_flight(): response = send()` — the call is current while the SDK sends the request
@@ -196,3 +197,28 @@ def start_call(start: Callable[..., LLMCall], *args: Any, **kwargs: Any) -> LLMC
     except Exception:
         logger.debug("llmsight: could not start a call span", exc_info=True)
         return None
+
+
+_IDENTITY = (attr.GEN_AI_RESPONSE_ID, attr.AWS_REQUEST_ID)
+_MODEL_KEYS = (attr.GEN_AI_REQUEST_MODEL, "llm.model_name")  # the GenAI semconv's and OpenInference's
+
+
+def share_identity(span: Any, values: dict[str, Any]) -> None:
+    """Another instrumentation's span of this same call, open around ours (OpenLLMetry's or OpenInference's
+    wrapper is the current span while the SDK runs), often lacks the id the provider returned (OpenInference
+    records none; on Bedrock only the request id identifies a call): it gets ours, so the collector joins the two
+    spans into one row. Only the span directly around ours, and only when it names the same model."""
+    outer = trace.get_current_span()
+    attributes = getattr(outer, "attributes", None)  # an SDK span's attributes; other spans have none
+    parent = getattr(span, "parent", None)
+    if not attributes or parent is None or not outer.is_recording():
+        return
+    if outer.get_span_context().span_id != parent.span_id:
+        return
+    model = getattr(span, "attributes", {}).get(attr.GEN_AI_REQUEST_MODEL) or ""
+    outer_model = next((attributes[key] for key in _MODEL_KEYS if key in attributes), None)
+    if not isinstance(outer_model, str) or not outer_model or not model.endswith(outer_model):
+        return
+    for key in _IDENTITY:
+        if key in values and key not in attributes:
+            outer.set_attribute(key, values[key])

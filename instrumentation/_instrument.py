@@ -10,6 +10,7 @@ from typing import Any
 
 from opentelemetry.trace import TracerProvider
 
+from llmsight import _inner_spans
 from llmsight.config import InstrumentationSettings
 
 logger = logging.getLogger("llmsight")
@@ -71,6 +72,8 @@ def instrument(tracer_provider: TracerProvider | None = None, **settings: Any) -
             _active.append(instrumentor)
         if config.instrument_http:
             _http_instrumentors.extend(_instrument_http(tracer_provider))
+        if _active:
+            _inner_spans.enable(tracer_provider)
 
 
 # The SDKs' HTTP clients: openai/anthropic 1.x-2.x use httpx, later majors httpx2.
@@ -105,3 +108,4 @@ def uninstrument() -> None:
             _active.pop().uninstrument()
         while _http_instrumentors:
             _http_instrumentors.pop().uninstrument()
+        _inner_spans.disable()

@@ -20,7 +20,7 @@ GEN_AI_RESPONSE_TIME_TO_FIRST_CHUNK: Final = "gen_ai.response.time_to_first_chun
 # ALL input tokens: cache reads and cache writes included (semconv rule).
 GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
-GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS: Final = "gen_ai.usage.cache_write.input_tokens"
 # Output tokens include reasoning tokens.
 GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
 GEN_AI_USAGE_REASONING_OUTPUT_TOKENS: Final = "gen_ai.usage.reasoning.output_tokens"
@@ -28,6 +28,8 @@ GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
 SERVER_ADDRESS: Final = "server.address"
+# Bedrock's call identity: the x-amzn-requestid response header (the name OTel botocore records it under).
+AWS_REQUEST_ID: Final = "aws.request_id"
 SERVER_PORT: Final = "server.port"
 HTTP_RESPONSE_STATUS_CODE: Final = "http.response.status_code"
 ERROR_TYPE: Final = "error.type"
@@ -38,7 +40,7 @@ SESSION_ID: Final = "session.id"
 SERVICE_VERSION: Final = "service.version"
 
 # --- llmsight's own ---
-LLMSIGHT_CACHE_CREATION_1H_INPUT_TOKENS: Final = "llmsight.usage.cache_creation_1h.input_tokens"
+LLMSIGHT_CACHE_WRITE_1H_INPUT_TOKENS: Final = "llmsight.usage.cache_write_1h.input_tokens"
 LLMSIGHT_MODEL_TIER: Final = "llmsight.model_tier"
 LLMSIGHT_SERVICE_TIER: Final = "llmsight.service_tier"
 LLMSIGHT_TASK: Final = "llmsight.task"
@@ -48,6 +50,8 @@ LLMSIGHT_TENANT: Final = "llmsight.tenant"
 LLMSIGHT_PROMPT_PREFIX_HASH: Final = "llmsight.prompt.prefix_hash"
 LLMSIGHT_RETRIES: Final = "llmsight.retries"
 LLMSIGHT_STREAM_COMPLETED: Final = "llmsight.stream.completed"
+# On ANOTHER instrumentation's span that runs inside an llmsight call span: that span's id (the same call).
+LLMSIGHT_CALL_INSIDE: Final = "llmsight.call.inside"
 # A non-secret hint of the API key (llmsight/key_hint.py): never more than the provider's key list displays.
 LLMSIGHT_API_KEY_HINT: Final = "llmsight.api_key.hint"
 # One span event per retried HTTP attempt (only calls that were retried pay for it), with the attempt's

@@ -8,6 +8,12 @@ decision is made from what is stored, so it is the same after a resend, a restar
 spool, or on a second collector. A span that arrives after its call is stored is dropped (counted as merged);
 the stored row is not rewritten, so in that case the row keeps the first source's view of the call.
 
+A span without any id the provider returned (OpenInference records none, nor do mistralai's built-in spans;
+OpenLLMetry's Bedrock Converse spans see none) is joined with the GenAI span directly inside or around it when
+both name the same provider and model (a wrapper around the SDK's own span, or the SDK's span inside a wrapper):
+every span with a parent keeps its parent's span id (`llmsight.parent_span`), and the link is followed in the
+batch and against ClickHouse alike, in either order of arrival.
+
 Logfire's stream spans carry no response id: such a span is matched, within a request or batch only, to a
 span of the same service, model and identical usage that ended just before it started (the SDK's own span of
 that stream). Across batches it is not matched (see the README).
@@ -22,7 +28,7 @@ from typing import Any
 from llmsight.collector.columns import CALLS_TABLE, DATABASE
 from llmsight.collector.instants import utc_parameter
 from llmsight.collector.normalise import variants as v
-from llmsight.collector.normalise.sources import source_of
+from llmsight.collector.normalise.sources import IDLESS_SDK_SPANS, source_of
 from llmsight.collector.record import CallRecord
 
 # Fields a poorer span can fill when the kept one lacks them (the empty value means "not reported").
@@ -32,6 +38,26 @@ _TOKEN_GAPS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens
 LOOKUP_CHUNK = 5000  # call ids per lookup query (~175 kB: a server takes query parameters in the URL, max 1 MiB)
 SAME_CALL_WINDOW = timedelta(seconds=30)  # spans of one call start within this of each other
 _RESPONSE_ID = v.RESPONSE_ID[0]  # kept in the attributes map by the normaliser
+_REQUEST_ID = v.REQUEST_ID[0]
+PARENT_SPAN = "llmsight.parent_span"  # the span's parent span id (hex), kept on the row
+_CALL_OPERATIONS = frozenset({"chat", "text_completion", "embeddings"})  # not agents, tools, workflows
+
+
+def _has_identity(record: CallRecord) -> bool:
+    return _RESPONSE_ID in record.attributes or _REQUEST_ID in record.attributes
+
+
+def _shape(record: CallRecord) -> tuple[str, str, str]:
+    return record.provider, record.operation, record.request_model
+
+
+def _same_call(parent: tuple[str, str, str], child: tuple[str, str, str]) -> bool:
+    """An id-less parent and its child (provider, operation, request model) describe one call: same provider,
+    same model (one id may carry a region or vendor prefix the other lacks), a call operation on both sides."""
+    (parent_provider, parent_operation, a), (child_provider, child_operation, b) = parent, child
+    if parent_provider != child_provider or not {parent_operation, child_operation} <= _CALL_OPERATIONS:
+        return False
+    return bool(a and b) and (a.endswith(b) or b.endswith(a))
 
 
 def _rank(record: CallRecord) -> int:
@@ -76,7 +102,24 @@ def _groups(records: Sequence[CallRecord]) -> list[list[CallRecord]]:
         else:
             clusters.append([record])
             out.append(clusters[-1])
-    return out
+    return _parent_links(out, by_id)
+
+
+def _parent_links(groups: list[list[CallRecord]], by_id: dict[str, list[list[CallRecord]]]) -> list[list[CallRecord]]:
+    """Join a child's group to its parent's group when one of the two has no id and they are the same call."""
+    if not any(PARENT_SPAN in group[0].attributes for group in groups):
+        return groups
+    by_span = {(record.trace_id, record.span_id): group for group in groups for record in group}
+    joined: set[int] = set()
+    for group in groups:
+        child = group[0]
+        parent = by_span.get((child.trace_id, child.attributes.get(PARENT_SPAN, "")))
+        if parent is None or parent is group or id(parent) in joined or id(group) in joined:
+            continue
+        if (not _has_identity(parent[0]) or not _has_identity(child)) and _same_call(_shape(parent[0]), _shape(child)):
+            parent.extend(group)
+            joined.add(id(group))
+    return [group for group in groups if id(group) not in joined]
 
 
 def _usage_key(record: CallRecord) -> tuple[object, ...]:
@@ -109,8 +152,10 @@ def _stream_halves(groups: list[list[CallRecord]]) -> list[list[CallRecord]]:
 
 def merge_calls(records: Sequence[CallRecord]) -> tuple[list[CallRecord], int]:
     """One record per call, in first-seen order; returns (records, how many spans were merged away)."""
+    spans = {record.span_id for record in records}
     if len({record.call_id for record in records}) == len(records) and all(
-        _RESPONSE_ID in record.attributes or not record.streaming for record in records
+        (_RESPONSE_ID in record.attributes or not record.streaming)
+        and record.attributes.get(PARENT_SPAN, "") not in spans for record in records
     ):
         return list(records), 0  # the common case: every span is a call of its own
     groups = _stream_halves(_groups(records))
@@ -128,32 +173,60 @@ def merge_calls(records: Sequence[CallRecord]) -> tuple[list[CallRecord], int]:
 
 def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRecord], int, int]:
     """Leave out records whose call is already stored. Returns (records to insert, merged, replayed): a stored
-    row with the same span id is this very span inserted before (a replayed batch), not a merge."""
+    row with the same span id is this very span inserted before (a replayed batch), not a merge. A call is
+    stored when a row has the record's call id, or is the record's parent or child for the same call with one
+    of the two lacking an id (see the module docstring)."""
     with_ids = [record for record in records if record.call_id]
     if not with_ids:
         return list(records), 0, 0
-    stored: dict[str, list[tuple[str, Any]]] = {}
     low = min(record.ts for record in with_ids) - SAME_CALL_WINDOW
     high = max(record.ts for record in with_ids) + SAME_CALL_WINDOW
-    for offset in range(0, len(with_ids), LOOKUP_CHUNK):
-        ids = [record.call_id for record in with_ids[offset:offset + LOOKUP_CHUNK]]
-        result = store.query(
-            f"SELECT call_id, span_id, ts FROM {DATABASE}.{CALLS_TABLE} "
-            "WHERE ts >= {low:DateTime64(6)} AND ts <= {high:DateTime64(6)} AND call_id IN {ids:Array(String)}",
-            {"low": utc_parameter(low), "high": utc_parameter(high), "ids": ids},
-        )
-        for stored_id, span_id, ts in result.rows:
-            stored.setdefault(stored_id, []).append((span_id, ts))
-    if not stored:
+    stored = _stored_calls(store, sorted({record.call_id for record in with_ids}), "call_id", low, high)
+    # The parent / child lookups only for records that can be one half of such a pair: the common batch (every
+    # span with its provider's id) pays for the call id lookup alone.
+    linkable = [record for record in with_ids if not _has_identity(record) or record.provider in IDLESS_SDK_SPANS]
+    parents = sorted({record.attributes[PARENT_SPAN] for record in linkable if PARENT_SPAN in record.attributes})
+    stored_parents = _stored_calls(store, parents, "span_id", low, high) if parents else {}
+    children = sorted({record.span_id for record in linkable})
+    stored_children = _stored_calls(store, children, f"attributes['{PARENT_SPAN}']", low, high) if children else {}
+    if not stored and not stored_parents and not stored_children:
         return list(records), 0, 0
     kept, merged, replayed = [], 0, 0
     for record in records:
         naive = utc_parameter(record.ts)
-        same = [span for span, ts in stored.get(record.call_id, ()) if abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW]
-        if not same:
-            kept.append(record)
-        elif record.span_id in same:
+        same = [span for span, ts, *_ in stored.get(record.call_id, ()) if abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW]
+        linked = stored_parents.get(record.attributes.get(PARENT_SPAN, ""), []) + stored_children.get(record.span_id, [])
+        if record.span_id in same:
             replayed += 1
-        else:
+        elif same or any(_linked(record, row, naive) for row in linked):
             merged += 1
+        else:
+            kept.append(record)
     return kept, merged, replayed
+
+
+def _linked(record: CallRecord, row: tuple[Any, ...], naive: Any) -> bool:
+    """A stored parent or child row (span_id, ts, provider, operation, request_model, trace_id, identified) of
+    `record` is the same call: same trace, one side without an id, same provider and model, near in time."""
+    _span, ts, provider, operation, model, trace_id, identified = row
+    return (trace_id == record.trace_id and abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW
+            and (not identified or not _has_identity(record)) and _same_call((provider, operation, model), _shape(record)))
+
+
+def _stored_calls(store: Any, keys: list[str], column: str, low: Any, high: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """key -> stored rows (span_id, ts, provider, operation, request_model, trace_id, identified) whose `column`
+    is that key; `identified`: the row carries a provider's id."""
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    identified = f"mapContains(attributes, '{_RESPONSE_ID}') OR mapContains(attributes, '{_REQUEST_ID}')"
+    for offset in range(0, len(keys), LOOKUP_CHUNK):
+        result = store.query(
+            f"SELECT {column}, span_id, ts, provider, operation, request_model, trace_id, {identified} "
+            f"FROM {DATABASE}.{CALLS_TABLE} "
+            "WHERE ts >= {low:DateTime64(6)} AND ts <= {high:DateTime64(6)} AND "
+            f"{column} IN {{ids:Array(String)}}",
+            {"low": utc_parameter(low), "high": utc_parameter(high), "ids": keys[offset:offset + LOOKUP_CHUNK]},
+        )
+        for key, *row in result.rows:
+            found.setdefault(key, []).append(tuple(row))
+    return found
+

@@ -14,8 +14,19 @@ of them, against the local provider and compare every stored row with the provid
   from the other (merge.py). llmsight first; the anthropic SDK's own span is exact and complete for
   Anthropic (1-hour writes, TTFT, thinking tokens), so it outranks the wrappers around it.
 - `usage_in_raw_json`: cache and reasoning counts only in a JSON attribute (Logfire's `gen_ai.usage.raw`).
-- `usage_free_spans_are_halves`: a span without usage (and without an error) is the request half of a
-  stream whose usage arrives in another span (Logfire): not a call of its own.
+- `usage_free_spans_are_halves`: a span without usage (and without an error) is not a call of its own: the
+  request half of a stream whose usage arrives in another span (Logfire), or a stream span that never gets its
+  usage (mistralai's built-in tracing).
+- `output_excludes_reasoning_for`: the providers for which the source's output count leaves out the
+  reasoning (thinking) tokens it reports beside it (Gemini's `candidatesTokenCount`): they are added back.
+- `output_from_total_for`: the providers for which the source's output count leaves out reasoning tokens
+  it does not report at all, while its `gen_ai.usage.total_tokens` includes them: output is total − input,
+  and the difference is the reasoning.
+- `placeholder_hosts`: `server.address` values the source writes whatever the endpoint (OpenLIT's
+  `aws.amazon.com` for Bedrock): not a server, so not kept as one (the provider decides the price).
+Whatever the table says, a count that cannot be right as reported (reasoning above output, input below its
+cache tokens) is corrected the only way it can be, and the row says so in `llmsight.note`: a span is never
+dropped for its numbers.
 """
 
 from __future__ import annotations
@@ -34,6 +45,9 @@ class Source:
     checked_against: str  # library version and file the semantics were checked against
     usage_in_raw_json: bool = False
     usage_free_spans_are_halves: bool = False
+    output_excludes_reasoning_for: frozenset[str] = frozenset()
+    output_from_total_for: frozenset[str] = frozenset()
+    placeholder_hosts: frozenset[str] = frozenset()
 
     def input_includes_cache(self, provider: str) -> bool:
         return provider not in self.input_excludes_cache_for
@@ -41,7 +55,7 @@ class Source:
 
 LLMSIGHT = Source(
     "llmsight", ("llmsight.",), frozenset(), 0,
-    "`gen_ai.usage.*` (semconv), `llmsight.usage.cache_creation_1h.input_tokens`, `llmsight.service_tier`, "
+    "`gen_ai.usage.*` (semconv), `llmsight.usage.cache_write_1h.input_tokens`, `llmsight.service_tier`, "
     "`gen_ai.request.stream`, `gen_ai.response.time_to_first_chunk`, `llmsight.*` attribution",
     "this repository (instrumentation/attributes.py)",
 )
@@ -53,12 +67,36 @@ ANTHROPIC_SDK = Source(
     "anthropic 2.12.0, anthropic/lib/_tracing/_response.py (set_usage_sums adds cache to input) and "
     "anthropic/_tracing.py (SPAN_ATTRIBUTES)",
 )
+GEMINI = frozenset({"gcp.gemini", "gcp.vertex_ai"})
+BEDROCK = frozenset({"aws.bedrock"})
 OPENLLMETRY = Source(
-    "OpenLLMetry openai/anthropic",
-    ("opentelemetry.instrumentation.openai.", "opentelemetry.instrumentation.anthropic"), frozenset(), 2,
+    "OpenLLMetry",
+    ("opentelemetry.instrumentation.openai.", "opentelemetry.instrumentation.anthropic",
+     "opentelemetry.instrumentation.google_generativeai", "opentelemetry.instrumentation.bedrock",
+     "opentelemetry.instrumentation.mistralai"),
+    BEDROCK, 2,
     "`gen_ai.usage.cache_read.input_tokens`, `gen_ai.usage.cache_creation.input_tokens`, "
-    "`gen_ai.usage.reasoning_tokens`, `gen_ai.is_streaming` / `llm.is_streaming`, `openai.response.service_tier`",
-    "opentelemetry-instrumentation-openai / -anthropic 0.62.4 (shared/chat_wrappers.py, span_utils.py)",
+    "`gen_ai.usage.reasoning_tokens`, `gen_ai.is_streaming` / `llm.is_streaming`, `openai.response.service_tier`; "
+    "Gemini: `gen_ai.usage.total_tokens` (its output leaves thoughts out, its total keeps them), "
+    "`gen_ai.provider.name = gcp.gen_ai`; Bedrock: input without cache reads and writes, Nova ids without `amazon.`",
+    "opentelemetry-instrumentation-openai / -anthropic / -google-generativeai / -bedrock 0.62.4 "
+    "(shared/chat_wrappers.py, span_utils.py; google_generativeai/span_utils.py; bedrock/span_utils.py)",
+    output_from_total_for=GEMINI,
+)
+OTEL_BOTOCORE = Source(
+    "OTel botocore (contrib)", ("opentelemetry.instrumentation.botocore",), BEDROCK, 2,
+    "`gen_ai.system = aws.bedrock`, `gen_ai.usage.*` (input without cache reads and writes, which it reports "
+    "for Converse only), `aws.request_id` (the call's identity)",
+    "opentelemetry-instrumentation-botocore 0.66b2 (extensions/bedrock.py)",
+)
+OPENINFERENCE = Source(
+    "OpenInference", ("openinference.instrumentation",), frozenset(), 2,
+    "`llm.token_count.prompt` / `completion` (prompt includes cache, completion includes reasoning), "
+    "`llm.token_count.prompt_details.cache_read` / `cache_write`, `llm.token_count.completion_details.reasoning`, "
+    "`llm.provider`, `llm.model_name`, `llm.finish_reason`; only `openinference.span.kind` LLM or EMBEDDING "
+    "spans are calls (CHAIN, AGENT, TOOL… are not)",
+    "openinference-instrumentation-google-genai 1.4.14, -bedrock 0.1.61, -mistralai 2.2.2, -openai 0.1.66, "
+    "-anthropic 3.1.0",
 )
 OPENAI_V2 = Source(
     "OTel openai-v2", ("opentelemetry.instrumentation.openai_v2", "opentelemetry.util.genai"), frozenset(), 2,
@@ -67,12 +105,15 @@ OPENAI_V2 = Source(
     "opentelemetry-instrumentation-openai-v2 2.4b0 with opentelemetry-util-genai 1.1b0 (util/genai/handler.py)",
 )
 OPENLIT = Source(
-    "OpenLIT", ("openlit",), frozenset({"anthropic"}), 2,
+    "OpenLIT", ("openlit",), frozenset({"anthropic"}) | BEDROCK, 2,
     "`gen_ai.usage.cache_read.input_tokens`, `gen_ai.usage.cache_creation.input_tokens`, `gen_ai.request.stream` "
     "(`gen_ai.request.is_stream` in older releases), `openai.response.service_tier` / `gen_ai.request.service_tier`, "
     "`gen_ai.server.time_to_first_token` (kept for streams only: OpenLIT sets it on non-streams too)",
     "openlit 1.45.0 (recorded: tests/peers/recordings/openlit.json), openlit/instrumentation/openai and "
-    "openlit/instrumentation/anthropic; Anthropic input is Anthropic's exclusive count",
+    "openlit/instrumentation/anthropic; Anthropic input is Anthropic's exclusive count; Gemini output is the "
+    "candidates only (`gen_ai.usage.reasoning_tokens` beside it); Bedrock: input without cache reads and writes, "
+    "`server.address = aws.amazon.com` whatever the endpoint, only Converse traced",
+    output_excludes_reasoning_for=GEMINI, placeholder_hosts=frozenset({"aws.amazon.com"}),
 )
 LOGFIRE = Source(
     "Logfire", ("logfire",), frozenset(), 2,
@@ -81,12 +122,25 @@ LOGFIRE = Source(
     "logfire 5.2.0, logfire/_internal/integrations/llm_providers/ (llm_provider.py, openai.py, anthropic.py)",
     usage_in_raw_json=True, usage_free_spans_are_halves=True,
 )
+MISTRAL_SDK = Source(
+    "mistralai SDK built-in", ("mistralai_sdk_tracer",), frozenset(), 3,
+    "`gen_ai.usage.prompt_tokens` (cache included, no cache counts), `gen_ai.usage.output_tokens`, no response id: "
+    "joined to the instrumentation's span around it by parentage (normalise/merge.py); its stream spans carry no "
+    "usage and are not calls. On whenever a global TracerProvider is set (OpenLIT, OpenLLMetry)",
+    "mistralai 1.12.4 (recorded beside OpenLIT: tests/peers/recordings/openlit.json), "
+    "mistralai/extra/observability/otel.py; mistralai 3.7 emits no call spans",
+    usage_free_spans_are_halves=True,
+)
+# Providers whose SDK traces its calls itself without the provider's id (mistralai's built-in tracing, under a
+# wrapper that has the id): a span of theirs may be stored before the wrapper's (merge.py looks for it).
+IDLESS_SDK_SPANS = frozenset({"mistral_ai"})
 UNKNOWN = Source(
-    "unknown", (), frozenset(), 3,
+    "unknown", (), frozenset(), 4,
     "the GenAI semconv names and their legacy variants (normalise/variants.py)",
     "GenAI semantic conventions: input includes cache reads and writes",
 )
-SOURCES: tuple[Source, ...] = (LLMSIGHT, ANTHROPIC_SDK, OPENLLMETRY, OPENAI_V2, OPENLIT, LOGFIRE, UNKNOWN)
+SOURCES: tuple[Source, ...] = (LLMSIGHT, ANTHROPIC_SDK, OPENLLMETRY, OPENAI_V2, OTEL_BOTOCORE, OPENINFERENCE, OPENLIT,
+                               LOGFIRE, MISTRAL_SDK, UNKNOWN)
 
 
 @lru_cache(maxsize=1024)
@@ -101,12 +155,15 @@ def source_of(scope: str) -> Source:
 def markdown_table() -> str:
     """The README table, generated from SOURCES."""
     lines = [
-        "| source | scope | input includes cache | attributes read | checked against |",
-        "|---|---|---|---|---|",
+        "| source | scope | input includes cache | output includes reasoning | attributes read | checked against |",
+        "|---|---|---|---|---|---|",
     ]
     for source in SOURCES:
         scopes = ", ".join(f"`{scope}`" for scope in source.scopes) or "any other"
         excluded = ", ".join(sorted(source.input_excludes_cache_for))
         includes = f"yes, except {excluded} (cache added back)" if excluded else "yes"
-        lines.append(f"| {source.name} | {scopes} | {includes} | {source.reads} | {source.checked_against} |")
+        outputs = [f"{p}: reported apart, added back" for p in sorted(source.output_excludes_reasoning_for)]
+        outputs += [f"{p}: total − input" for p in sorted(source.output_from_total_for)]
+        output = "yes, except " + "; ".join(outputs) if outputs else "yes"
+        lines.append(f"| {source.name} | {scopes} | {includes} | {output} | {source.reads} | {source.checked_against} |")
     return "\n".join(lines)

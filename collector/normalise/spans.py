@@ -1,8 +1,10 @@
 """OTLP `ExportTraceServiceRequest` → `CallRecord`s, one per GenAI span.
 
-A span is a GenAI call when it carries a `gen_ai.*` (or legacy `llm.*`) request or usage attribute.
-Other spans (HTTP attempts, app spans) are counted as ignored. A GenAI span whose values are out of bounds
-(negative or absurd token counts, wrong types) is rejected with a reason; the rest of the request is kept.
+A span is a GenAI call when it carries a `gen_ai.*` (or legacy `llm.*`, or OpenInference) request or usage
+attribute. Other spans (HTTP attempts, app spans, OpenInference chains and agents) are counted as ignored. A
+GenAI span whose values are out of bounds (negative or absurd token counts, wrong types) is rejected with a
+reason; counts that only disagree with each other are corrected by the source's semantics (sources.py) and the
+row says what was corrected (`llmsight.note`); the rest of the request is kept.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ from llmsight.attributes import (
     SERVER_PORT,
 )
 from llmsight.collector.normalise import variants as v
-from llmsight.collector.normalise.merge import merge_calls
-from llmsight.collector.normalise.sources import LLMSIGHT, source_of
+from llmsight.collector.normalise.merge import PARENT_SPAN, merge_calls
+from llmsight.collector.normalise.sources import LLMSIGHT, Source, source_of
 from llmsight.collector.record import CallRecord
 from llmsight.errors import LLMSightError
 from llmsight.model_tier import ModelTiers
@@ -53,7 +55,8 @@ class InvalidSpan(LLMSightError, ValueError):
 
 
 class NotACall(LLMSightError):
-    """A GenAI span that is not a call of its own (Logfire's usage-free request half of a stream)."""
+    """A GenAI span that is not a call of its own: Logfire's usage-free request half of a stream, an OpenInference
+    chain or agent, another instrumentation's span inside an llmsight call span."""
 
 
 @dataclass
@@ -95,13 +98,13 @@ def _attributes(key_values: Any) -> dict[str, Any]:
 # the order `_KeyPlan.values` returns them in.
 _FIELDS: tuple[tuple[str, ...], ...] = (
     v.PROVIDER, v.OPERATION, v.REQUEST_MODEL, v.RESPONSE_MODEL,
-    v.INPUT_TOKENS, v.OUTPUT_TOKENS, v.CACHE_READ, v.CACHE_WRITE, v.CACHE_WRITE_1H, v.REASONING,
+    v.INPUT_TOKENS, v.OUTPUT_TOKENS, v.TOTAL_TOKENS, v.CACHE_READ, v.CACHE_WRITE, v.CACHE_WRITE_1H, v.REASONING,
     v.FINISH_REASONS, v.SERVICE_TIER, v.TTFT_SECONDS, v.STREAMING, v.RETRIES, v.HTTP_STATUS, v.ERROR_TYPE,
     v.MODEL_TIER, v.STREAM_COMPLETED, v.TASK, v.PROMPT_NAME, v.PROMPT_VERSION, v.PROMPT_PREFIX_HASH, v.TENANT,
-    ("user.id",), ("session.id",), v.RESPONSE_ID, v.RAW_USAGE,
+    ("user.id",), ("session.id",), v.RESPONSE_ID, v.REQUEST_ID, v.RAW_USAGE, v.SPAN_KIND, v.INSIDE_CALL,
 )
 # Read into columns, and still kept in the `attributes` map (a user looks a call up by its response id).
-_ALSO_KEPT = frozenset(v.RESPONSE_ID)
+_ALSO_KEPT = frozenset(v.RESPONSE_ID + v.REQUEST_ID + v.TOTAL_TOKENS)
 _KNOWN = frozenset(name for names in _FIELDS for name in names) - _ALSO_KEPT
 _GENAI_MARKERS = frozenset(v.REQUEST_MODEL + v.PROVIDER + v.INPUT_TOKENS + v.OPERATION)
 _ABSENT = object()  # a key no span has: the plan reads it, with value None, for a field the span lacks
@@ -252,63 +255,76 @@ def batch_request(provider: str, attrs: dict[Any, Any]) -> str:
     return ""
 
 
-def normalise_span(
-    span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: str, environment: str, scope: str,
-    provider_hosts: DeclaredHosts = (),
-) -> CallRecord:
-    attrs[_ABSENT] = None
-    (
-        provider_raw, operation_raw, request_model, response_model,
-        input_tokens, output_tokens, cache_read, cache_write, cache_write_1h, reasoning,
-        finish, service_tier, ttft, streaming, retries, http_status, error_type,
-        model_tier, completed, task, prompt_name, prompt_version, prefix_hash, tenant, user_id, session_id,
-        response_id, raw_usage,
-    ) = plan.values(attrs)
-    source = source_of(scope)
-    if source.usage_free_spans_are_halves and input_tokens is None and output_tokens is None and span.status.code != 2:
-        raise NotACall
-    if source.usage_in_raw_json and raw_usage is not None:
-        raw = _raw_usage(raw_usage)
-        cache_read = cache_read if cache_read is not None else raw["cache_read"]
-        cache_write = cache_write if cache_write is not None else raw["cache_write"]
-        cache_write_1h = cache_write_1h if cache_write_1h is not None else raw["cache_write_1h"]
-        reasoning = reasoning if reasoning is not None else raw["reasoning"]
-        service_tier = service_tier if service_tier is not None else raw["service_tier"]
-    provider_raw = _text(provider_raw).lower()
-    provider = _PROVIDER_NAMES.get(provider_raw, provider_raw)
-    operation_raw = _text(operation_raw).lower()
-    operation = _OPERATION_NAMES.get(operation_raw, operation_raw or "chat")
-    request_model = _text(request_model)
-    response_model = _text(response_model)
+@dataclass(slots=True)
+class _Tokens:
+    """A span's token counts in llmsight's semantics (input includes cache, output includes reasoning)."""
 
-    # Token counts: the common case (a sane int) is checked inline; anything else goes through _tokens.
-    if type(input_tokens) is not int or not 0 <= input_tokens <= MAX_TOKENS:
-        input_tokens = _tokens(input_tokens, v.INPUT_TOKENS[0])
-    if type(output_tokens) is not int or not 0 <= output_tokens <= MAX_TOKENS:
-        output_tokens = _tokens(output_tokens, v.OUTPUT_TOKENS[0]) or 0
-    if type(cache_read) is not int or not 0 <= cache_read <= MAX_TOKENS:
-        cache_read = _tokens(cache_read, v.CACHE_READ[0]) or 0
-    if type(cache_write) is not int or not 0 <= cache_write <= MAX_TOKENS:
-        cache_write = _tokens(cache_write, v.CACHE_WRITE[0]) or 0
-    if type(cache_write_1h) is not int or not 0 <= cache_write_1h <= MAX_TOKENS:
-        cache_write_1h = _tokens(cache_write_1h, v.CACHE_WRITE_1H[0]) or 0
-    if type(reasoning) is not int or not 0 <= reasoning <= MAX_TOKENS:
-        reasoning = _tokens(reasoning, v.REASONING[0]) or 0
-    extra: dict[str, str] = {}
+    input: int
+    output: int
+    cache_read: int
+    cache_write: int
+    cache_write_1h: int
+    reasoning: int
+
+
+def _count(value: Any, name: str) -> int | None:
+    """A token count: the common case (a sane int) inline, anything else checked by `_tokens`."""
+    if type(value) is int and 0 <= value <= MAX_TOKENS:
+        return value
+    return _tokens(value, name)
+
+
+def _usage(source: Source, provider: str, values: tuple[Any, ...], notes: list[str]) -> _Tokens:
+    """Token counts read with the source's semantics (sources.py). A count that cannot be right as reported
+    is corrected the only way it can be and noted: the span is kept whatever its numbers."""
+    input_raw, output, cache_read, cache_write, cache_write_1h, reasoning, total = values
+    input_tokens = _count(input_raw, v.INPUT_TOKENS[0])
+    tokens = _Tokens(
+        input=0, output=_count(output, v.OUTPUT_TOKENS[0]) or 0,
+        cache_read=_count(cache_read, v.CACHE_READ[0]) or 0, cache_write=_count(cache_write, v.CACHE_WRITE[0]) or 0,
+        cache_write_1h=_count(cache_write_1h, v.CACHE_WRITE_1H[0]) or 0,
+        reasoning=_count(reasoning, v.REASONING[0]) or 0,
+    )
+    total_tokens = _count(total, v.TOTAL_TOKENS[0]) if total is not None else None
+    cached = tokens.cache_read + tokens.cache_write
     if input_tokens is None:
-        if cache_read or cache_write:
-            _note(extra, "source reported no input_tokens; input counts cache tokens only")
-        input_tokens = cache_read + cache_write
+        if cached:
+            notes.append("source reported no input_tokens; input counts cache tokens only")
+        tokens.input = cached
     elif not source.input_includes_cache(provider):
-        input_tokens += cache_read + cache_write
-    elif input_tokens < cache_read + cache_write:  # the safety net: only an exclusive count can be smaller
-        _note(extra, "input_tokens excluded cache tokens; added back")
-        input_tokens += cache_read + cache_write
-    if cache_write_1h > cache_write:
-        raise InvalidSpan("1-hour cache writes exceed all cache writes")
-    if reasoning > output_tokens:
-        raise InvalidSpan(f"reasoning tokens ({reasoning}) exceed output tokens ({output_tokens})")
+        tokens.input = input_tokens + cached
+    elif input_tokens < cached:  # the safety net: only an exclusive count can be smaller
+        notes.append("input_tokens excluded cache tokens; added back")
+        tokens.input = input_tokens + cached
+    else:
+        tokens.input = input_tokens
+    if provider in source.output_from_total_for and total_tokens is not None and input_tokens is not None:
+        full = total_tokens - input_tokens  # the total keeps the thoughts the output count leaves out
+        if full > tokens.output:
+            tokens.reasoning = max(tokens.reasoning, full - tokens.output)
+            tokens.output = full
+    elif provider in source.output_excludes_reasoning_for:
+        tokens.output += tokens.reasoning
+    if tokens.reasoning > tokens.output:
+        notes.append(f"output_tokens ({tokens.output}) excluded reasoning tokens ({tokens.reasoning}); added")
+        tokens.output += tokens.reasoning
+    if tokens.cache_write_1h > tokens.cache_write:
+        notes.append(f"cache writes ({tokens.cache_write}) excluded 1-hour writes ({tokens.cache_write_1h}); added")
+        tokens.input += tokens.cache_write_1h - tokens.cache_write if input_tokens is not None else 0
+        tokens.cache_write = tokens.cache_write_1h
+    return tokens
 
+
+def _raw_usage_into(values: list[Any], raw_usage: Any) -> None:
+    """Logfire: the usage counts the span's attributes lack, from `gen_ai.usage.raw`. `values` is
+    [cache_read, cache_write, cache_write_1h, reasoning, service_tier], filled where None."""
+    raw = _raw_usage(raw_usage)
+    for index, key in enumerate(("cache_read", "cache_write", "cache_write_1h", "reasoning", "service_tier")):
+        if values[index] is None:
+            values[index] = raw[key]
+
+
+def _finish_reason(finish: Any) -> str:
     if isinstance(finish, str) and finish.startswith("["):  # Logfire: a JSON array in a string
         try:
             finish = json.loads(finish)
@@ -316,26 +332,38 @@ def normalise_span(
             pass
     if isinstance(finish, (list, tuple)):
         finish = finish[0] if finish else ""
-    if streaming is None and source.usage_free_spans_are_halves:
-        streaming = span.name.startswith("streaming response")  # Logfire's stream span: the only sign
-    streaming = streaming if isinstance(streaming, bool) else str(streaming).lower() == "true"
-    start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
-    if start_ns <= 0 or end_ns < start_ns:
-        raise InvalidSpan("span start/end times are missing or reversed")
-    if ttft is not None:
-        # Only a stream has a first chunk (OpenLIT also sets it for non-streams: the whole response time).
-        ttft = _first_chunk_seconds(ttft, (end_ns - start_ns) / 1e9, extra) if streaming else None
-    status_code = span.status.code  # 2 = ERROR
-    error_type = _text(error_type)
-    model_tier = _text(model_tier) or _TIERS.tier_of(response_model or request_model)
+    return _text(finish)
 
-    for key in plan.extra_keys:
-        if len(extra) >= MAX_EXTRA_ATTRIBUTES:
-            break
+
+def _model(provider: str, model: str) -> str:
+    """A Bedrock model id without its vendor (OpenLLMetry's `nova-lite-v1:0`) gets it back, so it is priced."""
+    if provider == "aws.bedrock" and model.startswith(_BARE_BEDROCK_FAMILIES):
+        return next(vendor for prefix, vendor in v.BEDROCK_BARE_MODEL_VENDORS.items() if model.startswith(prefix)) + model
+    return model
+
+
+def _extra_attributes(attrs: dict[Any, Any], plan: _KeyPlan) -> dict[str, str]:
+    extra: dict[str, str] = {}
+    for key in plan.extra_keys[:MAX_EXTRA_ATTRIBUTES]:
         value = attrs[key]
         text = value if isinstance(value, str) else repr(value)
         extra[key[:MAX_STRING]] = text[:MAX_ATTRIBUTE_VALUE]
+    return extra
+
+
+def _server(source: Source, provider: str, attrs: dict[Any, Any], extra: dict[str, str],
+            provider_hosts: DeclaredHosts) -> str:
+    """Where the call went (`server.address` in `extra`, fixed up) and the provider that follows from it."""
     host, port = extra.get(SERVER_ADDRESS), attrs.get(SERVER_PORT)
+    if host is not None and host.count(":") == 1:  # mistralai's built-in spans say "host:port"
+        name, _, number = host.partition(":")
+        if number.isdigit():
+            host = extra[SERVER_ADDRESS] = name
+            port = int(number)
+    if host is not None and host in source.placeholder_hosts:  # not a server: the provider names the price
+        del extra[SERVER_ADDRESS]
+        _note(extra, f"server.address {host} is the source's placeholder, not the endpoint; left out")
+        host = None
     url_host, url_port = _address_of(extra[_BASE_URL]) if _BASE_URL in extra else ("", None)
     if host is None and url_host:  # the pricer and the provider rule below go by the host
         host = extra[SERVER_ADDRESS] = url_host
@@ -343,11 +371,71 @@ def normalise_span(
         # Peers name every OpenAI-SDK call "openai", wherever it went: named by the host with llmsight's own rule
         # (llmsight/provider_hosts.py), so one call has one provider whichever instrumentation traced it.
         # llmsight's spans were named in the app, under the app's declarations.
-        provider = provider_for(host, port if type(port) is int else url_port, False, provider_hosts)
+        return provider_for(host, port if type(port) is int else url_port, False, provider_hosts)
+    return provider
+
+
+def _content(attrs: dict[Any, Any], plan: _KeyPlan) -> dict[str, str]:
     content: dict[str, str] = {}
     for key in plan.content_keys[:MAX_CONTENT_ATTRIBUTES]:
         value = attrs[key]
         content[key[:MAX_STRING]] = (value if isinstance(value, str) else repr(value))[:MAX_CONTENT_VALUE]
+    return content
+
+
+def normalise_span(
+    span: Any, attrs: dict[Any, Any], plan: _KeyPlan, service: str, environment: str, scope: str,
+    provider_hosts: DeclaredHosts = (),
+) -> CallRecord:
+    attrs[_ABSENT] = None
+    (
+        provider_raw, operation_raw, request_model, response_model,
+        input_tokens, output_tokens, total_tokens, cache_read, cache_write, cache_write_1h, reasoning,
+        finish, service_tier, ttft, streaming, retries, http_status, error_type,
+        model_tier, completed, task, prompt_name, prompt_version, prefix_hash, tenant, user_id, session_id,
+        response_id, request_id, raw_usage, span_kind, inside_call,
+    ) = plan.values(attrs)
+    source = source_of(scope)
+    if inside_call is not None and source is not LLMSIGHT:
+        raise NotACall  # the same call as the llmsight span it ran inside (llmsight/_inner_spans.py)
+    if span_kind is not None and str(span_kind).upper() not in _CALL_SPAN_KINDS:
+        raise NotACall  # OpenInference: a chain, agent, tool… span around calls, not a call
+    if source.usage_free_spans_are_halves and input_tokens is None and output_tokens is None and span.status.code != 2:
+        raise NotACall
+    if source.usage_in_raw_json and raw_usage is not None:
+        filled = [cache_read, cache_write, cache_write_1h, reasoning, service_tier]
+        _raw_usage_into(filled, raw_usage)
+        cache_read, cache_write, cache_write_1h, reasoning, service_tier = filled
+    provider_raw = _text(provider_raw).lower()
+    provider = _PROVIDER_NAMES.get(provider_raw, provider_raw)
+    operation_raw = _text(operation_raw).lower()
+    operation = _OPERATION_NAMES.get(operation_raw, operation_raw or "chat")
+    request_model = _model(provider, _text(request_model))
+    response_model = _model(provider, _text(response_model))
+    notes: list[str] = []
+    tokens = _usage(source, provider, (input_tokens, output_tokens, cache_read, cache_write, cache_write_1h,
+                                       reasoning, total_tokens), notes)
+
+    if streaming is None and source.usage_free_spans_are_halves:
+        streaming = span.name.startswith("streaming response")  # Logfire's stream span: the only sign
+    streaming = streaming if isinstance(streaming, bool) else str(streaming).lower() == "true"
+    start_ns, end_ns = span.start_time_unix_nano, span.end_time_unix_nano
+    if start_ns <= 0 or end_ns < start_ns:
+        raise InvalidSpan("span start/end times are missing or reversed")
+    extra = _extra_attributes(attrs, plan)
+    for note in notes:
+        _note(extra, note)
+    if ttft is not None:
+        # Only a stream has a first chunk (OpenLIT also sets it for non-streams: the whole response time).
+        ttft = _first_chunk_seconds(ttft, (end_ns - start_ns) / 1e9, extra) if streaming else None
+    status_code = span.status.code  # 2 = ERROR
+    error_type = _text(error_type)
+    model_tier = _text(model_tier) or _TIERS.tier_of(response_model or request_model)
+    provider = _server(source, provider, attrs, extra, provider_hosts)
+    if len(span.parent_span_id) == 8:  # followed when this span or its parent has no id (merge.py)
+        extra[PARENT_SPAN] = span.parent_span_id.hex()
+    # Bedrock returns no response id: its request id (x-amzn-requestid) is the call's identity there.
+    identity = _text(request_id) if provider == "aws.bedrock" and request_id else _text(response_id)
 
     return CallRecord(
         ts=datetime.fromtimestamp(start_ns // 1000 / 1e6, tz=timezone.utc),
@@ -367,12 +455,12 @@ def normalise_span(
         error_type=error_type,
         http_status=http_status if type(http_status) is int and 0 <= http_status < 1000 else 0,
         retries=retries if type(retries) is int and 0 <= retries < 10_000 else 0,
-        input_tokens=input_tokens,
-        cache_read_tokens=cache_read,
-        cache_write_tokens=cache_write,
-        cache_write_1h_tokens=cache_write_1h,
-        output_tokens=output_tokens,
-        reasoning_tokens=reasoning,
+        input_tokens=tokens.input,
+        cache_read_tokens=tokens.cache_read,
+        cache_write_tokens=tokens.cache_write,
+        cache_write_1h_tokens=tokens.cache_write_1h,
+        output_tokens=tokens.output,
+        reasoning_tokens=tokens.reasoning,
         ttft_ms=ttft * 1000 if ttft is not None else None,
         duration_ms=(end_ns - start_ns) / 1e6,
         # costs and cache_savings: the pricer fills them in
@@ -381,16 +469,18 @@ def normalise_span(
         prompt_version=_text(prompt_version),
         prompt_prefix_hash=_text(prefix_hash),
         tenant=_text(tenant),
-        finish_reason=_text(finish),
+        finish_reason=_finish_reason(finish),
         instrumentation=_text(scope),
         attributes=extra,
         user_id=_text(user_id),
         session_id=_text(session_id),
-        content=content,
-        call_id=call_id(service, span.trace_id, span.span_id, _text(response_id), batch_request(provider, attrs)),
+        content=_content(attrs, plan),
+        call_id=call_id(service, span.trace_id, span.span_id, identity, batch_request(provider, attrs)),
     )
 
 
+_CALL_SPAN_KINDS = frozenset({"LLM", "EMBEDDING"})
+_BARE_BEDROCK_FAMILIES = tuple(v.BEDROCK_BARE_MODEL_VENDORS)
 _PROVIDER_NAMES = v.PROVIDER_NAMES
 _OPERATION_NAMES = v.OPERATION_NAMES
 _BASE_URL = v.BASE_URL[0]

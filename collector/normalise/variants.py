@@ -1,41 +1,56 @@
 """Attribute variants across GenAI instrumentations, first match wins.
 
 Sources: llmsight (ARCHITECTURE.md), the GenAI semantic conventions, OpenLLMetry / traceloop
-(`opentelemetry-instrumentation-openai|anthropic`), the official OTel openai-v2, OpenLIT, Logfire, and the
-anthropic SDK's built-in tracing (`com.anthropic.sdk.python`).
+(`opentelemetry-instrumentation-openai|anthropic|google-generativeai|bedrock|mistralai`), the official OTel
+openai-v2 and botocore, OpenInference (`llm.*`, `llm.token_count.*`), OpenLIT, Logfire, and the anthropic
+SDK's built-in tracing (`com.anthropic.sdk.python`).
 """
 
 from __future__ import annotations
 
 from llmsight import attributes as a
 
-PROVIDER = (a.GEN_AI_PROVIDER_NAME, "gen_ai.system")
+# OpenInference: `llm.provider` is who serves the call (aws for Bedrock), `llm.system` the model family (anthropic
+# on Bedrock): the family only when no provider is named (its openai spans name none).
+PROVIDER = (a.GEN_AI_PROVIDER_NAME, "gen_ai.system", "llm.provider", "llm.system")
 OPERATION = (a.GEN_AI_OPERATION_NAME, "llm.request.type")
-REQUEST_MODEL = (a.GEN_AI_REQUEST_MODEL, "llm.request.model")
+REQUEST_MODEL = (a.GEN_AI_REQUEST_MODEL, "llm.request.model", "llm.model_name")
 RESPONSE_MODEL = (a.GEN_AI_RESPONSE_MODEL, "llm.response.model")
 RESPONSE_ID = (a.GEN_AI_RESPONSE_ID,)
-INPUT_TOKENS = (a.GEN_AI_USAGE_INPUT_TOKENS, "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens")
-OUTPUT_TOKENS = (a.GEN_AI_USAGE_OUTPUT_TOKENS, "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens")
+# Bedrock's identity: the x-amzn-requestid response header (OTel botocore's and llmsight's name for it).
+REQUEST_ID = (a.AWS_REQUEST_ID,)
+INPUT_TOKENS = (a.GEN_AI_USAGE_INPUT_TOKENS, "gen_ai.usage.prompt_tokens", "llm.usage.prompt_tokens",
+                "llm.token_count.prompt")
+OUTPUT_TOKENS = (a.GEN_AI_USAGE_OUTPUT_TOKENS, "gen_ai.usage.completion_tokens", "llm.usage.completion_tokens",
+                 "llm.token_count.completion")
+TOTAL_TOKENS = ("gen_ai.usage.total_tokens", "llm.usage.total_tokens", "llm.token_count.total")
 CACHE_READ = (
     a.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS,
     "gen_ai.usage.cache_read_input_tokens",
     "gen_ai.usage.cached_tokens",
+    "llm.token_count.prompt_details.cache_read",
 )
 CACHE_WRITE = (
-    a.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS,
+    a.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS,
+    "gen_ai.usage.cache_creation.input_tokens",  # the semconv name before cache_write (OpenLLMetry, OTel botocore)
     "gen_ai.usage.cache_creation_input_tokens",
-    "gen_ai.usage.cache_write.input_tokens",
+    "llm.token_count.prompt_details.cache_write",
 )
 CACHE_WRITE_1H = (
-    a.LLMSIGHT_CACHE_CREATION_1H_INPUT_TOKENS,
+    a.LLMSIGHT_CACHE_WRITE_1H_INPUT_TOKENS,
+    "llmsight.usage.cache_creation_1h.input_tokens",  # llmsight's name before the semconv's cache_write
     "anthropic.usage.cache_creation.ephemeral_1h_input_tokens",
 )
 REASONING = (
     a.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS,
     "gen_ai.usage.reasoning_tokens",
     "llm.usage.reasoning_tokens",
+    "llm.token_count.completion_details.reasoning",
 )
-FINISH_REASONS = (a.GEN_AI_RESPONSE_FINISH_REASONS, "anthropic.message.stop_reason", "llm.response.finish_reason")
+FINISH_REASONS = (a.GEN_AI_RESPONSE_FINISH_REASONS, "anthropic.message.stop_reason", "llm.response.finish_reason",
+                  "llm.finish_reason")
+SPAN_KIND = ("openinference.span.kind",)  # OpenInference: only LLM and EMBEDDING spans are calls
+INSIDE_CALL = (a.LLMSIGHT_CALL_INSIDE,)  # another instrumentation's span inside an llmsight call span
 SERVICE_TIER = (
     a.LLMSIGHT_SERVICE_TIER,
     "gen_ai.openai.response.service_tier",
@@ -73,7 +88,9 @@ PROVIDER_NAMES = {
     "azure_openai": "azure.ai.openai",
     "aws.bedrock": "aws.bedrock",
     "bedrock": "aws.bedrock",
+    "aws": "aws.bedrock",  # OpenInference's Bedrock spans
     "gcp.gemini": "gcp.gemini",
+    "gcp.gen_ai": "gcp.gemini",  # semconv: any Google GenAI endpoint (OpenLLMetry); Vertex AI's host says vertex
     "gemini": "gcp.gemini",
     "google": "gcp.gemini",
     "gcp.vertex_ai": "gcp.vertex_ai",
@@ -94,6 +111,8 @@ PROVIDER_NAMES = {
     "self_hosted": "self_hosted",  # llmsight's name for an OpenAI-compatible server on a local or private host
     "self-hosted": "self_hosted",
 }
+# Bedrock model ids some sources send without their vendor (OpenLLMetry's Nova `nova-lite-v1:0`).
+BEDROCK_BARE_MODEL_VENDORS = {"nova-": "amazon.", "titan-": "amazon."}
 OPERATION_NAMES = {
     "chat": "chat",
     "completion": "text_completion",

@@ -119,42 +119,50 @@ def _latest(table: str) -> str:
             f"FROM {DATABASE}.{table} GROUP BY provider, endpoint, bucket_start)")
 
 
-def completed_day_lines(day: str) -> str:
-    """SQL (a FROM clause) for the alert rules: one row per provider × model × token class of the UTC day starting at
-    `day` (a SQL expression), with provider_tokens, stored_tokens, provider_usd, stored_usd (USD lines only) and the
-    provider's `bill` for the day. Cache writes are one class here (llm_calls keeps one cost for both TTLs)."""
+def bill_lines(first_day: str, end_day: str) -> str:
+    """SQL (a FROM clause) for alert rules and dashboards: one row per UTC day × provider × model × token class for
+    the days from `first_day` up to (not including) `end_day` (SQL expressions of day starts), with provider_tokens,
+    stored_tokens, provider_usd, stored_usd (USD lines only) and the provider's `bill` for the day (every USD line,
+    other charges included). Cache writes are one class here (llm_calls keeps one cost for both TTLs)."""
     latest_usage, latest_costs = _latest(USAGE_TABLE), _latest(COSTS_TABLE)
-    in_day = f"bucket_start = {day}"
+    in_days = f"bucket_start >= {first_day} AND bucket_start < {end_day}"
     usage = (
-        "SELECT provider, model, tupleElement(c, 1) AS token_class, tupleElement(c, 2) AS provider_tokens, "
-        "toInt64(0) AS stored_tokens, toFloat64(0) AS provider_usd, toFloat64(0) AS stored_usd "
-        f"FROM {DATABASE}.{USAGE_TABLE} ARRAY JOIN [('uncached_input', toInt64(uncached_input_tokens)), "
-        "('cache_read', toInt64(cache_read_tokens)), "
+        "SELECT toDate(bucket_start) AS day, provider, model, tupleElement(c, 1) AS token_class, "
+        "tupleElement(c, 2) AS provider_tokens, toInt64(0) AS stored_tokens, toFloat64(0) AS provider_usd, "
+        f"toFloat64(0) AS stored_usd FROM {DATABASE}.{USAGE_TABLE} ARRAY JOIN "
+        "[('uncached_input', toInt64(uncached_input_tokens)), ('cache_read', toInt64(cache_read_tokens)), "
         "('cache_write', toInt64(cache_write_5m_tokens) + toInt64(cache_write_1h_tokens)), "
         "('output', toInt64(output_tokens))] AS c "
-        f"WHERE model != '' AND {in_day} AND {latest_usage}"
+        f"WHERE model != '' AND {in_days} AND {latest_usage}"
     )
     stored = (
-        "SELECT provider, if(response_model != '', response_model, request_model), tupleElement(c, 1), toInt64(0), "
-        f"tupleElement(c, 2), toFloat64(0), tupleElement(c, 3) FROM {DATABASE}.llm_calls ARRAY JOIN "
+        "SELECT toDate(ts), provider, if(response_model != '', response_model, request_model), tupleElement(c, 1), "
+        f"toInt64(0), tupleElement(c, 2), toFloat64(0), tupleElement(c, 3) FROM {DATABASE}.llm_calls ARRAY JOIN "
         "[('uncached_input', toInt64(input_tokens) - toInt64(cache_read_tokens) - toInt64(cache_write_tokens), "
         "ifNull(input_cost, 0)), ('cache_read', toInt64(cache_read_tokens), ifNull(cache_read_cost, 0)), "
         "('cache_write', toInt64(cache_write_tokens), ifNull(cache_write_cost, 0)), "
         "('output', toInt64(output_tokens), ifNull(output_cost, 0))] AS c "
-        f"WHERE ts >= {day} AND ts < {day} + INTERVAL 1 DAY AND status = 'ok' AND provider IN ('openai', 'anthropic')"
+        f"WHERE ts >= {first_day} AND ts < {end_day} AND status = 'ok' AND provider IN ('openai', 'anthropic')"
     )
     costs = (
-        "SELECT provider, model, if(token_class IN ('cache_write_5m', 'cache_write_1h'), 'cache_write', token_class), "
+        "SELECT toDate(bucket_start), provider, model, "
+        "if(token_class IN ('cache_write_5m', 'cache_write_1h'), 'cache_write', token_class), "
         f"toInt64(0), toInt64(0), toFloat64(amount), toFloat64(0) FROM {DATABASE}.{COSTS_TABLE} "
-        f"WHERE token_class != '' AND currency = 'USD' AND {in_day} AND {latest_costs}"
+        f"WHERE token_class != '' AND currency = 'USD' AND {in_days} AND {latest_costs}"
     )
     return (
-        "(SELECT provider, model, token_class, sum(provider_tokens) AS provider_tokens, sum(stored_tokens) AS stored_tokens, "
-        "sum(provider_usd) AS provider_usd, sum(stored_usd) AS stored_usd "
-        f"FROM ({usage} UNION ALL {stored} UNION ALL {costs}) GROUP BY provider, model, token_class) AS line "
-        f"LEFT JOIN (SELECT provider, toFloat64(sum(amount)) AS bill FROM {DATABASE}.{COSTS_TABLE} "
-        f"WHERE currency = 'USD' AND {in_day} AND {latest_costs} GROUP BY provider) AS day_bill USING (provider)"
+        "(SELECT day, provider, model, token_class, sum(provider_tokens) AS provider_tokens, "
+        "sum(stored_tokens) AS stored_tokens, sum(provider_usd) AS provider_usd, sum(stored_usd) AS stored_usd "
+        f"FROM ({usage} UNION ALL {stored} UNION ALL {costs}) GROUP BY day, provider, model, token_class) AS line "
+        f"LEFT JOIN (SELECT toDate(bucket_start) AS day, provider, toFloat64(sum(amount)) AS bill "
+        f"FROM {DATABASE}.{COSTS_TABLE} WHERE currency = 'USD' AND {in_days} AND {latest_costs} "
+        "GROUP BY day, provider) AS day_bill USING (day, provider)"
     )
+
+
+def completed_day_lines(day: str) -> str:
+    """bill_lines of the one UTC day starting at `day`."""
+    return bill_lines(day, f"{day} + INTERVAL 1 DAY")
 
 
 # The last completed UTC day before the alert's evaluation time (Grafana's $__toTime).

@@ -113,6 +113,9 @@ class BedrockOperations:
         """Read (or wrap) the operation's result; True when a stream now owns the call's end."""
         metadata = result.get("ResponseMetadata") or {}
         call.http_status = metadata.get("HTTPStatusCode") or call.http_status
+        # Bedrock returns no response id: the request id (x-amzn-requestid) is the call's identity, under the
+        # name OTel botocore records it with.
+        call.set_attribute(attr.AWS_REQUEST_ID, metadata.get("RequestId") or None)
         if operation == CONVERSE:
             call.usage = converse_usage(result.get("usage"))
             call.service_tier = (result.get("serviceTier") or {}).get("type")

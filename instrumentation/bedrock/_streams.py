@@ -82,23 +82,33 @@ class InvokeStreamAccumulator:
 
     def on_item(self, event: Any) -> None:
         chunk = event.get("chunk")
-        if chunk is None:
-            return
-        data = json.loads(chunk["bytes"])
+        data = json.loads(chunk["bytes"]) if chunk is not None else None
         if not isinstance(data, dict):
             return
-        kind = data.get("type")
-        if kind is not None:  # Anthropic
-            if kind == "content_block_delta":
-                self._content()
-            elif kind == "message_start":
-                message = data.get("message") or {}
-                self.response_id, self.response_model = message.get("id"), message.get("model")
-                self.anthropic.merge(as_object(message.get("usage")))
-            elif kind == "message_delta":
-                self.anthropic.merge(as_object(data.get("usage")))
-                self.stop_reason = (data.get("delta") or {}).get("stop_reason") or self.stop_reason
-        elif "contentBlockDelta" in data:  # Nova
+        if data.get("type") is not None:
+            self._anthropic(data)
+        else:
+            self._other_family(data)
+        metrics = data.get("amazon-bedrock-invocationMetrics")
+        if metrics is not None:
+            self.metrics = metrics
+
+    def _anthropic(self, data: dict[str, Any]) -> None:
+        """Anthropic's message events: the id, model and usage open the stream, the delta closes the usage."""
+        kind = data["type"]
+        if kind == "content_block_delta":
+            self._content()
+        elif kind == "message_start":
+            message = data.get("message") or {}
+            self.response_id, self.response_model = message.get("id"), message.get("model")
+            self.anthropic.merge(as_object(message.get("usage")))
+        elif kind == "message_delta":
+            self.anthropic.merge(as_object(data.get("usage")))
+            self.stop_reason = (data.get("delta") or {}).get("stop_reason") or self.stop_reason
+
+    def _other_family(self, data: dict[str, Any]) -> None:
+        """Nova's Converse-like events, Llama's `generation` and Mistral's `outputs` pieces."""
+        if "contentBlockDelta" in data:  # Nova
             self._content()
         elif "messageStop" in data:
             self.stop_reason = data["messageStop"].get("stopReason")
@@ -112,9 +122,6 @@ class InvokeStreamAccumulator:
             if output.get("text"):
                 self._content()
             self.stop_reason = output.get("stop_reason") or self.stop_reason
-        metrics = data.get("amazon-bedrock-invocationMetrics")
-        if metrics is not None:
-            self.metrics = metrics
 
     def _content(self) -> None:
         if not self.call.first_chunk_ns:

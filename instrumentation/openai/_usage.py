@@ -1,7 +1,7 @@
 """OpenAI usage objects → llmsight `Usage` (input includes cache; output includes reasoning).
 
 A field the response does not report stays None, so its span attribute is left unset: OpenAI reports
-no cache writes for most models, and a `cache_creation.input_tokens=0` would claim it did.
+no cache writes for most models, and a `cache_write.input_tokens=0` would claim it did.
 """
 
 from __future__ import annotations

@@ -72,6 +72,9 @@ class AdminConfig:
     page_size: int | None = None  # fewer buckets per page than asked for (paging exercised with little data)
     discounts: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (provider, model) -> share off
     charges: list[Charge] = field(default_factory=list)
+    # Report paths (e.g. "/v1/organization/usage/completions") whose first result comes back in a shape the
+    # provider does not document (a count as text): a client must skip that bucket, not crash or write it in part.
+    malformed: set[str] = field(default_factory=set)
 
 
 def key_id(provider: str, api_key: str) -> str:
@@ -386,6 +389,18 @@ class AdminApi:
                    "created_at": "2025-01-15T00:00:00Z", "created_by": {"id": "user_local", "type": "user"}}
                   for i, k in enumerate(api_keys)]
         return _list_page(listed, query, "after_id")
+
+
+def malform(payload: dict[str, Any]) -> dict[str, Any]:
+    """The first result of the first bucket that has one, with its token counts as text."""
+    for bucket in payload.get("data", []):
+        if bucket.get("results"):
+            result = bucket["results"][0]
+            for name in ("input_tokens", "uncached_input_tokens", "amount"):
+                if name in result:
+                    result[name] = "n/a"
+            break
+    return payload
 
 
 def _openai_page(data: list[dict[str, Any]], window: _Window) -> dict[str, Any]:

@@ -37,7 +37,7 @@ from llmsight.testing import (
     wire_mistral,
     wire_openai,
 )
-from llmsight.testing.admin import AdminApi, AdminConfig, AdminError, dumps
+from llmsight.testing.admin import AdminApi, AdminConfig, AdminError, dumps, malform
 from llmsight.testing.faults import Fault, FaultPlan
 from llmsight.testing.simulation import Billed, Ledger, PromptCache
 
@@ -243,6 +243,8 @@ class _Handler(BaseHTTPRequestHandler):
             if route is None:
                 raise AdminError(404, f"no route for {path}", "not_found_error")
             payload = route()
+            if path in admin.config.malformed:
+                payload = malform(payload)
         except AdminError as exc:
             body = (wire_anthropic.error_body(exc.status) if provider == "anthropic" else wire_openai.error_body(exc.status))
             if provider == "anthropic":

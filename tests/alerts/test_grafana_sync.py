@@ -109,7 +109,7 @@ def test_first_sync_creates_second_sync_updates(grafana: FakeGrafana) -> None:
     dashboards = [b for m, p, b in grafana.calls if p == "/api/dashboards/db"]
     assert {d["dashboard"]["uid"] for d in dashboards} == {
         "llmsight-spend", "llmsight-prompt-cache", "llmsight-latency", "llmsight-reliability", "llmsight-model-tiers",
-        "llmsight-calls"}
+        "llmsight-calls", "llmsight-bill"}
     assert all(d["overwrite"] and d["folderUid"] == "llmsight" for d in dashboards)
     group = bodies["PUT /api/v1/provisioning/folder/llmsight/rule-groups/llmsight"]
     assert len(group["rules"]) == len(load_rules().rules) and group["interval"] == 60

@@ -147,3 +147,12 @@ def shared_collector(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Colle
     yield process
     if process.process and process.process.poll() is None:
         assert process.stop() == 0
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[Store]:
+    """An embedded store of this test's own, schema created (a module's own `store` fixture takes precedence)."""
+    opened = Store.open(f"chdb://{tmp_path / 'store'}")
+    opened.ensure_schema()
+    yield opened
+    opened.close()

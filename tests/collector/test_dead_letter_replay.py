@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-
-import pytest
 
 from llmsight.collector.dead_letter import replay, write_rows
 from llmsight.collector.record import CallRecord
@@ -25,14 +22,6 @@ def _calls(first: int, count: int, *, with_call_id: bool = True) -> list[CallRec
                    request_model="gpt-4o", input_tokens=10 + n, call_id=f"{n + 7000:032x}" if with_call_id else "")
         for n in range(first, first + count)
     ]
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"chdb://{tmp_path / 'store'}")
-    opened.ensure_schema()
-    yield opened
-    opened.close()
 
 
 def _stored(store: Store) -> int:

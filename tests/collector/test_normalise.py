@@ -3,6 +3,7 @@ same code through a real collector process and real exporters)."""
 
 from __future__ import annotations
 
+
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue
@@ -11,6 +12,7 @@ from opentelemetry.proto.trace.v1.trace_pb2 import ResourceSpans, ScopeSpans, Sp
 
 from llmsight.collector.normalise import sources
 from llmsight.collector.normalise import spans as normalise
+from llmsight.collector.record import CallRecord
 from tests.collector.spans import _kv
 
 START_NS = 1_760_000_000_000_000_000
@@ -54,9 +56,11 @@ def test_openllmetry_legacy_names_map_to_the_same_row_as_semconv() -> None:
 
 SCOPES = {  # a real scope name of each source (tests/peers run the libraries themselves)
     "llmsight": "llmsight.anthropic", "anthropic SDK built-in": "com.anthropic.sdk.python",
-    "OpenLLMetry openai/anthropic": "opentelemetry.instrumentation.anthropic",
+    "OpenLLMetry": "opentelemetry.instrumentation.anthropic",
     "OTel openai-v2": "opentelemetry.util.genai.handler", "OpenLIT": "openlit.otel.tracing",
-    "Logfire": "logfire.anthropic", "unknown": "some.other.library",
+    "OTel botocore (contrib)": "opentelemetry.instrumentation.botocore.bedrock-runtime",
+    "OpenInference": "openinference.instrumentation.anthropic",
+    "Logfire": "logfire.anthropic", "mistralai SDK built-in": "mistralai_sdk_tracer", "unknown": "some.other.library",
 }
 
 
@@ -108,8 +112,6 @@ def test_non_genai_spans_are_counted_not_stored() -> None:
     ({"gen_ai.usage.input_tokens": "ten"}, "must be an integer"),
     ({"gen_ai.usage.input_tokens": True}, "got a boolean"),
     ({"gen_ai.usage.input_tokens": 1.5}, "must be an integer"),
-    ({"gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 2,
-      "gen_ai.usage.reasoning.output_tokens": 3}, "reasoning tokens (3) exceed output tokens (2)"),
 ])
 def test_invalid_values_reject_the_span_with_a_reason_and_keep_the_rest(attrs: dict[str, object], reason: str) -> None:
     bad = _span({"gen_ai.request.model": "gpt-4o", **attrs}, index=1)
@@ -217,6 +219,71 @@ def test_logfire_raw_usage_gives_cache_and_reasoning() -> None:
         "gen_ai.response.finish_reasons": '["end_turn"]'}))
     assert (record.input_tokens, record.cache_write_tokens, record.cache_write_1h_tokens, record.reasoning_tokens,
             record.service_tier, record.finish_reason) == (1532, 1519, 1519, 44, "standard", "end_turn")
+
+
+def _one(attrs: dict[str, object], scope: str) -> CallRecord:
+    (record,) = normalise.normalise_request(_request(_span(attrs), scope=scope)).records
+    return record
+
+
+def test_reasoning_above_output_is_kept_and_corrected_not_rejected() -> None:
+    """The counts OpenLIT sends for a Gemini thinking call (output = candidates only, thoughts beside it) were
+    rejected ("reasoning tokens exceed output tokens") and the call lost. Any source: kept, reasoning added to
+    the output, the correction noted on the row."""
+    attrs = {"gen_ai.system": "openai", "gen_ai.request.model": "o4-mini", "gen_ai.usage.input_tokens": 10,
+             "gen_ai.usage.output_tokens": 2, "gen_ai.usage.reasoning.output_tokens": 3}
+    record = _one(attrs, "some.other.library")
+    assert (record.output_tokens, record.reasoning_tokens) == (5, 3)
+    assert "excluded reasoning" in record.attributes["llmsight.note"]
+
+
+def test_openlit_gemini_output_gets_its_thinking_added_without_a_note() -> None:
+    attrs = {"gen_ai.system": "gemini", "gen_ai.request.model": "gemini-2.5-flash", "gen_ai.usage.input_tokens": 1406,
+             "gen_ai.usage.output_tokens": 49, "gen_ai.usage.reasoning_tokens": 98}
+    record = _one(attrs, "openlit.otel.tracing")
+    assert (record.provider, record.output_tokens, record.reasoning_tokens) == ("gcp.gemini", 147, 98)
+    assert "llmsight.note" not in record.attributes  # the source's semantics, not a correction
+
+
+def test_openllmetry_gemini_is_gemini_and_its_output_is_total_minus_input() -> None:
+    """OpenLLMetry 0.62.4 (real span, tests/peers): `gcp.gen_ai`, output 49 without the 98 thoughts, total 1553."""
+    attrs = {"gen_ai.provider.name": "gcp.gen_ai", "gen_ai.request.model": "gemini-2.5-flash",
+             "gen_ai.usage.input_tokens": 1406, "gen_ai.usage.output_tokens": 49, "gen_ai.usage.total_tokens": 1553,
+             "gen_ai.usage.cache_read.input_tokens": 1395}
+    record = _one(attrs, "opentelemetry.instrumentation.google_generativeai")
+    assert (record.provider, record.input_tokens, record.output_tokens, record.reasoning_tokens) == (
+        "gcp.gemini", 1406, 147, 98)
+
+
+@pytest.mark.parametrize("scope", ["opentelemetry.instrumentation.bedrock",
+                                   "opentelemetry.instrumentation.botocore.bedrock-runtime"])
+def test_bedrock_input_of_openllmetry_and_botocore_excludes_cache_even_when_longer(scope: str) -> None:
+    """A cached call with a long uncached suffix: input 522 exclusive of 1386 cache reads (was stored as 522)."""
+    attrs = {"gen_ai.system": "aws.bedrock", "gen_ai.request.model": "nova-lite-v1:0", "gen_ai.usage.input_tokens": 1522,
+             "gen_ai.usage.cache_read.input_tokens": 1386, "gen_ai.usage.output_tokens": 30, "aws.request_id": "r-1"}
+    record = _one(attrs, scope)
+    assert (record.input_tokens, record.cache_read_tokens) == (2908, 1386)
+    assert record.request_model == "amazon.nova-lite-v1:0"  # priced: genai-prices knows the vendor-prefixed id
+    assert record.call_id == normalise.call_id(record.service, bytes.fromhex(record.trace_id), b"", "r-1")
+
+
+def test_openinference_llm_spans_are_calls_and_chains_are_not() -> None:
+    llm = {"openinference.span.kind": "LLM", "llm.provider": "google", "llm.model_name": "gemini-2.5-flash",
+           "llm.token_count.prompt": 1406, "llm.token_count.completion": 147, "llm.token_count.total": 1553,
+           "llm.token_count.prompt_details.cache_read": 1395, "llm.token_count.completion_details.reasoning": 98}
+    record = _one(llm, "openinference.instrumentation.google_genai")
+    assert (record.provider, record.request_model, record.input_tokens, record.cache_read_tokens,
+            record.output_tokens, record.reasoning_tokens) == ("gcp.gemini", "gemini-2.5-flash", 1406, 1395, 147, 98)
+    chain = {"openinference.span.kind": "CHAIN", "llm.model_name": "gpt-4o", "llm.token_count.prompt": 10}
+    result = normalise.normalise_request(_request(_span(chain), scope="openinference.instrumentation.langchain"))
+    assert (result.records, result.ignored) == ([], 1)
+
+
+def test_openlit_placeholder_bedrock_host_is_not_a_server() -> None:
+    attrs = {"gen_ai.system": "aws.bedrock", "gen_ai.request.model": "amazon.nova-lite-v1:0",
+             "server.address": "aws.amazon.com", "gen_ai.usage.input_tokens": 10, "gen_ai.usage.output_tokens": 4}
+    record = _one(attrs, "openlit.otel.tracing")
+    assert "server.address" not in record.attributes and "placeholder" in record.attributes["llmsight.note"]
 
 
 def test_report_json_is_valid_json_whatever_the_stored_values() -> None:

@@ -127,3 +127,42 @@ def test_a_version_1_store_gains_the_call_identity(tmp_path: Path) -> None:
         assert "call_id" in columns
     finally:
         store.close()
+
+
+def _drain(collector: CollectorProcess) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        pipeline = collector.metrics()["pipeline"]
+        if pipeline["stored"] + pipeline["merged_calls"] + pipeline["already_stored"] >= pipeline["submitted"]:
+            return
+        time.sleep(0.05)
+
+
+def _nested(parent_first: bool) -> list[ExportTraceServiceRequest]:
+    """OpenLIT's mistral span (with the response id) around mistralai 1.x's own span of the same call (no id):
+    what tests/peers/recordings/openlit.json holds, in one trace, child inside parent."""
+    usage = {"gen_ai.provider.name": "mistral_ai", "gen_ai.request.model": "mistral-small-latest",
+             "gen_ai.usage.output_tokens": 37}
+    outer = _request("openlit.instrumentation.mistral", 7, {
+        **usage, "gen_ai.response.id": "cmpl-7", "gen_ai.usage.input_tokens": 1402,
+        "gen_ai.usage.cache_read.input_tokens": 1280})
+    inner = _request("mistralai_sdk_tracer", 8, {**usage, "gen_ai.usage.prompt_tokens": 1402})
+    inner_span = inner.resource_spans[0].scope_spans[0].spans[0]
+    inner_span.trace_id = (7).to_bytes(16, "big")
+    inner_span.parent_span_id = (7).to_bytes(8, "big")
+    return [outer, inner] if parent_first else [inner, outer]
+
+
+def test_an_idless_span_inside_or_around_its_call_is_one_row_in_either_order(tmp_path: Path) -> None:
+    """A span without the provider's id is joined with the span of the same call around or inside it (same
+    trace, parent link, same provider and model), in the batch and from the store, whichever is stored first."""
+    for parent_first in (True, False):
+        collector = CollectorProcess(tmp_path / f"c{parent_first}", []).start()
+        for request in _nested(parent_first):
+            assert post_protobuf(collector.http_endpoint, request) == 200
+            _drain(collector)  # stored before the other half arrives: the store decides
+        rows, calls, merged = _settle(collector)
+        assert (rows, calls, merged) == (1, 1, 1), parent_first
+        (row,) = collector.rows()
+        assert row["input_tokens"] == 1402
+        assert collector.stop() == 0

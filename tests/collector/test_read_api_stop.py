@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -31,14 +29,6 @@ class LongReports(Operations):
     def report(self, request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
         query(LONG_QUERY)
         return {"totals": {"calls": 0}}
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"chdb://{tmp_path / 'store'}")
-    opened.ensure_schema()
-    yield opened
-    opened.close()
 
 
 def _running_reads(store: Store) -> int:

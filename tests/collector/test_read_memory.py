@@ -7,10 +7,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from llmsight.collector.query_api import (
     READ_LIMITS,
@@ -23,14 +20,6 @@ from llmsight.collector.store import Store, StoreError
 
 MIB = 1024 * 1024
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "collector.md"
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"chdb://{tmp_path / 'store'}")
-    opened.ensure_schema()
-    yield opened
-    opened.close()
 
 
 def test_read_limits_add_up_to_the_documented_bound() -> None:

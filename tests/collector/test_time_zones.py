@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from llmsight.collector.app import read_api_operations
 from llmsight.collector.dead_letter import replay, write_rows
 from llmsight.collector.instants import parse_instant
-from llmsight.collector.query_api import Operations, ReportRequest
+from llmsight.collector.query_api import ReportRequest
 from llmsight.collector.record import CallRecord
 from llmsight.collector.report.queries import build_report
 from llmsight.collector.report.window import Window
@@ -49,7 +50,7 @@ def test_report_window_with_an_offset_finds_the_calls_inside_it(store: Store) ->
     assert build_report(store.query, window)["totals"]["calls"] == 1
     # The read API's request carries the times as the client wrote them, offsets included.
     request = ReportRequest.model_validate_json('{"start": "2026-12-04T10:10-10:00", "end": "2026-12-04T10:20-10:00"}')
-    operations = Operations(store.read)
+    operations = read_api_operations(store.read)
     report = operations.report(request, operations.limited())
     assert report["totals"]["calls"] == 1 and report["window"]["start"] == "2026-12-04T20:10:00+00:00"
 

@@ -14,7 +14,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 import llmsight
 from llmsight import attributes as attr
-from llmsight.collector.columns import ADDED_CALL_COLUMNS, ADDED_HOURLY_COLUMNS, CONTENT_COLUMN
+from llmsight.collector.columns import (
+    ADDED_CALL_COLUMNS,
+    ADDED_HOURLY_COLUMNS,
+    CONTENT_COLUMN,
+    MATERIALIZED_CALL_COLUMNS,
+)
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import Store, schema
 
@@ -61,7 +66,8 @@ def test_an_existing_store_gets_the_new_columns(tmp_path: Path) -> None:
         for statement in schema.bootstrap_ddl():
             store.command(statement)
         # Every column added after version 1 (content has its own migration, with its TTL), and call_id's index.
-        later = tuple(f"{name} " for name in (*(name for _, name in ADDED_CALL_COLUMNS), CONTENT_COLUMN, "INDEX"))
+        later = tuple(f"{name} " for name in (*(name for _, name in ADDED_CALL_COLUMNS), CONTENT_COLUMN,
+                                               *(name for _, name, _, _ in MATERIALIZED_CALL_COLUMNS), "INDEX"))
         v1_table = "\n".join(line for line in schema.calls_table_ddl().splitlines() if not line.strip().startswith(later))
         v1_table = v1_table.replace("attributes Map(String, String) CODEC(ZSTD(3)),", "attributes Map(String, String) CODEC(ZSTD(3))")
         later_sums = tuple(name for _, name in ADDED_HOURLY_COLUMNS)

@@ -21,6 +21,7 @@ import pytest
 from llmsight.dashboards.build import JSON_DIR
 from llmsight.dashboards.macros import expand
 from llmsight.dashboards.panels import DAILY_BUDGET_USD, EXACT_QUANTILE_MAX_CALLS, TRACE_URL_TEMPLATE
+from tests.reconcile.bill_panels import BILL_TITLES, check_bill_panel, reconciled
 
 from .conftest import CHEAPER_MODELS, Seeded
 from .grafana_frontend import (
@@ -176,7 +177,11 @@ def unit_prices(provider: str, model: str, at: datetime, batch: bool = False) ->
 Check = Callable[[list[dict[str, Any]], list[Call], View], None]
 STORE_CALLS: list[list[Call]] = [[]]  # every stored call, for panels that ignore the time range
 STORE_SUBMISSIONS: list[list[Any]] = [[]]  # every batch submission (seed.Submission)
+STORE: list[Any] = [None]  # the seeded store, for the Bill panels (checked against `llmsight reconcile`'s own read)
 CHECKS: dict[str, Check] = {}
+for _title in BILL_TITLES:
+    CHECKS[_title] = lambda rows, calls, view, _title=_title: check_bill_panel(
+        _title, rows, reconciled(STORE[0].collector.store.query, view.time_from, view.time_to))
 
 
 def check(*titles: str) -> Callable[[Check], Check]:
@@ -601,6 +606,7 @@ def test_every_query_of_the_dashboard_matches_the_raw_rows(workload_store: Seede
     calls = view.selected(view.window(workload_store.calls))
     STORE_CALLS[0] = workload_store.calls
     STORE_SUBMISSIONS[0] = workload_store.submissions
+    STORE[0] = workload_store
     if view_name != "empty" and selection == "all":
         assert calls
     for panel in document["panels"]:

@@ -26,8 +26,8 @@ def expected_usage(billed: Any) -> dict[str, int]:
     return {
         "gen_ai.usage.input_tokens": billed.input_tokens,  # ledger input includes cache reads/writes
         "gen_ai.usage.cache_read.input_tokens": billed.cache_read_tokens,
-        "gen_ai.usage.cache_creation.input_tokens": billed.cache_write_5m_tokens + billed.cache_write_1h_tokens,
-        "llmsight.usage.cache_creation_1h.input_tokens": billed.cache_write_1h_tokens,
+        "gen_ai.usage.cache_write.input_tokens": billed.cache_write_5m_tokens + billed.cache_write_1h_tokens,
+        "llmsight.usage.cache_write_1h.input_tokens": billed.cache_write_1h_tokens,
         "gen_ai.usage.output_tokens": billed.output_tokens,
     }
 
@@ -124,12 +124,12 @@ def test_recorded_cache_write_then_read_stream(instrumented, llm_spans) -> None:
     assert usage_attributes(write) == {
         "gen_ai.usage.input_tokens": 1169,
         "gen_ai.usage.cache_read.input_tokens": 0,
-        "gen_ai.usage.cache_creation.input_tokens": 1165,
-        "llmsight.usage.cache_creation_1h.input_tokens": 0,
+        "gen_ai.usage.cache_write.input_tokens": 1165,
+        "llmsight.usage.cache_write_1h.input_tokens": 0,
         "gen_ai.usage.output_tokens": 201,
     }
     assert read.attributes["gen_ai.usage.cache_read.input_tokens"] == 1165
-    assert read.attributes["gen_ai.usage.cache_creation.input_tokens"] == 0
+    assert read.attributes["gen_ai.usage.cache_write.input_tokens"] == 0
     assert read.attributes["gen_ai.usage.input_tokens"] == 1169
     assert read.attributes["gen_ai.usage.output_tokens"] == 221
 

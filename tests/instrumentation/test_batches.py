@@ -45,7 +45,7 @@ def _ledger_usage(server: Any) -> list[tuple[int, int, int, int]]:
 def _span_usage(span: ReadableSpan) -> tuple[int, int, int, int]:
     a = span.attributes or {}
     return (a[attr.GEN_AI_USAGE_INPUT_TOKENS],
-            a.get(attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0) + a.get(attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS, 0),
+            a.get(attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS, 0) + a.get(attr.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS, 0),
             a[attr.GEN_AI_USAGE_OUTPUT_TOKENS], a.get(attr.GEN_AI_USAGE_REASONING_OUTPUT_TOKENS, 0))
 
 
@@ -191,7 +191,7 @@ def test_anthropic_batch_results_become_call_spans(instrumented, provider_server
     ok = [s for s in calls if s.attributes[attr.LLMSIGHT_BATCH_RESULT] == "succeeded"]
     assert sorted(_span_usage(s) for s in ok) == _ledger_usage(provider_server)
     assert sum(s.attributes[attr.GEN_AI_USAGE_CACHE_READ_INPUT_TOKENS] for s in ok) > 0
-    assert sum(s.attributes[attr.GEN_AI_USAGE_CACHE_CREATION_INPUT_TOKENS] for s in ok) > 0
+    assert sum(s.attributes[attr.GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS] for s in ok) > 0
     ended_ns = int(ended.ended_at.timestamp() * 1e9)
     for span in calls:
         a = span.attributes

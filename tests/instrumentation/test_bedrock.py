@@ -39,11 +39,11 @@ def expected_usage(billed: Any, *, split_1h: bool = True) -> dict[str, int]:
     values = {
         "gen_ai.usage.input_tokens": billed.input_tokens,  # ledger input includes cache reads/writes
         "gen_ai.usage.cache_read.input_tokens": billed.cache_read_tokens,
-        "gen_ai.usage.cache_creation.input_tokens": billed.cache_write_5m_tokens + billed.cache_write_1h_tokens,
+        "gen_ai.usage.cache_write.input_tokens": billed.cache_write_5m_tokens + billed.cache_write_1h_tokens,
         "gen_ai.usage.output_tokens": billed.output_tokens,
     }
     if split_1h:
-        values["llmsight.usage.cache_creation_1h.input_tokens"] = billed.cache_write_1h_tokens
+        values["llmsight.usage.cache_write_1h.input_tokens"] = billed.cache_write_1h_tokens
     return values
 
 
@@ -303,3 +303,33 @@ def test_anthropic_sdk_bedrock_client_is_attributed_to_bedrock(instrumented, llm
     assert span.attributes["gen_ai.provider.name"] == "aws.bedrock"
     assert usage_attributes(span) == expected_usage(billed)
     assert span.attributes["llmsight.model_tier"] == "standard"
+
+
+@pytest.mark.parametrize("operation", ["converse", "converse_stream", "invoke_model", "invoke_model_with_response_stream"])
+def test_the_request_id_is_the_calls_identity(instrumented, llm_spans, provider_server, operation) -> None:
+    """Bedrock returns no response id: the x-amzn-requestid header is recorded as `aws.request_id` (OTel botocore's
+    name), which the collector joins spans of one call by."""
+    c = client(provider_server)
+    if operation.startswith("converse"):
+        response = getattr(c, operation)(modelId=NOVA, messages=MESSAGES)
+    else:
+        response = getattr(c, operation)(modelId=CLAUDE, body=json.dumps(invoke_body(CLAUDE)))
+    if operation.endswith("stream"):
+        list(response["stream" if "stream" in response else "body"])
+    (span,) = llm_spans()
+    assert span.attributes["aws.request_id"] == response["ResponseMetadata"]["RequestId"] != ""
+
+
+def test_a_peer_span_around_the_call_gets_its_request_id(instrumented, llm_spans, span_exporter, provider_server) -> None:
+    """OpenLLMetry's and OpenInference's Bedrock spans are current while the SDK runs and never see the request
+    id: the span directly around llmsight's, naming the same model, gets it (the collector then joins them)."""
+    tracer = instrumented.get_tracer("peer")
+    c = client(provider_server)
+    with tracer.start_as_current_span("peer chat", attributes={"gen_ai.request.model": "nova-pro-v1:0"}) as peer:
+        c.converse(modelId=NOVA, messages=MESSAGES)
+    with tracer.start_as_current_span("app work", attributes={"app.step": "x"}), tracer.start_as_current_span(
+            "other model", attributes={"gen_ai.request.model": "claude-x"}) as other:
+        c.converse(modelId=NOVA, messages=MESSAGES)
+    first, second = llm_spans()
+    assert peer.attributes["aws.request_id"] == first.attributes["aws.request_id"]
+    assert "aws.request_id" not in other.attributes  # another model's span: not this call's

@@ -33,7 +33,7 @@ def expected_usage(billed: Any) -> dict[str, int]:
     return {
         "gen_ai.usage.input_tokens": billed.input_tokens,  # promptTokenCount, cached content included
         "gen_ai.usage.cache_read.input_tokens": billed.cache_read_tokens,
-        "gen_ai.usage.cache_creation.input_tokens": 0,
+        "gen_ai.usage.cache_write.input_tokens": 0,
         "gen_ai.usage.output_tokens": billed.output_tokens,  # candidates + thoughts
         "gen_ai.usage.reasoning.output_tokens": billed.reasoning_tokens,
     }

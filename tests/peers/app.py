@@ -1,4 +1,5 @@
-"""One peer-instrumented app: `python app.py SOURCE OTLP_ENDPOINT OPENAI_URL ANTHROPIC_URL`.
+"""One peer-instrumented app: `python app.py SOURCE OTLP_ENDPOINT OPENAI_URL ANTHROPIC_URL [GEMINI_URL BEDROCK_URL
+MISTRAL_URL]` ("-" for a provider the app leaves out).
 
 Each source is set up the way its documentation says, exporting over OTLP/HTTP to the collector, then runs
 `workload.run`. One process per app: instrumentors patch SDK classes for good (OpenLLMetry's uninstrument
@@ -89,16 +90,88 @@ def llmsight_late(endpoint: str, openai_url: str, anthropic_url: str) -> None:
     provider.shutdown()
 
 
-def openlit_app(endpoint: str, openai_url: str, anthropic_url: str) -> None:
-    """OpenLIT (its own venv: it pins OTel and anthropic<1; tests/peers/record_openlit.py)."""
+def openlit_app(endpoint: str, *urls: str | None) -> None:
+    """OpenLIT (its own venv: it pins OTel, anthropic<1 and mistralai<2; tests/peers/record_peers.py)."""
     import openlit
 
     openlit.init(otlp_endpoint=endpoint.removesuffix("/v1/traces"), application_name="openlit-app",
                  disable_batch=True, disable_metrics=True)
-    workload.run(openai_url, anthropic_url)
+    workload.run(urls[0], urls[1])
+    workload.run_others(*_others(urls[2:]))
     from opentelemetry import trace
 
     trace.get_tracer_provider().shutdown()  # type: ignore[attr-defined]
+
+
+def _others(urls: tuple[str | None, ...]) -> tuple[str | None, str | None, str | None]:
+    gemini, bedrock, mistral = (urls + (None, None, None))[:3]
+    return gemini, bedrock, mistral
+
+
+def openllmetry_others(endpoint: str, *urls: str | None) -> None:
+    """OpenLLMetry's google-generativeai (it traces google-genai) and bedrock instrumentors; its mistralai one
+    needs mistralai 1.x (recorded: record_peers.py)."""
+    from opentelemetry.instrumentation.bedrock import BedrockInstrumentor
+    from opentelemetry.instrumentation.google_generativeai import GoogleGenerativeAiInstrumentor
+
+    provider = _provider(endpoint, "openllmetry")
+    GoogleGenerativeAiInstrumentor().instrument()
+    BedrockInstrumentor().instrument()
+    if urls[4]:
+        from opentelemetry.instrumentation.mistralai import MistralAiInstrumentor
+
+        MistralAiInstrumentor().instrument()
+    if len(sys.argv) > 8 and sys.argv[8] == "llmsight":
+        import llmsight
+
+        llmsight.instrument(tracer_provider=provider)
+    workload.run_others(*_others(urls[2:]))
+    provider.shutdown()
+
+
+def botocore_app(endpoint: str, *urls: str | None) -> None:
+    """OTel contrib's botocore instrumentation (Bedrock runtime spans)."""
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+
+    provider = _provider(endpoint, "botocore")
+    BotocoreInstrumentor().instrument()
+    if len(sys.argv) > 8 and sys.argv[8] == "llmsight":
+        import llmsight
+
+        llmsight.instrument(tracer_provider=provider)
+    workload.run_others(*_others(urls[2:]))
+    provider.shutdown()
+
+
+def openinference_app(endpoint: str, *urls: str | None) -> None:
+    """OpenInference (Arize / Phoenix) for all five SDKs."""
+    from openinference.instrumentation.anthropic import AnthropicInstrumentor
+    from openinference.instrumentation.bedrock import BedrockInstrumentor
+    from openinference.instrumentation.google_genai import GoogleGenAIInstrumentor
+    from openinference.instrumentation.mistralai import MistralAIInstrumentor
+    from openinference.instrumentation.openai import OpenAIInstrumentor
+
+    provider = _provider(endpoint, "openinference")
+    for instrumentor in (OpenAIInstrumentor, AnthropicInstrumentor, GoogleGenAIInstrumentor, BedrockInstrumentor,
+                         MistralAIInstrumentor):
+        instrumentor().instrument(tracer_provider=provider)
+    if len(sys.argv) > 8 and sys.argv[8] == "llmsight":
+        import llmsight
+
+        llmsight.instrument(tracer_provider=provider)
+    workload.run(urls[0], urls[1])
+    workload.run_others(*_others(urls[2:]))
+    provider.shutdown()
+
+
+def llmsight_app(endpoint: str, *urls: str | None) -> None:
+    """llmsight alone: the reference the peers are compared with."""
+    import llmsight
+
+    provider = _provider(endpoint, "llmsight")
+    llmsight.instrument(tracer_provider=provider)
+    workload.run_others(*_others(urls[2:]))
+    provider.shutdown()
 
 
 APPS = {
@@ -107,9 +180,20 @@ APPS = {
     "openai-v2": openai_v2,
     "logfire": logfire_app,
     "llmsight-late": llmsight_late,
+}
+# Apps for every provider: APP ENDPOINT OPENAI ANTHROPIC GEMINI BEDROCK MISTRAL [llmsight] (llmsight beside the peer).
+OTHER_APPS = {
+    "openllmetry-others": openllmetry_others,
+    "botocore": botocore_app,
+    "openinference": openinference_app,
+    "llmsight": llmsight_app,
     "openlit": openlit_app,
 }
 
 if __name__ == "__main__":
-    name, endpoint, openai_url, anthropic_url = sys.argv[1:5]
-    APPS[name](endpoint, openai_url, anthropic_url)
+    name, endpoint = sys.argv[1:3]
+    urls = [None if url == "-" else url for url in sys.argv[3:8]]
+    if name in OTHER_APPS:
+        OTHER_APPS[name](endpoint, *urls)
+    else:
+        APPS[name](endpoint, urls[0], urls[1])

@@ -3,8 +3,9 @@ dependencies: it pins OpenTelemetry and anthropic<1).
 
     python tests/peers/record_openlit.py [--venv DIR]
 
-Creates a virtual environment of its own (needs the package index, once), installs OpenLIT and the SDKs at
-the versions in constraints-openlit.txt, runs tests/peers/app.py's OpenLIT app against the local provider
+Creates a virtual environment of its own (needs the package index, once), installs OpenLIT and the five SDKs at
+the versions in constraints-openlit.txt (mistralai 1.x there: OpenLIT needs it, and its built-in tracing is
+recorded too), runs tests/peers/app.py's OpenLIT app against the local provider
 with an OTLP/HTTP exporter pointed at a small recorder, and writes recordings/openlit.json: the raw OTLP
 protobuf requests, the provider's ledger of the run, the versions used and OpenLIT's license notice. The test
 run replays that file into a real collector and needs no network.
@@ -29,7 +30,9 @@ NOTICE = (
     "The OTLP requests in this file were produced by OpenLIT (https://github.com/openlit/openlit), "
     "Copyright OpenLIT authors, licensed under the Apache License, Version 2.0 "
     "(http://www.apache.org/licenses/LICENSE-2.0). Recorded by tests/peers/record_openlit.py against "
-    "llmsight's local provider; no content beyond the synthetic prompts of tests/peers/workload.py."
+    "llmsight's local provider; no content beyond the synthetic prompts of tests/peers/workload.py. Spans of "
+    "the mistralai SDK's own tracing (https://github.com/mistralai/client-python, Apache License 2.0) are "
+    "included as it sent them."
 )
 
 
@@ -40,10 +43,12 @@ def main() -> None:
     python = args.venv / "bin" / "python"
     if not python.exists():
         venv.create(args.venv, with_pip=True)
-    subprocess.run([str(python), "-m", "pip", "install", "-q", "-c", str(CONSTRAINTS), "openlit", "openai", "anthropic"],
+    subprocess.run([str(python), "-m", "pip", "install", "-q", "-c", str(CONSTRAINTS), "openlit", "openai", "anthropic",
+                    "google-genai", "boto3", "mistralai"],
                    check=True)
     freeze = subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True).stdout
-    wanted = ("openlit", "openai", "anthropic", "opentelemetry-sdk", "opentelemetry-api")
+    wanted = ("openlit", "openai", "anthropic", "google-genai", "boto3", "mistralai", "opentelemetry-sdk",
+              "opentelemetry-api")
     versions = dict(line.split("==", 1) for line in freeze.splitlines() if line.split("==", 1)[0].lower() in wanted)
     document = record("openlit", str(python), OUT, notice=NOTICE, versions=versions)
     print(f"recorded {len(document['requests'])} OTLP requests and {len(document['ledger'])} billed calls → {OUT}")

@@ -54,14 +54,26 @@ class _RecorderHandler(BaseHTTPRequestHandler):
         self.end_headers()
 
 
-def record(source: str, python: str, out: Path, *, app: Path = APP, notice: str = "", versions: dict[str, str] | None = None) -> dict[str, Any]:
-    """Run `python app SOURCE ENDPOINT OPENAI_URL ANTHROPIC_URL` and save its export requests and the ledger."""
+PROVIDERS = ("openai", "anthropic", "gemini", "bedrock", "mistral")
+
+
+def provider_urls(server: ProviderServer, providers: tuple[str, ...] = PROVIDERS) -> list[str]:
+    """The app's provider URL arguments: the local provider's URL for each provider in `providers`, "-" otherwise."""
+    urls = (server.openai_base_url, server.anthropic_base_url, server.gemini_base_url, server.bedrock_endpoint_url,
+            server.mistral_server_url)
+    return [url if name in providers else "-" for name, url in zip(PROVIDERS, urls, strict=True)]
+
+
+def record(source: str, python: str, out: Path, *, app: Path = APP, notice: str = "", versions: dict[str, str] | None = None,
+           providers: tuple[str, ...] = PROVIDERS) -> dict[str, Any]:
+    """Run `python app SOURCE ENDPOINT OPENAI_URL ANTHROPIC_URL GEMINI_URL BEDROCK_URL MISTRAL_URL` and save its
+    export requests and the ledger."""
     recorder = _Recorder()
     threading.Thread(target=recorder.serve_forever, daemon=True).start()
     try:
         with ProviderServer(seed=7) as provider:
             endpoint = f"http://127.0.0.1:{recorder.server_address[1]}/v1/traces"
-            done = subprocess.run([python, str(app), source, endpoint, provider.openai_base_url, provider.anthropic_base_url],
+            done = subprocess.run([python, str(app), source, endpoint, *provider_urls(provider, providers)],
                                   capture_output=True, text=True, timeout=300)
             if done.returncode != 0:
                 raise RuntimeError(f"{source} app failed:\n{done.stderr[-4000:]}")

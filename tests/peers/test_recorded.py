@@ -21,4 +21,4 @@ def test_openlit_recording_one_right_row_per_call(collector) -> None:
     requests, ledger = load(RECORDINGS / "openlit.json")
     for request in shifted_to(requests, time.time_ns() - 1_000_000_000):
         assert post_protobuf(collector.http_endpoint, request) == 200
-    check("openlit", settled_rows(collector), ledger)
+    check("openlit", settled_rows(collector), ledger, costs=True)

@@ -83,10 +83,15 @@ def test_pull_show_and_a_kill_mid_pull(tmp_path: Path, provider_server: Provider
     after = _shown(env, data_dir)
     assert after["tokens"] == before["tokens"] and after["keys"] == before["keys"] and after["days"] == before["days"]
 
-    csv_out = _llmsight(["show", "--since", "2d", "--csv"], env, data_dir)
-    assert csv_out.returncode == 0 and csv_out.stdout.startswith("section,line,metric,value")
-    table = _llmsight(["show", "--since", "2d"], {**env, "COLUMNS": "200"}, data_dir)
-    assert table.returncode == 0 and "sk-proj-...Kqrs" in table.stdout
+    # The other two renderings of the same data (`show --csv`, `show`).
+    from rich.console import Console
+
+    from llmsight.collector.reconcile.render import print_reconciliation, to_csv
+
+    assert to_csv(after).startswith("section,line,metric,value")
+    console = Console(record=True, width=200)
+    print_reconciliation(after, console)
+    assert "sk-proj-...Kqrs" in console.export_text()
 
 
 def test_admin_key_errors_exit_2_and_name_the_variable(tmp_path: Path, provider_server: ProviderServer) -> None:

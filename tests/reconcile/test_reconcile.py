@@ -4,57 +4,29 @@ and the reconciliation read from ClickHouse."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import openai
 import pytest
-from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from pydantic import SecretStr
 
-import llmsight
 from llmsight.collector.app import Collector
-from llmsight.collector.config import load_settings
 from llmsight.collector.reconcile.http import AdminClient
 from llmsight.collector.reconcile.pull import pull
 from llmsight.collector.reconcile.reconcile import PLACES, reconcile
 from llmsight.collector.reconcile.settings import AdminKeyError, ProviderAccess
 from llmsight.testing.admin import class_costs, class_tokens, key_id
 from llmsight.testing.faults import Fault
-from llmsight.testing.server import PRICES_YAML, ProviderServer
+from llmsight.testing.server import ProviderServer
 from llmsight.testing.simulation import Billed
 
 from .conftest import ANTHROPIC_KEY, OPENAI_KEY, OPENAI_OTHER_KEY
 
 OPENAI_MODEL, ANTHROPIC_MODEL = "gpt-4o-mini", "claude-sonnet-4-5"
-
-
-@pytest.fixture
-def collector(tmp_path: Path) -> Iterator[Collector]:
-    prices = tmp_path / "prices.yaml"
-    prices.write_text(PRICES_YAML)
-    settings = load_settings(data_dir=tmp_path / "data", otlp_http_port=0, otlp_grpc_port=0, query_port=0,
-                             prices_file=prices)
-    running = Collector(settings).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture
-def traced(collector: Collector) -> Iterator[TracerProvider]:
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=f"http://127.0.0.1:{collector.http_port}/v1/traces")))
-    llmsight.instrument(tracer_provider=provider)
-    yield provider
-    llmsight.uninstrument()
-    provider.shutdown()
 
 
 def _instrumented_calls(server: ProviderServer, prompts: list[str]) -> None:
@@ -210,3 +182,19 @@ def test_the_bill_alert_rules_fire_in_the_built_in_evaluator(collector, traced, 
     alert = fired[("unexplained_spend", openai_labels)]
     assert alert.value == pytest.approx(float(unexplained / day.bill), rel=1e-6)
     assert OPENAI_MODEL in alert.summary and "reconcile show" in alert.summary
+
+
+def test_a_bucket_of_unexpected_shape_is_skipped_and_counted(collector, provider_server) -> None:
+    assert collector.store is not None
+    _uninstrumented_calls(provider_server)
+    provider_server.admin.config.malformed.add("/v1/organization/usage/completions")
+    summary = pull(collector.store, _accesses(provider_server), timedelta(days=2), client=_fast_client)
+    usage = next(e for e in summary.endpoints if e.endpoint == "openai.usage.completions")
+    assert usage.status == "complete" and usage.skipped == 1 and "input_tokens" in usage.detail
+    assert usage.buckets == 2  # the other days of the window were written
+    pulls = collector.store.query("SELECT skipped, detail FROM llmsight.provider_pulls "
+                                  "WHERE endpoint = 'openai.usage.completions'").rows
+    assert pulls == [(1, usage.detail)]
+    result = reconcile(collector.store.read, *_today())
+    assert not any(t.provider_tokens for t in result.tokens if t.provider == "openai")  # nothing half-read
+    assert any(t.provider_tokens for t in result.tokens if t.provider == "anthropic")
