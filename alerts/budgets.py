@@ -183,9 +183,16 @@ def status_sql(budget: Budget) -> str:
     )
 
 
+def report_section(budgets: Sequence[Budget]) -> Callable[[Any, datetime], list[dict[str, Any]]] | None:
+    """The report's budgets section (build_report's `budgets`): their status as of the window's end; None without any."""
+    if not budgets:
+        return None
+    return lambda query, at: budget_status(query, budgets, at)
+
+
 def budget_status(query: Callable[[str], Any], budgets: Sequence[Budget], at: datetime) -> list[dict[str, Any]]:
     """Each budget's status per scope value as of `at`: what `llmsight report` shows (the dashboard's table)."""
-    from llmsight.dashboards.macros import expand
+    from llmsight.alerts.macros import expand
 
     found: list[dict[str, Any]] = []
     for budget in budgets:

@@ -24,6 +24,7 @@ from typing import Any
 
 from llmsight.alerts.arithmetic import compile_expression
 from llmsight.alerts.gotemplate import Labels, TemplateError, Value, render
+from llmsight.alerts.macros import expand
 from llmsight.alerts.rules import (
     ALERT_REF,
     OPERATORS,
@@ -34,7 +35,6 @@ from llmsight.alerts.rules import (
     load_config,
     seconds,
 )
-from llmsight.dashboards.macros import expand
 
 logger = logging.getLogger("llmsight.alerts")
 

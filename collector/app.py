@@ -14,6 +14,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from llmsight.alerts.budgets import report_section
 from llmsight.alerts.evaluator import AlertEvaluator
 from llmsight.alerts.rules import AlertsConfig
 from llmsight.collector.accept import AcceptLimits
@@ -54,7 +55,7 @@ def read_api_operations(read: Read, kill: Kill | None = None, alerts_config: Ale
     config = alerts_config or AlertsConfig()
 
     def report(request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
-        return build_report(query, Window(request.start, request.end), config.budgets)
+        return build_report(query, Window(request.start, request.end), report_section(config.budgets))
 
     def reconcile(request: ReportRequest, query: LimitedQuery) -> dict[str, Any]:
         return reconciliation_json(query, request.start, request.end)

@@ -46,10 +46,14 @@ def split_submissions(records: Sequence[CallRecord]) -> tuple[list[CallRecord], 
     return submissions, calls
 
 
+MAX_REQUEST_COUNT = 10_000_000  # far above any provider's limit (OpenAI 50,000, Anthropic 100,000 a batch)
+
+
 def _count(record: CallRecord) -> int:
+    """The submitted request count; 0 when the span does not say or says something no batch can hold."""
     for key in (LLMSIGHT_BATCH_REQUEST_COUNT, _SUBMITTED_TOTAL):
         value = record.attributes.get(key, "")
-        if value.isdigit():
+        if value.isascii() and value.isdigit() and len(value) <= 8 and int(value) <= MAX_REQUEST_COUNT:
             return int(value)
     return 0
 

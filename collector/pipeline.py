@@ -115,7 +115,13 @@ class Pipeline:
         delay = self.limits.retry_initial_s
         while True:
             try:
-                store_submissions(self.store, submissions)
+                try:
+                    store_submissions(self.store, submissions)
+                except StoreDataError as exc:  # refused for what they hold: retrying cannot help, the calls go on
+                    logger.error("the store refused %d batch submissions (%s); their results keep the readers' tags",
+                                 len(submissions), str(exc)[:300])
+                    self.shared.add(insert_errors=1)
+                    submissions = []
                 attribute_results(self.store, records, submissions)
                 records, stored_before, replayed = drop_stored(self.store, records)
                 return records, merged + stored_before, replayed, len(submissions)

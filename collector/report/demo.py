@@ -27,6 +27,7 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
     import llmsight
+    from llmsight.alerts.budgets import report_section
     from llmsight.alerts.evaluator import AlertEvaluator
     from llmsight.alerts.rules import AlertsConfig
     from llmsight.collector.app import Collector
@@ -82,7 +83,7 @@ def run_demo(*, seed: int, data_dir: Path | None, calls: int, as_json: bool) -> 
         assert store is not None  # started above
         bill = _reconcile(store, server)
         alerts_config = AlertsConfig.model_validate({"params": DEMO_ALERT_PARAMS, "budgets": DEMO_BUDGETS})
-        report = build_report(store.query, window, alerts_config.budgets)
+        report = build_report(store.query, window, report_section(alerts_config.budgets))
         evaluator = AlertEvaluator(store.query, alerts_config)
         alerts = evaluator.evaluate_once()
         summary = {

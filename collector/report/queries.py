@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
 
 from llmsight.collector.columns import QUANTILE_LEVELS
 from llmsight.collector.instants import utc_parameter
 from llmsight.collector.report.window import Window
 from llmsight.collector.store.schema import hourly_window
 
-if TYPE_CHECKING:
-    from llmsight.alerts.budgets import Budget
-
+# A section the report gets from outside the collector (the budgets' status, from alerts/budgets.py): given the
+# query and the window's end, its rows. Wired in by the report's callers, so the report depends on no alerts code.
+Section = Callable[[Any, datetime], list[dict[str, Any]]]
 
 def _params(window: Window) -> dict[str, Any]:
     return {"start": utc_parameter(window.start), "end": utc_parameter(window.end)}
@@ -40,9 +41,9 @@ def _other_last(rows: list[dict[str, Any]], key: str, order: Any) -> list[dict[s
     return sorted(rows, key=lambda row: (row[key] == OTHER, order(row)))
 
 
-def build_report(query: Any, window: Window, budgets: Sequence[Budget] = ()) -> dict[str, Any]:
-    """Everything `llmsight report` shows, as plain JSON-able data (stable keys for --json); with budgets (the
-    alerts file's), each one's status as of the window's end."""
+def build_report(query: Any, window: Window, budgets: Section | None = None) -> dict[str, Any]:
+    """Everything `llmsight report` shows, as plain JSON-able data (stable keys for --json); with `budgets` (the
+    alerts file's, alerts/budgets.py `report_section`), each one's status as of the window's end."""
     p = _params(window)
     previous = _params(window.previous_week())
 
@@ -120,10 +121,8 @@ def build_report(query: Any, window: Window, budgets: Sequence[Budget] = ()) -> 
         "batch": batch,
         "vs_the_bill": _vs_the_bill(query, window),
     }
-    if budgets:
-        from llmsight.alerts.budgets import budget_status
-
-        report["budgets"] = budget_status(query, budgets, window.end)
+    if budgets is not None:
+        report["budgets"] = budgets(query, window.end)
     return report
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.markup import escape
 
+from llmsight.alerts.budgets import report_section
 from llmsight.alerts.rules import load_config
 from llmsight.collector.config import load_settings
 from llmsight.collector.query_api import running_collector
@@ -36,7 +37,7 @@ def run_report(*, since: str, until: str | None, as_json: bool, as_csv: bool, da
         else:
             store = Store.open(settings.effective_dsn)
             try:
-                report = build_report(store.query, window, load_config(settings.alerts_file).budgets)
+                report = build_report(store.query, window, report_section(load_config(settings.alerts_file).budgets))
             finally:
                 store.close()
     except StoreError as exc:

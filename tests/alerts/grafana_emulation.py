@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from llmsight.dashboards.macros import expand
+from llmsight.alerts.macros import expand
 
 EXPR_UID = "__expr__"
 Labels = dict[str, str]

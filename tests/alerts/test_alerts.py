@@ -16,8 +16,8 @@ import yaml
 
 from llmsight.alerts.evaluator import AlertEvaluator
 from llmsight.alerts.grafana import provisioning_files
+from llmsight.alerts.macros import expand
 from llmsight.alerts.rules import AlertsConfig, Webhook, load_rules
-from llmsight.dashboards.macros import expand
 from tests.dashboards.seed import Call, healthy_calls
 
 

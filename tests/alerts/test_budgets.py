@@ -17,8 +17,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from rich.console import Console
 
-from llmsight.alerts.budgets import Budget, status_sql
+from llmsight.alerts.budgets import Budget, report_section, status_sql
 from llmsight.alerts.evaluator import AlertEvaluator
+from llmsight.alerts.macros import expand
 from llmsight.alerts.rules import AlertsConfig, load_config
 from llmsight.collector.app import Collector
 from llmsight.collector.config import CollectorSettings
@@ -27,7 +28,6 @@ from llmsight.collector.report.queries import build_report
 from llmsight.collector.report.render import print_report, to_csv
 from llmsight.collector.report.window import Window
 from llmsight.dashboards.build import render_all
-from llmsight.dashboards.macros import expand
 from tests.dashboards.conftest import CHEAPER_MODELS, Seeded
 from tests.dashboards.seed import Call, healthy_calls, write_prices
 
@@ -253,7 +253,7 @@ def test_the_report_shows_each_budget_with_its_forecast(store: Seeded) -> None:
     budget = Budget(name="rep", scope="tenant", value="reported", amount=calls[0].total_cost * 5, period="week")
     expected = by_hand(calls, at, budget)
     query = store.collector.store.query
-    report = build_report(query, Window(at - timedelta(days=1), at), [budget])
+    report = build_report(query, Window(at - timedelta(days=1), at), report_section([budget]))
     (row,) = report["budgets"]
     assert (row["budget"], row["scope"], row["period"]) == ("rep", "reported", "week")
     assert row["spent"] == pytest.approx(expected.spent, rel=1e-9)

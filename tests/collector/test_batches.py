@@ -169,3 +169,24 @@ def test_a_model_without_a_batch_price_is_charged_half() -> None:
                                                     input_tokens=1000, output_tokens=100)
     pricer.price(call_with_batch_price)
     assert not with_price.price_source.endswith(BATCH_FALLBACK)
+
+
+def test_a_hostile_submission_never_blocks_the_writer(collector) -> None:
+    """A `batch.create` span whose request count does not fit the column (30 digits): the store refuses the
+    submission row; the calls behind it are stored all the same, and the submission is counted, not retried forever."""
+    from opentelemetry.proto.trace.v1.trace_pb2 import Span
+
+    from .spans import _kv, genai_request, post_protobuf
+
+    request = genai_request(batch=7, spans=3)
+    start = time.time_ns() - 2_000_000_000
+    request.resource_spans[0].scope_spans[0].spans.append(Span(
+        trace_id=b"\x07" * 16, span_id=b"\x07" * 8, name="batch.create", kind=Span.SPAN_KIND_CLIENT,
+        start_time_unix_nano=start, end_time_unix_nano=start + 1000,
+        attributes=[_kv(k, v) for k, v in {"gen_ai.provider.name": "openai", "gen_ai.operation.name": "batch.create",
+                                            "llmsight.batch.id": "batch_x", "llmsight.batch.request_count": "9" * 30,
+                                            "llmsight.task": "t"}.items()],
+    ))
+    assert post_protobuf(collector.http_endpoint, request) == 200
+    _settle(collector, 4, timeout=30)
+    assert collector.query("SELECT count() FROM llmsight.llm_calls").rows == [(3,)]

@@ -3,8 +3,6 @@ same code through a real collector process and real exporters)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, InstrumentationScope, KeyValue

@@ -177,7 +177,7 @@ class Scene:
     def macro(self, name: str, field_path: str | None, fmt: Format) -> str | None:
         from datetime import timedelta
 
-        from llmsight.dashboards.macros import format_duration
+        from llmsight.alerts.macros import format_duration
 
         if name in ("__from", "__to"):
             moment = self.time_from if name == "__from" else self.time_to

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 
 import pytest
 
-from llmsight.dashboards.macros import MacroError, expand, format_duration, parse_duration
+from llmsight.alerts.macros import MacroError, expand, format_duration, parse_duration
 
 from .grafana_frontend import (
     ALL,
