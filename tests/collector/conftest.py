@@ -27,6 +27,21 @@ from llmsight.collector.read_api import ReadApiClient, running_collector
 from llmsight.collector.store import QueryResult, Store
 from llmsight.testing.server import PRICES_YAML
 
+_STARTED: list[CollectorProcess] = []  # every start, so that none outlives the test that started it
+
+
+@pytest.fixture(autouse=True)
+def _no_collector_outlives_its_test() -> Iterator[None]:
+    """A test that fails (or forgets to stop its collector) must not leave the process running for the rest of the
+    run: it would hold its ports and take CPU from every test after it."""
+    first = len(_STARTED)
+    yield
+    for process in _STARTED[first:]:
+        if process.process is not None and process.process.poll() is None:
+            process.process.kill()
+            process.process.wait()
+    del _STARTED[first:]
+
 
 @dataclass
 class CollectorProcess:
@@ -39,6 +54,7 @@ class CollectorProcess:
 
     def start(self, timeout: float = 30.0) -> CollectorProcess:
         state = self.data_dir / "collector.json"
+        _STARTED.append(self)
         command = [sys.executable, "-m", "llmsight.cli", "collector", "--data-dir", str(self.data_dir),
                    "--http-port", "0", "--grpc-port", "0", "--read-api-port", "0", *self.args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

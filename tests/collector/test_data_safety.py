@@ -36,24 +36,6 @@ DAY_NS = 86_400 * 10**9
 pytestmark = pytest.mark.destructive  # disk filled, spool corrupted, collectors killed and restarted
 
 
-@pytest.fixture(autouse=True)
-def _no_collector_outlives_its_test(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """A failing assertion must not leave a collector process running."""
-    started: list[CollectorProcess] = []
-    start = CollectorProcess.start
-
-    def tracked(self: CollectorProcess, timeout: float = 30.0) -> CollectorProcess:
-        started.append(self)
-        return start(self, timeout)
-
-    monkeypatch.setattr(CollectorProcess, "start", tracked)
-    yield
-    for process in started:
-        if process.process is not None and process.process.poll() is None:
-            process.process.kill()
-            process.process.wait()
-
-
 def _span(number: int, start_ns: int, **overrides: object) -> Span:
     attributes: dict[str, object] = {
         "gen_ai.provider.name": "openai", "gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4o-mini",

@@ -284,6 +284,19 @@ def test_read_queries_are_read_only_and_bounded(store: Store) -> None:
         LimitedQuery(store.read, timeout_s=1)("SELECT count() FROM numbers(100000000000) WHERE number % 7 = 3")
 
 
+LONG_READ = "SELECT count() FROM numbers(100000000000) WHERE number % 7 = 3"
+
+
+def _wait_until_running(store: Store, sql: str) -> None:
+    """Until ClickHouse lists `sql` among the queries it is running."""
+    deadline = time.monotonic() + 30
+    running = ("SELECT count() FROM system.processes WHERE position(query, {sql:String}) > 0 "
+               "AND position(query, 'system.processes') = 0")
+    while store.query(running, {"sql": sql}).rows[0][0] == 0:
+        assert time.monotonic() < deadline, "the read never started"
+        time.sleep(0.02)
+
+
 def test_a_long_read_does_not_block_inserts(store: Store) -> None:
     from llmsight.collector.normalise import normalise_request
     from tests.collector.spans import genai_request as request_of
@@ -294,13 +307,13 @@ def test_a_long_read_does_not_block_inserts(store: Store) -> None:
 
     def long_read() -> None:
         try:
-            LimitedQuery(store.read, timeout_s=4)("SELECT count() FROM numbers(100000000000) WHERE number % 7 = 3")
+            LimitedQuery(store.read, timeout_s=4)(LONG_READ)
         except StoreError as exc:
             errors.append(exc)
 
     reader = threading.Thread(target=long_read)
     reader.start()
-    time.sleep(0.5)
+    _wait_until_running(store, LONG_READ)
     started = time.monotonic()
     store.insert(records[1:], dedup_token="during-read")
     assert store.query("SELECT count() FROM llmsight.llm_calls").rows == [(10,)]
@@ -316,14 +329,14 @@ def test_a_cancelled_operation_kills_its_query_and_runs_no_more(store: Store) ->
 
     def long_read() -> None:
         try:
-            query("SELECT count() FROM numbers(100000000000) WHERE number % 7 = 3")
+            query(LONG_READ)
         except StoreError as exc:
             errors.append(exc)
 
     reader = threading.Thread(target=long_read)
     started = time.monotonic()
     reader.start()
-    time.sleep(1.0)
+    _wait_until_running(store, LONG_READ)
     query.cancel()  # what the read API does when its client disconnects
     reader.join(20)
     assert time.monotonic() - started < 10, "the query ran on instead of being killed"
