@@ -16,7 +16,6 @@ from typing import Any
 import anthropic
 import genai_prices
 import openai
-import genai_prices
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
