@@ -29,9 +29,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from llmsight.collector.columns import CALLS_TABLE, DATABASE
+from llmsight.collector.durable import replace_durably
 from llmsight.collector.instants import parse_instant, utc_parameter
 from llmsight.collector.normalise.merge import drop_stored
 from llmsight.collector.record import RECORD_FIELDS, CallRecord, record_from_mapping
@@ -56,38 +57,16 @@ def write_dead_frame(directory: Path, name: str, data: bytes, reason: str, where
     into place; the same name again rewrites them). Returns the reason file's path."""
     frames = directory / FRAMES_DIR
     frames.mkdir(parents=True, exist_ok=True)
-    _write_durably(frames / f"{name}.frame", data)
+    replace_durably(frames / f"{name}.frame", lambda handle: handle.write(data))
     info = {"reason": reason, **where, "bytes": len(data), "written_at": datetime.now(timezone.utc).isoformat()}
     path = frames / f"{name}.json"
-    _write_durably(path, (json.dumps(info) + "\n").encode())
+    replace_durably(path, lambda handle: handle.write((json.dumps(info) + "\n").encode()))
     return path
 
 
 def dead_frames(directory: Path) -> list[Path]:
     """The reason files of the spool frames kept in `directory`, oldest first."""
     return sorted((directory / FRAMES_DIR).glob("*.json"), key=lambda path: (path.stat().st_mtime, path.name))
-
-
-def _write_durably(path: Path, data: bytes) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def read_dead_letter(path: Path) -> tuple[dict[str, Any], list[CallRecord]]:
@@ -164,19 +143,13 @@ def write_rows(path: Path, records: Sequence[CallRecord], header: dict[str, Any]
     """A header line, then one JSON object per call; fsync'd and renamed into place (never half written)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     header = {**header, "rows": len(records), "written_at": datetime.now(timezone.utc).isoformat()}
-    tmp = path.with_suffix(".tmp")
-    try:
-        with open(tmp, "w") as handle:
-            handle.write(json.dumps(header) + "\n")
-            for record in records:
-                handle.write(json.dumps(_row(record), default=str) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError:
-        tmp.unlink(missing_ok=True)
-        raise
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
+
+    def fill(handle: BinaryIO) -> None:
+        handle.write((json.dumps(header) + "\n").encode())
+        for record in records:
+            handle.write((json.dumps(_row(record), default=str) + "\n").encode())
+
+    replace_durably(path, fill)
 
 
 class RowFileError(LLMSightError, ValueError):

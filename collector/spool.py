@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llmsight.collector.durable import fsync_dir, replace_durably
 from llmsight.collector.lockfile import lock_exclusively
 from llmsight.collector.record import CallRecord
 from llmsight.collector.spool_format import (
@@ -86,7 +87,7 @@ def spool_id(directory: Path) -> str:
     directory.mkdir(parents=True, exist_ok=True)
     id_file = directory / "spool.id"
     if not id_file.exists():
-        _atomic_write(id_file, uuid.uuid4().hex)
+        replace_durably(id_file, lambda handle: handle.write(uuid.uuid4().hex.encode()))
     return id_file.read_text().strip()
 
 
@@ -126,7 +127,7 @@ class Spool:
         self._fd = self._open(self._segment)
         os.ftruncate(self._fd, self._file_size)  # a torn or corrupted tail: never a whole acknowledged frame
         os.fsync(self._fd)
-        _fsync_dir(directory)
+        fsync_dir(directory)
         self._publish((self._segment, self._file_size))
         # Sizes of the finished segments, so backpressure checks on every request need no syscalls.
         self._closed_sizes = {s: segment_path(directory, s).stat().st_size for s in self.segments() if s != self._segment}
@@ -247,7 +248,7 @@ class Spool:
         except OSError as exc:
             raise SpoolWriteError(exc.errno, f"cannot sync the spool: {exc.strerror}") from exc
         fd = self._open(self._segment + 1)  # raises (nothing changed) when the directory is full
-        _fsync_dir(self.dir)
+        fsync_dir(self.dir)
         os.close(self._fd)
         if (self._segment, self._file_size) > self.durable:
             self._publish((self._segment, self._file_size))
@@ -438,7 +439,7 @@ class Checkpoint:
             "epoch": self.epoch,
             "sequence": sequence,
         }
-        _atomic_write(self.path, json.dumps(state))  # raises (state unchanged) on a full disk
+        replace_durably(self.path, lambda handle: handle.write(json.dumps(state).encode()))  # raises (state unchanged) on a full disk
         self.committed, self.in_flight, self.token, self.sequence = committed, in_flight, token, sequence
 
     def begin(self, start: Position, end: Position) -> str:
@@ -461,25 +462,3 @@ def _write_all(fd: int, data: bytes) -> None:
     while view:
         written = os.write(fd, view)
         view = view[written:]
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        with open(tmp, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-    except OSError:
-        tmp.unlink(missing_ok=True)  # a half-written temporary file must not take the last free bytes
-        raise
-    os.replace(tmp, path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
