@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import types
 import typing
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -84,14 +83,6 @@ def _distinct_record(index: int) -> CallRecord:
         if name in defaults:
             assert values[name] != defaults[name], name
     return CallRecord(**values)
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"chdb://{tmp_path / 'store'}")
-    opened.ensure_schema()
-    yield opened
-    opened.close()
 
 
 def test_every_column_round_trips_through_a_spool_frame_into_the_store(tmp_path: Path, store: Store) -> None:

@@ -4,23 +4,13 @@ the raw table AND the rollup, rollup = raw aggregates, cluster DDL that ClickHou
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import pytest
 
 from llmsight.collector.record import RECORD_FIELDS, CallRecord
 from llmsight.collector.store import Store, StoreLockedError, StoreUnavailableError
 from llmsight.collector.store.schema import SCHEMA_VERSION, cluster_ddl
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    opened = Store.open(f"chdb://{tmp_path / 'store'}")
-    opened.ensure_schema()
-    yield opened
-    opened.close()
 
 
 def records(count: int, seed: int = 1) -> list[CallRecord]:
