@@ -46,7 +46,7 @@ def check_command(
 
     from llmsight.alerts.evaluator import RULE_FAILED, AlertEvaluator, Transition
     from llmsight.collector.config import load_settings
-    from llmsight.collector.query_api import running_collector
+    from llmsight.collector.read_api import running_collector
     from llmsight.collector.store import Store, StoreError
 
     settings = load_settings(data_dir=data_dir, clickhouse_dsn=dsn, alerts_file=alerts_file)
@@ -56,7 +56,7 @@ def check_command(
         if collector is not None:  # it owns the embedded store: it evaluates its rules (its alerts config)
             transitions = [Transition(**t) for t in collector.check_alerts()]
         else:
-            store = Store.open(settings.effective_dsn)
+            store = Store.open(settings.effective_dsn, create=False)
             try:
                 transitions = AlertEvaluator(store.query, config).evaluate_once()
             finally:
@@ -116,10 +116,34 @@ def sync_command(
         typer.echo("grafana sync: give --token, or --user and --password", err=True)
         raise typer.Exit(2)
     target = GrafanaTarget(url=url, token=token, user=user, password=password)
-    report = sync(target, clickhouse_url=clickhouse_url, clickhouse_user=clickhouse_user,
-                  clickhouse_password=clickhouse_password, webhook_url=webhook_url, alerts=_config_or_exit(alerts_file))
+    alerts = _config_or_exit(alerts_file)
+    try:
+        report = sync(target, clickhouse_url=clickhouse_url, clickhouse_user=clickhouse_user,
+                      clickhouse_password=clickhouse_password, webhook_url=webhook_url, alerts=alerts)
+    except Exception as exc:  # noqa: BLE001 - every failure of the Grafana API is a sentence, not a traceback
+        message, code = _grafana_failure(exc, url)
+        typer.echo(f"llmsight grafana sync: {message}", err=True)
+        raise typer.Exit(code) from None
     for line in report:
         typer.echo(line)
+
+
+def _grafana_failure(exc: Exception, url: str) -> tuple[str, int]:
+    """What went wrong talking to Grafana, and the exit code: 2 for a URL or credentials the user must fix,
+    1 for a Grafana that cannot be reached or failed. Anything else is a bug: raised again."""
+    import niquests  # grafana-client's HTTP client
+    from grafana_client.client import GrafanaBadInputError, GrafanaException, GrafanaUnauthorizedError
+
+    if isinstance(exc, (niquests.exceptions.InvalidURL, niquests.exceptions.MissingSchema,
+                        niquests.exceptions.InvalidSchema)):
+        return f"{url!r} is not a Grafana URL (e.g. http://localhost:3000): {exc}", 2
+    if isinstance(exc, GrafanaUnauthorizedError):
+        return f"Grafana at {url} refused the credentials (check --token, or --user and --password): {exc}", 2
+    if isinstance(exc, GrafanaBadInputError):
+        return f"Grafana at {url} refused a request: {exc}", 1
+    if isinstance(exc, (niquests.exceptions.RequestException, GrafanaException)):
+        return f"cannot reach Grafana at {url}: {exc}", 1
+    raise exc
 
 
 def register(app: typer.Typer) -> None:

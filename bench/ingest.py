@@ -41,7 +41,7 @@ RSS_BOUND_MIB = {"store": 1536, "receiver": 768}
 
 def start_collector(data_dir: Path) -> tuple[subprocess.Popen[bytes], dict]:
     process = subprocess.Popen([sys.executable, "-m", "llmsight.cli", "collector", "--data-dir", str(data_dir),
-                                "--http-port", "0", "--grpc-port", "0", "--query-port", "0"],
+                                "--http-port", "0", "--grpc-port", "0", "--read-api-port", "0"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     state = data_dir / "collector.json"
     for _ in range(600):

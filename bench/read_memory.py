@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.ingest import RSS_BOUND_MIB, rss_mb, start_collector  # noqa: E402
-from llmsight.collector.query_api import running_collector  # noqa: E402
+from llmsight.collector.read_api import running_collector  # noqa: E402
 from llmsight.collector.store import Store, StoreError  # noqa: E402
 
 GENERATE = """

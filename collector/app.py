@@ -24,15 +24,15 @@ from llmsight.collector.pipeline import Pipeline, PipelineLimits
 from llmsight.collector.pricing import Pricer
 from llmsight.collector.pricing.price_table import PricingWithPriceTable
 from llmsight.collector.private import make_private
-from llmsight.collector.query_api import (
+from llmsight.collector.read_api import (
     STATE_FILE,
     TOKEN_FILE,
     AlertsCheckRequest,
     Kill,
     LimitedQuery,
     Operations,
-    QueryApiServer,
     Read,
+    ReadApiServer,
     ReportRequest,
     new_token,
     write_private,
@@ -80,10 +80,10 @@ class Collector:
         self.store: Store | None = None
         self.pipeline: Pipeline | None = None
         self._receiver: ReceiverProcess | None = None
-        self._query: QueryApiServer | None = None
+        self._read_api: ReadApiServer | None = None
         self.alerts: Any = None
         self.reconcile: Any = None
-        self.http_port = self.grpc_port = self.query_port = 0
+        self.http_port = self.grpc_port = self.read_api_port = 0
 
     @property
     def state_file(self) -> Path:
@@ -123,12 +123,12 @@ class Collector:
             self._receiver.start()  # opens (and repairs) the spool before the writer reads it
             self.pipeline.start()
             operations = read_api_operations(self.store.read, self.store.kill_reads, alerts_config)
-            self._query = QueryApiServer(
-                operations, settings.query_port, new_token(settings.data_dir), cancel_reads=self.store.cancel_reads
+            self._read_api = ReadApiServer(
+                operations, settings.read_api_port, new_token(settings.data_dir), cancel_reads=self.store.cancel_reads
             )
-            self._query.start()
+            self._read_api.start()
             self.http_port, self.grpc_port = self._receiver.http_port, self._receiver.grpc_port
-            self.query_port = self._query.port
+            self.read_api_port = self._read_api.port
             self._start_alerts(alerts_config)
             self._start_reconcile()
             self._write_state()
@@ -179,7 +179,7 @@ class Collector:
             "pid": os.getpid(),
             "otlp_http_port": self.http_port,
             "otlp_grpc_port": self.grpc_port,
-            "query_port": self.query_port,
+            "read_api_port": self.read_api_port,
             "dsn": self.settings.redacted_dsn,
         }
         write_private(self.state_file, json.dumps(state))
@@ -192,8 +192,8 @@ class Collector:
 
     def stop(self) -> None:
         """Stop receiving, store everything accepted, release the store."""
-        if self._query is not None:  # first: reports in progress are killed (their clients get 503), not awaited
-            self._query.begin_stop()
+        if self._read_api is not None:  # first: reports in progress are killed (their clients get 503), not awaited
+            self._read_api.begin_stop()
         elif self.store is not None:
             self.store.cancel_reads()
         if self._receiver is not None:
@@ -205,13 +205,13 @@ class Collector:
             self.reconcile = None
         if self.pipeline is not None:
             self.pipeline.close()
-        if self._query is not None:
-            self._query.stop()
+        if self._read_api is not None:
+            self._read_api.stop()
         if self.store is not None:
             self.store.close()
         if self._lock_file is not None:  # not when start-up failed on another collector's lock: those are its files
             self.state_file.unlink(missing_ok=True)
             (self.settings.data_dir / TOKEN_FILE).unlink(missing_ok=True)
             self._lock_file.close()
-        self._receiver = self._query = self._lock_file = None
+        self._receiver = self._read_api = self._lock_file = None
         self.pipeline = self.store = None

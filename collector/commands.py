@@ -19,7 +19,10 @@ def register(app: typer.Typer) -> None:
         dsn_file: Path = typer.Option(None, "--dsn-file", help="Read the DSN from this file (mode 0600) [LLMSIGHT_CLICKHOUSE_DSN_FILE]."),
         http_port: int = typer.Option(None, "--http-port", help="OTLP/HTTP port (default 4318; 0 picks a free one)."),
         grpc_port: int = typer.Option(None, "--grpc-port", help="OTLP/gRPC port (default 4317)."),
-        query_port: int = typer.Option(None, "--query-port", help="Read API port for report/alerts (default 4319; loopback only)."),
+        read_api_port: int = typer.Option(
+            None, "--read-api-port", help="Read API port for report/alerts (default 4319; loopback only) [LLMSIGHT_READ_API_PORT]."
+        ),
+        query_port: int = typer.Option(None, "--query-port", hidden=True, help="Deprecated: --read-api-port."),
         bind: str = typer.Option(None, "--bind", help="Address OTLP listens on (default 127.0.0.1)."),
         auth_token: str = typer.Option(None, "--auth-token", help="Require this bearer token from exporters (and on /metrics) "
                                        "[LLMSIGHT_AUTH_TOKEN]. Prefer --auth-token-file or the variable: a command line shows in ps."),
@@ -38,9 +41,12 @@ def register(app: typer.Typer) -> None:
 
             typer.echo(";\n\n".join(cluster_ddl(print_cluster_ddl)) + ";")
             return
+        if query_port is not None:
+            typer.echo("llmsight collector: --query-port is deprecated: use --read-api-port", err=True)
+            read_api_port = read_api_port if read_api_port is not None else query_port
         code = run_collector(
             data_dir=data_dir, clickhouse_dsn=dsn, clickhouse_dsn_file=dsn_file, otlp_http_port=http_port,
-            otlp_grpc_port=grpc_port, query_port=query_port, bind_host=bind, auth_token=auth_token,
+            otlp_grpc_port=grpc_port, read_api_port=read_api_port, bind_host=bind, auth_token=auth_token,
             auth_token_file=auth_token_file, insecure=insecure or None, prices_file=prices_file,
             alerts_file=alerts_file, log_level=log_level,
         )

@@ -8,12 +8,13 @@ value from the environment or a flag is reported with the variable or flag that 
 from __future__ import annotations
 
 import ipaddress
+import logging
 import os
 import re
 import stat
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, urlencode, urlsplit, urlunsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import (
@@ -24,12 +25,14 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from llmsight._env import ENV_PREFIX
 from llmsight.collector.config_file import load_yaml_model
 from llmsight.collector.logs import LogLevel
-from llmsight.config import ENV_PREFIX, unparsable_variable
+from llmsight.config import unparsable_variable
 from llmsight.errors import ConfigurationError
 
 CONFIG_FILE_VARIABLE = "LLMSIGHT_CONFIG_FILE"
+logger = logging.getLogger("llmsight.collector")
 
 
 def default_data_dir() -> Path:
@@ -52,9 +55,14 @@ class CollectorSettings(BaseSettings):
         default="",
         description="chdb://PATH (embedded) or http(s)://user:pass@host:8123 (server). Empty: DATA_DIR/store.",
     )
+    clickhouse_password: str | None = Field(
+        default=None,
+        description="Password of the DSN's user, kept out of the DSN (any character: it is URL-encoded into it). "
+        "For a server DSN only; one written in the DSN must be URL-encoded there.",
+    )
     otlp_http_port: int = Field(default=4318, ge=0, le=65535)
     otlp_grpc_port: int = Field(default=4317, ge=0, le=65535)
-    query_port: int = Field(default=4319, ge=0, le=65535, description="Read-only SQL API for report/alerts.")
+    read_api_port: int = Field(default=4319, ge=0, le=65535, description="Read API (report, alerts check): loopback only.")
     bind_host: str = Field(default="127.0.0.1", description="Loopback unless told otherwise.")
     auth_token: str | None = Field(default=None, description="Bearer token required from exporters, if set.")
     # Secrets in files (0600, first line): on a command line they show in `ps` to every local user.
@@ -122,7 +130,11 @@ class CollectorSettings(BaseSettings):
 
     @property
     def effective_dsn(self) -> str:
-        return self.clickhouse_dsn or f"chdb://{self.data_dir / 'store'}"
+        if not self.clickhouse_dsn:
+            return f"chdb://{self.data_dir / 'store'}"
+        if self.clickhouse_password is None or not self.clickhouse_dsn.startswith(("http://", "https://")):
+            return self.clickhouse_dsn
+        return with_password(self.clickhouse_dsn, self.clickhouse_password)
 
     @property
     def redacted_dsn(self) -> str:
@@ -177,6 +189,15 @@ def check_exposure(settings: CollectorSettings) -> None:
 _SECRET_PARAMETER = re.compile(r"pass|pwd|token|secret|credential|key|auth", re.IGNORECASE)
 
 
+def with_password(dsn: str, password: str) -> str:
+    """`dsn` with its user's password set to `password`, URL-encoded (a `/`, `@` or `:` in it stays the
+    password's); the user is the DSN's, else `default` (ClickHouse's)."""
+    parts = urlsplit(dsn)
+    user = parts.username or "default"  # already URL-encoded as written in the DSN
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit((parts.scheme, f"{user}:{quote(password, safe='')}@{host}", parts.path, parts.query, parts.fragment))
+
+
 def redact_dsn(dsn: str) -> str:
     """The DSN fit for logs, banners, errors, state files and /metrics: `scheme://user:***@host/...`, with the value
     of every secret-bearing query parameter masked (`?access_token=***`). The one redaction of a DSN."""
@@ -213,6 +234,7 @@ class _FileSettings(CollectorSettings):
     """The YAML file's schema: the same settings, read from nothing but the file, unknown keys refused."""
 
     model_config = SettingsConfigDict(extra="forbid")
+    query_port: int | None = Field(default=None, ge=0, le=65535, description="Deprecated: read_api_port.")
 
     @classmethod
     def settings_customise_sources(  # type: ignore[override]  # pydantic-settings passes the others by keyword
@@ -223,10 +245,16 @@ class _FileSettings(CollectorSettings):
 
 def _config_file_values(path: Path) -> dict[str, Any]:
     """The settings the YAML file sets (validated on their own first, so errors carry its line numbers)."""
-    return load_yaml_model(path, _FileSettings).model_dump(exclude_unset=True)
+    values = load_yaml_model(path, _FileSettings).model_dump(exclude_unset=True)
+    for old, name in DEPRECATED_FILE_KEYS.items():
+        if old in values:
+            logger.warning("%s: %s is deprecated: use %s", path, old, name)
+            value = values.pop(old)
+            values.setdefault(name, value)
+    return values
 
 
-_SECRET_SETTINGS = frozenset({"clickhouse_dsn", "auth_token"})
+_SECRET_SETTINGS = frozenset({"clickhouse_dsn", "clickhouse_password", "auth_token"})
 
 
 def _origin(name: str, overrides: dict[str, Any]) -> str:
@@ -239,10 +267,26 @@ def _origin(name: str, overrides: dict[str, Any]) -> str:
     return os.environ.get(CONFIG_FILE_VARIABLE) or "settings"
 
 
+# Deprecated names of settings, still read (a warning says the new one): old name -> setting.
+DEPRECATED_VARIABLES = {"LLMSIGHT_QUERY_PORT": "read_api_port"}
+DEPRECATED_FILE_KEYS = {"query_port": "read_api_port"}
+
+
+def _deprecated_variables(given: dict[str, Any]) -> dict[str, Any]:
+    """Values of deprecated variables, for settings neither given nor set under their new name."""
+    found = {}
+    for variable, name in DEPRECATED_VARIABLES.items():
+        if variable in os.environ and name not in given and f"{ENV_PREFIX}{name.upper()}" not in os.environ:
+            logger.warning("%s is deprecated: use %s%s", variable, ENV_PREFIX, name.upper())
+            found[name] = os.environ[variable]
+    return found
+
+
 def load_settings(**overrides: Any) -> CollectorSettings:
     """Settings from the environment/YAML with CLI flag values (non-None) on top. Raises ConfigurationError
     (a ConfigFileError for the YAML file) naming the variable, flag or line at fault."""
     given = {k: v for k, v in overrides.items() if v is not None}
+    given = {**_deprecated_variables(given), **given}
     try:
         return CollectorSettings(**given)
     except ValidationError as exc:

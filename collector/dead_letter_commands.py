@@ -63,7 +63,7 @@ def replay_letters(
         say("no dead letters to replay")
         return
     try:
-        store = Store.open(settings.effective_dsn)
+        store = Store.open(settings.effective_dsn, create=False)
     except StoreLockedError:
         say("llmsight dead-letter replay: a collector is running on this embedded store; stop it, replay, then start "
             "it again (the embedded store has one owner at a time)")

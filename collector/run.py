@@ -55,7 +55,7 @@ def run_collector(**overrides: Any) -> int:
     console.print(
         f"[bold green]llmsight collector[/bold green] listening on {settings.bind_host}: "
         f"OTLP/HTTP :{collector.http_port}  OTLP/gRPC :{collector.grpc_port}  "
-        f"read API 127.0.0.1:{collector.query_port}\n"
+        f"read API 127.0.0.1:{collector.read_api_port}\n"
         f"store: {settings.redacted_dsn}   spool: {settings.spool_dir}",
         highlight=False,
     )

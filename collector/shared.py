@@ -103,10 +103,24 @@ class SharedState:
         words = self._words
         ingest = {name: int(words[_SLOTS[name]]) for name in INGEST_COUNTERS}
         pipeline: dict[str, Any] = {name: int(words[_SLOTS[name]]) for name in ACCEPT_COUNTERS + STORE_COUNTERS}
+        pipeline["pending_bytes"] = self._pending_bytes(pipeline["pending_bytes"])
         pipeline["last_error"] = self.last_error
         pipeline["last_spool_error"] = self.error("spool")
         alerts = {name.removeprefix("alert_"): int(words[_SLOTS[name]]) for name in ALERT_COUNTERS}
         return {"ingest": ingest, "pipeline": pipeline, "alerts": alerts, "health": self.health()}
+
+    def _pending_bytes(self, at_last_submit: int) -> int:
+        """Bytes in the spool not yet stored, now. The receiver counts them when it accepts a request (against
+        the store's position then), so that count goes stale as the store catches up: where the positions say
+        more, they win: 0 once everything durable is committed, the exact gap within one segment."""
+        durable, committed = self.position("durable"), self.position("committed")
+        if durable is None or committed is None:
+            return at_last_submit
+        if committed >= durable:
+            return 0
+        if committed[0] == durable[0]:
+            return durable[1] - committed[1]
+        return at_last_submit
 
     # --- spool positions ---
     def set_position(self, name: str, segment: int, offset: int) -> None:

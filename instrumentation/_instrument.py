@@ -1,21 +1,31 @@
-"""`llmsight.instrument()` / `llmsight.uninstrument()`: every provider SDK that is installed."""
+"""`llmsight.instrument()` / `llmsight.uninstrument()`: every provider SDK, when the app imports it.
+
+An SDK already imported is instrumented at once; any other gets a post-import hook (_import_hooks), which
+instruments it the moment the app imports it. So start-up costs what the app uses: an app that calls only
+openai never imports anthropic (≈ 1 s of CPU) nor llmsight's instrumentor for it.
+"""
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
 import logging
+import os
+import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.trace import TracerProvider
 
-from llmsight import _inner_spans
-from llmsight.config import InstrumentationSettings
+from llmsight._env import ENV_PREFIX
+from llmsight._import_hooks import when_imported
+
+if TYPE_CHECKING:
+    from llmsight.config import InstrumentationSettings
 
 logger = logging.getLogger("llmsight")
 
-# (SDK import name, instrumentor path)
+# (SDK module whose import triggers the instrumentor, instrumentor path)
 PROVIDERS = (
     ("openai", "llmsight.openai:OpenAIInstrumentor"),
     ("anthropic", "llmsight.anthropic:AnthropicInstrumentor"),
@@ -24,16 +34,30 @@ PROVIDERS = (
     ("mistralai.client", "llmsight.mistral:MistralInstrumentor"),
 )
 
+
+class _Pending:
+    """What `instrument()` was asked for, kept until each SDK is imported."""
+
+    def __init__(self, tracer_provider: TracerProvider | None, settings: dict[str, Any],
+                 validated: InstrumentationSettings | None) -> None:
+        self.tracer_provider = tracer_provider
+        self._arguments = settings
+        self._settings = validated
+
+    def settings(self) -> InstrumentationSettings:
+        if self._settings is None:  # the defaults, built when the first SDK is instrumented
+            from llmsight.config import InstrumentationSettings
+
+            self._settings = InstrumentationSettings.from_arguments(**self._arguments)
+        return self._settings
+
+
 _lock = threading.Lock()
 _active: list[Any] = []
 _http_instrumentors: list[Any] = []
-
-
-def _installed(sdk: str) -> bool:
-    try:
-        return importlib.util.find_spec(sdk) is not None
-    except ImportError:  # a dotted name whose parent package is missing ("google.genai" without "google")
-        return False
+_waiting: dict[str, _Pending] = {}  # SDK module -> the instrument() call it waits for
+_hooked: set[str] = set()  # SDK modules given a post-import hook (it fires once, on their import)
+_instrumented = False
 
 
 def _load(path: str) -> Any:
@@ -45,35 +69,76 @@ def _load(path: str) -> Any:
         return None
 
 
+def validated_settings(settings: dict[str, Any]) -> InstrumentationSettings | None:
+    """The settings, checked now if arguments or LLMSIGHT_* variables may be wrong (ConfigurationError); None
+    when there is nothing to check: the defaults, built when an SDK is instrumented (pydantic is not imported
+    at start-up for them)."""
+    if not (settings or any(name.startswith(ENV_PREFIX) for name in os.environ)):
+        return None
+    from llmsight.config import InstrumentationSettings
+
+    return InstrumentationSettings.from_arguments(**settings)
+
+
 def instrument(tracer_provider: TracerProvider | None = None, **settings: Any) -> None:
-    """Instrument every installed provider SDK. Calling it again is a no-op until `uninstrument()`.
+    """Instrument every supported provider SDK: those already imported now, the others when the app imports
+    them. Calling it again is a no-op until `uninstrument()`.
 
     Keyword arguments override `LLMSIGHT_*` settings: `capture_content`, `content_max_chars`, `redact`,
     `inject_stream_usage`, `model_tiers`, `provider_hosts`, `key_hint`, `instrument_http`; a misspelt or invalid one raises
     `llmsight.ConfigurationError`. Spans go to `tracer_provider`, or to the global provider (`llmsight run`
     configures one that exports OTLP to the collector).
     """
-    config = InstrumentationSettings.from_arguments(**settings)
+    global _instrumented
+    validated = validated_settings(settings)
+    pending = _Pending(tracer_provider, settings, validated)
     with _lock:
-        if _active:
+        if _instrumented:
             return
-        for sdk, path in PROVIDERS:
-            if not _installed(sdk):
-                continue
-            instrumentor_cls = _load(path)
-            if instrumentor_cls is None:
-                continue
-            instrumentor = instrumentor_cls()
-            try:
-                instrumentor.instrument(tracer_provider=tracer_provider, settings=config)
-            except Exception:  # an SDK version we cannot patch must not break the app
-                logger.warning("llmsight: could not instrument %s; its calls will not be traced", sdk, exc_info=True)
-                continue
-            _active.append(instrumentor)
-        if config.instrument_http:
-            _http_instrumentors.extend(_instrument_http(tracer_provider))
-        if _active:
-            _inner_spans.enable(tracer_provider)
+        _instrumented = True
+        for sdk, _ in PROVIDERS:
+            _waiting[sdk] = pending
+    for sdk, _ in PROVIDERS:
+        if sdk in sys.modules or sdk in _hooked:
+            _instrument_now(sdk)  # imported already (a hook would not fire again)
+        else:
+            _hooked.add(sdk)
+            when_imported(sdk, _on_import)  # calls it now if imported meanwhile
+    if validated is not None and validated.instrument_http:
+        _http_instrumentors.extend(_instrument_http(tracer_provider))
+
+
+def _on_import(module: Any) -> None:
+    try:
+        _instrument_now(module.__name__)
+    except Exception:  # runs inside the app's import statement: never fail it
+        logger.warning("llmsight: could not instrument %s", module.__name__, exc_info=True)
+
+
+def _instrument_now(sdk: str) -> None:
+    """Instrument `sdk` if an `instrument()` call waits for it and it is imported; never raises into the app's
+    import."""
+    if sdk not in sys.modules:
+        return
+    with _lock:
+        pending = _waiting.pop(sdk, None)
+    if pending is None:
+        return
+    path = dict(PROVIDERS)[sdk]
+    instrumentor_cls = _load(path)
+    if instrumentor_cls is None:
+        return
+    instrumentor = instrumentor_cls()
+    try:
+        instrumentor.instrument(tracer_provider=pending.tracer_provider, settings=pending.settings())
+    except Exception:  # an SDK version we cannot patch must not break the app
+        logger.warning("llmsight: could not instrument %s; its calls will not be traced", sdk, exc_info=True)
+        return
+    with _lock:
+        _active.append(instrumentor)
+    from llmsight import _inner_spans  # with the first SDK instrumented: it imports the call machinery
+
+    _inner_spans.enable(pending.tracer_provider)
 
 
 # The SDKs' HTTP clients: openai/anthropic 1.x-2.x use httpx, later majors httpx2.
@@ -102,10 +167,14 @@ def _instrument_http(tracer_provider: TracerProvider | None) -> list[Any]:
 
 
 def uninstrument() -> None:
-    """Restore every patched SDK method."""
+    """Restore every patched SDK method; SDKs imported later are no longer instrumented."""
+    global _instrumented
     with _lock:
+        _waiting.clear()
+        _instrumented = False
         while _active:
             _active.pop().uninstrument()
         while _http_instrumentors:
             _http_instrumentors.pop().uninstrument()
-        _inner_spans.disable()
+    if "llmsight._inner_spans" in sys.modules:  # enabled with the first SDK instrumented
+        sys.modules["llmsight._inner_spans"].disable()

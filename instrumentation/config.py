@@ -10,9 +10,8 @@ from typing import Any
 from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
+from llmsight._env import ENV_PREFIX
 from llmsight.errors import ConfigurationError
-
-ENV_PREFIX = "LLMSIGHT_"  # the app side's and the collector's settings alike
 
 # A redaction hook receives the captured content (messages as JSON-able lists/dicts) and returns what
 # may leave the process, or None to drop it.

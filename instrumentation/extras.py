@@ -17,6 +17,8 @@ _Command = TypeVar("_Command", bound=Callable[..., Any])
 # chDB is not here: a collector in front of a ClickHouse server runs without it (the store says when it is needed).
 COLLECTOR_MODULES = ("clickhouse_connect", "genai_prices", "opentelemetry.proto", "grpc", "yaml", "msgspec")
 CLI_MODULES = ("typer", "rich")
+# `llmsight demo`: the embedded store and the SDKs its workload drives.
+DEMO_MODULES = ("chdb", "openai", "anthropic", "google.genai", "boto3")
 
 
 class MissingExtraError(LLMSightError, RuntimeError):
@@ -43,18 +45,27 @@ def main() -> None:
     cli()
 
 
-def require_collector_extra() -> None:
-    missing = [name for name in COLLECTOR_MODULES if importlib.util.find_spec(name.split(".")[0]) is None]
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a dotted name whose parent is missing, or a module set to None
+        return False
+
+
+def require_collector_extra(extra: str = "collector") -> None:
+    modules = COLLECTOR_MODULES + (DEMO_MODULES if extra == "demo" else ())
+    missing = [name for name in modules if not _installed(name)]
     if missing:
         raise MissingExtraError(
-            f"this command needs the collector extra (missing: {', '.join(missing)}). "
-            "Install it with: pip install 'llmsight[collector]'"
+            f"this command needs the {extra} extra (missing: {', '.join(missing)}). Install it with: "
+            f"pip install 'llmsight[{extra}]' (from a clone of the repository: pip install '.[{extra}]')"
         )
 
 
-def needs_collector_extra(name: str) -> Callable[[_Command], _Command]:
-    """Decorate a CLI command (under `@app.command`): without the extra it exits 2 with the install hint
-    instead of an ImportError traceback; a configuration error exits 2 with its `FILE:LINE: what`."""
+def needs_collector_extra(name: str, extra: str = "collector") -> Callable[[_Command], _Command]:
+    """Decorate a CLI command (under `@app.command`): without the extra (`collector`, or `demo`: the collector
+    and the provider SDKs) it exits 2 with the install hint instead of an ImportError traceback; a configuration
+    error exits 2 with its `FILE:LINE: what`."""
 
     def decorate(command: _Command) -> _Command:
         @functools.wraps(command)  # keeps the signature typer reads the options from
@@ -62,17 +73,24 @@ def needs_collector_extra(name: str) -> Callable[[_Command], _Command]:
             import typer
 
             try:
-                require_collector_extra()
+                require_collector_extra(extra)
             except MissingExtraError as exc:
                 typer.echo(f"llmsight {name}: {exc}", err=True)
                 raise typer.Exit(2) from None
-            from llmsight.errors import ConfigurationError
+            import logging
 
+            from llmsight.errors import ConfigurationError, LLMSightError
+
+            # clickhouse-connect logs a warning per failed request; the command says what failed, once.
+            logging.getLogger("clickhouse_connect").setLevel(logging.ERROR)
             try:
                 return command(*args, **kwargs)
             except ConfigurationError as exc:
                 typer.echo(f"llmsight {name}: {exc}", err=True)
                 raise typer.Exit(2) from None
+            except LLMSightError as exc:  # a failed operation (a store unreachable, missing or refusing): the reason
+                typer.echo(f"llmsight {name}: {exc}", err=True)
+                raise typer.Exit(1) from None
 
         return checked  # type: ignore[return-value]
 

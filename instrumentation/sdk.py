@@ -12,7 +12,7 @@ import atexit
 import logging
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -38,15 +38,28 @@ _QUIET = _QuietWhileExporting()
 
 class CollectorExporter(SpanExporter):
     """The OTLP exporter, with one warning when the collector becomes unreachable and one when it is back
-    (instead of the exporter's line per retry)."""
+    (instead of the exporter's line per retry). The exporter (requests, protobuf: ≈ 100 ms of imports) is built
+    when the first spans are exported, on the export thread, not while the app starts."""
 
-    def __init__(self, otlp: SpanExporter) -> None:
-        self._otlp = otlp
-        self.endpoint = str(getattr(otlp, "_endpoint", "the collector"))
+    def __init__(self, make_otlp: Callable[[], SpanExporter]) -> None:
+        self._make_otlp = make_otlp
+        self._built: SpanExporter | None = None
+        self._building = threading.Lock()
         self.failing = False
         self._shut = False
         for name in _EXPORTER_LOGGERS:
             logging.getLogger(name).addFilter(_QUIET)
+
+    @property
+    def _otlp(self) -> SpanExporter:
+        with self._building:
+            if self._built is None:
+                self._built = self._make_otlp()
+            return self._built
+
+    @property
+    def endpoint(self) -> str:
+        return str(getattr(self._built, "_endpoint", "the collector"))
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         _exporting.active = True
@@ -71,12 +84,12 @@ class CollectorExporter(SpanExporter):
         return result
 
     def shutdown(self) -> None:
-        if not self._shut:  # the exit hook and the processor may both ask
+        if not self._shut and self._built is not None:  # the exit hook and the processor may both ask
             self._shut = True
-            self._otlp.shutdown()
+            self._built.shutdown()
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        return self._otlp.force_flush(timeout_millis)
+        return self._built.force_flush(timeout_millis) if self._built is not None else True
 
 
 def _shutdown_within(provider: TracerProvider, exporter: CollectorExporter, seconds: float) -> None:
@@ -106,13 +119,12 @@ def configure(*, service_name: str | None = None, endpoint: str | None = None, i
     and at most EXIT_FLUSH_SECONDS at exit. A misspelt or invalid setting raises ConfigurationError
     before anything is installed.
     """
-    from llmsight.config import InstrumentationSettings
+    from llmsight._instrument import validated_settings
 
-    InstrumentationSettings.from_arguments(**settings)  # fail before touching global state
+    validated_settings(settings)  # fail before touching global state
     if os.environ.get("OTEL_SDK_DISABLED", "").lower() == "true":
         return None
     from opentelemetry import trace
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import SERVICE_NAME, Resource
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
@@ -123,8 +135,14 @@ def configure(*, service_name: str | None = None, endpoint: str | None = None, i
         os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT")
     ):
         endpoint = DEFAULT_ENDPOINT
-    otlp = OTLPSpanExporter(endpoint=f"{endpoint.rstrip('/')}/v1/traces") if endpoint else OTLPSpanExporter()
-    exporter = CollectorExporter(otlp)
+    traces_url = f"{endpoint.rstrip('/')}/v1/traces" if endpoint else None
+
+    def make_otlp() -> SpanExporter:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter(endpoint=traces_url) if traces_url else OTLPSpanExporter()
+
+    exporter = CollectorExporter(make_otlp)
     provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     atexit.register(_shutdown_within, provider, exporter, EXIT_FLUSH_SECONDS)

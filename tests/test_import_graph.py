@@ -114,7 +114,7 @@ def test_the_graph_is_read_from_every_area() -> None:
     graph = _graph()
     for area in AREAS:
         assert sum(name.startswith(f"{area}.") for name in graph) >= 3, area
-    assert "llmsight.collector.query_api" in graph["llmsight.collector.app"]
+    assert "llmsight.collector.read_api" in graph["llmsight.collector.app"]
 
 
 def test_no_module_imports_itself_through_others() -> None:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from llmsight.collector.query_api import running_collector
+from llmsight.collector.read_api import running_collector
 from llmsight.collector.store import Store
 from llmsight.testing.server import PRICES_YAML, ProviderServer
 
@@ -105,7 +105,7 @@ def wheel_collector(fresh_venv: FreshVenv, tmp_path: Path) -> Iterator[tuple[int
     prices.write_text(PRICES_YAML)  # the local provider is a declared server: priced at the vendor's list price
     process = subprocess.Popen(
         [str(fresh_venv.bin / "llmsight"), "collector", "--data-dir", str(data_dir), "--http-port", "0",
-         "--grpc-port", "0", "--query-port", "0", "--prices-file", str(prices)],
+         "--grpc-port", "0", "--read-api-port", "0", "--prices-file", str(prices)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=fresh_venv.env(),
     )
     try:

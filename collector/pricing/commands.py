@@ -25,13 +25,20 @@ def show(
     from datetime import datetime, timezone
 
     from llmsight.attributes import SERVER_ADDRESS
+    from llmsight.collector.config import load_settings
     from llmsight.collector.instants import parse_instant
     from llmsight.collector.pricing import Pricer
     from llmsight.collector.pricing.pricer import describe_price
     from llmsight.collector.record import CallRecord
 
-    when = parse_instant(at) if at else datetime.now(timezone.utc)
-    pricer = Pricer(prices_file)
+    try:
+        when = parse_instant(at) if at else datetime.now(timezone.utc)
+    except ValueError:
+        typer.echo(f"llmsight prices show: --at {at!r} is not an ISO date or date-time (UTC), e.g. 2026-11-01 or "
+                   "2026-11-01T14:30", err=True)
+        raise typer.Exit(2) from None
+    # The prices file the collector would use: --prices-file, else LLMSIGHT_PRICES_FILE (or the config file's).
+    pricer = Pricer(load_settings(prices_file=prices_file).prices_file)
     probe = CallRecord(ts=when, trace_id="0" * 32, span_id="0" * 16, provider=provider,
                        request_model=model, service_tier=service_tier.lower(),
                        attributes={SERVER_ADDRESS: server} if server else {})
@@ -62,7 +69,7 @@ def check(path: Path = typer.Argument(..., exists=True, dir_okay=False)) -> None
         overrides = load_overrides(path)
     except OverridesError as exc:
         typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from None
+        raise typer.Exit(2) from None  # a wrong prices file is wrong configuration, as for the collector
     typer.echo(f"{path}: {len(overrides.models)} model prices, {len(overrides.discounts)} discounts, "
                f"{len(overrides.servers)} servers — OK")
 
@@ -108,7 +115,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"[red]llmsight reprice:[/red] {exc}")
             raise typer.Exit(2) from None
         try:
-            store = Store.open(settings.effective_dsn)
+            store = Store.open(settings.effective_dsn, create=False)
         except StoreError as exc:
             console.print(f"[red]llmsight reprice:[/red] {exc}")
             raise typer.Exit(1) from None

@@ -228,11 +228,31 @@ class Pricer:
         self._list_prices: dict[tuple[str, str, str, str, str], ListPrice | None] = {}
         self._override_prices: dict[int, Any] = {}
         self._hosts: dict[str, str | None] = {}
+        self._unknown_servers_told: set[tuple[str, str]] = set()  # (host, provider) already logged
         # (id(ModelPrice), tier level) → (tier starts, rates); the price objects are kept alive alongside.
         self._starts: dict[int, tuple[list[int], Any]] = {}
         self._rates: dict[tuple[int, int], Rates | None] = {}
 
     # -- which price ---------------------------------------------------------------------------------------------
+
+    def is_unknown_server(self, provider: str, host: str) -> bool:
+        """A server no price list knows and the prices file does not declare: its calls stay unpriced."""
+        return bool(host) and self.overrides.server(host) is None and self._vendor_of_host(host) is None
+
+    def _tell_unknown_server(self, record: CallRecord, host: str) -> None:
+        """Once per server and provider: why its calls are unpriced, and the prices file entry that prices them
+        if it bills at a vendor's list prices (a gateway, a local stand-in for the vendor)."""
+        key = (host, record.provider)
+        if key in self._unknown_servers_told or not self.is_unknown_server(record.provider, host):
+            return
+        self._unknown_servers_told.add(key)
+        logger.warning(
+            "calls to %s (%s/%s) are unpriced: it is not a vendor's API host and no prices file declares it "
+            "(a local model server stays unpriced). If it bills at a vendor's list prices (a gateway, a stand-in "
+            "for the vendor), add to the prices file (--prices-file / LLMSIGHT_PRICES_FILE):\n%s",
+            host, record.provider, record.response_model or record.request_model,
+            server_declaration(host, record.provider),
+        )
 
     def _vendor_of_host(self, host: str) -> str | None:
         """genai-prices provider id whose API host this is (its own URL patterns), or None."""
@@ -360,6 +380,9 @@ class Pricer:
         found = self.price_in_force(record)
         r = self.rates(found[0], record.input_tokens) if found is not None else None
         if found is None or r is None:  # unpriced: costs NULL (also when a reprice finds no price any more)
+            host = record.attributes.get(SERVER_ADDRESS, "")
+            if host:
+                self._tell_unknown_server(record, host)
             record.input_cost = record.cache_read_cost = record.cache_write_cost = None
             record.output_cost = record.total_cost = record.cache_savings = None
             record.price_source = ""
@@ -391,3 +414,11 @@ class Pricer:
         record.total_cost = (input_cost + read_cost + write_cost + output_cost + r.request) * factor
         record.cache_savings = savings * factor
         record.price_source = source
+
+
+def server_declaration(host: str, provider: str) -> str:
+    """The prices file entry that bills calls to `host` at a vendor's list prices: the span's provider, or
+    OpenAI (the wire format) for what an instrumentation named `self_hosted`."""
+    vendor = "openai" if provider in ("", "self_hosted") else provider
+    return f"servers:\n  - address: {host}\n    provider: {vendor}"
+

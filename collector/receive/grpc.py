@@ -96,11 +96,17 @@ class OtlpGrpcReceiver:
             options=[
                 ("grpc.max_receive_message_length", limits.MAX_DECOMPRESSED_BYTES),
                 ("grpc.max_connection_idle_ms", 60_000),
+                # gRPC sets SO_REUSEPORT by default: a second collector would then share the port and split the
+                # exports between two stores. Without it a taken port fails to bind, as it does for HTTP.
+                ("grpc.so_reuseport", 0),
             ],
         )
-        self.port = self._server.add_insecure_port(grpc_address(host, port))
+        try:
+            self.port = self._server.add_insecure_port(grpc_address(host, port))
+        except RuntimeError:  # grpcio >= 1.51 raises where older releases returned 0
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot bind OTLP/gRPC on {grpc_address(host, port)}")
+            raise OSError(f"cannot bind OTLP/gRPC on {grpc_address(host, port)}: the address is in use or not available")
 
     def start(self) -> None:
         self._server.start()

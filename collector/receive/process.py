@@ -242,7 +242,10 @@ def die_with_parent(parent_pid: int) -> None:
 def main() -> None:
     if len(sys.argv) > 1:
         die_with_parent(int(sys.argv[1]))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole group: the store process decides
+    # Ctrl-C, `kill -- -PGID` and a service manager's stop reach the whole group: the store process decides, and
+    # stops this one through its stdin (a receiver that died of the signal would look like a crash to restart).
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Messages to the store process go on the original stdout; anything else printed goes to stderr.
     messages = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)

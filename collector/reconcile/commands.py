@@ -30,7 +30,7 @@ def pull_command(
     from rich.console import Console
 
     from llmsight.collector.config import load_settings
-    from llmsight.collector.query_api import running_collector
+    from llmsight.collector.read_api import running_collector
     from llmsight.collector.reconcile.pull import pull
     from llmsight.collector.reconcile.settings import AdminKeyError, ReconcileSettings, configured_providers
     from llmsight.collector.report.window import Window, WindowError
@@ -51,7 +51,7 @@ def pull_command(
         raise _fail(console, f"the collector running on {settings.data_dir} owns its embedded store and pulls every hour "
                     "itself when it has the admin keys; stop it to pull now", 1)
     try:
-        store = Store.open(settings.effective_dsn)
+        store = Store.open(settings.effective_dsn)  # pull may come first: it creates the store and its tables
         store.ensure_schema(ttl_days=settings.raw_ttl_days, content_ttl_days=settings.content_ttl_days)
     except StoreError as exc:
         raise _fail(console, str(exc), 1) from None

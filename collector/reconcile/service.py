@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from llmsight.collector.config import CollectorSettings
-from llmsight.collector.query_api import running_collector
+from llmsight.collector.read_api import running_collector
 from llmsight.collector.reconcile.reconcile import reconcile
 from llmsight.collector.reconcile.render import as_json
 from llmsight.collector.store import Store
@@ -31,7 +31,7 @@ def read_reconciliation(settings: CollectorSettings, start: datetime, end: datet
     collector = None if settings.clickhouse_dsn else running_collector(settings.data_dir)
     if collector is not None:
         return collector.reconcile(start, end)
-    store = Store.open(settings.effective_dsn)
+    store = Store.open(settings.effective_dsn, create=False)
     try:
         store.ensure_schema(ttl_days=settings.raw_ttl_days, content_ttl_days=settings.content_ttl_days)
         return reconciliation_json(store.query, start, end)

@@ -25,10 +25,14 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(run_report(since=since, until=until, as_json=as_json, as_csv=as_csv, data_dir=data_dir, dsn=dsn))
 
     @app.command(help="Run a realistic workload through the real SDKs into a local collector, then report.")
-    @needs_collector_extra("demo")
+    @needs_collector_extra("demo", extra="demo")
     def demo(
         seed: int = typer.Option(1, "--seed", help="Same seed, same workload and numbers."),
-        data_dir: Path = typer.Option(None, "--data-dir", help="Where the demo's store goes (default: the user data dir)."),
+        data_dir: Path = typer.Option(
+            None, "--data-dir",
+            help="Where the demo's store goes (default: its own directory, llmsight-demo beside the collector's, "
+            "emptied at each run).",
+        ),
         calls: int = typer.Option(240, "--calls", min=40, max=5000, help="Approximate number of LLM calls."),
         as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
         collector_endpoint: str = typer.Option(

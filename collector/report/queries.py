@@ -6,11 +6,13 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from llmsight.collector.columns import QUANTILE_LEVELS
+from llmsight.attributes import SERVER_ADDRESS
+from llmsight.collector.columns import CALLS_TABLE, DATABASE, QUANTILE_LEVELS
 from llmsight.collector.instants import utc_parameter
 from llmsight.collector.report.window import Window
 from llmsight.collector.store.schema import hourly_window
 
+CALLS = f"{DATABASE}.{CALLS_TABLE}"
 # A section the report gets from outside the collector (the budgets' status, from alerts/budgets.py): given the
 # query and the window's end, its rows. Wired in by the report's callers, so the report depends on no alerts code.
 Section = Callable[[Any, datetime], list[dict[str, Any]]]
@@ -118,6 +120,7 @@ def build_report(query: Any, window: Window, budgets: Section | None = None) -> 
         "latency": latency,
         "errors": errors,
         "unpriced": unpriced,
+        "unpriced_servers": _unknown_servers(rows) if unpriced else [],
         "batch": batch,
         "vs_the_bill": _vs_the_bill(query, window),
     }
@@ -136,6 +139,22 @@ def _vs_the_bill(query: Any, window: Window) -> str | None:
         return bill_line(reconciliation_json(query, *day_bounds(window.start, window.end)))
     except StoreError:  # a store from before the provider tables: no bill to compare with
         return None
+
+
+def _unknown_servers(rows: Any) -> list[dict[str, Any]]:
+    """Servers of the window's unpriced calls that no price list knows, each with the prices file entry that
+    bills them at a vendor's list prices (a gateway, a local stand-in for a vendor). From the raw rows (the
+    rollup keeps no server): empty for windows older than their TTL."""
+    from llmsight.collector.pricing.pricer import Pricer, server_declaration
+
+    found = rows(
+        f"SELECT attributes['{SERVER_ADDRESS}'] AS server, provider, count() AS calls FROM {CALLS} "
+        f"WHERE ts >= {_START} AND ts < {_END} AND total_cost IS NULL AND server != '' "
+        f"GROUP BY server, provider ORDER BY calls DESC, server, provider LIMIT 20"
+    )
+    pricer = Pricer()
+    return [{**row, "prices_file_entry": server_declaration(row["server"], row["provider"])}
+            for row in found if pricer.is_unknown_server(row["provider"], row["server"])]
 
 
 def _num(value: Any) -> float | None:

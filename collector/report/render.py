@@ -83,6 +83,14 @@ def print_report(report: dict[str, Any], console: Console) -> None:
     if report["unpriced"]:
         console.print("[yellow]Unpriced calls[/yellow] (add prices with --prices-file): " + ", ".join(
             f"{r['provider']}/{r['model']} ×{r['calls']}" for r in report["unpriced"]))
+    for server in report.get("unpriced_servers", []):
+        console.print(
+            f"[yellow]{server['calls']:,} calls to {server['server']} ({server['provider']})[/yellow] are unpriced: no "
+            "price list knows that server and no prices file declares it (a local model server stays unpriced). If it "
+            "bills at a vendor's list prices (a gateway, a stand-in for the vendor), add to the prices file:",
+            highlight=False,
+        )
+        console.print(server["prices_file_entry"], markup=False, highlight=False)
 
 
 def json_safe(value: Any) -> Any:

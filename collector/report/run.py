@@ -11,7 +11,7 @@ from rich.markup import escape
 from llmsight.alerts.budgets import report_section
 from llmsight.alerts.rules import load_config
 from llmsight.collector.config import load_settings
-from llmsight.collector.query_api import running_collector
+from llmsight.collector.read_api import running_collector
 from llmsight.collector.report.queries import build_report
 from llmsight.collector.report.render import print_report, to_csv, to_json
 from llmsight.collector.report.window import Window, WindowError
@@ -35,7 +35,7 @@ def run_report(*, since: str, until: str | None, as_json: bool, as_csv: bool, da
         if collector is not None:  # it owns the embedded store: it computes the report
             report = collector.report(window.start, window.end)
         else:
-            store = Store.open(settings.effective_dsn)
+            store = Store.open(settings.effective_dsn, create=False)
             try:
                 report = build_report(store.query, window, report_section(load_config(settings.alerts_file).budgets))
             finally:

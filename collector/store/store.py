@@ -73,6 +73,8 @@ _DATA_ERROR_CODES = frozenset({
     349,  # CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
     469,  # VIOLATED_CONSTRAINT
 })
+# The store has no llmsight schema: pointed at the wrong database or directory.
+_NO_SCHEMA_CODES = frozenset({60, 81})  # UNKNOWN_TABLE, UNKNOWN_DATABASE
 # Every bounded read (the read API's operations, the alert evaluator) marks its SQL `/* READ_MARKER:id */`, so
 # one KILL QUERY finds it, or all of them at shutdown.
 READ_MARKER = "llmsight-read"
@@ -139,10 +141,11 @@ class Store:
         return self.dsn.startswith("chdb://")
 
     @classmethod
-    def open(cls, dsn: str, *, connect_timeout: float = 5.0, lazy: bool = False) -> Store:
+    def open(cls, dsn: str, *, connect_timeout: float = 5.0, lazy: bool = False, create: bool = True) -> Store:
         """Open a store. With `lazy`, a ClickHouse server that is down is not an error: the store
         connects (and creates its schema) on first use, and each use raises StoreUnavailableError
-        until the server answers."""
+        until the server answers. Without `create` (commands that only read or fix stored calls), an
+        embedded store that does not exist is an error, not a new empty directory."""
 
         lock_file = None
         if dsn.startswith("chdb://"):
@@ -152,6 +155,11 @@ class Store:
                     "or point --dsn / LLMSIGHT_CLICKHOUSE_DSN at a ClickHouse server (http://user:pass@host:8123)"
                 )
             path = Path(dsn.removeprefix("chdb://"))
+            if not create and not path.is_dir():
+                raise StoreError(
+                    f"no embedded store at {path}: nothing has been stored there (a collector creates it: "
+                    f"llmsight collector --dsn chdb://{path}); check --dsn / --data-dir"
+                )
             path.mkdir(parents=True, exist_ok=True)
             try:
                 lock_file = lock_exclusively(path.parent / f".{path.name}.lock", what=f"the embedded store {path}")
@@ -352,6 +360,9 @@ def _classify(exc: Exception, dsn: str) -> StoreError:
     code = exc.code if isinstance(exc, Error) else None
     if isinstance(exc, OperationalError) or isinstance(exc, (ConnectionError, TimeoutError)):
         return StoreUnavailableError(f"ClickHouse at {redact_dsn(dsn)} is unavailable: {exc}", code=code)
+    if code in _NO_SCHEMA_CODES:
+        return StoreError(f"{redact_dsn(dsn)} holds no llmsight data (no llmsight schema: {str(exc).strip()}); "
+                          "point --dsn / --data-dir at the store a collector writes to", code=code)
     if code in _DATA_ERROR_CODES or isinstance(
         # Rows the client cannot even encode for their column types.
         exc, (DataError, struct.error, OverflowError, TypeError, ValueError, UnicodeError)

@@ -68,7 +68,7 @@ def test_the_collector_refuses_a_bad_alerts_file_at_start(
 ) -> None:
     path = tmp_path / "alerts.yaml"
     path.write_text(text)
-    code = run_collector(data_dir=tmp_path / "data", alerts_file=path, otlp_http_port=0, otlp_grpc_port=0, query_port=0,
+    code = run_collector(data_dir=tmp_path / "data", alerts_file=path, otlp_http_port=0, otlp_grpc_port=0, read_api_port=0,
                          prices_file=write_prices(tmp_path))
     assert code == 2
     err = capsys.readouterr().err

@@ -104,7 +104,7 @@ def by_hand(calls: list[Call], at: datetime, budget: Budget) -> Forecast:
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
     directory = tmp_path_factory.mktemp("budgets")
-    settings = CollectorSettings(data_dir=directory / "data", otlp_http_port=0, otlp_grpc_port=0, query_port=0,
+    settings = CollectorSettings(data_dir=directory / "data", otlp_http_port=0, otlp_grpc_port=0, read_api_port=0,
                                  prices_file=write_prices(directory), cheaper_models=CHEAPER_MODELS, accept_past_days=70)
     collector = Collector(settings).start()
     try:

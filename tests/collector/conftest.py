@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from llmsight.collector.query_api import ReadApiClient, running_collector
+from llmsight.collector.read_api import ReadApiClient, running_collector
 from llmsight.collector.store import QueryResult, Store
 from llmsight.testing.server import PRICES_YAML
 
@@ -50,13 +50,13 @@ class CollectorProcess:
     process: subprocess.Popen[bytes] | None = None
     http_port: int = 0
     grpc_port: int = 0
-    query_port: int = 0
+    read_api_port: int = 0
 
     def start(self, timeout: float = 30.0) -> CollectorProcess:
         state = self.data_dir / "collector.json"
         _STARTED.append(self)
         command = [sys.executable, "-m", "llmsight.cli", "collector", "--data-dir", str(self.data_dir),
-                   "--http-port", "0", "--grpc-port", "0", "--query-port", "0", *self.args]
+                   "--http-port", "0", "--grpc-port", "0", "--read-api-port", "0", *self.args]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -68,8 +68,8 @@ class CollectorProcess:
                 except ValueError:
                     continue
                 if ports.get("pid") == self.process.pid:
-                    self.http_port, self.grpc_port, self.query_port = (
-                        ports["otlp_http_port"], ports["otlp_grpc_port"], ports["query_port"]
+                    self.http_port, self.grpc_port, self.read_api_port = (
+                        ports["otlp_http_port"], ports["otlp_grpc_port"], ports["read_api_port"]
                     )
                     return self
             time.sleep(0.05)

@@ -148,14 +148,30 @@ def test_collector_yaml_applies_below_env_and_flags(tmp_path: Path, clean_env: p
         tmp_path / "data", 5000, 6001, 45)
 
 
+def test_the_read_api_port_answers_to_its_deprecated_names_too(tmp_path: Path, clean_env: pytest.MonkeyPatch,
+                                                                caplog: pytest.LogCaptureFixture) -> None:
+    """LLMSIGHT_QUERY_PORT and the config file's query_port (the 0.1.0 names) still work, with a warning; the new
+    names win."""
+    clean_env.setenv("LLMSIGHT_QUERY_PORT", "5319")
+    assert load_settings().read_api_port == 5319
+    assert "LLMSIGHT_QUERY_PORT is deprecated: use LLMSIGHT_READ_API_PORT" in caplog.text
+    clean_env.setenv("LLMSIGHT_READ_API_PORT", "6319")
+    assert load_settings().read_api_port == 6319
+    clean_env.delenv("LLMSIGHT_QUERY_PORT")
+    clean_env.delenv("LLMSIGHT_READ_API_PORT")
+    clean_env.setenv("LLMSIGHT_CONFIG_FILE", str(_write(tmp_path, "query_port: 7319\n")))
+    assert load_settings().read_api_port == 7319
+    assert "query_port is deprecated: use read_api_port" in caplog.text
+
+
 def test_collector_yaml_unknown_key_and_bad_value(tmp_path: Path, clean_env: pytest.MonkeyPatch) -> None:
-    config = _write(tmp_path, "otlp_http_port: 5000\nraw_ttl_dayz: 30\nquery_port: -1\n")
+    config = _write(tmp_path, "otlp_http_port: 5000\nraw_ttl_dayz: 30\nread_api_port: -1\n")
     clean_env.setenv("LLMSIGHT_CONFIG_FILE", str(config))
     with pytest.raises(ConfigFileError) as raised:
         load_settings()
     lines = str(raised.value).splitlines()
     assert lines[0] == f"{config}:2: raw_ttl_dayz: unknown key"
-    assert lines[1].startswith(f"{config}:3: query_port: Input should be greater than or equal to 0")
+    assert lines[1].startswith(f"{config}:3: read_api_port: Input should be greater than or equal to 0")
 
 
 def test_bad_environment_value_names_the_variable(clean_env: pytest.MonkeyPatch) -> None:
@@ -178,7 +194,7 @@ def _collector(tmp_path: Path, *args: str, env: dict[str, str] | None = None) ->
     environment = {k: v for k, v in os.environ.items() if not k.startswith("LLMSIGHT_")} | (env or {})
     return subprocess.run(
         [sys.executable, "-m", "llmsight.cli", "collector", "--data-dir", str(tmp_path / "data"), "--http-port", "0",
-         "--grpc-port", "0", "--query-port", "0", *args],
+         "--grpc-port", "0", "--read-api-port", "0", *args],
         capture_output=True, text=True, timeout=120, env=environment,
     )
 
@@ -207,7 +223,7 @@ def test_prices_check_reports_the_line(tmp_path: Path) -> None:
     prices = _write(tmp_path, "models:\n  - provider: p\n    model: m\n    input_mtok: 1\n    output: 2\n", "prices.yaml")
     result = subprocess.run([sys.executable, "-m", "llmsight.cli", "prices", "check", str(prices)],
                             capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1
+    assert result.returncode == 2  # a wrong file is wrong configuration (docs/cli.md)
     assert f"{prices}:5: models.0.output: unknown key" in result.stderr
 
 

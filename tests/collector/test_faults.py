@@ -234,3 +234,57 @@ def test_a_busy_otlp_port_fails_start_up_with_the_address_in_the_message(tmp_pat
         port = busy.getsockname()[1]
         with pytest.raises(RuntimeError, match=rf"(?s)cannot bind OTLP/HTTP on 127\.0\.0\.1:{port}"):
             CollectorProcess(tmp_path / "data", ["--http-port", str(port)]).start()
+
+
+def test_a_grpc_port_taken_by_another_collector_fails_start_up(tmp_path: Path) -> None:
+    """gRPC's default SO_REUSEPORT would let a second collector listen on the first one's port and take half
+    of its exports into another store."""
+    first = CollectorProcess(tmp_path / "first", []).start()
+    try:
+        with pytest.raises(RuntimeError, match=rf"(?s)cannot bind OTLP/gRPC on 127\.0\.0\.1:{first.grpc_port}"):
+            CollectorProcess(tmp_path / "second", ["--grpc-port", str(first.grpc_port)]).start()
+    finally:
+        assert first.stop() == 0
+
+
+def test_sigterm_to_the_process_group_stops_both_processes_without_a_restart(tmp_path: Path) -> None:
+    """A service manager (systemd's control group, a shell's Ctrl-C, `kill -- -PGID`) signals every process of
+    the collector at once: the receiver must not die first and be 'restarted' by the store process."""
+    import json
+    import subprocess
+    import sys
+
+    data_dir = tmp_path / "data"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "llmsight.cli", "collector", "--data-dir", str(data_dir), "--http-port", "0",
+         "--grpc-port", "0", "--read-api-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if json.loads((data_dir / "collector.json").read_text()).get("pid") == process.pid:
+                break
+        except (OSError, ValueError):
+            pass
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGTERM)
+    output = process.communicate(timeout=30)[0].decode()
+    assert process.returncode == 0, output
+    assert "unexpectedly" not in output and "restarting" not in output, output
+    assert "stopped." in output
+
+
+def test_pending_bytes_fall_to_zero_once_every_acknowledged_span_is_stored(tmp_path: Path) -> None:
+    """/metrics' pipeline.pending_bytes is what a backlog alert, or a test, waits on: it must reach 0."""
+    collector = CollectorProcess(tmp_path / "data", []).start()
+    try:
+        for batch in range(3):
+            assert post_protobuf(collector.http_endpoint, genai_request(batch, spans=20)) == 200
+        collector.wait_metric("stored", 60)
+        deadline = time.monotonic() + 10
+        while collector.metrics()["pipeline"]["pending_bytes"] != 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert collector.metrics()["pipeline"]["pending_bytes"] == 0, collector.metrics()["pipeline"]
+    finally:
+        assert collector.stop() == 0

@@ -13,7 +13,7 @@ from typing import Any
 
 from llmsight.alerts.evaluator import RULE_FAILED, AlertEvaluator
 from llmsight.alerts.rules import AlertsConfig
-from llmsight.collector.query_api import LimitedQuery
+from llmsight.collector.read_api import LimitedQuery
 from llmsight.collector.report.queries import OTHER, TOP_GROUPS
 from llmsight.collector.store import Store, StoreError
 

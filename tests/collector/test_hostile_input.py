@@ -223,15 +223,15 @@ def test_half_open_grpc_calls_are_cancelled_after_the_read_timeout(collector: Co
 @pytest.mark.parametrize(("start", "end"), [("0001-01-01T00:00:00", "2026-01-01T00:00:00"),
                                             ("2026-01-01T00:00:00", "9999-12-31T23:59:59")])
 def test_a_report_window_out_of_range_is_400_with_a_message(collector: CollectorProcess, start: str, end: str) -> None:
-    from llmsight.collector.query_api import TOKEN_FILE
+    from llmsight.collector.read_api import TOKEN_FILE
 
     from .rawhttp import exchange
 
     body = json.dumps({"start": start, "end": end}).encode()
     token = (collector.data_dir / TOKEN_FILE).read_text().strip()
-    raw = (f"POST /v1/report HTTP/1.1\r\nhost: 127.0.0.1:{collector.query_port}\r\ncontent-type: application/json\r\n"
+    raw = (f"POST /v1/report HTTP/1.1\r\nhost: 127.0.0.1:{collector.read_api_port}\r\ncontent-type: application/json\r\n"
            f"authorization: Bearer {token}\r\ncontent-length: {len(body)}\r\n\r\n").encode() + body
-    status, answer = exchange(collector.query_port, raw)
+    status, answer = exchange(collector.read_api_port, raw)
     assert status == 400, answer[:300]
     assert b"must be between" in answer and b"Traceback" not in answer
 

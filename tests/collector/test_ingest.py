@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import time
 import urllib.error
 import urllib.request
@@ -13,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import anthropic
+import genai_prices
 import openai
 import pytest
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpanExporter
@@ -80,7 +82,7 @@ def test_llmsight_spans_become_priced_rows(collector, app_provider, provider_ser
         assert row["output_tokens"] == entry.output_tokens
         assert (row["task"], row["tenant"], row["prompt_name"], row["prompt_version"]) == ("support", "acme", "kb", "7")
         assert row["status"] == "ok" and row["http_status"] == 200 and row["retries"] == 0
-        assert row["price_source"] == "genai-prices@0.2.3+server:prices.yaml#servers[0]"  # the declared local server
+        assert row["price_source"] == f"genai-prices@{genai_prices.__version__}+server:prices.yaml#servers[0]"  # the declared local server
         assert row["duration_ms"] > 0
         # Hand-computed list-price arithmetic.
         if entry.provider == "openai":
@@ -326,3 +328,32 @@ def test_bearer_token_is_required_when_configured(tmp_path) -> None:
         collector.wait_stored(1)
     finally:
         assert collector.stop() == 0
+
+
+def test_calls_to_an_unknown_server_are_explained_once_with_the_prices_file_entry(tmp_path) -> None:
+    """A local stand-in for a vendor (a fake provider, a gateway on localhost) is unpriced by design; the collector
+    says so at the first such call (once per server), and the report's unpriced section gives the entry to add."""
+    import subprocess
+    import sys
+
+    collector = CollectorProcess(tmp_path / "data", []).start()
+    spans = [_json_span(f"{index:016x}", {**GOOD, "gen_ai.system": "self_hosted", "server.address": "127.0.0.1",
+                                          "gen_ai.response.id": f"r{index}"}) for index in range(1, 4)]
+    try:
+        for span in spans:  # three requests: three chances to say it again
+            assert _post(collector.http_endpoint, _json_request([span]), {"content-type": "application/json"})[0] == 200
+        collector.wait_stored(3)
+    finally:
+        assert collector.stop() == 0
+    assert collector.process is not None and collector.process.stdout is not None
+    log = collector.process.stdout.read().decode()
+    entry = "servers:\n  - address: 127.0.0.1\n    provider: openai"
+    assert log.count("calls to 127.0.0.1 (self_hosted/gpt-4o) are unpriced") == 1, log
+    assert entry in log
+    cli = [sys.executable, "-m", "llmsight.cli", "report", "--since", "1h", "--data-dir", str(tmp_path / "data")]
+    report = json.loads(subprocess.run([*cli, "--json"], capture_output=True, text=True, timeout=60, check=True).stdout)
+    assert report["unpriced_servers"] == [
+        {"server": "127.0.0.1", "provider": "self_hosted", "calls": 3, "prices_file_entry": entry}
+    ]
+    table = subprocess.run(cli, capture_output=True, text=True, timeout=60, check=True, env={**os.environ, "COLUMNS": "200"})
+    assert "3 calls to 127.0.0.1 (self_hosted) are unpriced" in table.stdout and entry in table.stdout

@@ -5,6 +5,7 @@ call per provider (list prices per million tokens from the genai-prices 0.2.3 da
 from __future__ import annotations
 
 import boto3
+import genai_prices
 import pytest
 from google import genai
 from mistralai.client import Mistral
@@ -23,7 +24,7 @@ def assert_costs(row: dict, expected: dict[str, float]) -> None:
         assert row[column] == pytest.approx(value, rel=1e-9, abs=1e-12), column
     assert row["total_cost"] == pytest.approx(sum(expected.values()), rel=1e-9)
     # The local provider is a server declared in the collector's prices file: priced at the vendor's list price.
-    assert row["price_source"] == "genai-prices@0.2.3+server:prices.yaml#servers[0]"
+    assert row["price_source"] == f"genai-prices@{genai_prices.__version__}+server:prices.yaml#servers[0]"
 
 
 @pytest.mark.usefixtures("app_provider")

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from llmsight.collector.query_api import (
+from llmsight.collector.read_api import (
     LimitedQuery,
     Operations,
-    QueryApiServer,
     ReadApiClient,
+    ReadApiServer,
     ReportRequest,
 )
 from llmsight.collector.store import Store, StoreError
@@ -37,7 +37,7 @@ def _running_reads(store: Store) -> int:
 
 @pytest.mark.parametrize("reports", [1, 2])
 def test_stop_kills_running_reports_within_2_s_and_their_clients_get_503(store: Store, reports: int) -> None:
-    server = QueryApiServer(LongReports(store.read, store.kill_reads), 0, TOKEN, cancel_reads=store.cancel_reads)
+    server = ReadApiServer(LongReports(store.read, store.kill_reads), 0, TOKEN, cancel_reads=store.cancel_reads)
     server.start()
     answers: list[str] = []
     now = datetime.now(timezone.utc)

@@ -9,7 +9,7 @@ import threading
 import time
 from pathlib import Path
 
-from llmsight.collector.query_api import (
+from llmsight.collector.read_api import (
     READ_LIMITS,
     READS_AT_ONCE,
     STORE_BASE_MIB,

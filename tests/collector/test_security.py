@@ -18,7 +18,7 @@ import pytest
 from typer.testing import CliRunner
 
 from llmsight.cli import app as cli_app
-from llmsight.collector.query_api import STATE_FILE, TOKEN_FILE, LimitedQuery
+from llmsight.collector.read_api import STATE_FILE, TOKEN_FILE, LimitedQuery
 from llmsight.collector.store import Store, StoreError
 
 from .conftest import CollectorProcess
@@ -40,7 +40,7 @@ def _token(collector: CollectorProcess) -> str:
 
 def _read_api(collector: CollectorProcess, path: str, body: bytes, **overrides: str | None) -> tuple[int | None, bytes]:
     """A POST to the read API; `overrides` replace (or, with None, drop) the headers the CLI sends."""
-    port = collector.query_port
+    port = collector.read_api_port
     headers = {"host": f"127.0.0.1:{port}", "content-type": "application/json", "authorization": f"Bearer {_token(collector)}",
                "content-length": str(len(body))}
     for name, value in overrides.items():
@@ -83,7 +83,7 @@ def test_the_read_api_has_no_sql_path(collector: CollectorProcess, sql: str) -> 
 
 
 def test_page_style_requests_are_refused(collector: CollectorProcess) -> None:
-    port = collector.query_port
+    port = collector.read_api_port
     now = datetime.now(timezone.utc)
     body = json.dumps({"start": (now - timedelta(hours=1)).isoformat(), "end": now.isoformat()}).encode()
     assert _read_api(collector, "/v1/report", body)[0] == 200  # the CLI's request works
@@ -220,7 +220,7 @@ def test_secrets_are_read_from_private_files_and_kept_off_the_command_line(tmp_p
 @pytest.mark.parametrize("bind", ["0.0.0.0", "::", "example.com"])
 def test_a_non_loopback_bind_needs_a_token_or_insecure(tmp_path: Path, bind: str) -> None:
     refused = subprocess.run([*CLI, "collector", "--data-dir", str(tmp_path / "data"), "--bind", bind,
-                              "--http-port", "0", "--grpc-port", "0", "--query-port", "0"],
+                              "--http-port", "0", "--grpc-port", "0", "--read-api-port", "0"],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2
     assert "--auth-token" in refused.stderr + refused.stdout and "--insecure" in refused.stderr + refused.stdout

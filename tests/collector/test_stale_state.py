@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from llmsight.collector.query_api import STATE_FILE, TOKEN_FILE
+from llmsight.collector.read_api import STATE_FILE, TOKEN_FILE
 from llmsight.collector.record import CallRecord
 from llmsight.collector.store import Store
 
@@ -74,7 +74,7 @@ def _data_dir_left_by_kill_9(tmp_path: Path, pid: int, port: int) -> Path:
     store.insert([CallRecord(ts=datetime.now(timezone.utc) - timedelta(minutes=5), trace_id="1" * 32, span_id="2" * 16,
                              provider="openai", request_model="gpt-4o", input_tokens=7)], dedup_token="one")
     store.close()
-    (data_dir / STATE_FILE).write_text(json.dumps({"pid": pid, "query_port": port, "otlp_http_port": 0,
+    (data_dir / STATE_FILE).write_text(json.dumps({"pid": pid, "read_api_port": port, "otlp_http_port": 0,
                                                    "otlp_grpc_port": 0, "dsn": "chdb://…"}))
     (data_dir / TOKEN_FILE).write_text(TOKEN)
     return data_dir

@@ -14,7 +14,7 @@ import pytest
 from llmsight.collector.app import read_api_operations
 from llmsight.collector.dead_letter import replay, write_rows
 from llmsight.collector.instants import parse_instant
-from llmsight.collector.query_api import ReportRequest
+from llmsight.collector.read_api import ReportRequest
 from llmsight.collector.record import CallRecord
 from llmsight.collector.report.queries import build_report
 from llmsight.collector.report.window import Window

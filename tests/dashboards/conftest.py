@@ -38,7 +38,7 @@ class Seeded:
 
 def start_collector(tmp_path: Path) -> Collector:
     settings = CollectorSettings(
-        data_dir=tmp_path / "data", otlp_http_port=0, otlp_grpc_port=0, query_port=0,
+        data_dir=tmp_path / "data", otlp_http_port=0, otlp_grpc_port=0, read_api_port=0,
         prices_file=write_prices(tmp_path), cheaper_models=CHEAPER_MODELS,
     )
     return Collector(settings).start()

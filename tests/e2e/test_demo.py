@@ -135,3 +135,31 @@ def _env() -> dict[str, str]:
     import os
 
     return dict(os.environ)
+
+
+def test_the_demo_keeps_to_its_own_data_directory_and_a_rerun_does_not_add_up(tmp_path: Path) -> None:
+    """Without --data-dir the demo neither writes into the collector's data directory (nor LLMSIGHT_DATA_DIR's,
+    nor a server named by LLMSIGHT_CLICKHOUSE_DSN) nor adds a second run's calls to the first one's."""
+    env = {**_env(), "XDG_DATA_HOME": str(tmp_path), "LLMSIGHT_DATA_DIR": str(tmp_path / "real"),
+           "LLMSIGHT_CLICKHOUSE_DSN": "http://127.0.0.1:9"}
+    totals = []
+    for _ in range(2):
+        out = subprocess.run([*CLI, "demo", "--seed", "3", "--calls", "40", "--json"], capture_output=True, text=True,
+                             timeout=120, env=env)
+        assert out.returncode == 0, out.stderr[-3000:]
+        summary = json.loads(out.stdout)
+        assert summary["data_dir"] == str(tmp_path / "llmsight-demo")
+        assert summary["store"] == f"chdb://{tmp_path / 'llmsight-demo' / 'store'}"
+        assert f"demo data: {tmp_path / 'llmsight-demo'}" in out.stderr
+        totals.append(summary["report_totals"]["calls"])
+    assert totals[0] == totals[1] > 0
+    assert not (tmp_path / "real").exists() and not (tmp_path / "llmsight").exists()
+
+
+def test_the_demo_without_the_provider_sdks_gives_the_install_hint() -> None:
+    hide = "import sys; sys.modules.update(dict.fromkeys(('openai', 'anthropic'), None)); "
+    run = "sys.argv = ['llmsight', 'demo']; from llmsight.extras import main; main()"
+    out = subprocess.run([sys.executable, "-c", hide + run], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2, out.stderr
+    assert "Traceback" not in out.stderr
+    assert "needs the demo extra (missing: openai, anthropic)" in out.stderr and "pip install" in out.stderr

@@ -49,7 +49,7 @@ def instrument(tracer_provider: TracerProvider, **settings: object) -> None:
 def collector(tmp_path: Path) -> Iterator[Collector]:
     prices = tmp_path / "prices.yaml"
     prices.write_text(PRICES_YAML)
-    settings = load_settings(data_dir=tmp_path / "data", otlp_http_port=0, otlp_grpc_port=0, query_port=0,
+    settings = load_settings(data_dir=tmp_path / "data", otlp_http_port=0, otlp_grpc_port=0, read_api_port=0,
                              prices_file=prices)
     running = Collector(settings).start()
     yield running

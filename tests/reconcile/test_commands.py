@@ -120,7 +120,7 @@ def test_the_collector_pulls_on_its_schedule(tmp_path: Path, provider_server: Pr
         if name.startswith(("LLMSIGHT_", "OPENAI_", "ANTHROPIC_")):
             monkeypatch.setenv(name, value)
     collector = Collector(load_settings(data_dir=tmp_path / "data", otlp_http_port=0, otlp_grpc_port=0,
-                                        query_port=0)).start()
+                                        read_api_port=0)).start()
     try:
         deadline = time.monotonic() + 60
         while collector.reconcile.pulls < 1 and time.monotonic() < deadline:
@@ -134,7 +134,7 @@ def test_the_collector_pulls_on_its_schedule(tmp_path: Path, provider_server: Pr
         state = (tmp_path / "data" / "collector.json").read_text()
         assert provider_server.admin.config.admin_keys["openai"] not in state
         now = datetime.now(timezone.utc)
-        from llmsight.collector.query_api import running_collector
+        from llmsight.collector.read_api import running_collector
 
         client = running_collector(tmp_path / "data")
         assert client is not None

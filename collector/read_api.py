@@ -353,7 +353,7 @@ class ReadApiApp:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
 
-class QueryApiServer(BackgroundHTTPServer):
+class ReadApiServer(BackgroundHTTPServer):
     """The read API, on loopback only, always."""
 
     def __init__(
@@ -431,7 +431,8 @@ def running_collector(data_dir: Path) -> ReadApiClient | None:
     try:
         state = json.loads((data_dir / STATE_FILE).read_text())
         token = (data_dir / TOKEN_FILE).read_text().strip()
-        port, pid = int(state["query_port"]), int(state["pid"])
+        port = int(state.get("read_api_port", state.get("query_port")))  # query_port: a collector of 0.1.0
+        pid = int(state["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
     if not _alive(pid):
