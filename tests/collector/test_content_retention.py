@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from msgspec.structs import replace  # CallRecord is a msgspec Struct
 
 from llmsight import attributes as attr
 from llmsight.collector.columns import CALL_COLUMNS
@@ -75,13 +75,14 @@ def test_migration_moves_content_out_of_attributes(tmp_path: Path) -> None:
     """A store created before the content column kept content in `attributes`, under the 90-day TTL."""
     path = tmp_path / "store"
     _version_1_store(path)  # the real version-1 schema: calls table, rollup and its view
-    store = Store.open(f"chdb://{path}")
     later = set(LATER_CALL_COLUMNS)
     version_1_columns = tuple(column for column in CALL_COLUMNS if column[0] not in later)
     old = replace(_record(1, 1, {}), attributes={"app.k": "v", "gen_ai.input.messages": MESSAGES})
     columns = [name for name, _ in version_1_columns]
-    store._connected().insert("llmsight.llm_calls", [[getattr(old, name) for name in columns]], column_names=columns)
+    # Closed whatever happens: chDB holds one store per process, and the next test in this worker opens its own.
+    store = Store.open(f"chdb://{path}")
     try:
+        store._connected().insert("llmsight.llm_calls", [[getattr(old, name) for name in columns]], column_names=columns)
         assert store.ensure_schema() == schema.SCHEMA_VERSION
         assert _stored(store)[f"{1:016x}"] == ({"app.k": "v"}, {"gen_ai.input.messages": MESSAGES})
     finally:
