@@ -108,7 +108,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
                                  prices_file=write_prices(directory), cheaper_models=CHEAPER_MODELS, accept_past_days=70)
     collector = Collector(settings).start()
     try:
-        yield Seeded(collector, datetime.now(timezone.utc).replace(minute=0, second=0, microsecond=0))
+        # "Now" is yesterday noon, whatever the clock says: a spike "today" and a period's days before it exist
+        # at any hour the suite runs (at 00:05 today would have no hour before now).
+        noon = (datetime.now(timezone.utc) - timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+        yield Seeded(collector, noon)
     finally:
         collector.stop()
 
@@ -270,9 +273,10 @@ def test_a_period_rolling_over_resolves_what_it_ends_and_sends_nothing_new(store
     """A daily budget over at 23:50 (exceeded, warned, forecast over) is, at 00:10, resolved where the new day's
     spend is 0 and still forecast over (its usual day is over the budget) without a second notification."""
     at = store.now
-    calls = daily_calls("roller", at, 10, {}, base=90_000_000)
-    store.add(calls)
     midnight = at.replace(hour=0)
+    # Two calls at 23:29 and 23:30 on each of the ten days before that midnight.
+    calls = daily_calls("roller", midnight + timedelta(days=1), 10, {}, base=90_000_000)
+    store.add(calls)
     budget = Budget(name="daily", scope="tenant", value="roller", period="day", amount=calls[0].total_cost * 1.5)
     engine = AlertEvaluator(store.query, AlertsConfig(budgets=[budget]), tmp_path / "state.json")
     before = {(t.rule_id, t.status) for t in engine.evaluate_once(midnight - timedelta(minutes=10))}

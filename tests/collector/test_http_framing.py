@@ -9,13 +9,14 @@ import json
 import os
 import socket
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from llmsight.collector.receive.limits import MAX_BODY_BYTES, MAX_SPANS_PER_REQUEST, REQUEST_READ_TIMEOUT_S
 
-from .conftest import CollectorProcess
+from .conftest import CollectorProcess, _started
 from .rawhttp import chunked, exchange, request, status_of
 from .spans import genai_request, post_protobuf
 
@@ -128,7 +129,18 @@ def _sockets(pid: int) -> int:
     return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:")) if fds.exists() else 0
 
 
-def test_half_open_connections_hold_no_thread_and_are_closed(collector: CollectorProcess) -> None:
+@pytest.fixture
+def own_collector(tmp_path: Path) -> Iterator[CollectorProcess]:
+    """A collector of the test's own: its receiver's threads and sockets are counted, which the module's other
+    tests (and their leftovers on the shared collector) must not move."""
+    process = _started(tmp_path)
+    yield process
+    if process.process and process.process.poll() is None:
+        process.stop()
+
+
+def test_half_open_connections_hold_no_thread_and_are_closed(own_collector: CollectorProcess) -> None:
+    collector = own_collector
     receiver = collector.receiver_pid()
     threads_before, sockets_before = _threads(receiver), _sockets(receiver)
     idle: list[socket.socket] = []
