@@ -17,7 +17,7 @@ import hashlib
 import json
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -150,31 +150,32 @@ def dumps(payload: Any) -> bytes:
 # --- request parsing ----------------------------------------------------------------------------------------------
 
 
-def _int_param(query: dict[str, list[str]], name: str, default: int | None = None) -> int:
+def _param(query: dict[str, list[str]], name: str, default: int | None, parse: Callable[[str], int], kind: str) -> int:
+    """A query parameter read by `parse` (400 naming `kind` when it does not parse), or its default (400 when none)."""
     values = query.get(name)
     if not values:
         if default is None:
             raise AdminError(400, f"{name} is required")
         return default
     try:
-        return int(values[0])
+        return parse(values[0])
     except ValueError:
-        raise AdminError(400, f"{name} must be an integer") from None
+        raise AdminError(400, f"{name} must be {kind}") from None
 
 
-def _rfc3339(query: dict[str, list[str]], name: str, default: int | None = None) -> int:
-    values = query.get(name)
-    if not values:
-        if default is None:
-            raise AdminError(400, f"{name} is required")
-        return default
-    try:
-        moment = datetime.fromisoformat(values[0].replace("Z", "+00:00"))
-    except ValueError:
-        raise AdminError(400, f"{name} must be an RFC 3339 timestamp") from None
+def _unix_seconds(text: str) -> int:
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=timezone.utc)
     return int(moment.timestamp())
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int | None = None) -> int:
+    return _param(query, name, default, int, "an integer")
+
+
+def _rfc3339(query: dict[str, list[str]], name: str, default: int | None = None) -> int:
+    return _param(query, name, default, _unix_seconds, "an RFC 3339 timestamp")
 
 
 def _iso(seconds: int) -> str:
