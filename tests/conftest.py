@@ -21,6 +21,9 @@ pytest_plugins = ["llmsight.testing.fixtures"]
 # for every instrumentation in this process and in its subprocesses (`llmsight run`, the wheel's app). Tests of
 # the undeclared rule pass `provider_hosts` themselves.
 os.environ.setdefault("LLMSIGHT_PROVIDER_HOSTS", json.dumps(PROVIDER_HOSTS))
+# logfire (a peer, tests/peers) registers a pydantic plugin that every process building a pydantic model imports:
+# about 0.3 CPU-seconds per collector process and per command the tests run, and no test uses it.
+os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "logfire-plugin")
 
 
 # The longest test files start first, so the parallel run does not end waiting on one of them (pytest-xdist hands
