@@ -27,15 +27,28 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "logfire-plugin")
 
 
 # The longest test files start first, so the parallel run does not end waiting on one of them (pytest-xdist hands
-# whole files to workers in collection order: --dist loadfile in pyproject.toml). Seconds on 2 cores, measured.
+# whole files to workers in this order: --dist loadfile and --no-loadscope-reorder in pyproject.toml). Longest
+# first, by the seconds each took in a whole run (docs/testing.md, "How long it takes").
 _LONG_FILES = (
-    "tests/test_typing.py",  # mypy: about a minute without its cache
-    "tests/collector/test_reprice.py",
+    "tests/peers/test_peers.py",
     "tests/collector/test_faults.py",
     "tests/collector/test_data_safety.py",
+    "tests/collector/test_reprice.py",
     "tests/e2e/test_demo.py",
-    "tests/test_wheel.py",
+    "tests/collector/test_spool_frames.py",
+    "tests/test_typing.py",  # mypy: about a minute without its cache
+    "tests/collector/test_ingest.py",
+    "tests/collector/test_hostile_input.py",
     "tests/collector/test_security.py",
+    "tests/dashboards/test_dashboards.py",
+    "tests/reconcile/test_commands.py",
+    "tests/collector/test_batches.py",
+    "tests/collector/test_one_row_per_call.py",
+    "tests/collector/test_provider_pricing.py",
+    "tests/collector/test_http_framing.py",
+    "tests/e2e/test_compose.py",
+    "tests/alerts/test_alerts.py",
+    "tests/collector/test_config_files.py",
 )
 
 
