@@ -110,8 +110,13 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
 BOUND_MIB = 400  # far below what one of these bodies cost before (0.5 to 1.8 GiB), well above a receiver at rest
 
 
+# Tests that only send and read take the module's one collector (`shared_collector`): the receiver's peak memory
+# (VmHWM) is then bounded over every body sent so far, and counters are compared before and after.
+
+
 @pytest.mark.parametrize("name", ["protobuf", "json", "protobuf one span"])
-def test_small_compressed_bodies_cannot_inflate_the_receiver_over_http(collector: CollectorProcess, name: str) -> None:
+def test_small_compressed_bodies_cannot_inflate_the_receiver_over_http(shared_collector: CollectorProcess, name: str) -> None:
+    collector = shared_collector
     body, content_type = _amplifying_bodies()[name]
     assert len(body) < 40_000
     status = post(collector.http_endpoint, body, {"content-type": content_type, "content-encoding": "gzip"})
@@ -120,8 +125,12 @@ def test_small_compressed_bodies_cannot_inflate_the_receiver_over_http(collector
     assert post_protobuf(collector.http_endpoint, genai_request(1, spans=3)) == 200
 
 
-@pytest.mark.parametrize("name", ["protobuf", "protobuf one span"])
-def test_small_compressed_bodies_cannot_inflate_the_receiver_over_grpc(collector: CollectorProcess, name: str) -> None:
+@pytest.mark.parametrize(("name", "batch"), [("protobuf", 2), ("protobuf one span", 4)])
+def test_small_compressed_bodies_cannot_inflate_the_receiver_over_grpc(
+    shared_collector: CollectorProcess, name: str, batch: int
+) -> None:
+    collector = shared_collector
+    stored = collector.metrics()["pipeline"]["stored"]
     raw = gzip.decompress(_amplifying_bodies()[name][0])
     with grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as channel:
         export = channel.unary_unary(EXPORT_METHOD)
@@ -129,19 +138,21 @@ def test_small_compressed_bodies_cannot_inflate_the_receiver_over_grpc(collector
             export(raw, timeout=60, compression=grpc.Compression.Gzip)
         assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
         assert _peak_rss_mib(collector.receiver_pid()) < BOUND_MIB
-        export(genai_request(2, spans=3).SerializeToString(), timeout=30)
-    collector.wait_metric("stored", 3)
+        export(genai_request(batch, spans=3).SerializeToString(), timeout=30)  # spans of its own: not duplicates
+    collector.wait_metric("stored", stored + 3)
 
 
-def test_a_span_with_many_values_under_the_limits_is_stored(collector: CollectorProcess) -> None:
+def test_a_span_with_many_values_under_the_limits_is_stored(shared_collector: CollectorProcess) -> None:
     """The walk that counts a large span's values lets a legitimate large one through: 2,000 attributes and a
     200 KB captured prompt."""
+    collector = shared_collector
+    stored = collector.metrics()["pipeline"]["stored"]
     request = genai_request(3, spans=1)
     span = request.resource_spans[0].scope_spans[0].spans[0]
     span.attributes.extend(KeyValue(key=f"app.k{i}", value=AnyValue(int_value=i)) for i in range(2000))
     span.attributes.append(KeyValue(key="gen_ai.prompt.0.content", value=AnyValue(string_value="x" * 200_000)))
     assert post_protobuf(collector.http_endpoint, request) == 200
-    collector.wait_metric("stored", 1)
+    collector.wait_metric("stored", stored + 1)
 
 
 # --- gRPC calls that send headers and no message ---
@@ -222,9 +233,10 @@ def test_half_open_grpc_calls_are_cancelled_after_the_read_timeout(collector: Co
 
 @pytest.mark.parametrize(("start", "end"), [("0001-01-01T00:00:00", "2026-01-01T00:00:00"),
                                             ("2026-01-01T00:00:00", "9999-12-31T23:59:59")])
-def test_a_report_window_out_of_range_is_400_with_a_message(collector: CollectorProcess, start: str, end: str) -> None:
+def test_a_report_window_out_of_range_is_400_with_a_message(shared_collector: CollectorProcess, start: str, end: str) -> None:
     from llmsight.collector.read_api import TOKEN_FILE
 
+    collector = shared_collector
     from .rawhttp import exchange
 
     body = json.dumps({"start": start, "end": end}).encode()
