@@ -176,8 +176,12 @@ class BackgroundHTTPServer:
                 raise OSError(f"the HTTP server {self._thread.name} did not start")
             time.sleep(0.01)
 
-    def stop(self) -> None:
+    def begin_exit(self) -> None:
+        """Stop accepting and wind down in the background (uvicorn notices within its 0.1 s tick); `stop` waits."""
         self._server.should_exit = True
+
+    def stop(self) -> None:
+        self.begin_exit()
         if self._thread.is_alive():
             self._thread.join(10)
         self._socket.close()

@@ -363,7 +363,10 @@ class ReadApiServer(BackgroundHTTPServer):
         super().__init__(self.app, LOOPBACK, port, name="the read API", limits=ConnectionLimits(max_connections=32))
 
     def begin_stop(self) -> None:
+        """Operations refused and answered (see ReadApiApp.begin_stop), then the server winds down while the
+        collector stops its other parts."""
         self.app.begin_stop()
+        self.begin_exit()
 
     def stop(self) -> None:
         self.app.begin_stop()
