@@ -32,22 +32,23 @@ os.environ.setdefault("PYDANTIC_DISABLE_PLUGINS", "logfire-plugin")
 _LONG_FILES = (
     "tests/peers/test_peers.py",
     "tests/collector/test_faults.py",
-    "tests/collector/test_data_safety.py",
-    "tests/collector/test_reprice.py",
-    "tests/e2e/test_demo.py",
-    "tests/collector/test_spool_frames.py",
-    "tests/test_typing.py",  # mypy: about a minute without its cache
-    "tests/collector/test_ingest.py",
-    "tests/collector/test_hostile_input.py",
     "tests/collector/test_security.py",
+    "tests/collector/test_data_safety.py",
+    "tests/e2e/test_demo.py",
+    "tests/collector/test_ingest.py",
+    "tests/collector/test_reprice.py",
+    "tests/collector/test_hostile_input.py",
+    "tests/test_typing.py",  # mypy: about a minute without its cache, seconds with it
     "tests/dashboards/test_dashboards.py",
+    "tests/collector/test_spool_frames.py",
+    "tests/collector/test_http_framing.py",
+    "tests/collector/test_one_row_per_call.py",
     "tests/reconcile/test_commands.py",
     "tests/collector/test_batches.py",
-    "tests/collector/test_one_row_per_call.py",
-    "tests/collector/test_provider_pricing.py",
-    "tests/collector/test_http_framing.py",
     "tests/e2e/test_compose.py",
+    "tests/collector/test_provider_pricing.py",
     "tests/alerts/test_alerts.py",
+    "tests/reconcile/test_reconcile.py",
     "tests/collector/test_config_files.py",
 )
 
