@@ -14,6 +14,11 @@ both name the same provider and model (a wrapper around the SDK's own span, or t
 every span with a parent keeps its parent's span id (`llmsight.parent_span`), and the link is followed in the
 batch and against ClickHouse alike, in either order of arrival.
 
+A gateway's span (LiteLLM: normalise/gateway.py) and the app's span of the call through it come from two services,
+so their call ids differ: they are joined by trace and response id (or, for an app span without an id, trace and
+model group), else by response id alone, in the batch and against ClickHouse alike. The row takes the provider,
+model and upstream server from the gateway's span, and the attribution of both.
+
 Logfire's stream spans carry no response id: such a span is matched, within a request or batch only, to a
 span of the same service, model and identical usage that ended just before it started (the SDK's own span of
 that stream). Across batches it is not matched (see the README).
@@ -27,19 +32,21 @@ from typing import Any
 
 from llmsight.collector.columns import CALLS_TABLE, DATABASE
 from llmsight.collector.instants import utc_parameter
+from llmsight.collector.normalise import gateway
 from llmsight.collector.normalise import variants as v
 from llmsight.collector.normalise.sources import IDLESS_SDK_SPANS, source_of
 from llmsight.collector.record import CallRecord
 
 # Fields a poorer span can fill when the kept one lacks them (the empty value means "not reported").
 _TEXT_GAPS = ("response_model", "service_tier", "finish_reason", "task", "prompt_name", "prompt_version",
-              "prompt_prefix_hash", "tenant", "error_type", "environment")
+              "prompt_prefix_hash", "tenant", "error_type", "environment", "user_id", "session_id")
 _TOKEN_GAPS = ("cache_read_tokens", "cache_write_tokens", "cache_write_1h_tokens", "reasoning_tokens", "output_tokens")
 LOOKUP_CHUNK = 5000  # call ids per lookup query (~175 kB: a server takes query parameters in the URL, max 1 MiB)
 SAME_CALL_WINDOW = timedelta(seconds=30)  # spans of one call start within this of each other
 _RESPONSE_ID = v.RESPONSE_ID[0]  # kept in the attributes map by the normaliser
 _REQUEST_ID = v.REQUEST_ID[0]
 PARENT_SPAN = "llmsight.parent_span"  # the span's parent span id (hex), kept on the row
+_BEHIND_GATEWAY = "self_hosted"  # the provider an app's span names for a call to a gateway on its own host
 _CALL_OPERATIONS = frozenset({"chat", "text_completion", "embeddings"})  # not agents, tools, workflows
 
 
@@ -58,6 +65,10 @@ def _same_call(parent: tuple[str, str, str], child: tuple[str, str, str]) -> boo
     if parent_provider != child_provider or not {parent_operation, child_operation} <= _CALL_OPERATIONS:
         return False
     return bool(a and b) and (a.endswith(b) or b.endswith(a))
+
+
+def _is_gateway(record: CallRecord) -> bool:
+    return source_of(record.instrumentation).gateway
 
 
 def _rank(record: CallRecord) -> int:
@@ -122,6 +133,49 @@ def _parent_links(groups: list[list[CallRecord]], by_id: dict[str, list[list[Cal
     return [group for group in groups if id(group) not in joined]
 
 
+def _gateway_links(groups: list[list[CallRecord]]) -> list[list[CallRecord]]:
+    """Join each gateway span's group to the group of the app's span of that call (see the module docstring)."""
+    if not any(_is_gateway(group[0]) for group in groups):
+        return groups
+    by_response: dict[str, list[list[CallRecord]]] = {}
+    by_trace: dict[str, list[list[CallRecord]]] = {}
+    for group in groups:
+        if not any(_is_gateway(record) for record in group):
+            if _RESPONSE_ID in group[0].attributes:
+                by_response.setdefault(group[0].attributes[_RESPONSE_ID], []).append(group)
+            by_trace.setdefault(group[0].trace_id, []).append(group)
+    taken: set[int] = set()
+    for group in groups:
+        upstream = group[0]
+        if not _is_gateway(upstream):
+            continue
+        near = [g for g in by_response.get(upstream.attributes.get(_RESPONSE_ID, ""), ())
+                if id(g) not in taken and abs(g[0].ts - upstream.ts) <= SAME_CALL_WINDOW]
+        in_trace = [g for g in near if g[0].trace_id == upstream.trace_id]
+        model_group = upstream.attributes.get(gateway.MODEL_GROUP, upstream.request_model)
+        idless = [g for g in by_trace.get(upstream.trace_id, ()) if id(g) not in taken and not _has_identity(g[0])
+                  and g[0].request_model == model_group and abs(g[0].ts - upstream.ts) <= SAME_CALL_WINDOW]
+        target = next(iter(in_trace or idless or near), None)
+        if target is not None:
+            target.extend(group)
+            taken.add(id(target))
+            taken.add(id(group))
+    return [group for group in groups if id(group) not in taken or not _is_gateway(group[0])]
+
+
+def _take_upstream(kept: CallRecord, group: list[CallRecord]) -> None:
+    """The row of a call through a gateway bills as the provider and model the gateway routed it to, at the
+    server the gateway called (the proxy's own address is not who bills)."""
+    upstream = next((record for record in group if _is_gateway(record)), None)
+    if upstream is None or upstream is kept:
+        return
+    kept.provider, kept.request_model, kept.model_tier = upstream.provider, upstream.request_model, upstream.model_tier
+    kept.response_model = upstream.response_model or kept.response_model
+    for key in gateway.server_of(kept.attributes):
+        del kept.attributes[key]
+    kept.attributes.update(gateway.server_of(upstream.attributes))
+
+
 def _usage_key(record: CallRecord) -> tuple[object, ...]:
     return (record.service, record.provider, record.response_model or record.request_model, record.input_tokens,
             record.output_tokens, record.cache_read_tokens, record.cache_write_tokens)
@@ -155,10 +209,10 @@ def merge_calls(records: Sequence[CallRecord]) -> tuple[list[CallRecord], int]:
     spans = {record.span_id for record in records}
     if len({record.call_id for record in records}) == len(records) and all(
         (_RESPONSE_ID in record.attributes or not record.streaming)
-        and record.attributes.get(PARENT_SPAN, "") not in spans for record in records
+        and record.attributes.get(PARENT_SPAN, "") not in spans and not _is_gateway(record) for record in records
     ):
         return list(records), 0  # the common case: every span is a call of its own
-    groups = _stream_halves(_groups(records))
+    groups = _gateway_links(_stream_halves(_groups(records)))
     if len(groups) == len(records):
         return list(records), 0
     out = []
@@ -167,6 +221,7 @@ def merge_calls(records: Sequence[CallRecord]) -> tuple[list[CallRecord], int]:
             group.sort(key=_rank)  # stable: same rank keeps arrival order
             for other in group[1:]:
                 _fill(group[0], other)
+            _take_upstream(group[0], group)
         out.append(group[0])
     return out, len(records) - len(out)
 
@@ -189,7 +244,11 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
     stored_parents = _stored_calls(store, parents, "span_id", low, high) if parents else {}
     children = sorted({record.span_id for record in linkable})
     stored_children = _stored_calls(store, children, f"attributes['{PARENT_SPAN}']", low, high) if children else {}
-    if not stored and not stored_parents and not stored_children:
+    # A gateway's span and the app's span of the call through it: by response id, across services.
+    across = sorted({record.attributes[_RESPONSE_ID] for record in with_ids
+                     if _RESPONSE_ID in record.attributes and (_is_gateway(record) or record.provider == _BEHIND_GATEWAY)})
+    stored_across = _stored_across(store, across, low, high) if across else {}
+    if not stored and not stored_parents and not stored_children and not stored_across:
         return list(records), 0, 0
     kept, merged, replayed = [], 0, 0
     for record in records:
@@ -198,11 +257,35 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
         linked = stored_parents.get(record.attributes.get(PARENT_SPAN, ""), []) + stored_children.get(record.span_id, [])
         if record.span_id in same:
             replayed += 1
-        elif same or any(_linked(record, row, naive) for row in linked):
+        elif same or any(_linked(record, row, naive) for row in linked) or _gateway_half(record, stored_across, naive):
             merged += 1
         else:
             kept.append(record)
     return kept, merged, replayed
+
+
+def _gateway_half(record: CallRecord, stored: dict[str, list[tuple[Any, ...]]], naive: Any) -> bool:
+    """A stored row is the other half of `record`'s call through a gateway: same response id, near in time, one
+    of the two the gateway's span."""
+    rows = stored.get(record.attributes.get(_RESPONSE_ID, ""), ())
+    return any(span != record.span_id and abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW
+               and source_of(scope).gateway != _is_gateway(record) for span, ts, scope in rows)
+
+
+def _stored_across(store: Any, response_ids: list[str], low: Any, high: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """response id -> stored rows (span_id, ts, instrumentation) with that response id."""
+    found: dict[str, list[tuple[Any, ...]]] = {}
+    column = f"attributes['{_RESPONSE_ID}']"
+    for offset in range(0, len(response_ids), LOOKUP_CHUNK):
+        result = store.query(
+            f"SELECT {column}, span_id, ts, instrumentation FROM {DATABASE}.{CALLS_TABLE} "
+            "WHERE ts >= {low:DateTime64(6)} AND ts <= {high:DateTime64(6)} AND "
+            f"{column} IN {{ids:Array(String)}}",
+            {"low": utc_parameter(low), "high": utc_parameter(high), "ids": response_ids[offset:offset + LOOKUP_CHUNK]},
+        )
+        for key, *row in result.rows:
+            found.setdefault(key, []).append(tuple(row))
+    return found
 
 
 def _linked(record: CallRecord, row: tuple[Any, ...], naive: Any) -> bool:

@@ -22,6 +22,8 @@ of them, against the local provider and compare every stored row with the provid
 - `output_from_total_for`: the providers for which the source's output count leaves out reasoning tokens
   it does not report at all, while its `gen_ai.usage.total_tokens` includes them: output is total − input,
   and the difference is the reasoning.
+- `gateway`: the source is a gateway between the app and the provider (LiteLLM): its span names the provider and
+  model it routed to, and the app's span of the same call is joined with it (normalise/gateway.py, merge.py).
 - `placeholder_hosts`: `server.address` values the source writes whatever the endpoint (OpenLIT's
   `aws.amazon.com` for Bedrock): not a server, so not kept as one (the provider decides the price).
 Whatever the table says, a count that cannot be right as reported (reasoning above output, input below its
@@ -48,6 +50,7 @@ class Source:
     output_excludes_reasoning_for: frozenset[str] = frozenset()
     output_from_total_for: frozenset[str] = frozenset()
     placeholder_hosts: frozenset[str] = frozenset()
+    gateway: bool = False
 
     def input_includes_cache(self, provider: str) -> bool:
         return provider not in self.input_excludes_cache_for
@@ -131,6 +134,21 @@ MISTRAL_SDK = Source(
     "mistralai/extra/observability/otel.py; mistralai 3.7 emits no call spans",
     usage_free_spans_are_halves=True,
 )
+LITELLM = Source(
+    "LiteLLM (proxy or SDK)", ("litellm",), frozenset(), 2,
+    "provider and model from `litellm.provider.model` (`openai/gpt-4o`), else `gen_ai.provider.name` / "
+    "`gen_ai.system` (LiteLLM's provider names); `gen_ai.usage.input_tokens` (its `prompt_tokens`: cache included); "
+    "cache and reasoning counts from `gen_ai.usage.cache_read` / `cache_creation.input_tokens` (typed integration) "
+    "or the `metadata.usage_object` repr (default one); `litellm.call_id`, `litellm.cost.total` / "
+    "`gen_ai.cost.total_cost` (kept as `litellm.cost.total`, a cross-check), team, key and end user "
+    "(`litellm.team.*`, `litellm.api_key.*`, `litellm.end_user.id` or their `metadata.user_api_key_*` names: the team "
+    "is the row's tenant and the end user its user id unless the app tagged them); usage-free `route` spans are "
+    "not calls. Joined with the app's span of the call (normalise/gateway.py)",
+    "litellm 1.110.2 (recorded: tests/peers/recordings/litellm.json), the default `otel` callback "
+    "(integrations/opentelemetry.py) and LITELLM_OTEL_V2's (integrations/otel/); the typed one reports no "
+    "reasoning tokens, the default one no time to first chunk",
+    usage_free_spans_are_halves=True, gateway=True,
+)
 # Providers whose SDK traces its calls itself without the provider's id (mistralai's built-in tracing, under a
 # wrapper that has the id): a span of theirs may be stored before the wrapper's (merge.py looks for it).
 IDLESS_SDK_SPANS = frozenset({"mistral_ai"})
@@ -140,7 +158,7 @@ UNKNOWN = Source(
     "GenAI semantic conventions: input includes cache reads and writes",
 )
 SOURCES: tuple[Source, ...] = (LLMSIGHT, ANTHROPIC_SDK, OPENLLMETRY, OPENAI_V2, OTEL_BOTOCORE, OPENINFERENCE, OPENLIT,
-                               LOGFIRE, MISTRAL_SDK, UNKNOWN)
+                               LOGFIRE, MISTRAL_SDK, LITELLM, UNKNOWN)
 
 
 @lru_cache(maxsize=1024)

@@ -27,6 +27,7 @@ from llmsight.attributes import (
     SERVER_ADDRESS,
     SERVER_PORT,
 )
+from llmsight.collector.normalise import gateway
 from llmsight.collector.normalise import variants as v
 from llmsight.collector.normalise.merge import PARENT_SPAN, merge_calls
 from llmsight.collector.normalise.sources import LLMSIGHT, Source, source_of
@@ -367,7 +368,7 @@ def _server(source: Source, provider: str, attrs: dict[Any, Any], extra: dict[st
     url_host, url_port = _address_of(extra[_BASE_URL]) if _BASE_URL in extra else ("", None)
     if host is None and url_host:  # the pricer and the provider rule below go by the host
         host = extra[SERVER_ADDRESS] = url_host
-    if provider == "openai" and host and source is not LLMSIGHT:
+    if provider == "openai" and host and source is not LLMSIGHT and not source.gateway:
         # Peers name every OpenAI-SDK call "openai", wherever it went: named by the host with llmsight's own rule
         # (llmsight/provider_hosts.py), so one call has one provider whichever instrumentation traced it.
         # llmsight's spans were named in the app, under the app's declarations.
@@ -400,17 +401,26 @@ def normalise_span(
         raise NotACall  # the same call as the llmsight span it ran inside (llmsight/_inner_spans.py)
     if span_kind is not None and str(span_kind).upper() not in _CALL_SPAN_KINDS:
         raise NotACall  # OpenInference: a chain, agent, tool… span around calls, not a call
-    if source.usage_free_spans_are_halves and input_tokens is None and output_tokens is None and span.status.code != 2:
+    if input_tokens is None and output_tokens is None and span.status.code != 2 and (
+            source.usage_free_spans_are_halves or gateway.baggage_only(attrs)):
         raise NotACall
     if source.usage_in_raw_json and raw_usage is not None:
         filled = [cache_read, cache_write, cache_write_1h, reasoning, service_tier]
         _raw_usage_into(filled, raw_usage)
         cache_read, cache_write, cache_write_1h, reasoning, service_tier = filled
     provider_raw = _text(provider_raw).lower()
-    provider = _PROVIDER_NAMES.get(provider_raw, provider_raw)
     operation_raw = _text(operation_raw).lower()
+    request_model = _text(request_model)
+    if source.gateway:  # the provider and model it routed to, its operation names, its usage object
+        provider_raw, request_model = gateway.upstream(attrs, provider_raw, request_model)
+        operation_raw = gateway.OPERATIONS.get(operation_raw, operation_raw)
+        usage = gateway.usage_object(attrs)
+        cache_read = usage.get("cache_read") if cache_read is None else cache_read
+        cache_write = usage.get("cache_write") if cache_write is None else cache_write
+        reasoning = usage.get("reasoning") if reasoning is None else reasoning
+    provider = _PROVIDER_NAMES.get(provider_raw, provider_raw)
     operation = _OPERATION_NAMES.get(operation_raw, operation_raw or "chat")
-    request_model = _model(provider, _text(request_model))
+    request_model = _model(provider, request_model)
     response_model = _model(provider, _text(response_model))
     notes: list[str] = []
     tokens = _usage(source, provider, (input_tokens, output_tokens, cache_read, cache_write, cache_write_1h,
@@ -423,6 +433,10 @@ def normalise_span(
     if start_ns <= 0 or end_ns < start_ns:
         raise InvalidSpan("span start/end times are missing or reversed")
     extra = _extra_attributes(attrs, plan)
+    if source.gateway:
+        gateway.attribution(attrs, extra)
+        tenant = tenant or extra.get(gateway.TEAM_ID)
+        user_id = user_id or extra.get(gateway.END_USER)
     for note in notes:
         _note(extra, note)
     if ttft is not None:

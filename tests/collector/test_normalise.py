@@ -59,7 +59,8 @@ SCOPES = {  # a real scope name of each source (tests/peers run the libraries th
     "OTel openai-v2": "opentelemetry.util.genai.handler", "OpenLIT": "openlit.otel.tracing",
     "OTel botocore (contrib)": "opentelemetry.instrumentation.botocore.bedrock-runtime",
     "OpenInference": "openinference.instrumentation.anthropic",
-    "Logfire": "logfire.anthropic", "mistralai SDK built-in": "mistralai_sdk_tracer", "unknown": "some.other.library",
+    "Logfire": "logfire.anthropic", "mistralai SDK built-in": "mistralai_sdk_tracer", "LiteLLM (proxy or SDK)": "litellm",
+    "unknown": "some.other.library",
 }
 
 

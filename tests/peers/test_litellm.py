@@ -1,0 +1,132 @@
+"""LiteLLM as a source, and the proxy topology as one row per call: the real proxy's OTLP requests and those of the
+app calling it (recorded once by tests/peers/record_litellm.py: LiteLLM cannot be installed beside llmsight)
+replayed into a real collector. For every call of every run (LiteLLM's default and typed OTel integrations; the
+app plain or with llmsight.instrument()): one row, every token column as the provider's ledger billed it, the
+cost genai-prices' price of that usage, the provider and model LiteLLM routed to, the attribution of both spans,
+and LiteLLM's own cost kept beside llmsight's."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from llmsight.collector.normalise.gateway import COST, MODEL_GROUP, TEAM_ID
+from llmsight.collector.normalise.merge import merge_calls
+from llmsight.collector.normalise.spans import normalise_request
+from llmsight.testing.simulation import Billed
+from tests.collector.spans import post_protobuf
+from tests.peers.recording import shifted_to
+from tests.peers.test_peers import FIELDS, actual, expected, ledger_price, settled_rows
+
+RECORDING = Path(__file__).parent / "recordings" / "litellm.json"
+# What LiteLLM's span alone does not carry (the app's llmsight span, when there is one, does): the default
+# integration no time to first chunk, the typed one no reasoning count.
+UNREPORTED = {("v1", "plain"): {"ttft"}, ("v2", "plain"): {"reasoning_tokens"}}
+PROVIDERS = {"openai": "openai", "anthropic": "anthropic"}  # ledger provider -> the row's provider
+
+
+def _runs() -> list[dict[str, Any]]:
+    return list(json.loads(RECORDING.read_text())["runs"])
+
+
+def _requests(run: dict[str, Any], prefix: str) -> list[ExportTraceServiceRequest]:
+    """The run's requests, each resource's service renamed `PREFIX/service`: several runs in one collector."""
+    requests = [ExportTraceServiceRequest.FromString(base64.b64decode(item["body"])) for item in run["requests"]]
+    for request in requests:
+        for resource_spans in request.resource_spans:
+            for attribute in resource_spans.resource.attributes:
+                if attribute.key == "service.name":
+                    attribute.value.string_value = f"{prefix}/{attribute.value.string_value}"
+    return requests
+
+
+def test_recording_is_litellm_1_110_2() -> None:
+    document = json.loads(RECORDING.read_text())
+    assert document["versions"]["litellm"] == "1.110.2" and "MIT License" in document["notice"]
+    assert {(run["integration"], run["app"]) for run in document["runs"]} == {
+        ("v1", "plain"), ("v1", "llmsight"), ("v2", "plain"), ("v2", "llmsight")}
+
+
+def test_proxy_one_right_priced_attributed_row_per_call(collector) -> None:
+    runs = _runs()
+    now = time.time_ns()
+    for index, run in enumerate(runs):  # a minute apart: the local provider gives each run the same response ids
+        prefix = f"{run['integration']}-{run['app']}"
+        for request in shifted_to(_requests(run, prefix), now - (1 + 60 * index) * 1_000_000_000):
+            assert post_protobuf(collector.http_endpoint, request) == 200
+    rows = settled_rows(collector)
+    for run in runs:
+        prefix = f"{run['integration']}-{run['app']}"
+        mine = [row for row in rows if row["service"].startswith(prefix + "/")]
+        ledger = sorted((Billed(**entry) for entry in run["ledger"]), key=lambda entry: entry.at)
+        assert len(mine) == len(ledger) == 8, (prefix, [(r["service"], r["instrumentation"]) for r in mine])
+        skipped = UNREPORTED.get((run["integration"], run["app"]), set())
+        for row, entry in zip(mine, ledger, strict=True):
+            call = (prefix, entry.model, entry.streamed)
+            for field in FIELDS[1:]:
+                if field not in skipped:
+                    assert actual(row, field) == expected(entry, field), (call, field, row)
+            # The provider and model LiteLLM routed to, priced by llmsight at the ledger's usage.
+            assert (row["provider"], row["request_model"]) == (PROVIDERS[entry.provider], entry.model), call
+            assert row["total_cost"] == pytest.approx(ledger_price(entry), rel=1e-9), (call, row)
+            # LiteLLM's attribution and cost (a cross-check: its price list is not genai-prices').
+            attributes = row["attributes"]
+            assert (row["tenant"], row["user_id"], attributes[TEAM_ID]) == ("team-search", "end-user-7", "team-search")
+            assert attributes[MODEL_GROUP] == entry.model and float(attributes[COST]) > 0, call
+            assert "server.port" not in attributes or attributes["server.port"] != "", call
+            if run["app"] == "llmsight":  # the app's span: its tags, its TTFT; the proxy's address is not kept
+                assert (row["instrumentation"], row["task"], row["prompt_name"]) == (
+                    "llmsight.openai", "support-answer", "policy-qa"), call
+                assert row["service"] == f"{prefix}/litellm-app-llmsight", call
+            else:
+                assert row["instrumentation"] == "litellm" and row["service"] == f"{prefix}/litellm-proxy", call
+
+
+def _app_and_proxy(run: dict[str, Any]) -> tuple[list[ExportTraceServiceRequest], list[ExportTraceServiceRequest]]:
+    requests = _requests(run, "unit")
+    services = [{attr.value.string_value for rs in r.resource_spans for attr in rs.resource.attributes
+                 if attr.key == "service.name"} for r in requests]
+    app = [r for r, names in zip(requests, services, strict=True) if "unit/litellm-proxy" not in names]
+    return app, [r for r in requests if r not in app]
+
+
+def test_join_without_trace_parentage_by_response_id() -> None:
+    """An app that sends no traceparent: LiteLLM's span is in a trace of its own, and is joined with the app's
+    span of the call by the response id the proxy handed back."""
+    run = next(run for run in _runs() if (run["integration"], run["app"]) == ("v1", "llmsight"))
+    app, proxy = _app_and_proxy(run)
+    for request in proxy:  # cut the parentage: new trace ids, no parent
+        for span in (s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans):
+            span.trace_id = bytes(reversed(span.trace_id))
+            span.parent_span_id = b""
+    records = [record for request in app + proxy for record in normalise_request(request).records]
+    assert len(records) == 16 and len({record.trace_id for record in records}) == 16
+    merged, joined = merge_calls(records)
+    assert (len(merged), joined) == (8, 8)
+    assert {(r.instrumentation, r.provider) for r in merged} == {("llmsight.openai", "openai"),
+                                                                 ("llmsight.openai", "anthropic")}
+    assert all(r.attributes[TEAM_ID] == "team-search" and r.task == "support-answer" for r in merged)
+
+
+def test_app_span_stored_first_then_proxy_span_is_the_same_call(collector) -> None:
+    """The halves of a call reach the collector in different batches (the proxy exports later): the proxy's span
+    finds the stored row by response id and is not stored a second time."""
+    run = next(run for run in _runs() if (run["integration"], run["app"]) == ("v2", "llmsight"))
+    app, proxy = _app_and_proxy(run)
+    shifted = shifted_to(app + proxy, time.time_ns() - 1_000_000_000)
+    for request in shifted[:len(app)]:
+        assert post_protobuf(collector.http_endpoint, request) == 200
+    deadline = time.monotonic() + 30
+    while collector.metrics()["pipeline"]["stored"] < 8:  # the app's rows are stored: another batch follows
+        assert time.monotonic() < deadline, collector.metrics()["pipeline"]
+        time.sleep(0.05)
+    for request in shifted[len(app):]:
+        assert post_protobuf(collector.http_endpoint, request) == 200
+    rows = settled_rows(collector)
+    assert len(rows) == 8 and collector.final_metrics["pipeline"]["merged_calls"] == 8
