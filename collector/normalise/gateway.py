@@ -8,11 +8,15 @@ typed one behind LITELLM_OTEL_V2) names the provider and model it routed to (`li
 user of the request. The row takes the provider and model from it (llmsight prices them), the attribution of both
 spans, and LiteLLM's cost beside llmsight's as `litellm.cost.total` (a cross-check, never the price).
 
-The two spans are one call when (merge.py): they are in the same trace (the app's HTTP client sends a
-`traceparent`: LiteLLM's span is then a child or descendant of the app's) and carry the same response id (the
-proxy hands the provider's id, or its own `chatcmpl-<uuid>`, to the app), or the app's span has no id and asked
-for the model group LiteLLM routed; without trace parentage, by the response id alone (LiteLLM's span and any
-span of another instrumentation). The same holds against stored rows, so a second collector finds the other half.
+llmsight's span of a call to the proxy records the proxy's `x-litellm-call-id` and `x-litellm-model-name` response
+headers under LiteLLM's names, so it too bills as the routed provider and model when it is stored alone (its
+`server.address`, the proxy, is kept as `litellm.proxy.address`).
+
+The two spans are one call when (merge.py): they carry the same `litellm.call_id`; or they are in the same trace
+(the app's HTTP client sends a `traceparent`: LiteLLM's span is then a child or descendant of the app's) and carry
+the same response id (the proxy hands the provider's id, or its own `chatcmpl-<uuid>`, to the app), or the app's
+span has no id and asked for the model group LiteLLM routed; without trace parentage, by the response id alone.
+The same holds against stored rows, so a second collector finds the other half.
 """
 
 from __future__ import annotations
@@ -20,11 +24,11 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from llmsight.attributes import SERVER_ADDRESS, SERVER_PORT
+from llmsight.attributes import LITELLM_CALL_ID, LITELLM_PROVIDER_MODEL, SERVER_ADDRESS, SERVER_PORT
 
-SCOPE = "litellm"  # the instrumentation scope of both of LiteLLM's OTel integrations
-CALL_ID = "litellm.call_id"  # LiteLLM's id of the call (also the proxy's x-litellm-call-id response header)
-PROVIDER_MODEL = "litellm.provider.model"  # what LiteLLM sent upstream: "<litellm provider>/<model>"
+CALL_ID = LITELLM_CALL_ID  # LiteLLM's id of the call (also the proxy's x-litellm-call-id response header)
+PROVIDER_MODEL = LITELLM_PROVIDER_MODEL  # what LiteLLM sent upstream: "<litellm provider>/<model>"
+PROXY_ADDRESS = "litellm.proxy.address"  # the app's span: the proxy's server.address (not who bills the call)
 MODEL_GROUP = "litellm.model_group"  # the name the app asked the proxy for
 COST = "litellm.cost.total"  # LiteLLM's own price of the call, USD: kept beside llmsight's as a cross-check
 TEAM_ID, TEAM_ALIAS = "litellm.team.id", "litellm.team.alias"
@@ -112,6 +116,15 @@ def baggage_only(attrs: dict[Any, Any]) -> bool:
     """A usage-free span with LiteLLM's baggage (the typed integration copies the request model, team and key onto
     every span of the request: its `route` span, the web framework's): part of a call, not a call."""
     return any(isinstance(key, str) and key.startswith("litellm.") for key in attrs)
+
+
+def behind_proxy(extra: dict[str, str]) -> None:
+    """An app's span of a call through the proxy, when it knows where the proxy routed it (llmsight records the
+    proxy's response headers): the proxy's address is kept apart, so the upstream provider decides the price."""
+    host = extra.pop(SERVER_ADDRESS, None)
+    extra.pop(SERVER_PORT, None)
+    if host:
+        extra[PROXY_ADDRESS] = host
 
 
 def server_of(attributes: dict[str, str]) -> dict[str, str]:

@@ -46,7 +46,7 @@ SAME_CALL_WINDOW = timedelta(seconds=30)  # spans of one call start within this 
 _RESPONSE_ID = v.RESPONSE_ID[0]  # kept in the attributes map by the normaliser
 _REQUEST_ID = v.REQUEST_ID[0]
 PARENT_SPAN = "llmsight.parent_span"  # the span's parent span id (hex), kept on the row
-_BEHIND_GATEWAY = "self_hosted"  # the provider an app's span names for a call to a gateway on its own host
+_HALF_KEYS = (gateway.CALL_ID, _RESPONSE_ID)  # what a gateway's span and the app's span of one call share
 _CALL_OPERATIONS = frozenset({"chat", "text_completion", "embeddings"})  # not agents, tools, workflows
 
 
@@ -139,10 +139,13 @@ def _gateway_links(groups: list[list[CallRecord]]) -> list[list[CallRecord]]:
         return groups
     by_response: dict[str, list[list[CallRecord]]] = {}
     by_trace: dict[str, list[list[CallRecord]]] = {}
+    by_call_id: dict[str, list[list[CallRecord]]] = {}  # the app's span recorded the proxy's x-litellm-call-id
     for group in groups:
         if not any(_is_gateway(record) for record in group):
             if _RESPONSE_ID in group[0].attributes:
                 by_response.setdefault(group[0].attributes[_RESPONSE_ID], []).append(group)
+            if gateway.CALL_ID in group[0].attributes:
+                by_call_id.setdefault(group[0].attributes[gateway.CALL_ID], []).append(group)
             by_trace.setdefault(group[0].trace_id, []).append(group)
     taken: set[int] = set()
     for group in groups:
@@ -151,11 +154,13 @@ def _gateway_links(groups: list[list[CallRecord]]) -> list[list[CallRecord]]:
             continue
         near = [g for g in by_response.get(upstream.attributes.get(_RESPONSE_ID, ""), ())
                 if id(g) not in taken and abs(g[0].ts - upstream.ts) <= SAME_CALL_WINDOW]
+        same_id = [g for g in by_call_id.get(upstream.attributes.get(gateway.CALL_ID, ""), ())
+                   if id(g) not in taken and abs(g[0].ts - upstream.ts) <= SAME_CALL_WINDOW]
         in_trace = [g for g in near if g[0].trace_id == upstream.trace_id]
         model_group = upstream.attributes.get(gateway.MODEL_GROUP, upstream.request_model)
         idless = [g for g in by_trace.get(upstream.trace_id, ()) if id(g) not in taken and not _has_identity(g[0])
                   and g[0].request_model == model_group and abs(g[0].ts - upstream.ts) <= SAME_CALL_WINDOW]
-        target = next(iter(in_trace or idless or near), None)
+        target = next(iter(same_id or in_trace or idless or near), None)
         if target is not None:
             target.extend(group)
             taken.add(id(target))
@@ -244,11 +249,12 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
     stored_parents = _stored_calls(store, parents, "span_id", low, high) if parents else {}
     children = sorted({record.span_id for record in linkable})
     stored_children = _stored_calls(store, children, f"attributes['{PARENT_SPAN}']", low, high) if children else {}
-    # A gateway's span and the app's span of the call through it: by response id, across services.
-    across = sorted({record.attributes[_RESPONSE_ID] for record in with_ids
-                     if _RESPONSE_ID in record.attributes and (_is_gateway(record) or record.provider == _BEHIND_GATEWAY)})
-    stored_across = _stored_across(store, across, low, high) if across else {}
-    if not stored and not stored_parents and not stored_children and not stored_across:
+    # A gateway's span and the app's span of the call through it (two services): by LiteLLM's call id, or by
+    # response id, only for the spans that are one of the two (an app span that recorded the proxy's call id).
+    halves = [record for record in with_ids if _is_gateway(record) or gateway.CALL_ID in record.attributes]
+    stored_across = {key: _stored_across(store, sorted({r.attributes[key] for r in halves if key in r.attributes}),
+                                         key, low, high) for key in _HALF_KEYS if any(key in r.attributes for r in halves)}
+    if not stored and not stored_parents and not stored_children and not any(stored_across.values()):
         return list(records), 0, 0
     kept, merged, replayed = [], 0, 0
     for record in records:
@@ -264,24 +270,24 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
     return kept, merged, replayed
 
 
-def _gateway_half(record: CallRecord, stored: dict[str, list[tuple[Any, ...]]], naive: Any) -> bool:
-    """A stored row is the other half of `record`'s call through a gateway: same response id, near in time, one
-    of the two the gateway's span."""
-    rows = stored.get(record.attributes.get(_RESPONSE_ID, ""), ())
+def _gateway_half(record: CallRecord, stored: dict[str, dict[str, list[tuple[Any, ...]]]], naive: Any) -> bool:
+    """A stored row is the other half of `record`'s call through a gateway: same LiteLLM call id or response id,
+    near in time, one of the two the gateway's span."""
+    rows = [row for key in _HALF_KEYS if key in record.attributes for row in stored.get(key, {}).get(record.attributes[key], ())]
     return any(span != record.span_id and abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW
                and source_of(scope).gateway != _is_gateway(record) for span, ts, scope in rows)
 
 
-def _stored_across(store: Any, response_ids: list[str], low: Any, high: Any) -> dict[str, list[tuple[Any, ...]]]:
-    """response id -> stored rows (span_id, ts, instrumentation) with that response id."""
+def _stored_across(store: Any, keys: list[str], attribute: str, low: Any, high: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """value -> stored rows (span_id, ts, instrumentation) whose `attribute` has that value."""
     found: dict[str, list[tuple[Any, ...]]] = {}
-    column = f"attributes['{_RESPONSE_ID}']"
-    for offset in range(0, len(response_ids), LOOKUP_CHUNK):
+    column = f"attributes['{attribute}']"
+    for offset in range(0, len(keys), LOOKUP_CHUNK):
         result = store.query(
             f"SELECT {column}, span_id, ts, instrumentation FROM {DATABASE}.{CALLS_TABLE} "
             "WHERE ts >= {low:DateTime64(6)} AND ts <= {high:DateTime64(6)} AND "
             f"{column} IN {{ids:Array(String)}}",
-            {"low": utc_parameter(low), "high": utc_parameter(high), "ids": response_ids[offset:offset + LOOKUP_CHUNK]},
+            {"low": utc_parameter(low), "high": utc_parameter(high), "ids": keys[offset:offset + LOOKUP_CHUNK]},
         )
         for key, *row in result.rows:
             found.setdefault(key, []).append(tuple(row))

@@ -411,8 +411,10 @@ def normalise_span(
     provider_raw = _text(provider_raw).lower()
     operation_raw = _text(operation_raw).lower()
     request_model = _text(request_model)
-    if source.gateway:  # the provider and model it routed to, its operation names, its usage object
+    routed = source.gateway or gateway.PROVIDER_MODEL in attrs  # LiteLLM's span, or the app's through its proxy
+    if routed:  # the provider and model the proxy routed to
         provider_raw, request_model = gateway.upstream(attrs, provider_raw, request_model)
+    if source.gateway:  # its operation names, its usage object
         operation_raw = gateway.OPERATIONS.get(operation_raw, operation_raw)
         usage = gateway.usage_object(attrs)
         cache_read = usage.get("cache_read") if cache_read is None else cache_read
@@ -433,6 +435,8 @@ def normalise_span(
     if start_ns <= 0 or end_ns < start_ns:
         raise InvalidSpan("span start/end times are missing or reversed")
     extra = _extra_attributes(attrs, plan)
+    if routed and not source.gateway:
+        gateway.behind_proxy(extra)
     if source.gateway:
         gateway.attribution(attrs, extra)
         tenant = tenant or extra.get(gateway.TEAM_ID)

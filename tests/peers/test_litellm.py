@@ -114,19 +114,53 @@ def test_join_without_trace_parentage_by_response_id() -> None:
     assert all(r.attributes[TEAM_ID] == "team-search" and r.task == "support-answer" for r in merged)
 
 
-def test_app_span_stored_first_then_proxy_span_is_the_same_call(collector) -> None:
-    """The halves of a call reach the collector in different batches (the proxy exports later): the proxy's span
-    finds the stored row by response id and is not stored a second time."""
+def test_join_without_trace_parentage_by_litellm_call_id() -> None:
+    """No traceparent and no response id in common (a proxy that rewrites ids): the app's span recorded the proxy's
+    x-litellm-call-id, LiteLLM's span carries the same `litellm.call_id`."""
+    run = next(run for run in _runs() if (run["integration"], run["app"]) == ("v2", "llmsight"))
+    app, proxy = _app_and_proxy(run)
+    for request in proxy:
+        for span in (s for rs in request.resource_spans for ss in rs.scope_spans for s in ss.spans):
+            span.trace_id = bytes(reversed(span.trace_id))
+            span.parent_span_id = b""
+            for attribute in span.attributes:
+                if attribute.key == "gen_ai.response.id":
+                    attribute.value.string_value = "rewritten-" + attribute.value.string_value
+    app_records = [record for request in app for record in normalise_request(request).records]
+    proxy_records = [record for request in proxy for record in normalise_request(request).records]
+    assert len(app_records) == len(proxy_records) == 8
+    merged, joined = merge_calls(proxy_records + app_records)  # either order
+    assert (len(merged), joined) == (8, 8)
+    assert {r.attributes["litellm.call_id"] for r in merged} == {r.attributes["litellm.call_id"] for r in app_records}
+    assert all(r.task == "support-answer" and r.attributes[TEAM_ID] == "team-search" for r in merged)
+
+
+@pytest.mark.parametrize("first", ["app", "proxy"])
+def test_halves_in_different_batches_are_one_priced_row(first: str, collector) -> None:
+    """The halves of a call reach the collector in different batches (the proxy exports in batches, usually
+    after the app): the later half finds the stored row (by LiteLLM's call id, or the response id) and is not
+    stored a second time. The row is the first half's: the app's span alone bills as the provider and model the
+    proxy routed to (llmsight recorded its x-litellm-model-name header), the proxy's span alone as ever."""
     run = next(run for run in _runs() if (run["integration"], run["app"]) == ("v2", "llmsight"))
     app, proxy = _app_and_proxy(run)
     shifted = shifted_to(app + proxy, time.time_ns() - 1_000_000_000)
-    for request in shifted[:len(app)]:
+    halves = (shifted[:len(app)], shifted[len(app):])
+    if first == "proxy":
+        halves = halves[::-1]
+    for request in halves[0]:
         assert post_protobuf(collector.http_endpoint, request) == 200
     deadline = time.monotonic() + 30
-    while collector.metrics()["pipeline"]["stored"] < 8:  # the app's rows are stored: another batch follows
+    while collector.metrics()["pipeline"]["stored"] < 8:  # the first halves are stored: the others come later
         assert time.monotonic() < deadline, collector.metrics()["pipeline"]
         time.sleep(0.05)
-    for request in shifted[len(app):]:
+    for request in halves[1]:
         assert post_protobuf(collector.http_endpoint, request) == 200
     rows = settled_rows(collector)
     assert len(rows) == 8 and collector.final_metrics["pipeline"]["merged_calls"] == 8
+    ledger = sorted((Billed(**entry) for entry in run["ledger"]), key=lambda entry: entry.at)
+    for row, entry in zip(rows, ledger, strict=True):
+        assert (row["instrumentation"], row["provider"], row["request_model"]) == (
+            "llmsight.openai" if first == "app" else "litellm", PROVIDERS[entry.provider], entry.model), row
+        assert row["total_cost"] == pytest.approx(ledger_price(entry), rel=1e-9), row
+        if first == "app":
+            assert row["attributes"]["litellm.proxy.address"] == "127.0.0.1" and "server.address" not in row["attributes"]
