@@ -280,18 +280,7 @@ def _gateway_half(record: CallRecord, stored: dict[str, dict[str, list[tuple[Any
 
 def _stored_across(store: Any, keys: list[str], attribute: str, low: Any, high: Any) -> dict[str, list[tuple[Any, ...]]]:
     """value -> stored rows (span_id, ts, instrumentation) whose `attribute` has that value."""
-    found: dict[str, list[tuple[Any, ...]]] = {}
-    column = f"attributes['{attribute}']"
-    for offset in range(0, len(keys), LOOKUP_CHUNK):
-        result = store.query(
-            f"SELECT {column}, span_id, ts, instrumentation FROM {DATABASE}.{CALLS_TABLE} "
-            "WHERE ts >= {low:DateTime64(6)} AND ts <= {high:DateTime64(6)} AND "
-            f"{column} IN {{ids:Array(String)}}",
-            {"low": utc_parameter(low), "high": utc_parameter(high), "ids": keys[offset:offset + LOOKUP_CHUNK]},
-        )
-        for key, *row in result.rows:
-            found.setdefault(key, []).append(tuple(row))
-    return found
+    return _lookup(store, keys, f"attributes['{attribute}']", "span_id, ts, instrumentation", low, high)
 
 
 def _linked(record: CallRecord, row: tuple[Any, ...], naive: Any) -> bool:
@@ -305,12 +294,17 @@ def _linked(record: CallRecord, row: tuple[Any, ...], naive: Any) -> bool:
 def _stored_calls(store: Any, keys: list[str], column: str, low: Any, high: Any) -> dict[str, list[tuple[Any, ...]]]:
     """key -> stored rows (span_id, ts, provider, operation, request_model, trace_id, identified) whose `column`
     is that key; `identified`: the row carries a provider's id."""
-    found: dict[str, list[tuple[Any, ...]]] = {}
     identified = f"mapContains(attributes, '{_RESPONSE_ID}') OR mapContains(attributes, '{_REQUEST_ID}')"
+    return _lookup(store, keys, column, f"span_id, ts, provider, operation, request_model, trace_id, {identified}",
+                   low, high)
+
+
+def _lookup(store: Any, keys: list[str], column: str, fields: str, low: Any, high: Any) -> dict[str, list[tuple[Any, ...]]]:
+    """key -> `fields` of the rows stored between `low` and `high` whose `column` is that key."""
+    found: dict[str, list[tuple[Any, ...]]] = {}
     for offset in range(0, len(keys), LOOKUP_CHUNK):
         result = store.query(
-            f"SELECT {column}, span_id, ts, provider, operation, request_model, trace_id, {identified} "
-            f"FROM {DATABASE}.{CALLS_TABLE} "
+            f"SELECT {column}, {fields} FROM {DATABASE}.{CALLS_TABLE} "
             "WHERE ts >= {low:DateTime64(6)} AND ts <= {high:DateTime64(6)} AND "
             f"{column} IN {{ids:Array(String)}}",
             {"low": utc_parameter(low), "high": utc_parameter(high), "ids": keys[offset:offset + LOOKUP_CHUNK]},
@@ -318,4 +312,3 @@ def _stored_calls(store: Any, keys: list[str], column: str, low: Any, high: Any)
         for key, *row in result.rows:
             found.setdefault(key, []).append(tuple(row))
     return found
-

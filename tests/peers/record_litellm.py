@@ -9,7 +9,8 @@ on the index; the proxy itself ships in the litellm wheel), then, for each of Li
 (the default `otel` callback, and the typed one behind LITELLM_OTEL_V2), starts the REAL proxy (`litellm
 --config`) routing gpt-4o / o4-mini to the local provider's OpenAI API and claude-sonnet-4-5 to its Anthropic
 API, exporting OTLP/HTTP to a small recorder, and runs tests/peers/litellm_app.py (llmsight's interpreter: the
-real openai SDK) against it, plain and with llmsight.instrument(). Teams, keys and end users come from a
+real openai SDK) against it, plain and with llmsight.instrument(); and LiteLLM used as an SDK
+(tests/peers/litellm_sdk_app.py: `litellm.completion` with the `otel` callback). Teams, keys and end users come from a
 custom auth module (the proxy's own hook; no database). Writes recordings/litellm.json: per run the raw OTLP
 protobuf requests of the app and of the proxy, and the provider's ledger of that run.
 """
@@ -42,6 +43,7 @@ VERSION = "1.110.2"  # never 1.107.0 (a compromised release)
 CONSTRAINTS = HERE / "constraints-litellm.txt"
 OUT = HERE / "recordings" / "litellm.json"
 APP = HERE / "litellm_app.py"
+SDK_APP = HERE / "litellm_sdk_app.py"
 # The `proxy` extra of litellm 1.110.2 less `litellm-proxy` (not on the index) and the Python 3.15-only markers.
 PROXY_REQUIREMENTS = (
     "gunicorn", "uvicorn", "granian", "uvloop", "fastapi", "starlette", "backoff", "pyyaml", "rq", "orjson", "hiredis",
@@ -138,6 +140,29 @@ def run(python: Path, integration: str, mode: str, work: Path) -> dict[str, Any]
     }
 
 
+def run_sdk(python: Path) -> dict[str, Any]:
+    """LiteLLM as an SDK (`litellm.completion` with the `otel` callback) in its own venv: its requests and ledger."""
+    recorder = _Recorder()
+    threading.Thread(target=recorder.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{recorder.server_address[1]}/v1/traces"
+    try:
+        with ProviderServer(seed=13) as provider:
+            env = {**os.environ, "OTEL_EXPORTER": "otlp_http", "OTEL_ENDPOINT": endpoint,
+                   "OTEL_SERVICE_NAME": "litellm-sdk-app", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "NO_PROXY": "*"}
+            done = subprocess.run([str(python), str(SDK_APP), provider.openai_base_url, provider.anthropic_base_url],
+                                  capture_output=True, text=True, timeout=300, env=env)
+            if done.returncode != 0:
+                raise RuntimeError(f"the SDK app failed:\n{done.stderr[-4000:]}")
+            ledger = [asdict(entry) for entry in provider.ledger.entries()]
+    finally:
+        recorder.shutdown()
+    return {
+        "integration": "v1", "app": "sdk", "ledger": ledger,
+        "requests": [{"content_type": content_type, "body": base64.b64encode(body).decode()}
+                     for path, content_type, body in recorder.bodies if path.endswith("/v1/traces")],
+    }
+
+
 def main() -> None:
     import json
 
@@ -167,6 +192,8 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as work:
                 runs.append(run(python, integration, mode, Path(work)))
             print(f"{integration} {mode}: {len(runs[-1]['requests'])} OTLP requests, {len(runs[-1]['ledger'])} calls")
+    runs.append(run_sdk(python))
+    print(f"v1 sdk: {len(runs[-1]['requests'])} OTLP requests, {len(runs[-1]['ledger'])} calls")
     OUT.write_text(json.dumps({"source": "litellm", "notice": NOTICE, "versions": versions, "runs": runs}, indent=1) + "\n")
     print(f"→ {OUT}")
 

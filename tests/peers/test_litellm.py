@@ -1,7 +1,7 @@
 """LiteLLM as a source, and the proxy topology as one row per call: the real proxy's OTLP requests and those of the
 app calling it (recorded once by tests/peers/record_litellm.py: LiteLLM cannot be installed beside llmsight)
 replayed into a real collector. For every call of every run (LiteLLM's default and typed OTel integrations; the
-app plain or with llmsight.instrument()): one row, every token column as the provider's ledger billed it, the
+app plain or with llmsight.instrument(); LiteLLM used as an SDK): one row, every token column as the provider's ledger billed it, the
 cost genai-prices' price of that usage, the provider and model LiteLLM routed to, the attribution of both spans,
 and LiteLLM's own cost kept beside llmsight's."""
 
@@ -27,7 +27,7 @@ from tests.peers.test_peers import FIELDS, actual, expected, ledger_price, settl
 RECORDING = Path(__file__).parent / "recordings" / "litellm.json"
 # What LiteLLM's span alone does not carry (the app's llmsight span, when there is one, does): the default
 # integration no time to first chunk, the typed one no reasoning count.
-UNREPORTED = {("v1", "plain"): {"ttft"}, ("v2", "plain"): {"reasoning_tokens"}}
+UNREPORTED = {("v1", "plain"): {"ttft"}, ("v1", "sdk"): {"ttft"}, ("v2", "plain"): {"reasoning_tokens"}}
 PROVIDERS = {"openai": "openai", "anthropic": "anthropic"}  # ledger provider -> the row's provider
 
 
@@ -50,7 +50,7 @@ def test_recording_is_litellm_1_110_2() -> None:
     document = json.loads(RECORDING.read_text())
     assert document["versions"]["litellm"] == "1.110.2" and "MIT License" in document["notice"]
     assert {(run["integration"], run["app"]) for run in document["runs"]} == {
-        ("v1", "plain"), ("v1", "llmsight"), ("v2", "plain"), ("v2", "llmsight")}
+        ("v1", "plain"), ("v1", "llmsight"), ("v2", "plain"), ("v2", "llmsight"), ("v1", "sdk")}
 
 
 def test_proxy_one_right_priced_attributed_row_per_call(collector) -> None:
@@ -65,7 +65,7 @@ def test_proxy_one_right_priced_attributed_row_per_call(collector) -> None:
         prefix = f"{run['integration']}-{run['app']}"
         mine = [row for row in rows if row["service"].startswith(prefix + "/")]
         ledger = sorted((Billed(**entry) for entry in run["ledger"]), key=lambda entry: entry.at)
-        assert len(mine) == len(ledger) == 8, (prefix, [(r["service"], r["instrumentation"]) for r in mine])
+        assert len(mine) == len(ledger) == (6 if run["app"] == "sdk" else 8), (prefix, [r["instrumentation"] for r in mine])
         skipped = UNREPORTED.get((run["integration"], run["app"]), set())
         for row, entry in zip(mine, ledger, strict=True):
             call = (prefix, entry.model, entry.streamed)
@@ -77,8 +77,11 @@ def test_proxy_one_right_priced_attributed_row_per_call(collector) -> None:
             assert row["total_cost"] == pytest.approx(ledger_price(entry), rel=1e-9), (call, row)
             # LiteLLM's attribution and cost (a cross-check: its price list is not genai-prices').
             attributes = row["attributes"]
-            assert (row["tenant"], row["user_id"], attributes[TEAM_ID]) == ("team-search", "end-user-7", "team-search")
             assert attributes[MODEL_GROUP] == entry.model and float(attributes[COST]) > 0, call
+            if run["app"] == "sdk":  # no proxy: no team or key, the `user` the app passed
+                assert (row["tenant"], row["user_id"], row["service"]) == ("", "sdk-user", f"{prefix}/litellm-sdk-app")
+                continue
+            assert (row["tenant"], row["user_id"], attributes[TEAM_ID]) == ("team-search", "end-user-7", "team-search")
             assert "server.port" not in attributes or attributes["server.port"] != "", call
             if run["app"] == "llmsight":  # the app's span: its tags, its TTFT; the proxy's address is not kept
                 assert (row["instrumentation"], row["task"], row["prompt_name"]) == (
