@@ -29,7 +29,6 @@ $__interval, $__table, $__column.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
@@ -152,78 +151,64 @@ def go_parse_duration_ns(text: str) -> int:
     return sign * int(total.to_integral_value(ROUND_FLOOR))
 
 
-# --- the macros (docs/sources/query-editor.md, pkg/macros/macros.go) ---------------------------------------
-Handler = Callable[[list[str]], str]
+# --- the macros: the documentation's table (docs/sources/query-editor.md), arity from pkg/macros/macros.go ---------
+# name → (number of arguments, None: any; the output with the arguments as {0}, {1} and the query's context).
+DOCUMENTED: dict[str, tuple[int | None, str]] = {
+    "fromTime": (None, "toDateTime({from_s})"),
+    "toTime": (None, "toDateTime({to_s})"),
+    "fromTime_ms": (None, "fromUnixTimestamp64Milli({from_ms})"),
+    "toTime_ms": (None, "fromUnixTimestamp64Milli({to_ms})"),
+    "interval_s": (None, "{bucket_s}"),
+    "interval_ms": (None, "{interval_ms}"),
+    "timeFilter": (1, "{0} >= toDateTime({from_s}) AND {0} <= toDateTime({to_s})"),
+    "timeFilter_ms": (1, "{0} >= fromUnixTimestamp64Milli({from_ms}) AND {0} <= fromUnixTimestamp64Milli({to_ms})"),
+    "timeFrom": (1, "{0} >= toDateTime({from_s})"),
+    "timeTo": (1, "{0} <= toDateTime({to_s})"),
+    "dateFilter": (1, "{0} >= toDate('{from_day}') AND {0} <= toDate('{to_day}')"),
+    "dateTimeFilter": (2, "({0} >= toDate('{from_day}') AND {0} <= toDate('{to_day}')) AND "
+                          "({1} >= toDateTime({from_s}) AND {1} <= toDateTime({to_s}))"),
+    "timeInterval": (1, "toStartOfInterval(toDateTime({0}), INTERVAL {bucket_s} second)"),
+    "timeInterval_ms": (1, "toStartOfInterval(toDateTime64({0}, 3), INTERVAL {bucket_ms} millisecond)"),
+    "timeGroup": (2, "toStartOfInterval(toDateTime({0}), INTERVAL {period_s} second)"),
+}
+DOCUMENTED["dt"] = DOCUMENTED["dateTimeFilter"]
 
 
-def plugin_macros(time_from: datetime, time_to: datetime, interval_ms: int) -> dict[str, Handler]:
-    start_s, end_s = go_unix(time_from), go_unix(time_to)
-    start_ms, end_ms = go_unix_milli(time_from), go_unix_milli(time_to)
-    start_day = time_from.astimezone(timezone.utc).date().isoformat()
-    end_day = time_to.astimezone(timezone.utc).date().isoformat()
-    bucket_s = max(interval_ms // 1000, 1)  # int(max(Interval.Seconds(), 1)): whole seconds, at least one
-    bucket_ms = max(interval_ms, 1)
+def _period_seconds(period: str) -> int:
+    """$__timeGroup's period: Go's time.ParseDuration, quotes around it dropped, rounded as Go's math.Round."""
+    seconds = Decimal(go_parse_duration_ns(period.strip().strip("'\""))) / 10**9
+    whole = int(seconds.to_integral_value(ROUND_HALF_UP))  # halves away from zero
+    if whole <= 0:
+        raise PluginQueryError(f"$__timeGroup: interval must be positive, got {period!r}")
+    return whole
 
-    def arity(name: str, args: list[str], count: int) -> list[str]:
-        if len(args) != count:
-            raise PluginQueryError(f"$__{name} expected {count} argument(s), received {len(args)}")
-        return args
 
-    def seconds_filter(args: list[str]) -> str:
-        (column,) = arity("timeFilter", args, 1)
-        return f"{column} >= toDateTime({start_s}) AND {column} <= toDateTime({end_s})"
-
-    def millis_filter(args: list[str]) -> str:
-        (column,) = arity("timeFilter_ms", args, 1)
-        return (f"{column} >= fromUnixTimestamp64Milli({start_ms}) AND "
-                f"{column} <= fromUnixTimestamp64Milli({end_ms})")
-
-    def date_filter(args: list[str]) -> str:
-        (column,) = arity("dateFilter", args, 1)
-        return f"{column} >= toDate('{start_day}') AND {column} <= toDate('{end_day}')"
-
-    def date_and_time_filter(name: str) -> Handler:
-        def handler(args: list[str]) -> str:
-            day, moment = arity(name, args, 2)
-            return (f"({day} >= toDate('{start_day}') AND {day} <= toDate('{end_day}')) AND "
-                    f"({moment} >= toDateTime({start_s}) AND {moment} <= toDateTime({end_s}))")
-        return handler
-
-    def time_group(args: list[str]) -> str:
-        column, period = arity("timeGroup", args, 2)
-        seconds = Decimal(go_parse_duration_ns(period.strip().strip("'\""))) / 10**9
-        whole = int(seconds.to_integral_value(ROUND_HALF_UP))  # Go's math.Round: halves away from zero
-        if whole <= 0:
-            raise PluginQueryError(f"$__timeGroup: interval must be positive, got {period!r}")
-        return f"toStartOfInterval(toDateTime({column.strip()}), INTERVAL {whole} second)"
-
+def context_of(time_from: datetime, time_to: datetime, interval_ms: int) -> dict[str, object]:
     return {
-        "fromTime": lambda args: f"toDateTime({start_s})",
-        "toTime": lambda args: f"toDateTime({end_s})",
-        "fromTime_ms": lambda args: f"fromUnixTimestamp64Milli({start_ms})",
-        "toTime_ms": lambda args: f"fromUnixTimestamp64Milli({end_ms})",
-        "timeFilter": seconds_filter,
-        "timeFilter_ms": millis_filter,
-        "timeFrom": lambda args: f"{arity('timeFrom', args, 1)[0]} >= toDateTime({start_s})",
-        "timeTo": lambda args: f"{arity('timeTo', args, 1)[0]} <= toDateTime({end_s})",
-        "dateFilter": date_filter,
-        "dateTimeFilter": date_and_time_filter("dateTimeFilter"),
-        "dt": date_and_time_filter("dt"),
-        "timeGroup": time_group,
-        "timeInterval": lambda args: (
-            f"toStartOfInterval(toDateTime({arity('timeInterval', args, 1)[0]}), INTERVAL {bucket_s} second)"),
-        "timeInterval_ms": lambda args: (
-            f"toStartOfInterval(toDateTime64({arity('timeInterval_ms', args, 1)[0]}, 3), "
-            f"INTERVAL {bucket_ms} millisecond)"),
-        "interval_s": lambda args: str(bucket_s),
-        "interval_ms": lambda args: str(interval_ms),
+        "from_s": go_unix(time_from), "to_s": go_unix(time_to),
+        "from_ms": go_unix_milli(time_from), "to_ms": go_unix_milli(time_to),
+        "from_day": time_from.astimezone(timezone.utc).date().isoformat(),
+        "to_day": time_to.astimezone(timezone.utc).date().isoformat(),
+        "interval_ms": interval_ms,
+        "bucket_s": max(interval_ms // 1000, 1),  # int(max(Interval.Seconds(), 1)): whole seconds, at least one
+        "bucket_ms": max(interval_ms, 1),
     }
+
+
+def expand_macro(name: str, args: list[str], context: dict[str, object]) -> str:
+    count, output = DOCUMENTED[name]
+    if count is not None and len(args) != count:
+        raise PluginQueryError(f"$__{name} expected {count} argument(s), received {len(args)}")
+    if name == "timeGroup":
+        args = [args[0].strip(), args[1]]
+        context = {**context, "period_s": _period_seconds(args[1])}
+    return output.format(*args, **context)
 
 
 _NAME = re.compile(r"[A-Za-z0-9_]*")
 
 
-def _expand(text: str, macros: dict[str, Handler]) -> str:
+def _expand(text: str, context: dict[str, object]) -> str:
     out: list[str] = []
     position = 0
     while True:
@@ -232,12 +217,12 @@ def _expand(text: str, macros: dict[str, Handler]) -> str:
             out.append(text[position:])
             return "".join(out)
         out.append(text[position:found])
-        name = _NAME.match(text, found + 3)
-        name_end = name.end() if name is not None else found + 3
-        if text[found + 3:name_end] in NOT_EMULATED:
-            raise NotEmulated(f"{text[found:name_end]} is not emulated: extend tests/dashboards/grafana_backend.py")
-        handler = macros.get(text[found + 3:name_end])
-        if handler is None:
+        longest = _NAME.match(text, found + 3)
+        name_end = longest.end() if longest is not None else found + 3
+        name = text[found + 3:name_end]
+        if name in NOT_EMULATED:
+            raise NotEmulated(f"$__{name} is not emulated: extend tests/dashboards/grafana_backend.py")
+        if name not in DOCUMENTED:
             out.append(text[found:name_end])
             position = name_end
             continue
@@ -246,7 +231,7 @@ def _expand(text: str, macros: dict[str, Handler]) -> str:
             closing = _balanced_end(text, name_end)
             if closing is not None:
                 raw, position = text[name_end + 1:closing - 1], closing
-        out.append(handler(split_arguments(_expand(raw, macros))))
+        out.append(expand_macro(name, split_arguments(_expand(raw, context)), context))
 
 
 def expand(sql: str, *, time_from: datetime, time_to: datetime, interval_s: float = 60) -> str:
@@ -254,4 +239,4 @@ def expand(sql: str, *, time_from: datetime, time_to: datetime, interval_s: floa
     (alert rules have none). `interval_s`: the query's interval (Grafana's `intervalMs` / 1000)."""
     if time_from.tzinfo is None or time_to.tzinfo is None:
         raise ValueError("Grafana's time range is absolute: pass aware datetimes")
-    return _expand(blank_comments(sql), plugin_macros(time_from, time_to, round(interval_s * 1000)))
+    return _expand(blank_comments(sql), context_of(time_from, time_to, round(interval_s * 1000)))
