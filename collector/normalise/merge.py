@@ -21,7 +21,7 @@ that stream). Across batches it is not matched (see the README).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -127,22 +127,49 @@ def _usage_key(record: CallRecord) -> tuple[object, ...]:
             record.output_tokens, record.cache_read_tokens, record.cache_write_tokens)
 
 
-def _stream_halves(groups: list[list[CallRecord]]) -> list[list[CallRecord]]:
-    """Join a Logfire stream span (no response id) to the group of the call it reports: same usage, and that
-    call's span ended at most SAME_CALL_WINDOW before the stream span started (the nearest such call)."""
-    orphans = [g for g in groups if len(g) == 1 and _RESPONSE_ID not in g[0].attributes
-               and g[0].streaming and source_of(g[0].instrumentation).usage_free_spans_are_halves]
+def _stream_half(record: CallRecord) -> bool:
+    """A Logfire stream span: no response id, its call's usage; the SDK's span of that stream ended just before."""
+    return (_RESPONSE_ID not in record.attributes and record.streaming
+            and source_of(record.instrumentation).usage_free_spans_are_halves)
+
+
+def _after(orphan: CallRecord, call: CallRecord) -> bool:
+    return timedelta(0) <= orphan.ts - call.ts <= SAME_CALL_WINDOW
+
+
+def _sdk_span(record: CallRecord) -> bool:
+    """A provider SDK's own span without the provider's id (mistralai 1.x's), in no trace with its wrapper's."""
+    return record.provider in IDLESS_SDK_SPANS and not _has_identity(record)
+
+
+def _sdk_usage_key(record: CallRecord) -> tuple[object, ...]:
+    # The SDK's span counts input (cache included) and output, never the cache reads the wrapper's span has.
+    return record.service, record.provider, record.request_model, record.input_tokens, record.output_tokens
+
+
+def _inside(orphan: CallRecord, call: CallRecord) -> bool:
+    return call.ts <= orphan.ts and orphan.ts + timedelta(milliseconds=orphan.duration_ms) <= (
+        call.ts + timedelta(milliseconds=call.duration_ms))
+
+
+def _usage_matches(groups: list[list[CallRecord]], orphan_of: Callable[[CallRecord], bool],
+                   key: Callable[[CallRecord], tuple[object, ...]],
+                   fits: Callable[[CallRecord, CallRecord], bool]) -> list[list[CallRecord]]:
+    """Join each lone span without an id (`orphan_of`) to the group of the identified call with the same usage
+    (`key`) that `fits` it in time (the latest such call), within a request or batch only (module docstring).
+    Logfire's stream span ends after the SDK's span of that stream; mistralai 1.x's own span runs inside
+    OpenLLMetry's span of the call, which is not current, so the two are in traces of their own."""
+    orphans = [g for g in groups if len(g) == 1 and orphan_of(g[0])]
     if not orphans:
         return groups
     by_usage: dict[tuple[object, ...], list[list[CallRecord]]] = {}
     for group in groups:
-        if _RESPONSE_ID in group[0].attributes:
-            by_usage.setdefault(_usage_key(group[0]), []).append(group)
+        if _has_identity(group[0]):
+            by_usage.setdefault(key(group[0]), []).append(group)
     joined = set()
     for orphan in orphans:
         record = orphan[0]
-        candidates = [g for g in by_usage.get(_usage_key(record), ()) if id(g) not in joined
-                      and timedelta(0) <= record.ts - g[0].ts <= SAME_CALL_WINDOW]
+        candidates = [g for g in by_usage.get(key(record), ()) if id(g) not in joined and fits(record, g[0])]
         if candidates:
             target = max(candidates, key=lambda g: g[0].ts)
             target.append(record)
@@ -154,11 +181,12 @@ def merge_calls(records: Sequence[CallRecord]) -> tuple[list[CallRecord], int]:
     """One record per call, in first-seen order; returns (records, how many spans were merged away)."""
     spans = {record.span_id for record in records}
     if len({record.call_id for record in records}) == len(records) and all(
-        (_RESPONSE_ID in record.attributes or not record.streaming)
+        (_RESPONSE_ID in record.attributes or not record.streaming) and not _sdk_span(record)
         and record.attributes.get(PARENT_SPAN, "") not in spans for record in records
     ):
         return list(records), 0  # the common case: every span is a call of its own
-    groups = _stream_halves(_groups(records))
+    groups = _usage_matches(_groups(records), _stream_half, _usage_key, _after)
+    groups = _usage_matches(groups, _sdk_span, _sdk_usage_key, _inside)
     if len(groups) == len(records):
         return list(records), 0
     out = []

@@ -58,6 +58,7 @@ SCOPES = {  # a real scope name of each source (tests/peers run the libraries th
     "OpenLLMetry": "opentelemetry.instrumentation.anthropic",
     "OTel openai-v2": "opentelemetry.util.genai.handler", "OpenLIT": "openlit.otel.tracing",
     "OTel botocore (contrib)": "opentelemetry.instrumentation.botocore.bedrock-runtime",
+    "OTel google-genai (contrib; Logfire's instrument_google_genai)": "opentelemetry.instrumentation.google_genai",
     "OpenInference": "openinference.instrumentation.anthropic",
     "Logfire": "logfire.anthropic", "mistralai SDK built-in": "mistralai_sdk_tracer", "unknown": "some.other.library",
 }
@@ -206,6 +207,26 @@ def test_logfire_stream_span_without_response_id_joins_the_sdk_span_of_that_stre
     records, merged = merge_calls(_records(sdk, stream_log, other_usage))
     assert merged == 1 and len(records) == 2
     assert records[0].instrumentation == "com.anthropic.sdk.python" and records[1].streaming
+
+
+def test_mistralai_sdk_span_inside_the_wrappers_span_of_its_call_joins_it() -> None:
+    """OpenLLMetry's mistralai span is not current: mistralai 1.x's own span of the call (no id, no cache count)
+    lands in a trace of its own, inside the wrapper's span in time, with the same input and output."""
+    from llmsight.collector.normalise.merge import merge_calls
+
+    model = {"gen_ai.request.model": "mistral-small-latest"}
+    wrapper = _call("opentelemetry.instrumentation.mistralai", 0, {
+        **model, "gen_ai.system": "MistralAI", "gen_ai.response.id": "cmpl_1", "gen_ai.usage.input_tokens": 1402,
+        "gen_ai.usage.cache_read.input_tokens": 1280, "gen_ai.usage.output_tokens": 37})
+    sdk_usage = {**model, "gen_ai.provider.name": "mistral_ai", "gen_ai.usage.prompt_tokens": 1402,
+                 "gen_ai.usage.output_tokens": 37}
+    inside = _call("mistralai_sdk_tracer", 1, sdk_usage, offset_s=0.1)
+    inside.resource_spans[0].scope_spans[0].spans[0].end_time_unix_nano -= 200_000_000
+    overlapping = _call("mistralai_sdk_tracer", 2, sdk_usage, offset_s=0.1)  # ends after the wrapper: another call
+    records, merged = merge_calls(_records(wrapper, inside, overlapping))
+    assert merged == 1
+    assert [(r.instrumentation, r.cache_read_tokens) for r in records] == [
+        ("opentelemetry.instrumentation.mistralai", 1280), ("mistralai_sdk_tracer", 0)]
 
 
 def test_logfire_raw_usage_gives_cache_and_reasoning() -> None:
