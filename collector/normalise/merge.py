@@ -40,6 +40,9 @@ SAME_CALL_WINDOW = timedelta(seconds=30)  # spans of one call start within this 
 _RESPONSE_ID = v.RESPONSE_ID[0]  # kept in the attributes map by the normaliser
 _REQUEST_ID = v.REQUEST_ID[0]
 PARENT_SPAN = "llmsight.parent_span"  # the span's parent span id (hex), kept on the row
+# A Bedrock call identified by its request id that also has a response id (InvokeModel's message id): the call id
+# a span recording only that response id gets (OpenLLMetry's InvokeModelWithResponseStream span), kept on the row.
+RESPONSE_CALL = "llmsight.response_call_id"
 _CALL_OPERATIONS = frozenset({"chat", "text_completion", "embeddings"})  # not agents, tools, workflows
 
 
@@ -102,7 +105,22 @@ def _groups(records: Sequence[CallRecord]) -> list[list[CallRecord]]:
         else:
             clusters.append([record])
             out.append(clusters[-1])
-    return _parent_links(out, by_id)
+    return _response_call_links(_parent_links(out, by_id), by_id)
+
+
+def _response_call_links(groups: list[list[CallRecord]], by_id: dict[str, list[list[CallRecord]]]) -> list[list[CallRecord]]:
+    """Join the group of a span that records only a Bedrock call's response id to the group of the call whose
+    RESPONSE_CALL it is."""
+    joined: set[int] = set()
+    for group in groups:
+        alias = group[0].attributes.get(RESPONSE_CALL)
+        if alias is None or id(group) in joined:
+            continue
+        for other in by_id.get(alias, ()):
+            if other is not group and id(other) not in joined and abs(other[0].ts - group[0].ts) <= SAME_CALL_WINDOW:
+                group.extend(other)
+                joined.add(id(other))
+    return [group for group in groups if id(group) not in joined]
 
 
 def _parent_links(groups: list[list[CallRecord]], by_id: dict[str, list[list[CallRecord]]]) -> list[list[CallRecord]]:
@@ -180,9 +198,11 @@ def _usage_matches(groups: list[list[CallRecord]], orphan_of: Callable[[CallReco
 def merge_calls(records: Sequence[CallRecord]) -> tuple[list[CallRecord], int]:
     """One record per call, in first-seen order; returns (records, how many spans were merged away)."""
     spans = {record.span_id for record in records}
-    if len({record.call_id for record in records}) == len(records) and all(
+    calls = {record.call_id for record in records}
+    if len(calls) == len(records) and all(
         (_RESPONSE_ID in record.attributes or not record.streaming) and not _sdk_span(record)
-        and record.attributes.get(PARENT_SPAN, "") not in spans for record in records
+        and record.attributes.get(PARENT_SPAN, "") not in spans and record.attributes.get(RESPONSE_CALL, "") not in calls
+        for record in records
     ):
         return list(records), 0  # the common case: every span is a call of its own
     groups = _usage_matches(_groups(records), _stream_half, _usage_key, _after)
@@ -217,12 +237,20 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
     stored_parents = _stored_calls(store, parents, "span_id", low, high) if parents else {}
     children = sorted({record.span_id for record in linkable})
     stored_children = _stored_calls(store, children, f"attributes['{PARENT_SPAN}']", low, high) if children else {}
-    if not stored and not stored_parents and not stored_children:
+    # A Bedrock call stored under its request id or under its response id alone (RESPONSE_CALL), either first.
+    aliases = sorted({record.attributes[RESPONSE_CALL] for record in with_ids if RESPONSE_CALL in record.attributes})
+    stored_aliases = _stored_calls(store, aliases, "call_id", low, high) if aliases else {}
+    response_only = sorted({r.call_id for r in with_ids if r.provider == "aws.bedrock" and _REQUEST_ID not in r.attributes
+                            and _RESPONSE_ID in r.attributes})
+    stored_aliased = _stored_calls(store, response_only, f"attributes['{RESPONSE_CALL}']", low, high) if response_only else {}
+    if not stored and not stored_parents and not stored_children and not stored_aliases and not stored_aliased:
         return list(records), 0, 0
     kept, merged, replayed = [], 0, 0
     for record in records:
         naive = utc_parameter(record.ts)
-        same = [span for span, ts, *_ in stored.get(record.call_id, ()) if abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW]
+        candidates = (stored.get(record.call_id, []) + stored_aliases.get(record.attributes.get(RESPONSE_CALL, ""), [])
+                      + stored_aliased.get(record.call_id, []))
+        same = [span for span, ts, *_ in candidates if abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW]
         linked = stored_parents.get(record.attributes.get(PARENT_SPAN, ""), []) + stored_children.get(record.span_id, [])
         if record.span_id in same:
             replayed += 1

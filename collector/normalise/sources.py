@@ -24,6 +24,8 @@ of them, against the local provider and compare every stored row with the provid
   and the difference is the reasoning.
 - `placeholder_hosts`: `server.address` values the source writes whatever the endpoint (OpenLIT's
   `aws.amazon.com` for Bedrock): not a server, so not kept as one (the provider decides the price).
+- `response_id_in_output`: the source records no response id, but its `output.value` is the response as JSON,
+  with the provider's id (OpenInference): read from there, so its span joins the other spans of the call.
 Whatever the table says, a count that cannot be right as reported (reasoning above output, input below its
 cache tokens) is corrected the only way it can be, and the row says so in `llmsight.note`: a span is never
 dropped for its numbers.
@@ -48,6 +50,7 @@ class Source:
     output_excludes_reasoning_for: frozenset[str] = frozenset()
     output_from_total_for: frozenset[str] = frozenset()
     placeholder_hosts: frozenset[str] = frozenset()
+    response_id_in_output: bool = False
 
     def input_includes_cache(self, provider: str) -> bool:
         return provider not in self.input_excludes_cache_for
@@ -105,9 +108,12 @@ OPENINFERENCE = Source(
     "`llm.token_count.prompt` / `completion` (prompt includes cache, completion includes reasoning), "
     "`llm.token_count.prompt_details.cache_read` / `cache_write`, `llm.token_count.completion_details.reasoning`, "
     "`llm.provider`, `llm.model_name`, `llm.finish_reason`; only `openinference.span.kind` LLM or EMBEDDING "
-    "spans are calls (CHAIN, AGENT, TOOL… are not)",
+    "spans are calls (CHAIN, AGENT, TOOL… are not); no response id attribute: the provider's id is read from the "
+    "`output.value` JSON (`id`, Gemini's `response_id`; recorded unless outputs are hidden), except on Bedrock "
+    "(its identity is the request id: joined by parentage)",
     "openinference-instrumentation-google-genai 1.4.14, -bedrock 0.1.61, -mistralai 2.2.2, -openai 0.1.66, "
     "-anthropic 3.1.0",
+    response_id_in_output=True,
 )
 OPENAI_V2 = Source(
     "OTel openai-v2", ("opentelemetry.instrumentation.openai_v2", "opentelemetry.util.genai"), frozenset(), 2,

@@ -229,6 +229,28 @@ def test_mistralai_sdk_span_inside_the_wrappers_span_of_its_call_joins_it() -> N
         ("opentelemetry.instrumentation.mistralai", 1280), ("mistralai_sdk_tracer", 0)]
 
 
+def test_openinference_span_joins_by_the_provider_id_in_its_output_json() -> None:
+    """OpenInference records no response id; its `output.value` is the response, with the provider's id (Gemini's
+    `response_id`, Anthropic's `id`): a stream span in no trace with the other span of its call joins by it."""
+    from llmsight.collector.normalise.merge import merge_calls
+
+    usage = {"llm.provider": "google", "llm.model_name": "gemini-2.5-flash", "openinference.span.kind": "LLM",
+             "llm.token_count.prompt": 1407, "llm.token_count.completion": 45}
+    gemini = _call("openinference.instrumentation.google_genai", 0, {
+        **usage, "output.value": '{"candidates": [], "model_version": "gemini-2.5-flash", "response_id": "cedde4"}'})
+    ours = _call("llmsight.google_genai", 1, {
+        "gen_ai.provider.name": "gcp.gemini", "gen_ai.request.model": "gemini-2.5-flash", "gen_ai.response.id": "cedde4",
+        "gen_ai.usage.input_tokens": 1407, "gen_ai.usage.output_tokens": 45, "gen_ai.request.stream": True})
+    (record,), merged = merge_calls(_records(gemini, ours))
+    assert (merged, record.instrumentation, record.attributes["output.value"][:1]) == (1, "llmsight.google_genai", "{")
+    # Bedrock's identity is the request id: the message id in its output is not read (parentage joins those).
+    bedrock = _call("openinference.instrumentation.bedrock", 2, {
+        **usage, "llm.provider": "aws", "output.value": '{"id": "msg_bdrk_1", "type": "message"}'})
+    not_json = _call("openinference.instrumentation.anthropic", 3, {**usage, "llm.provider": "anthropic",
+                                                                      "output.value": "hello"})
+    assert ["gen_ai.response.id" in r.attributes for r in _records(gemini, bedrock, not_json)] == [True, False, False]
+
+
 def test_logfire_raw_usage_gives_cache_and_reasoning() -> None:
     raw = ('{"cache_creation":{"ephemeral_1h_input_tokens":1519,"ephemeral_5m_input_tokens":0},'
            '"cache_creation_input_tokens":1519,"cache_read_input_tokens":0,"input_tokens":13,"output_tokens":66,'

@@ -191,15 +191,13 @@ OTHER_APPS = {
     "openinference": ("openai", "anthropic", "gemini", "bedrock", "mistral"),
 }
 # Spans that carry no key to join them with the other span of their call: (app, beside llmsight) -> {scope: how
-# many stay extra rows}. OpenLLMetry's Bedrock stream spans (Converse: no id at all; InvokeModel: the message id,
-# where Bedrock's identity is the request id) are not the current span while the SDK runs, so llmsight cannot hand
-# them its id. OpenInference records no response id: its spans around llmsight's get llmsight's id, those inside
-# are marked by llmsight (_inner_spans.py) or joined by parentage (normalise/merge.py), but its Gemini stream spans
-# and its span of anthropic's `messages.stream` helper are neither around nor inside the other span.
+# many stay extra rows}. OpenLLMetry's Bedrock ConverseStream span is not the current span while the SDK runs, so
+# llmsight cannot hand it its id, and records none. (Its InvokeModelWithResponseStream span records the message id
+# alone, joined by llmsight's `llmsight.response_call_id`; OpenInference's Gemini stream spans and its span of
+# anthropic's `messages.stream` helper are neither around nor inside the other span either, but carry the
+# provider's id in their `output.value`.)
 UNJOINABLE = {
-    ("openllmetry-others", True): {"opentelemetry.instrumentation.bedrock": 2},
-    ("openinference", True): {"openinference.instrumentation.anthropic": 1, "openinference.instrumentation.google_genai": 2},
-    ("openinference", False): {"openinference.instrumentation.anthropic": 1},  # beside the anthropic SDK's own span
+    ("openllmetry-others", True): {"opentelemetry.instrumentation.bedrock": 1},
 }
 IMPORTS = {"openllmetry-others": "opentelemetry.instrumentation.bedrock", "botocore": "opentelemetry.instrumentation.botocore",
            "openinference": "openinference.instrumentation.bedrock", "llmsight": "boto3"}
