@@ -141,8 +141,13 @@ def otel_google_genai(endpoint: str, *urls: str | None) -> None:
     """OTel contrib's google-genai instrumentation (it needs google-genai < 3: recorded, record_peers.py)."""
     from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor
 
-    provider = _provider(endpoint, "otel-google-genai")
-    GoogleGenAiSdkInstrumentor().instrument()
+    _one_instrumentor(endpoint, "otel-google-genai", GoogleGenAiSdkInstrumentor, urls)
+
+
+def _one_instrumentor(endpoint: str, service: str, instrumentor, urls: tuple[str | None, ...]) -> None:  # type: ignore[no-untyped-def]
+    """An app traced by one OTel instrumentor (and llmsight when asked) calling Gemini, Bedrock and Mistral."""
+    provider = _provider(endpoint, service)
+    instrumentor().instrument()
     _beside_llmsight(provider)
     workload.run_others(*_others(urls[2:]))
     provider.shutdown()
@@ -169,11 +174,7 @@ def botocore_app(endpoint: str, *urls: str | None) -> None:
     """OTel contrib's botocore instrumentation (Bedrock runtime spans)."""
     from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 
-    provider = _provider(endpoint, "botocore")
-    BotocoreInstrumentor().instrument()
-    _beside_llmsight(provider)
-    workload.run_others(*_others(urls[2:]))
-    provider.shutdown()
+    _one_instrumentor(endpoint, "botocore", BotocoreInstrumentor, urls)
 
 
 def openinference_app(endpoint: str, *urls: str | None) -> None:
