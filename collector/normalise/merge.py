@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from llmsight import providers
 from llmsight.collector.columns import CALLS_TABLE, DATABASE
 from llmsight.collector.instants import utc_parameter
 from llmsight.collector.normalise import variants as v
@@ -240,8 +241,8 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
     # A Bedrock call stored under its request id or under its response id alone (RESPONSE_CALL), either first.
     aliases = sorted({record.attributes[RESPONSE_CALL] for record in with_ids if RESPONSE_CALL in record.attributes})
     stored_aliases = _stored_calls(store, aliases, "call_id", low, high) if aliases else {}
-    response_only = sorted({r.call_id for r in with_ids if r.provider == "aws.bedrock" and _REQUEST_ID not in r.attributes
-                            and _RESPONSE_ID in r.attributes})
+    response_only = sorted({r.call_id for r in with_ids if r.provider == providers.AWS_BEDROCK.name
+                            and _REQUEST_ID not in r.attributes and _RESPONSE_ID in r.attributes})
     stored_aliased = _stored_calls(store, response_only, f"attributes['{RESPONSE_CALL}']", low, high) if response_only else {}
     if not stored and not stored_parents and not stored_children and not stored_aliases and not stored_aliased:
         return list(records), 0, 0

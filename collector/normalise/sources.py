@@ -36,6 +36,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
+from llmsight import providers
+
 
 @dataclass(frozen=True, slots=True)
 class Source:
@@ -70,8 +72,8 @@ ANTHROPIC_SDK = Source(
     "anthropic 2.12.0, anthropic/lib/_tracing/_response.py (set_usage_sums adds cache to input) and "
     "anthropic/_tracing.py (SPAN_ATTRIBUTES)",
 )
-GEMINI = frozenset({"gcp.gemini", "gcp.vertex_ai"})
-BEDROCK = frozenset({"aws.bedrock"})
+GEMINI = frozenset({providers.GCP_GEMINI.name, providers.GCP_VERTEX_AI.name})
+BEDROCK = frozenset({providers.AWS_BEDROCK.name})
 OPENLLMETRY = Source(
     "OpenLLMetry",
     ("opentelemetry.instrumentation.openai.", "opentelemetry.instrumentation.anthropic",
@@ -122,7 +124,7 @@ OPENAI_V2 = Source(
     "opentelemetry-instrumentation-openai-v2 2.4b0 with opentelemetry-util-genai 1.1b0 (util/genai/handler.py)",
 )
 OPENLIT = Source(
-    "OpenLIT", ("openlit",), frozenset({"anthropic"}) | BEDROCK, 2,
+    "OpenLIT", ("openlit",), frozenset({providers.ANTHROPIC.name}) | BEDROCK, 2,
     "`gen_ai.usage.cache_read.input_tokens`, `gen_ai.usage.cache_creation.input_tokens`, `gen_ai.request.stream` "
     "(`gen_ai.request.is_stream` in older releases), `openai.response.service_tier` / `gen_ai.request.service_tier`, "
     "`gen_ai.server.time_to_first_token` (kept for streams only: OpenLIT sets it on non-streams too)",
@@ -152,7 +154,7 @@ MISTRAL_SDK = Source(
 )
 # Providers whose SDK traces its calls itself without the provider's id (mistralai's built-in tracing, under a
 # wrapper that has the id): a span of theirs may be stored before the wrapper's (merge.py looks for it).
-IDLESS_SDK_SPANS = frozenset({"mistral_ai"})
+IDLESS_SDK_SPANS = frozenset({providers.MISTRAL_AI.name})
 UNKNOWN = Source(
     "unknown", (), frozenset(), 4,
     "the GenAI semconv names and their legacy variants (normalise/variants.py)",

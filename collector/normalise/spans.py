@@ -20,6 +20,7 @@ from hashlib import blake2b
 from typing import Any
 from urllib.parse import urlsplit
 
+from llmsight import providers
 from llmsight.attributes import (
     LLMSIGHT_BATCH_CUSTOM_ID,
     LLMSIGHT_BATCH_FILE_ID,
@@ -354,7 +355,7 @@ def _finish_reason(finish: Any) -> str:
 
 def _model(provider: str, model: str) -> str:
     """A Bedrock model id without its vendor (OpenLLMetry's `nova-lite-v1:0`) gets it back, so it is priced."""
-    if provider == "aws.bedrock" and model.startswith(_BARE_BEDROCK_FAMILIES):
+    if provider == providers.AWS_BEDROCK.name and model.startswith(_BARE_BEDROCK_FAMILIES):
         return next(vendor for prefix, vendor in v.BEDROCK_BARE_MODEL_VENDORS.items() if model.startswith(prefix)) + model
     return model
 
@@ -384,7 +385,7 @@ def _server(source: Source, provider: str, attrs: dict[Any, Any], extra: dict[st
     url_host, url_port = _address_of(extra[_BASE_URL]) if _BASE_URL in extra else ("", None)
     if host is None and url_host:  # the pricer and the provider rule below go by the host
         host = extra[SERVER_ADDRESS] = url_host
-    if provider == "openai" and host and source is not LLMSIGHT:
+    if provider == providers.OPENAI.name and host and source is not LLMSIGHT:
         # Peers name every OpenAI-SDK call "openai", wherever it went: named by the host with llmsight's own rule
         # (llmsight/provider_hosts.py), so one call has one provider whichever instrumentation traced it.
         # llmsight's spans were named in the app, under the app's declarations.
@@ -451,13 +452,14 @@ def normalise_span(
     provider = _server(source, provider, attrs, extra, provider_hosts)
     if len(span.parent_span_id) == 8:  # followed when this span or its parent has no id (merge.py)
         extra[PARENT_SPAN] = span.parent_span_id.hex()
-    if response_id is None and output_value is not None and source.response_id_in_output and provider != "aws.bedrock":
+    bedrock = provider == providers.AWS_BEDROCK.name
+    if response_id is None and output_value is not None and source.response_id_in_output and not bedrock:
         # Bedrock's identity is the request id, which the output lacks: its spans are joined by parentage.
         response_id = _output_response_id(output_value)
         if response_id:
             extra[v.RESPONSE_ID[0]] = response_id
     # Bedrock returns no response id: its request id (x-amzn-requestid) is the call's identity there.
-    identity = _text(request_id) if provider == "aws.bedrock" and request_id else _text(response_id)
+    identity = _text(request_id) if bedrock and request_id else _text(response_id)
     if identity and response_id and identity != response_id:
         # InvokeModel's message id too: OpenLLMetry's span of its stream records that id alone (merge.py).
         extra[RESPONSE_CALL] = call_id(service, span.trace_id, span.span_id, _text(response_id))
