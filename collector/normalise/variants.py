@@ -77,6 +77,7 @@ PROMPT_VERSION = (a.LLMSIGHT_PROMPT_VERSION,)
 PROMPT_PREFIX_HASH = (a.LLMSIGHT_PROMPT_PREFIX_HASH,)
 TENANT = (a.LLMSIGHT_TENANT,)
 RAW_USAGE = ("gen_ai.usage.raw",)  # Logfire: the provider's usage object as JSON
+OUTPUT_VALUE = ("output.value",)  # OpenInference: the response as JSON (with the provider's id), by default
 # Where the call went, when a source sets no server.address: OpenLLMetry keeps the OpenAI client's base URL.
 BASE_URL = ("gen_ai.openai.api_base",)
 
