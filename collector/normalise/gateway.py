@@ -24,6 +24,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from llmsight import providers
 from llmsight.attributes import LITELLM_CALL_ID, LITELLM_PROVIDER_MODEL, SERVER_ADDRESS, SERVER_PORT
 
 CALL_ID = LITELLM_CALL_ID  # LiteLLM's id of the call (also the proxy's x-litellm-call-id response header)
@@ -52,14 +53,16 @@ _NOISE = ("metadata.", "litellm.metadata.", "litellm.cost.", "gen_ai.cost.", "hi
 # Default integration: the provider's usage only as a Python repr in `metadata.usage_object`.
 USAGE_OBJECT = "metadata.usage_object"
 _MAX_USAGE_OBJECT = 16_384
-# LiteLLM's provider prefixes (`custom_llm_provider`) → gen_ai.provider.name (normalise/variants.py's names).
+# LiteLLM's provider prefixes (`custom_llm_provider`, litellm/integrations/otel/model/semconv.py) → llmsight's
+# provider (llmsight/providers.py).
+_P = providers
 PROVIDERS = {
-    "openai": "openai", "text-completion-openai": "openai", "azure": "azure.ai.openai", "azure_text": "azure.ai.openai",
-    "anthropic": "anthropic", "bedrock": "aws.bedrock", "bedrock_converse": "aws.bedrock",
-    "vertex_ai": "gcp.vertex_ai", "vertex_ai_beta": "gcp.vertex_ai", "gemini": "gcp.gemini", "mistral": "mistral_ai",
-    "groq": "groq", "deepseek": "deepseek", "xai": "x_ai", "cohere": "cohere", "cohere_chat": "cohere",
-    "perplexity": "perplexity", "together_ai": "together", "fireworks_ai": "fireworks", "openrouter": "openrouter",
-    "cerebras": "cerebras",
+    "openai": _P.OPENAI, "text-completion-openai": _P.OPENAI, "azure": _P.AZURE_OPENAI, "azure_text": _P.AZURE_OPENAI,
+    "azure_ai": _P.AZURE_INFERENCE, "anthropic": _P.ANTHROPIC, "bedrock": _P.AWS_BEDROCK, "bedrock_converse": _P.AWS_BEDROCK,
+    "vertex_ai": _P.GCP_VERTEX_AI, "vertex_ai_beta": _P.GCP_VERTEX_AI, "gemini": _P.GCP_GEMINI, "mistral": _P.MISTRAL_AI,
+    "groq": _P.GROQ, "deepseek": _P.DEEPSEEK, "xai": _P.X_AI, "cohere": _P.COHERE, "cohere_chat": _P.COHERE,
+    "perplexity": _P.PERPLEXITY, "together_ai": _P.TOGETHER, "fireworks_ai": _P.FIREWORKS, "openrouter": _P.OPENROUTER,
+    "cerebras": _P.CEREBRAS,
 }
 # LiteLLM call types (its default integration's gen_ai.operation.name) → operation.
 OPERATIONS = {"completion": "chat", "acompletion": "chat", "text_completion": "text_completion",
@@ -73,8 +76,8 @@ def upstream(attrs: dict[Any, Any], provider: str, model: str) -> tuple[str, str
     if isinstance(routed, str) and "/" in routed:
         prefix, _, name = routed.partition("/")
         if prefix in PROVIDERS and name:
-            return PROVIDERS[prefix], name
-    return PROVIDERS.get(provider, provider), model
+            return PROVIDERS[prefix].name, name
+    return PROVIDERS[provider].name if provider in PROVIDERS else provider, model
 
 
 def usage_object(attrs: dict[Any, Any]) -> dict[str, Any]:

@@ -26,10 +26,11 @@ that stream). Across batches it is not matched (see the README).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
 from typing import Any
 
+from llmsight import providers
 from llmsight.collector.columns import CALLS_TABLE, DATABASE
 from llmsight.collector.instants import utc_parameter
 from llmsight.collector.normalise import gateway
@@ -47,6 +48,9 @@ _RESPONSE_ID = v.RESPONSE_ID[0]  # kept in the attributes map by the normaliser
 _REQUEST_ID = v.REQUEST_ID[0]
 PARENT_SPAN = "llmsight.parent_span"  # the span's parent span id (hex), kept on the row
 _HALF_KEYS = (gateway.CALL_ID, _RESPONSE_ID)  # what a gateway's span and the app's span of one call share
+# A Bedrock call identified by its request id that also has a response id (InvokeModel's message id): the call id
+# a span recording only that response id gets (OpenLLMetry's InvokeModelWithResponseStream span), kept on the row.
+RESPONSE_CALL = "llmsight.response_call_id"
 _CALL_OPERATIONS = frozenset({"chat", "text_completion", "embeddings"})  # not agents, tools, workflows
 
 
@@ -113,7 +117,22 @@ def _groups(records: Sequence[CallRecord]) -> list[list[CallRecord]]:
         else:
             clusters.append([record])
             out.append(clusters[-1])
-    return _parent_links(out, by_id)
+    return _response_call_links(_parent_links(out, by_id), by_id)
+
+
+def _response_call_links(groups: list[list[CallRecord]], by_id: dict[str, list[list[CallRecord]]]) -> list[list[CallRecord]]:
+    """Join the group of a span that records only a Bedrock call's response id to the group of the call whose
+    RESPONSE_CALL it is."""
+    joined: set[int] = set()
+    for group in groups:
+        alias = group[0].attributes.get(RESPONSE_CALL)
+        if alias is None or id(group) in joined:
+            continue
+        for other in by_id.get(alias, ()):
+            if other is not group and id(other) not in joined and abs(other[0].ts - group[0].ts) <= SAME_CALL_WINDOW:
+                group.extend(other)
+                joined.add(id(other))
+    return [group for group in groups if id(group) not in joined]
 
 
 def _parent_links(groups: list[list[CallRecord]], by_id: dict[str, list[list[CallRecord]]]) -> list[list[CallRecord]]:
@@ -186,22 +205,49 @@ def _usage_key(record: CallRecord) -> tuple[object, ...]:
             record.output_tokens, record.cache_read_tokens, record.cache_write_tokens)
 
 
-def _stream_halves(groups: list[list[CallRecord]]) -> list[list[CallRecord]]:
-    """Join a Logfire stream span (no response id) to the group of the call it reports: same usage, and that
-    call's span ended at most SAME_CALL_WINDOW before the stream span started (the nearest such call)."""
-    orphans = [g for g in groups if len(g) == 1 and _RESPONSE_ID not in g[0].attributes
-               and g[0].streaming and source_of(g[0].instrumentation).usage_free_spans_are_halves]
+def _stream_half(record: CallRecord) -> bool:
+    """A Logfire stream span: no response id, its call's usage; the SDK's span of that stream ended just before."""
+    return (_RESPONSE_ID not in record.attributes and record.streaming
+            and source_of(record.instrumentation).usage_free_spans_are_halves)
+
+
+def _after(orphan: CallRecord, call: CallRecord) -> bool:
+    return timedelta(0) <= orphan.ts - call.ts <= SAME_CALL_WINDOW
+
+
+def _sdk_span(record: CallRecord) -> bool:
+    """A provider SDK's own span without the provider's id (mistralai 1.x's), in no trace with its wrapper's."""
+    return record.provider in IDLESS_SDK_SPANS and not _has_identity(record)
+
+
+def _sdk_usage_key(record: CallRecord) -> tuple[object, ...]:
+    # The SDK's span counts input (cache included) and output, never the cache reads the wrapper's span has.
+    return record.service, record.provider, record.request_model, record.input_tokens, record.output_tokens
+
+
+def _inside(orphan: CallRecord, call: CallRecord) -> bool:
+    return call.ts <= orphan.ts and orphan.ts + timedelta(milliseconds=orphan.duration_ms) <= (
+        call.ts + timedelta(milliseconds=call.duration_ms))
+
+
+def _usage_matches(groups: list[list[CallRecord]], orphan_of: Callable[[CallRecord], bool],
+                   key: Callable[[CallRecord], tuple[object, ...]],
+                   fits: Callable[[CallRecord, CallRecord], bool]) -> list[list[CallRecord]]:
+    """Join each lone span without an id (`orphan_of`) to the group of the identified call with the same usage
+    (`key`) that `fits` it in time (the latest such call), within a request or batch only (module docstring).
+    Logfire's stream span ends after the SDK's span of that stream; mistralai 1.x's own span runs inside
+    OpenLLMetry's span of the call, which is not current, so the two are in traces of their own."""
+    orphans = [g for g in groups if len(g) == 1 and orphan_of(g[0])]
     if not orphans:
         return groups
     by_usage: dict[tuple[object, ...], list[list[CallRecord]]] = {}
     for group in groups:
-        if _RESPONSE_ID in group[0].attributes:
-            by_usage.setdefault(_usage_key(group[0]), []).append(group)
+        if _has_identity(group[0]):
+            by_usage.setdefault(key(group[0]), []).append(group)
     joined = set()
     for orphan in orphans:
         record = orphan[0]
-        candidates = [g for g in by_usage.get(_usage_key(record), ()) if id(g) not in joined
-                      and timedelta(0) <= record.ts - g[0].ts <= SAME_CALL_WINDOW]
+        candidates = [g for g in by_usage.get(key(record), ()) if id(g) not in joined and fits(record, g[0])]
         if candidates:
             target = max(candidates, key=lambda g: g[0].ts)
             target.append(record)
@@ -212,12 +258,15 @@ def _stream_halves(groups: list[list[CallRecord]]) -> list[list[CallRecord]]:
 def merge_calls(records: Sequence[CallRecord]) -> tuple[list[CallRecord], int]:
     """One record per call, in first-seen order; returns (records, how many spans were merged away)."""
     spans = {record.span_id for record in records}
-    if len({record.call_id for record in records}) == len(records) and all(
-        (_RESPONSE_ID in record.attributes or not record.streaming)
-        and record.attributes.get(PARENT_SPAN, "") not in spans and not _is_gateway(record) for record in records
+    calls = {record.call_id for record in records}
+    if len(calls) == len(records) and all(
+        (_RESPONSE_ID in record.attributes or not record.streaming) and not _sdk_span(record) and not _is_gateway(record)
+        and record.attributes.get(PARENT_SPAN, "") not in spans and record.attributes.get(RESPONSE_CALL, "") not in calls
+        for record in records
     ):
         return list(records), 0  # the common case: every span is a call of its own
-    groups = _gateway_links(_stream_halves(_groups(records)))
+    groups = _usage_matches(_groups(records), _stream_half, _usage_key, _after)
+    groups = _gateway_links(_usage_matches(groups, _sdk_span, _sdk_usage_key, _inside))
     if len(groups) == len(records):
         return list(records), 0
     out = []
@@ -249,17 +298,26 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
     stored_parents = _stored_calls(store, parents, "span_id", low, high) if parents else {}
     children = sorted({record.span_id for record in linkable})
     stored_children = _stored_calls(store, children, f"attributes['{PARENT_SPAN}']", low, high) if children else {}
+    # A Bedrock call stored under its request id or under its response id alone (RESPONSE_CALL), either first.
+    aliases = sorted({record.attributes[RESPONSE_CALL] for record in with_ids if RESPONSE_CALL in record.attributes})
+    stored_aliases = _stored_calls(store, aliases, "call_id", low, high) if aliases else {}
+    response_only = sorted({r.call_id for r in with_ids if r.provider == providers.AWS_BEDROCK.name
+                            and _REQUEST_ID not in r.attributes and _RESPONSE_ID in r.attributes})
+    stored_aliased = _stored_calls(store, response_only, f"attributes['{RESPONSE_CALL}']", low, high) if response_only else {}
     # A gateway's span and the app's span of the call through it (two services): by LiteLLM's call id, or by
     # response id, only for the spans that are one of the two (an app span that recorded the proxy's call id).
     halves = [record for record in with_ids if _is_gateway(record) or gateway.CALL_ID in record.attributes]
     stored_across = {key: _stored_across(store, sorted({r.attributes[key] for r in halves if key in r.attributes}),
                                          key, low, high) for key in _HALF_KEYS if any(key in r.attributes for r in halves)}
-    if not stored and not stored_parents and not stored_children and not any(stored_across.values()):
+    if (not stored and not stored_parents and not stored_children and not stored_aliases and not stored_aliased
+            and not any(stored_across.values())):
         return list(records), 0, 0
     kept, merged, replayed = [], 0, 0
     for record in records:
         naive = utc_parameter(record.ts)
-        same = [span for span, ts, *_ in stored.get(record.call_id, ()) if abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW]
+        candidates = (stored.get(record.call_id, []) + stored_aliases.get(record.attributes.get(RESPONSE_CALL, ""), [])
+                      + stored_aliased.get(record.call_id, []))
+        same = [span for span, ts, *_ in candidates if abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW]
         linked = stored_parents.get(record.attributes.get(PARENT_SPAN, ""), []) + stored_children.get(record.span_id, [])
         if record.span_id in same:
             replayed += 1

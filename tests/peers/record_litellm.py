@@ -37,6 +37,7 @@ HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1]))
 
 from llmsight.testing.server import ProviderServer  # noqa: E402
+from tests.peers.record_peers import _pip  # noqa: E402
 from tests.peers.recording import _Recorder  # noqa: E402
 
 VERSION = "1.110.2"  # never 1.107.0 (a compromised release)
@@ -172,15 +173,14 @@ def main() -> None:
     python = args.venv / "bin" / "python"
     if not python.exists():
         venv.create(args.venv, with_pip=True)
-    constraints = ["-c", str(CONSTRAINTS)] if CONSTRAINTS.exists() else []
-    subprocess.run([str(python), "-m", "pip", "install", "-q", *constraints, f"litellm=={VERSION}", *PROXY_REQUIREMENTS],
-                   check=True)
-    freeze = subprocess.run([str(python), "-m", "pip", "freeze"], capture_output=True, text=True, check=True).stdout
-    if not CONSTRAINTS.exists():
-        CONSTRAINTS.write_text("# Exact versions LiteLLM was recorded with (tests/peers/record_litellm.py installs "
-                               "with -c this file).\n" + freeze)
+    pins = ["-c", str(CONSTRAINTS)] if CONSTRAINTS.exists() else []  # the first recording writes the file
+    _pip(python, "install", "-q", *pins, f"litellm=={VERSION}", *PROXY_REQUIREMENTS)
+    installed = dict(line.split("==", 1) for line in _pip(python, "freeze").splitlines() if "==" in line)
+    if not pins:
+        CONSTRAINTS.write_text("# Exact versions LiteLLM was recorded with (tests/peers/record_litellm.py).\n"
+                               + "".join(f"{name}=={version}\n" for name, version in sorted(installed.items())))
     wanted = ("litellm", "openai", "opentelemetry-sdk", "opentelemetry-api", "fastapi")
-    versions = dict(line.split("==", 1) for line in freeze.splitlines() if line.split("==", 1)[0].lower() in wanted)
+    versions = {name: version for name, version in installed.items() if name.lower() in wanted}
     import openai
 
     import llmsight
