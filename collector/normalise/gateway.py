@@ -75,6 +75,7 @@ def upstream(attrs: dict[Any, Any], provider: str, model: str) -> tuple[str, str
     routed = attrs.get(PROVIDER_MODEL)
     if isinstance(routed, str) and "/" in routed:
         prefix, _, name = routed.partition("/")
+        name = name.removeprefix("converse/").removeprefix("invoke/")  # LiteLLM's Bedrock API routes
         if prefix in PROVIDERS and name:
             return PROVIDERS[prefix].name, name
     return PROVIDERS[provider].name if provider in PROVIDERS else provider, model

@@ -430,6 +430,7 @@ def normalise_span(
     operation_raw = _text(operation_raw).lower()
     request_model = _text(request_model)
     routed = source.gateway or gateway.PROVIDER_MODEL in attrs  # LiteLLM's span, or the app's through its proxy
+    asked = request_model  # the name the app asked for: LiteLLM answers with it as the response's model
     if routed:  # the provider and model the proxy routed to
         provider_raw, request_model = gateway.upstream(attrs, provider_raw, request_model)
     if source.gateway:  # its operation names, its usage object
@@ -442,6 +443,8 @@ def normalise_span(
     operation = _OPERATION_NAMES.get(operation_raw, operation_raw or "chat")
     request_model = _model(provider, request_model)
     response_model = _model(provider, _text(response_model))
+    if routed and response_model in (asked, attrs.get(gateway.MODEL_GROUP)):  # the alias, not the provider's model
+        response_model = request_model
     notes: list[str] = []
     tokens = _usage(source, provider, (input_tokens, output_tokens, cache_read, cache_write, cache_write_1h,
                                        reasoning, total_tokens), notes)

@@ -29,6 +29,9 @@ def test_default_integration_reads_as_the_upstream_call() -> None:
     assert (record.tenant, record.user_id) == ("team-a", "u-9")
     assert record.attributes[gateway.COST] == "0.0123" and record.attributes[gateway.MODEL_GROUP] == "claude-haiku"
     assert not any(key.startswith("metadata.") for key in record.attributes)  # LiteLLM's request metadata
+    converse = {**DEFAULT, "litellm.provider.model": "bedrock/converse/amazon.nova-lite-v1:0"}  # an API route
+    (record,) = normalise.normalise_request(_request(_span(converse), scope="litellm")).records
+    assert (record.provider, record.request_model) == ("aws.bedrock", "amazon.nova-lite-v1:0")
 
 
 def test_usage_object_that_is_not_a_literal_is_ignored_and_the_call_kept() -> None:

@@ -1,9 +1,11 @@
 """An app that calls a LiteLLM proxy with the real openai SDK: `python litellm_app.py MODE OTLP_ENDPOINT PROXY_URL`.
 
-MODE `plain`: no GenAI instrumentation, only the app's own request span; `llmsight`: `llmsight.instrument()` too.
+MODE `plain`: no GenAI instrumentation, only the app's own request span; `llmsight`: `llmsight.instrument()` too;
+`openllmetry`: OpenLLMetry's openai instrumentation instead.
 Either way every request carries a W3C `traceparent` (OTel's propagator, as an instrumented HTTP client sends it),
 so the proxy's spans join the app's trace. The calls: OpenAI-routed gpt-4o (cache miss, cache read, a stream),
-o4-mini reasoning (and streamed), and Anthropic-routed claude (a 5-minute cache write, its read, a stream).
+o4-mini reasoning (and streamed), Anthropic-routed claude (a 5-minute cache write, its read, a stream), Gemini and
+Mistral (each a call and a stream), Bedrock Converse (Claude and Nova).
 Run by tests/peers/record_litellm.py with llmsight's own interpreter (the proxy runs in a venv of its own).
 """
 
@@ -48,6 +50,12 @@ def calls(client: Any, tracer: Any) -> None:
     ask("claude-sonnet-4-5", "six?", cached, max_tokens=200)  # 5-minute cache write
     ask("claude-sonnet-4-5", "seven?", cached, max_tokens=200)  # cache read
     ask("claude-sonnet-4-5", "eight?", cached, max_tokens=200, stream=True, **usage)  # streamed cache read
+    ask("gemini-2.5-flash", "nine?", max_tokens=200)  # Gemini's API, through the proxy
+    ask("gemini-2.5-flash", "ten?", max_tokens=200, stream=True, **usage)
+    ask("mistral-small-latest", "eleven?", max_tokens=200)  # Mistral's
+    ask("mistral-small-latest", "twelve?", max_tokens=200, stream=True, **usage)
+    ask("bedrock-claude", "thirteen?", max_tokens=200)  # Bedrock's Converse: Claude and Nova
+    ask("bedrock-nova", "fourteen?", max_tokens=200)
 
 
 def main(mode: str, endpoint: str, proxy_url: str) -> None:
@@ -57,6 +65,10 @@ def main(mode: str, endpoint: str, proxy_url: str) -> None:
     client = openai.OpenAI(base_url=proxy_url, api_key="sk-team-key-1234", max_retries=0,
                            http_client=httpx.Client(event_hooks={"request": [_inject]}))
     tracer = provider.get_tracer("app")
+    if mode == "openllmetry":  # another peer in the app: its span is not current, the app's request span is
+        from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+
+        OpenAIInstrumentor().instrument(tracer_provider=provider)
     if mode == "llmsight":
         import llmsight
 

@@ -7,9 +7,9 @@ Creates a virtual environment of its own (needs the package index, once) with li
 dependencies at the versions in constraints-litellm.txt (the `proxy` extra's `litellm-proxy` distribution is not
 on the index; the proxy itself ships in the litellm wheel), then, for each of LiteLLM's two OTel integrations
 (the default `otel` callback, and the typed one behind LITELLM_OTEL_V2), starts the REAL proxy (`litellm
---config`) routing gpt-4o / o4-mini to the local provider's OpenAI API and claude-sonnet-4-5 to its Anthropic
-API, exporting OTLP/HTTP to a small recorder, and runs tests/peers/litellm_app.py (llmsight's interpreter: the
-real openai SDK) against it, plain and with llmsight.instrument(); and LiteLLM used as an SDK
+--config`) routing gpt-4o / o4-mini to the local provider's OpenAI API, claude-sonnet-4-5 to its Anthropic API and
+Gemini, Mistral and Bedrock models to theirs, exporting OTLP/HTTP to a small recorder, and runs tests/peers/litellm_app.py (llmsight's interpreter: the
+real openai SDK) against it, plain, with llmsight.instrument() and (default integration only) with OpenLLMetry's instrumentation; and LiteLLM used as an SDK
 (tests/peers/litellm_sdk_app.py: `litellm.completion` with the `otel` callback). Teams, keys and end users come from a
 custom auth module (the proxy's own hook; no database). Writes recordings/litellm.json: per run the raw OTLP
 protobuf requests of the app and of the proxy, and the provider's ledger of that run.
@@ -66,6 +66,16 @@ model_list:
     litellm_params: {{model: openai/o4-mini, api_base: "{openai}", api_key: test}}
   - model_name: claude-sonnet-4-5
     litellm_params: {{model: anthropic/claude-sonnet-4-5, api_base: "{anthropic}", api_key: test}}
+  - model_name: gemini-2.5-flash
+    litellm_params: {{model: gemini/gemini-2.5-flash, api_base: "{gemini}", api_key: test}}
+  - model_name: mistral-small-latest
+    litellm_params: {{model: mistral/mistral-small-latest, api_base: "{mistral}/v1", api_key: test}}
+  - model_name: bedrock-claude
+    litellm_params: {{model: "bedrock/us.anthropic.claude-sonnet-4-5-20250929-v1:0", aws_bedrock_runtime_endpoint: "{bedrock}",
+                     aws_access_key_id: test, aws_secret_access_key: test, aws_region_name: us-east-1}}
+  - model_name: bedrock-nova
+    litellm_params: {{model: "bedrock/converse/amazon.nova-lite-v1:0", aws_bedrock_runtime_endpoint: "{bedrock}",
+                     aws_access_key_id: test, aws_secret_access_key: test, aws_region_name: us-east-1}}
 litellm_settings:
   callbacks: ["otel"]
 general_settings:
@@ -112,6 +122,9 @@ def run(python: Path, integration: str, mode: str, work: Path) -> dict[str, Any]
         with ProviderServer(seed=11) as provider:
             (work / "config.yaml").write_text(CONFIG.format(openai=provider.openai_base_url,
                                                             anthropic=provider.anthropic_base_url,
+                                                            gemini=provider.gemini_base_url,
+                                                            mistral=provider.mistral_server_url,
+                                                            bedrock=provider.bedrock_endpoint_url,
                                                             master_key="sk-" + secrets.token_hex(32)))
             (work / "custom_auth.py").write_text(CUSTOM_AUTH)
             port = _free_port()
@@ -187,11 +200,11 @@ def main() -> None:
 
     versions |= {"app openai": openai.__version__, "app llmsight": llmsight.__version__}
     runs = []
-    for integration in ("v1", "v2"):
-        for mode in ("plain", "llmsight"):
-            with tempfile.TemporaryDirectory() as work:
-                runs.append(run(python, integration, mode, Path(work)))
-            print(f"{integration} {mode}: {len(runs[-1]['requests'])} OTLP requests, {len(runs[-1]['ledger'])} calls")
+    for integration, mode in (("v1", "plain"), ("v1", "llmsight"), ("v1", "openllmetry"), ("v2", "plain"),
+                              ("v2", "llmsight")):
+        with tempfile.TemporaryDirectory() as work:
+            runs.append(run(python, integration, mode, Path(work)))
+        print(f"{integration} {mode}: {len(runs[-1]['requests'])} OTLP requests, {len(runs[-1]['ledger'])} calls")
     runs.append(run_sdk(python))
     print(f"v1 sdk: {len(runs[-1]['requests'])} OTLP requests, {len(runs[-1]['ledger'])} calls")
     OUT.write_text(json.dumps({"source": "litellm", "notice": NOTICE, "versions": versions, "runs": runs}, indent=1) + "\n")

@@ -27,8 +27,13 @@ from tests.peers.test_peers import FIELDS, actual, expected, ledger_price, settl
 RECORDING = Path(__file__).parent / "recordings" / "litellm.json"
 # What LiteLLM's span alone does not carry (the app's llmsight span, when there is one, does): the default
 # integration no time to first chunk, the typed one no reasoning count.
-UNREPORTED = {("v1", "plain"): {"ttft"}, ("v1", "sdk"): {"ttft"}, ("v2", "plain"): {"reasoning_tokens"}}
-PROVIDERS = {"openai": "openai", "anthropic": "anthropic"}  # ledger provider -> the row's provider
+UNREPORTED = {("v1", "plain"): {"ttft"}, ("v1", "sdk"): {"ttft"}, ("v1", "openllmetry"): {"ttft"},
+              ("v2", "plain"): {"reasoning_tokens"}}
+# The model names the app asks the proxy for, where they are not the provider's (config.yaml's model_name).
+ASKED = {"us.anthropic.claude-sonnet-4-5-20250929-v1:0": "bedrock-claude", "amazon.nova-lite-v1:0": "bedrock-nova"}
+# ledger provider (genai-prices' id) -> the row's provider
+PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "google": "gcp.gemini", "mistral": "mistral_ai",
+             "aws": "aws.bedrock"}
 
 
 def _runs() -> list[dict[str, Any]]:
@@ -50,7 +55,7 @@ def test_recording_is_litellm_1_110_2() -> None:
     document = json.loads(RECORDING.read_text())
     assert document["versions"]["litellm"] == "1.110.2" and "MIT License" in document["notice"]
     assert {(run["integration"], run["app"]) for run in document["runs"]} == {
-        ("v1", "plain"), ("v1", "llmsight"), ("v2", "plain"), ("v2", "llmsight"), ("v1", "sdk")}
+        ("v1", "plain"), ("v1", "llmsight"), ("v1", "openllmetry"), ("v2", "plain"), ("v2", "llmsight"), ("v1", "sdk")}
 
 
 def test_proxy_one_right_priced_attributed_row_per_call(collector) -> None:
@@ -65,7 +70,7 @@ def test_proxy_one_right_priced_attributed_row_per_call(collector) -> None:
         prefix = f"{run['integration']}-{run['app']}"
         mine = [row for row in rows if row["service"].startswith(prefix + "/")]
         ledger = sorted((Billed(**entry) for entry in run["ledger"]), key=lambda entry: entry.at)
-        assert len(mine) == len(ledger) == (6 if run["app"] == "sdk" else 8), (prefix, [r["instrumentation"] for r in mine])
+        assert len(mine) == len(ledger) == (6 if run["app"] == "sdk" else 14), (prefix, [r["instrumentation"] for r in mine])
         skipped = UNREPORTED.get((run["integration"], run["app"]), set())
         for row, entry in zip(mine, ledger, strict=True):
             call = (prefix, entry.model, entry.streamed)
@@ -77,7 +82,8 @@ def test_proxy_one_right_priced_attributed_row_per_call(collector) -> None:
             assert row["total_cost"] == pytest.approx(ledger_price(entry), rel=1e-9), (call, row)
             # LiteLLM's attribution and cost (a cross-check: its price list is not genai-prices').
             attributes = row["attributes"]
-            assert attributes[MODEL_GROUP] == entry.model and float(attributes[COST]) > 0, call
+            assert attributes[MODEL_GROUP] == ASKED.get(entry.model, entry.model) and float(attributes[COST]) > 0, call
+            assert row["response_model"] == entry.model, call  # the proxy answers with the name asked: not kept
             if run["app"] == "sdk":  # no proxy: no team or key, the `user` the app passed
                 assert (row["tenant"], row["user_id"], row["service"]) == ("", "sdk-user", f"{prefix}/litellm-sdk-app")
                 continue
@@ -87,6 +93,9 @@ def test_proxy_one_right_priced_attributed_row_per_call(collector) -> None:
                 assert (row["instrumentation"], row["task"], row["prompt_name"]) == (
                     "llmsight.openai", "support-answer", "policy-qa"), call
                 assert row["service"] == f"{prefix}/litellm-app-llmsight", call
+            elif run["app"] == "openllmetry":  # another peer's span in the app, joined by trace and response id
+                assert (row["instrumentation"], row["service"]) == (
+                    "opentelemetry.instrumentation.openai.v1", f"{prefix}/litellm-app-openllmetry"), call
             else:
                 assert row["instrumentation"] == "litellm" and row["service"] == f"{prefix}/litellm-proxy", call
 
@@ -109,11 +118,12 @@ def test_join_without_trace_parentage_by_response_id() -> None:
             span.trace_id = bytes(reversed(span.trace_id))
             span.parent_span_id = b""
     records = [record for request in app + proxy for record in normalise_request(request).records]
-    assert len(records) == 16 and len({record.trace_id for record in records}) == 16
+    calls = len(run["ledger"])
+    assert len(records) == 2 * calls and len({record.trace_id for record in records}) == 2 * calls
     merged, joined = merge_calls(records)
-    assert (len(merged), joined) == (8, 8)
-    assert {(r.instrumentation, r.provider) for r in merged} == {("llmsight.openai", "openai"),
-                                                                 ("llmsight.openai", "anthropic")}
+    assert (len(merged), joined) == (calls, calls)
+    assert {r.instrumentation for r in merged} == {"llmsight.openai"}
+    assert {r.provider for r in merged} == set(PROVIDERS.values())
     assert all(r.attributes[TEAM_ID] == "team-search" and r.task == "support-answer" for r in merged)
 
 
@@ -131,9 +141,10 @@ def test_join_without_trace_parentage_by_litellm_call_id() -> None:
                     attribute.value.string_value = "rewritten-" + attribute.value.string_value
     app_records = [record for request in app for record in normalise_request(request).records]
     proxy_records = [record for request in proxy for record in normalise_request(request).records]
-    assert len(app_records) == len(proxy_records) == 8
+    calls = len(run["ledger"])
+    assert len(app_records) == len(proxy_records) == calls
     merged, joined = merge_calls(proxy_records + app_records)  # either order
-    assert (len(merged), joined) == (8, 8)
+    assert (len(merged), joined) == (calls, calls)
     assert {r.attributes["litellm.call_id"] for r in merged} == {r.attributes["litellm.call_id"] for r in app_records}
     assert all(r.task == "support-answer" and r.attributes[TEAM_ID] == "team-search" for r in merged)
 
@@ -152,14 +163,15 @@ def test_halves_in_different_batches_are_one_priced_row(first: str, collector) -
         halves = halves[::-1]
     for request in halves[0]:
         assert post_protobuf(collector.http_endpoint, request) == 200
+    calls = len(run["ledger"])
     deadline = time.monotonic() + 30
-    while collector.metrics()["pipeline"]["stored"] < 8:  # the first halves are stored: the others come later
+    while collector.metrics()["pipeline"]["stored"] < calls:  # the first halves are stored: the others come later
         assert time.monotonic() < deadline, collector.metrics()["pipeline"]
         time.sleep(0.05)
     for request in halves[1]:
         assert post_protobuf(collector.http_endpoint, request) == 200
     rows = settled_rows(collector)
-    assert len(rows) == 8 and collector.final_metrics["pipeline"]["merged_calls"] == 8
+    assert len(rows) == calls and collector.final_metrics["pipeline"]["merged_calls"] == calls
     ledger = sorted((Billed(**entry) for entry in run["ledger"]), key=lambda entry: entry.at)
     for row, entry in zip(rows, ledger, strict=True):
         assert (row["instrumentation"], row["provider"], row["request_model"]) == (
