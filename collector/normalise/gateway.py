@@ -116,10 +116,14 @@ def attribution(attrs: dict[Any, Any], extra: dict[str, str]) -> None:
             extra[name] = (value if isinstance(value, str) else repr(value))[:256]
 
 
+# Keys only LiteLLM's baggage writes (never llmsight's span of a call to the proxy: a usage-free one is still a call).
+_BAGGAGE = frozenset({TEAM_ID, TEAM_ALIAS, KEY_HASH, "litellm.team.metadata"})
+
+
 def baggage_only(attrs: dict[Any, Any]) -> bool:
     """A usage-free span with LiteLLM's baggage (the typed integration copies the request model, team and key onto
     every span of the request: its `route` span, the web framework's): part of a call, not a call."""
-    return any(isinstance(key, str) and key.startswith("litellm.") for key in attrs)
+    return any(key in _BAGGAGE or (isinstance(key, str) and key.startswith("litellm.metadata.")) for key in attrs)
 
 
 def behind_proxy(extra: dict[str, str]) -> None:

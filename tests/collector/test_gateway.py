@@ -49,3 +49,13 @@ def test_spans_carrying_only_litellm_baggage_are_not_calls() -> None:
     for scope in ("litellm", "opentelemetry.instrumentation.fastapi"):
         result = normalise.normalise_request(_request(_span(baggage), scope=scope))
         assert (result.records, result.ignored) == ([], 1), scope
+
+
+def test_a_usage_free_app_span_through_the_proxy_is_still_a_call() -> None:
+    """llmsight's span of a stream read without usage (no `include_usage`) that recorded the proxy's headers: a call
+    (the proxy's own span, if it comes, brings the usage), never mistaken for LiteLLM's baggage."""
+    attrs = {"gen_ai.provider.name": "self_hosted", "gen_ai.request.model": "gpt-4o", "gen_ai.request.stream": True,
+             "litellm.call_id": "c-1", "litellm.provider.model": "openai/gpt-4o", "server.address": "10.0.0.5"}
+    (record,) = normalise.normalise_request(_request(_span(attrs), scope="llmsight.openai")).records
+    assert (record.provider, record.request_model, record.input_tokens) == ("openai", "gpt-4o", 0)
+    assert record.attributes[gateway.PROXY_ADDRESS] == "10.0.0.5" and "server.address" not in record.attributes
