@@ -1,5 +1,7 @@
-"""Record what a real LiteLLM proxy and the app calling it send, for the tests to replay (LiteLLM cannot be
-installed beside llmsight's dependencies: it pins OpenTelemetry, openai and pydantic-settings of its own).
+"""Record what a real LiteLLM proxy and the app calling it send, for the tests to replay. The proxy is not among
+llmsight's test dependencies: its `proxy` extra needs a `litellm-proxy` distribution the index does not have, its
+dependencies are some 130 packages, and each proxy takes tens of seconds of CPU to start, more than the whole
+replay test.
 
     python tests/peers/record_litellm.py [--venv DIR]
 

@@ -1,5 +1,5 @@
 """LiteLLM as a source, and the proxy topology as one row per call: the real proxy's OTLP requests and those of the
-app calling it (recorded once by tests/peers/record_litellm.py: LiteLLM cannot be installed beside llmsight)
+app calling it (recorded once by tests/peers/record_litellm.py: the proxy is not among the test dependencies)
 replayed into a real collector. For every call of every run (LiteLLM's default and typed OTel integrations; the
 app plain or with llmsight.instrument(); LiteLLM used as an SDK): one row, every token column as the provider's ledger billed it, the
 cost genai-prices' price of that usage, the provider and model LiteLLM routed to, the attribution of both spans,
