@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +43,7 @@ from llmsight.collector.report.window import Window
 from llmsight.collector.shared import SharedState
 from llmsight.collector.spool import spool_id
 from llmsight.collector.store import Store, StoreUnavailableError
-from llmsight.collector.store.store import warm_up_inserts
+from llmsight.collector.store.store import without_dataframes
 
 logger = logging.getLogger("llmsight.collector")
 SHARED_FILE = "shared.mem"
@@ -101,7 +100,7 @@ class Collector:
             # Lazy: a ClickHouse server that is down must not stop the collector from accepting spans —
             # they wait in the spool until it is back.
             self.store = Store.open(settings.effective_dsn, lazy=True)
-            threading.Thread(target=warm_up_inserts, name="llmsight-warm-up", daemon=True).start()
+            without_dataframes()
             try:
                 self.store.ensure_schema(ttl_days=settings.raw_ttl_days, content_ttl_days=settings.content_ttl_days)
             except StoreUnavailableError as exc:

@@ -332,13 +332,14 @@ class Store:
                     self._lock_file = None
 
 
-def warm_up_inserts() -> None:
-    """clickhouse-connect imports pandas (about a second of CPU) on its first insert, to check whether the
-    data is a DataFrame. Call this in the background at start-up so that second is not taken from the
-    first batch of spans."""
+def without_dataframes() -> None:
+    """clickhouse-connect imports pandas (a quarter of a CPU-second at start-up, and its memory for good) on the
+    first insert, only to ask whether the rows are a DataFrame. The collector's never are (column lists): in its
+    process, resolve the library's lazy pandas handles as absent, as they are where pandas is not installed."""
     from clickhouse_connect.driver import options
 
-    options.pd  # noqa: B018 - the attribute access is the import
+    options.pd = None
+    options.pd_time_test = None
 
 
 def _connect(dsn: str, connect_timeout: float, *, embedded: bool) -> Any:
