@@ -69,6 +69,21 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def sampling_attributes(kwargs: dict[str, Any], *max_tokens_keys: str) -> dict[str, Any]:
+    """`gen_ai.request.max_tokens` (the first of `max_tokens_keys` the app gave) and `gen_ai.request.temperature`,
+    from an SDK method's keyword arguments."""
+    values: dict[str, Any] = {}
+    for key in max_tokens_keys:
+        max_tokens = kwargs.get(key)
+        if given(max_tokens):
+            values[attr.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+            break
+    temperature = kwargs.get("temperature")
+    if given(temperature):
+        values[attr.GEN_AI_REQUEST_TEMPERATURE] = temperature
+    return values
+
+
 def given(value: Any) -> bool:
     """False for None and for the SDKs' `NOT_GIVEN` / `omit` sentinels."""
     return value is not None and type(value).__name__ not in ("NotGiven", "Omit")
