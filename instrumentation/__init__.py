@@ -7,8 +7,9 @@
         client.chat.completions.create(...)
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from llmsight._lazy import lazy_names
 from llmsight._version import __version__
 from llmsight.errors import ConfigurationError, LLMSightError
 
@@ -26,17 +27,7 @@ _LAZY = {
     "configure": "llmsight.sdk",
     "tags": "llmsight._tags",
 }
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llmsight' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy_names(__name__, _LAZY, globals())
 
 
 def __dir__() -> list[str]:

@@ -6,8 +6,9 @@ light install (no yaml, no genai-prices) and explain the missing extra when they
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from llmsight._lazy import lazy_names
 
 if TYPE_CHECKING:
     from llmsight.collector.pricing.overrides import OverridesError, PriceOverrides, load_overrides
@@ -21,10 +22,4 @@ _HOMES = {
     "load_overrides": "llmsight.collector.pricing.overrides",
     "Pricer": "llmsight.collector.pricing.pricer",
 }
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_names(__name__, _HOMES, globals())
