@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from llmsight import attributes as attr
 from llmsight._tags import current_tag_attributes
@@ -67,6 +69,20 @@ def _jsonable(value: Any) -> Any:
     if callable(dump):
         return dump(mode="json", exclude_none=True)
     return repr(value)
+
+
+def url_attributes(base_url: Callable[[], Any]) -> dict[str, Any]:
+    """`server.address` and `server.port` of the base URL `base_url()` returns; what cannot be read is left out."""
+    values: dict[str, Any] = {}
+    try:
+        url = urlsplit(base_url() or "")
+        if url.hostname:
+            values[attr.SERVER_ADDRESS] = url.hostname
+        if url.port:
+            values[attr.SERVER_PORT] = url.port
+    except Exception:
+        pass
+    return values
 
 
 def sampling_attributes(kwargs: dict[str, Any], *max_tokens_keys: str) -> dict[str, Any]:
