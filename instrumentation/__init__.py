@@ -21,13 +21,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the same names
 __all__ = ["ConfigurationError", "LLMSightError", "__version__", "configure", "instrument", "tags", "uninstrument"]
 
 # Lazy: importing llmsight must stay cheap and must not import provider SDKs or the OTel SDK.
-_LAZY = {
-    "instrument": "llmsight._instrument",
-    "uninstrument": "llmsight._instrument",
-    "configure": "llmsight.sdk",
-    "tags": "llmsight._tags",
-}
-__getattr__ = lazy_names(__name__, _LAZY, globals())
+__getattr__ = lazy_names(__name__, {
+    "llmsight._instrument": ("instrument", "uninstrument"),
+    "llmsight.sdk": ("configure",),
+    "llmsight._tags": ("tags",),
+}, globals())
 
 
 def __dir__() -> list[str]:

@@ -71,6 +71,19 @@ def _jsonable(value: Any) -> Any:
     return repr(value)
 
 
+def per_client(client: Any, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A copy of `compute()` (an SDK client's provider and server attributes), computed once per client object and
+    kept on it."""
+    cached = getattr(client, "_llmsight_attributes", None)
+    if cached is None:
+        cached = compute()
+        try:
+            client._llmsight_attributes = cached
+        except Exception:  # a client that refuses new attributes: computed again next time
+            pass
+    return dict(cached)
+
+
 def url_attributes(base_url: Callable[[], Any]) -> dict[str, Any]:
     """`server.address` and `server.port` of the base URL `base_url()` returns; what cannot be read is left out."""
     values: dict[str, Any] = {}

@@ -7,9 +7,10 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 
-def lazy_names(package: str, homes: Mapping[str, str], namespace: dict[str, Any]) -> Callable[[str], Any]:
-    """The package's module `__getattr__`: `name` imported from the module `homes[name]`, then kept in the
-    package's `namespace` (its globals) so later lookups skip this function."""
+def lazy_names(package: str, modules: Mapping[str, tuple[str, ...]], namespace: dict[str, Any]) -> Callable[[str], Any]:
+    """The package's module `__getattr__` for `modules` ({module: the names it defines}): a name is imported from its
+    module at first use, then kept in the package's `namespace` (its globals) so later lookups skip this function."""
+    homes = {name: module for module, names in modules.items() for name in names}
 
     def __getattr__(name: str) -> Any:
         home = homes.get(name)

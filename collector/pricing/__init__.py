@@ -16,10 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OverridesError", "PriceOverrides", "Pricer", "load_overrides"]
 
-_HOMES = {
-    "OverridesError": "llmsight.collector.pricing.overrides",
-    "PriceOverrides": "llmsight.collector.pricing.overrides",
-    "load_overrides": "llmsight.collector.pricing.overrides",
-    "Pricer": "llmsight.collector.pricing.pricer",
-}
-__getattr__ = lazy_names(__name__, _HOMES, globals())
+__getattr__ = lazy_names(__name__, {
+    "llmsight.collector.pricing.overrides": ("OverridesError", "PriceOverrides", "load_overrides"),
+    "llmsight.collector.pricing.pricer": ("Pricer",),
+}, globals())
