@@ -26,7 +26,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from llmsight import attributes as attr
-from llmsight._call import Usage
+from llmsight._call import Usage, response_attributes
 from llmsight._tags import current_tag_attributes
 
 logger = logging.getLogger("llmsight")
@@ -236,16 +236,10 @@ def emit_result(
     if file_id:
         values[attr.LLMSIGHT_BATCH_FILE_ID] = file_id
     values.update(tags_for(info))
-    if model:
-        values[attr.GEN_AI_RESPONSE_MODEL] = model
-    if outcome.response_id:
-        values[attr.GEN_AI_RESPONSE_ID] = outcome.response_id
-    if outcome.usage is not None:
-        values.update(outcome.usage.as_attributes())
-    elif outcome.result != "succeeded":  # nothing was processed: nothing is billed
-        values.update(Usage(input_tokens=0, output_tokens=0).as_attributes())
-    if outcome.finish_reasons:
-        values[attr.GEN_AI_RESPONSE_FINISH_REASONS] = outcome.finish_reasons
+    usage = outcome.usage
+    if usage is None and outcome.result != "succeeded":  # nothing was processed: nothing is billed
+        usage = Usage(input_tokens=0, output_tokens=0)
+    values.update(response_attributes(usage, model, outcome.response_id, outcome.finish_reasons))
     if outcome.http_status:
         values[attr.HTTP_RESPONSE_STATUS_CODE] = outcome.http_status
     if outcome.error_type:
