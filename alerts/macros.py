@@ -75,6 +75,7 @@ def _scan_string(sql: str, start: int) -> int:
 
 
 _DOLLAR_TAG = re.compile(r"\$[A-Za-z0-9_]*\$")
+_LINE_END = re.compile(r"[\n\r]")
 
 
 def strip_comments(sql: str) -> str:
@@ -95,8 +96,8 @@ def strip_comments(sql: str) -> str:
                 continue
             end = closing + len(tag.group(0))
         elif sql.startswith("--", index):
-            end = sql.find("\n", index)
-            end = len(sql) if end < 0 else end
+            line_end = _LINE_END.search(sql, index)  # \n or \r ends it
+            end = len(sql) if line_end is None else line_end.start()
             out.append(" " * (end - index))
             index = end
             continue
@@ -208,16 +209,23 @@ def format_duration(interval: timedelta) -> str:
     return "1ms"
 
 
-_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_GO_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
 _CALENDAR = {"d": 86400.0, "w": 7 * 86400.0, "M": 365.25 * 86400 / 12, "y": 365.25 * 86400}
-_GO_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|ms|s|m|h)")
+_GO_DURATION = re.compile(r"([0-9]*\.?[0-9]+)(ns|us|µs|μs|ms|s|m|h)")
 
 
 def parse_duration(text: str) -> float:
     """Seconds in a Grafana/Go duration ("5m", "1h30m", "2d")."""
     if len(text) >= 2 and text[:-1].isdigit() and text[-1] in _CALENDAR:
         return int(text[:-1]) * _CALENDAR[text[-1]]
+    return parse_go_duration(text)
+
+
+def parse_go_duration(text: str) -> float:
+    """Seconds in a Go duration (time.ParseDuration: "5m", "1h30m"; no days)."""
     body = text.lstrip("+-")
+    if body == "0":
+        return 0.0
     parts = _GO_DURATION.findall(body)
     if not body or "".join(n + u for n, u in parts) != body:
         raise MacroError(f"invalid duration {text!r}")
@@ -252,7 +260,9 @@ def backend_macros(time_from: datetime, time_to: datetime, interval: timedelta) 
 
     def time_group(args: list[str]) -> str:
         column, period = _want("$__timeGroup", args, 2)
-        seconds = round(parse_duration(period.strip().strip("'\"")))
+        # The plugin parses with Go's time.ParseDuration and rounds with math.Round (halves away from zero).
+        exact = parse_go_duration(period.strip().strip("'\""))
+        seconds = int(math.copysign(math.floor(abs(exact) + 0.5), exact))
         if seconds <= 0:
             raise MacroError(f"$__timeGroup: interval must be positive, got {period!r}")
         return f"toStartOfInterval(toDateTime({column.strip()}), INTERVAL {seconds} second)"

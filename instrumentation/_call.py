@@ -72,6 +72,7 @@ class LLMCall:
         "context",
         "streaming",
         "start_ns",
+        "start_time_ns",
         "first_chunk_ns",
         "usage",
         "response_model",
@@ -87,8 +88,11 @@ class LLMCall:
     def __init__(self, tracer: Tracer, name: str, attributes: Mapping[str, Any], *, streaming: bool) -> None:
         # Measured before the request is issued: TTFT includes connection set-up, queueing and retries,
         # which is what the user waits for.
+        # The span's start and end are taken from the same monotonic clock as TTFT (anchored to the wall clock
+        # once), so TTFT can never exceed the span's duration, whatever the wall clock does meanwhile.
         self.start_ns = time.perf_counter_ns()
-        self.span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        self.start_time_ns = time.time_ns()
+        self.span = tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes, start_time=self.start_time_ns)
         self.context = trace.set_span_in_context(self.span)
         self.streaming = streaming
         self.first_chunk_ns = 0
@@ -140,7 +144,7 @@ class LLMCall:
             logger.debug("llmsight: failed to record call attributes", exc_info=True)
         finally:
             try:
-                self.span.end()
+                self.span.end(end_time=self.start_time_ns + time.perf_counter_ns() - self.start_ns)
             except Exception:
                 logger.debug("llmsight: failed to end span", exc_info=True)
 

@@ -19,7 +19,8 @@ from llmsight._call import current_call
 
 logger = logging.getLogger("llmsight")
 _GENAI_PREFIXES = ("gen_ai.", "llm.", "openinference.")
-_marked_providers: weakref.WeakSet[Any] = weakref.WeakSet()
+# By identity: a provider need not be hashable (Logfire's ProxyTracerProvider is a dataclass, so unhashable).
+_marked_providers: list[weakref.ref[Any]] = []
 _enabled = False
 
 
@@ -56,11 +57,12 @@ def enable(tracer_provider: Any) -> None:
 
         tracer_provider = trace.get_tracer_provider()
     add = getattr(tracer_provider, "add_span_processor", None)
-    if add is None or tracer_provider in _marked_providers:
+    if add is None or any(marked() is tracer_provider for marked in _marked_providers):
         return
     try:
         add(InnerSpanMarker())
-        _marked_providers.add(tracer_provider)
+        _marked_providers[:] = [marked for marked in _marked_providers if marked() is not None]
+        _marked_providers.append(weakref.ref(tracer_provider))
     except Exception:
         logger.debug("llmsight: could not add the inner span marker", exc_info=True)
 

@@ -36,6 +36,10 @@ ERROR_TYPE: Final = "error.type"
 # OTel general semantic conventions: the end user and the conversation/session a call belongs to.
 USER_ID: Final = "user.id"
 SESSION_ID: Final = "session.id"
+# A call through a LiteLLM proxy: its x-litellm-call-id and x-litellm-model-name response headers (LiteLLM's
+# call id, and the deployment it routed to, "<litellm provider>/<model>"), under the names LiteLLM's own spans use.
+LITELLM_CALL_ID: Final = "litellm.call_id"
+LITELLM_PROVIDER_MODEL: Final = "litellm.provider.model"
 # Resource attribute (OTel service semconv); the collector keeps it so dashboards can mark deploys.
 SERVICE_VERSION: Final = "service.version"
 

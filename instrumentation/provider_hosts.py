@@ -3,7 +3,7 @@ from the client's base URL, and by the collector, which names other instrumentat
 
 The rule (`provider_for`), first match wins:
 1. the `provider_hosts` setting (`host` or `host:port` glob → name): gateways, proxies, a local stand-in;
-2. an Azure client class, or a vendor's API host (`api.groq.com` → `groq`, …);
+2. an Azure client class, or a vendor's API host (`api.groq.com` → `groq`, …: llmsight/providers.py);
 3. a loopback, private or link-local address, `localhost`, a `.local` / `.internal` / `.lan` / `.home.arpa`
    name or a single-label name (a container such as `vllm`): `self_hosted`;
 4. any other host: `openai`, the wire format's vendor (an unknown public gateway; declare it to name it).
@@ -15,25 +15,10 @@ import fnmatch
 import functools
 import ipaddress
 
-SELF_HOSTED = "self_hosted"
+from llmsight import providers
 
-_KNOWN_HOSTS = (
-    ("api.openai.com", "openai"),
-    (".openai.azure.com", "azure.ai.openai"),
-    (".services.ai.azure.com", "azure.ai.inference"),
-    ("api.groq.com", "groq"),
-    ("api.deepseek.com", "deepseek"),
-    ("api.mistral.ai", "mistral_ai"),
-    ("api.x.ai", "x_ai"),
-    ("generativelanguage.googleapis.com", "gcp.gemini"),
-    ("openrouter.ai", "openrouter"),
-    ("api.together.xyz", "together"),
-    ("api.fireworks.ai", "fireworks"),
-    ("api.perplexity.ai", "perplexity"),
-    ("api.cerebras.ai", "cerebras"),
-    ("bedrock-runtime", "aws.bedrock"),
-    ("aiplatform.googleapis.com", "gcp.vertex_ai"),
-)
+SELF_HOSTED = providers.SELF_HOSTED.name
+_KNOWN_HOSTS = tuple((part, provider.name) for provider in providers.PROVIDERS for part in provider.hosts)
 _LOCAL_SUFFIXES = (".localhost", ".local", ".internal", ".lan", ".home.arpa")
 
 
@@ -72,8 +57,8 @@ def provider_for(host: str, port: int | None, is_azure: bool, declared: Declared
             if fnmatch.fnmatchcase(host, pattern) or fnmatch.fnmatchcase(address, pattern):
                 return name
     if is_azure:
-        return "azure.ai.openai"
+        return providers.AZURE_OPENAI.name
     vendor = vendor_of_host(host)
     if vendor is not None:
         return vendor
-    return SELF_HOSTED if is_self_hosted(host) else "openai"
+    return SELF_HOSTED if is_self_hosted(host) else providers.OPENAI.name

@@ -22,8 +22,12 @@ of them, against the local provider and compare every stored row with the provid
 - `output_from_total_for`: the providers for which the source's output count leaves out reasoning tokens
   it does not report at all, while its `gen_ai.usage.total_tokens` includes them: output is total − input,
   and the difference is the reasoning.
+- `gateway`: the source is a gateway between the app and the provider (LiteLLM): its span names the provider and
+  model it routed to, and the app's span of the same call is joined with it (normalise/gateway.py, merge.py).
 - `placeholder_hosts`: `server.address` values the source writes whatever the endpoint (OpenLIT's
   `aws.amazon.com` for Bedrock): not a server, so not kept as one (the provider decides the price).
+- `response_id_in_output`: the source records no response id, but its `output.value` is the response as JSON,
+  with the provider's id (OpenInference): read from there, so its span joins the other spans of the call.
 Whatever the table says, a count that cannot be right as reported (reasoning above output, input below its
 cache tokens) is corrected the only way it can be, and the row says so in `llmsight.note`: a span is never
 dropped for its numbers.
@@ -33,6 +37,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+
+from llmsight import providers
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,8 @@ class Source:
     output_excludes_reasoning_for: frozenset[str] = frozenset()
     output_from_total_for: frozenset[str] = frozenset()
     placeholder_hosts: frozenset[str] = frozenset()
+    response_id_in_output: bool = False
+    gateway: bool = False
 
     def input_includes_cache(self, provider: str) -> bool:
         return provider not in self.input_excludes_cache_for
@@ -67,8 +75,8 @@ ANTHROPIC_SDK = Source(
     "anthropic 2.12.0, anthropic/lib/_tracing/_response.py (set_usage_sums adds cache to input) and "
     "anthropic/_tracing.py (SPAN_ATTRIBUTES)",
 )
-GEMINI = frozenset({"gcp.gemini", "gcp.vertex_ai"})
-BEDROCK = frozenset({"aws.bedrock"})
+GEMINI = frozenset({providers.GCP_GEMINI.name, providers.GCP_VERTEX_AI.name})
+BEDROCK = frozenset({providers.AWS_BEDROCK.name})
 OPENLLMETRY = Source(
     "OpenLLMetry",
     ("opentelemetry.instrumentation.openai.", "opentelemetry.instrumentation.anthropic",
@@ -80,7 +88,9 @@ OPENLLMETRY = Source(
     "Gemini: `gen_ai.usage.total_tokens` (its output leaves thoughts out, its total keeps them), "
     "`gen_ai.provider.name = gcp.gen_ai`; Bedrock: input without cache reads and writes, Nova ids without `amazon.`",
     "opentelemetry-instrumentation-openai / -anthropic / -google-generativeai / -bedrock 0.62.4 "
-    "(shared/chat_wrappers.py, span_utils.py; google_generativeai/span_utils.py; bedrock/span_utils.py)",
+    "(shared/chat_wrappers.py, span_utils.py; google_generativeai/span_utils.py; bedrock/span_utils.py); "
+    "-mistralai 0.62.4 with mistralai 1.12.4 (recorded: tests/peers/recordings/openllmetry-mistralai.json; its "
+    "span is not current: the SDK's own span of the call is joined by usage and time)",
     output_from_total_for=GEMINI,
 )
 OTEL_BOTOCORE = Source(
@@ -89,14 +99,26 @@ OTEL_BOTOCORE = Source(
     "for Converse only), `aws.request_id` (the call's identity)",
     "opentelemetry-instrumentation-botocore 0.66b2 (extensions/bedrock.py)",
 )
+OTEL_GOOGLE_GENAI = Source(
+    "OTel google-genai (contrib; Logfire's instrument_google_genai)", ("opentelemetry.instrumentation.google_genai",),
+    frozenset(), 2,
+    "`gen_ai.provider.name = gemini`, `gen_ai.usage.input_tokens` (cache included), "
+    "`gen_ai.usage.cache_read.input_tokens`, `gen_ai.usage.output_tokens` (thoughts included), "
+    "`gen_ai.usage.reasoning.output_tokens`, `gen_ai.request.stream`, `gen_ai.response.time_to_first_chunk`",
+    "opentelemetry-instrumentation-google-genai 1.3b0 with google-genai 2.34.0, alone and under logfire 5.2.0 "
+    "(recorded: tests/peers/recordings/otel-google-genai.json, logfire-google-genai.json)",
+)
 OPENINFERENCE = Source(
     "OpenInference", ("openinference.instrumentation",), frozenset(), 2,
     "`llm.token_count.prompt` / `completion` (prompt includes cache, completion includes reasoning), "
     "`llm.token_count.prompt_details.cache_read` / `cache_write`, `llm.token_count.completion_details.reasoning`, "
     "`llm.provider`, `llm.model_name`, `llm.finish_reason`; only `openinference.span.kind` LLM or EMBEDDING "
-    "spans are calls (CHAIN, AGENT, TOOL… are not)",
+    "spans are calls (CHAIN, AGENT, TOOL… are not); no response id attribute: the provider's id is read from the "
+    "`output.value` JSON (`id`, Gemini's `response_id`; recorded unless outputs are hidden), except on Bedrock "
+    "(its identity is the request id: joined by parentage)",
     "openinference-instrumentation-google-genai 1.4.14, -bedrock 0.1.61, -mistralai 2.2.2, -openai 0.1.66, "
     "-anthropic 3.1.0",
+    response_id_in_output=True,
 )
 OPENAI_V2 = Source(
     "OTel openai-v2", ("opentelemetry.instrumentation.openai_v2", "opentelemetry.util.genai"), frozenset(), 2,
@@ -105,7 +127,7 @@ OPENAI_V2 = Source(
     "opentelemetry-instrumentation-openai-v2 2.4b0 with opentelemetry-util-genai 1.1b0 (util/genai/handler.py)",
 )
 OPENLIT = Source(
-    "OpenLIT", ("openlit",), frozenset({"anthropic"}) | BEDROCK, 2,
+    "OpenLIT", ("openlit",), frozenset({providers.ANTHROPIC.name}) | BEDROCK, 2,
     "`gen_ai.usage.cache_read.input_tokens`, `gen_ai.usage.cache_creation.input_tokens`, `gen_ai.request.stream` "
     "(`gen_ai.request.is_stream` in older releases), `openai.response.service_tier` / `gen_ai.request.service_tier`, "
     "`gen_ai.server.time_to_first_token` (kept for streams only: OpenLIT sets it on non-streams too)",
@@ -125,22 +147,39 @@ LOGFIRE = Source(
 MISTRAL_SDK = Source(
     "mistralai SDK built-in", ("mistralai_sdk_tracer",), frozenset(), 3,
     "`gen_ai.usage.prompt_tokens` (cache included, no cache counts), `gen_ai.usage.output_tokens`, no response id: "
-    "joined to the instrumentation's span around it by parentage (normalise/merge.py); its stream spans carry no "
+    "joined to the instrumentation's span around it by parentage, or, when that span is not current (OpenLLMetry), "
+    "to the identified span of the same model and usage it ran inside (normalise/merge.py); its stream spans carry no "
     "usage and are not calls. On whenever a global TracerProvider is set (OpenLIT, OpenLLMetry)",
-    "mistralai 1.12.4 (recorded beside OpenLIT: tests/peers/recordings/openlit.json), "
+    "mistralai 1.12.4 (recorded beside OpenLIT and OpenLLMetry: tests/peers/recordings/openlit.json, "
+    "openllmetry-mistralai.json), "
     "mistralai/extra/observability/otel.py; mistralai 3.7 emits no call spans",
     usage_free_spans_are_halves=True,
 )
+LITELLM = Source(
+    "LiteLLM (proxy or SDK)", ("litellm",), frozenset(), 2,
+    "provider and model from `litellm.provider.model` (`openai/gpt-4o`), else `gen_ai.provider.name` / "
+    "`gen_ai.system` (LiteLLM's provider names); `gen_ai.usage.input_tokens` (its `prompt_tokens`: cache included); "
+    "cache and reasoning counts from `gen_ai.usage.cache_read` / `cache_creation.input_tokens` (typed integration) "
+    "or the `metadata.usage_object` repr (default one); `litellm.call_id`, `litellm.cost.total` / "
+    "`gen_ai.cost.total_cost` (kept as `litellm.cost.total`, a cross-check), team, key and end user "
+    "(`litellm.team.*`, `litellm.api_key.*`, `litellm.end_user.id` or their `metadata.user_api_key_*` names: the team "
+    "is the row's tenant and the end user its user id unless the app tagged them); usage-free `route` spans are "
+    "not calls. Joined with the app's span of the call (normalise/gateway.py)",
+    "litellm 1.110.2 (recorded: tests/peers/recordings/litellm.json), the default `otel` callback "
+    "(integrations/opentelemetry.py) and LITELLM_OTEL_V2's (integrations/otel/); the typed one reports no "
+    "reasoning tokens, the default one no time to first chunk",
+    usage_free_spans_are_halves=True, gateway=True,
+)
 # Providers whose SDK traces its calls itself without the provider's id (mistralai's built-in tracing, under a
 # wrapper that has the id): a span of theirs may be stored before the wrapper's (merge.py looks for it).
-IDLESS_SDK_SPANS = frozenset({"mistral_ai"})
+IDLESS_SDK_SPANS = frozenset({providers.MISTRAL_AI.name})
 UNKNOWN = Source(
     "unknown", (), frozenset(), 4,
     "the GenAI semconv names and their legacy variants (normalise/variants.py)",
     "GenAI semantic conventions: input includes cache reads and writes",
 )
-SOURCES: tuple[Source, ...] = (LLMSIGHT, ANTHROPIC_SDK, OPENLLMETRY, OPENAI_V2, OTEL_BOTOCORE, OPENINFERENCE, OPENLIT,
-                               LOGFIRE, MISTRAL_SDK, UNKNOWN)
+SOURCES: tuple[Source, ...] = (LLMSIGHT, ANTHROPIC_SDK, OPENLLMETRY, OPENAI_V2, OTEL_BOTOCORE, OTEL_GOOGLE_GENAI,
+                               OPENINFERENCE, OPENLIT, LOGFIRE, MISTRAL_SDK, LITELLM, UNKNOWN)
 
 
 @lru_cache(maxsize=1024)

@@ -20,6 +20,7 @@ from hashlib import blake2b
 from typing import Any
 from urllib.parse import urlsplit
 
+from llmsight import providers
 from llmsight.attributes import (
     LLMSIGHT_BATCH_CUSTOM_ID,
     LLMSIGHT_BATCH_FILE_ID,
@@ -27,8 +28,9 @@ from llmsight.attributes import (
     SERVER_ADDRESS,
     SERVER_PORT,
 )
+from llmsight.collector.normalise import gateway
 from llmsight.collector.normalise import variants as v
-from llmsight.collector.normalise.merge import PARENT_SPAN, merge_calls
+from llmsight.collector.normalise.merge import PARENT_SPAN, RESPONSE_CALL, merge_calls
 from llmsight.collector.normalise.sources import LLMSIGHT, Source, source_of
 from llmsight.collector.record import CallRecord
 from llmsight.errors import LLMSightError
@@ -102,9 +104,10 @@ _FIELDS: tuple[tuple[str, ...], ...] = (
     v.FINISH_REASONS, v.SERVICE_TIER, v.TTFT_SECONDS, v.STREAMING, v.RETRIES, v.HTTP_STATUS, v.ERROR_TYPE,
     v.MODEL_TIER, v.STREAM_COMPLETED, v.TASK, v.PROMPT_NAME, v.PROMPT_VERSION, v.PROMPT_PREFIX_HASH, v.TENANT,
     ("user.id",), ("session.id",), v.RESPONSE_ID, v.REQUEST_ID, v.RAW_USAGE, v.SPAN_KIND, v.INSIDE_CALL,
+    v.OUTPUT_VALUE,
 )
 # Read into columns, and still kept in the `attributes` map (a user looks a call up by its response id).
-_ALSO_KEPT = frozenset(v.RESPONSE_ID + v.REQUEST_ID + v.TOTAL_TOKENS)
+_ALSO_KEPT = frozenset(v.RESPONSE_ID + v.REQUEST_ID + v.TOTAL_TOKENS + v.OUTPUT_VALUE)
 _KNOWN = frozenset(name for names in _FIELDS for name in names) - _ALSO_KEPT
 _GENAI_MARKERS = frozenset(v.REQUEST_MODEL + v.PROVIDER + v.INPUT_TOKENS + v.OPERATION)
 _ABSENT = object()  # a key no span has: the plan reads it, with value None, for a field the span lacks
@@ -324,6 +327,22 @@ def _raw_usage_into(values: list[Any], raw_usage: Any) -> None:
             values[index] = raw[key]
 
 
+_MAX_OUTPUT_JSON = 1 << 20
+
+
+def _output_response_id(output: Any) -> str:
+    """The provider's id in a response serialised as JSON (OpenInference's `output.value`): `id` (OpenAI,
+    Anthropic, Mistral) or `response_id` (Gemini); "" when there is none."""
+    if not isinstance(output, str) or len(output) > _MAX_OUTPUT_JSON or not output.startswith("{"):
+        return ""
+    try:
+        response = json.loads(output)
+    except ValueError:
+        return ""
+    found = response.get("id") or response.get("response_id") if isinstance(response, dict) else None
+    return _text(found) if isinstance(found, str) else ""
+
+
 def _finish_reason(finish: Any) -> str:
     if isinstance(finish, str) and finish.startswith("["):  # Logfire: a JSON array in a string
         try:
@@ -337,7 +356,7 @@ def _finish_reason(finish: Any) -> str:
 
 def _model(provider: str, model: str) -> str:
     """A Bedrock model id without its vendor (OpenLLMetry's `nova-lite-v1:0`) gets it back, so it is priced."""
-    if provider == "aws.bedrock" and model.startswith(_BARE_BEDROCK_FAMILIES):
+    if provider == providers.AWS_BEDROCK.name and model.startswith(_BARE_BEDROCK_FAMILIES):
         return next(vendor for prefix, vendor in v.BEDROCK_BARE_MODEL_VENDORS.items() if model.startswith(prefix)) + model
     return model
 
@@ -367,7 +386,7 @@ def _server(source: Source, provider: str, attrs: dict[Any, Any], extra: dict[st
     url_host, url_port = _address_of(extra[_BASE_URL]) if _BASE_URL in extra else ("", None)
     if host is None and url_host:  # the pricer and the provider rule below go by the host
         host = extra[SERVER_ADDRESS] = url_host
-    if provider == "openai" and host and source is not LLMSIGHT:
+    if provider == providers.OPENAI.name and host and source is not LLMSIGHT and not source.gateway:
         # Peers name every OpenAI-SDK call "openai", wherever it went: named by the host with llmsight's own rule
         # (llmsight/provider_hosts.py), so one call has one provider whichever instrumentation traced it.
         # llmsight's spans were named in the app, under the app's declarations.
@@ -393,25 +412,39 @@ def normalise_span(
         input_tokens, output_tokens, total_tokens, cache_read, cache_write, cache_write_1h, reasoning,
         finish, service_tier, ttft, streaming, retries, http_status, error_type,
         model_tier, completed, task, prompt_name, prompt_version, prefix_hash, tenant, user_id, session_id,
-        response_id, request_id, raw_usage, span_kind, inside_call,
+        response_id, request_id, raw_usage, span_kind, inside_call, output_value,
     ) = plan.values(attrs)
     source = source_of(scope)
     if inside_call is not None and source is not LLMSIGHT:
         raise NotACall  # the same call as the llmsight span it ran inside (llmsight/_inner_spans.py)
     if span_kind is not None and str(span_kind).upper() not in _CALL_SPAN_KINDS:
         raise NotACall  # OpenInference: a chain, agent, tool… span around calls, not a call
-    if source.usage_free_spans_are_halves and input_tokens is None and output_tokens is None and span.status.code != 2:
+    if input_tokens is None and output_tokens is None and span.status.code != 2 and (
+            source.usage_free_spans_are_halves or gateway.baggage_only(attrs)):
         raise NotACall
     if source.usage_in_raw_json and raw_usage is not None:
         filled = [cache_read, cache_write, cache_write_1h, reasoning, service_tier]
         _raw_usage_into(filled, raw_usage)
         cache_read, cache_write, cache_write_1h, reasoning, service_tier = filled
     provider_raw = _text(provider_raw).lower()
-    provider = _PROVIDER_NAMES.get(provider_raw, provider_raw)
     operation_raw = _text(operation_raw).lower()
+    request_model = _text(request_model)
+    routed = source.gateway or gateway.PROVIDER_MODEL in attrs  # LiteLLM's span, or the app's through its proxy
+    asked = request_model  # the name the app asked for: LiteLLM answers with it as the response's model
+    if routed:  # the provider and model the proxy routed to
+        provider_raw, request_model = gateway.upstream(attrs, provider_raw, request_model)
+    if source.gateway:  # its operation names, its usage object
+        operation_raw = gateway.OPERATIONS.get(operation_raw, operation_raw)
+        usage = gateway.usage_object(attrs)
+        cache_read = usage.get("cache_read") if cache_read is None else cache_read
+        cache_write = usage.get("cache_write") if cache_write is None else cache_write
+        reasoning = usage.get("reasoning") if reasoning is None else reasoning
+    provider = _PROVIDER_NAMES.get(provider_raw, provider_raw)
     operation = _OPERATION_NAMES.get(operation_raw, operation_raw or "chat")
-    request_model = _model(provider, _text(request_model))
+    request_model = _model(provider, request_model)
     response_model = _model(provider, _text(response_model))
+    if routed and response_model in (asked, attrs.get(gateway.MODEL_GROUP)):  # the alias, not the provider's model
+        response_model = request_model
     notes: list[str] = []
     tokens = _usage(source, provider, (input_tokens, output_tokens, cache_read, cache_write, cache_write_1h,
                                        reasoning, total_tokens), notes)
@@ -423,6 +456,12 @@ def normalise_span(
     if start_ns <= 0 or end_ns < start_ns:
         raise InvalidSpan("span start/end times are missing or reversed")
     extra = _extra_attributes(attrs, plan)
+    if routed and not source.gateway:
+        gateway.behind_proxy(extra)
+    if source.gateway:
+        gateway.attribution(attrs, extra)
+        tenant = tenant or extra.get(gateway.TEAM_ID)
+        user_id = user_id or extra.get(gateway.END_USER)
     for note in notes:
         _note(extra, note)
     if ttft is not None:
@@ -434,8 +473,17 @@ def normalise_span(
     provider = _server(source, provider, attrs, extra, provider_hosts)
     if len(span.parent_span_id) == 8:  # followed when this span or its parent has no id (merge.py)
         extra[PARENT_SPAN] = span.parent_span_id.hex()
+    bedrock = provider == providers.AWS_BEDROCK.name
+    if response_id is None and output_value is not None and source.response_id_in_output and not bedrock:
+        # Bedrock's identity is the request id, which the output lacks: its spans are joined by parentage.
+        response_id = _output_response_id(output_value)
+        if response_id:
+            extra[v.RESPONSE_ID[0]] = response_id
     # Bedrock returns no response id: its request id (x-amzn-requestid) is the call's identity there.
-    identity = _text(request_id) if provider == "aws.bedrock" and request_id else _text(response_id)
+    identity = _text(request_id) if bedrock and request_id else _text(response_id)
+    if identity and response_id and identity != response_id:
+        # InvokeModel's message id too: OpenLLMetry's span of its stream records that id alone (merge.py).
+        extra[RESPONSE_CALL] = call_id(service, span.trace_id, span.span_id, _text(response_id))
 
     return CallRecord(
         ts=datetime.fromtimestamp(start_ns // 1000 / 1e6, tz=timezone.utc),

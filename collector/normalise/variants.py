@@ -9,6 +9,7 @@ SDK's built-in tracing (`com.anthropic.sdk.python`).
 from __future__ import annotations
 
 from llmsight import attributes as a
+from llmsight import providers
 
 # OpenInference: `llm.provider` is who serves the call (aws for Bedrock), `llm.system` the model family (anthropic
 # on Bedrock): the family only when no provider is named (its openai spans name none).
@@ -76,41 +77,13 @@ PROMPT_VERSION = (a.LLMSIGHT_PROMPT_VERSION,)
 PROMPT_PREFIX_HASH = (a.LLMSIGHT_PROMPT_PREFIX_HASH,)
 TENANT = (a.LLMSIGHT_TENANT,)
 RAW_USAGE = ("gen_ai.usage.raw",)  # Logfire: the provider's usage object as JSON
+OUTPUT_VALUE = ("output.value",)  # OpenInference: the response as JSON (with the provider's id), by default
 # Where the call went, when a source sets no server.address: OpenLLMetry keeps the OpenAI client's base URL.
 BASE_URL = ("gen_ai.openai.api_base",)
 
 # Normalised values.
-PROVIDER_NAMES = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "az.ai.openai": "azure.ai.openai",
-    "azure.ai.openai": "azure.ai.openai",
-    "azure_openai": "azure.ai.openai",
-    "aws.bedrock": "aws.bedrock",
-    "bedrock": "aws.bedrock",
-    "aws": "aws.bedrock",  # OpenInference's Bedrock spans
-    "gcp.gemini": "gcp.gemini",
-    "gcp.gen_ai": "gcp.gemini",  # semconv: any Google GenAI endpoint (OpenLLMetry); Vertex AI's host says vertex
-    "gemini": "gcp.gemini",
-    "google": "gcp.gemini",
-    "gcp.vertex_ai": "gcp.vertex_ai",
-    "vertex_ai": "gcp.vertex_ai",
-    "mistral_ai": "mistral_ai",
-    "mistralai": "mistral_ai",
-    "groq": "groq",
-    "cohere": "cohere",
-    "deepseek": "deepseek",
-    "x_ai": "x_ai",
-    "xai": "x_ai",
-    "openrouter": "openrouter",
-    "together": "together",
-    "together_ai": "together",
-    "fireworks": "fireworks",
-    "perplexity": "perplexity",
-    "cerebras": "cerebras",
-    "self_hosted": "self_hosted",  # llmsight's name for an OpenAI-compatible server on a local or private host
-    "self-hosted": "self_hosted",
-}
+# Every name a provider goes by (llmsight/providers.py) → its gen_ai.provider.name.
+PROVIDER_NAMES = {name: p.name for p in providers.PROVIDERS for name in (p.name, *p.aliases)}
 # Bedrock model ids some sources send without their vendor (OpenLLMetry's Nova `nova-lite-v1:0`).
 BEDROCK_BARE_MODEL_VENDORS = {"nova-": "amazon.", "titan-": "amazon."}
 OPERATION_NAMES = {

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
+from llmsight import providers
 from llmsight.collector.columns import PRICE_COLUMNS, PRICES_TABLE
 from llmsight.collector.pricing.pricer import BATCH_FALLBACK, BATCH_TIER
 from llmsight.collector.record import CallRecord
@@ -25,17 +26,9 @@ from llmsight.collector.store import StoreError
 
 logger = logging.getLogger("llmsight.collector")
 
-# Each provider's own cheaper model (gen_ai.provider.name → model), overridable with the collector setting
+# Each provider's own cheaper model (gen_ai.provider.name → model: llmsight/providers.py), overridable with the collector setting
 # `cheaper_models` (LLMSIGHT_CHEAPER_MODELS='{"openai": "gpt-4.1-nano"}').
-DEFAULT_CHEAPER_MODELS: Mapping[str, str] = {
-    "openai": "gpt-4o-mini",
-    "azure.ai.openai": "gpt-4o-mini",
-    "anthropic": "claude-haiku-4-5",
-    "aws.bedrock": "amazon.nova-micro-v1:0",
-    "gcp.gemini": "gemini-2.5-flash-lite",
-    "gcp.vertex_ai": "gemini-2.5-flash-lite",
-    "mistral_ai": "mistral-small-latest",
-}
+DEFAULT_CHEAPER_MODELS: Mapping[str, str] = {p.name: p.cheaper_model for p in providers.PROVIDERS if p.cheaper_model}
 SAMPLE_TOKENS = 1000
 RETRY_S = 30.0
 _COLUMN_NAMES = [name for name, _ in PRICE_COLUMNS]

@@ -34,6 +34,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from llmsight import providers
 from llmsight.attributes import LLMSIGHT_BATCH_RESULT, SERVER_ADDRESS
 from llmsight.collector.pricing.overrides import PriceOverrides, load_overrides
 from llmsight.collector.record import CallRecord
@@ -41,17 +42,7 @@ from llmsight.collector.record import CallRecord
 logger = logging.getLogger("llmsight.collector")
 
 # Our provider names (gen_ai.provider.name) → genai-prices provider ids.
-PROVIDER_IDS = {
-    "openai": "openai",
-    "azure.ai.openai": "azure",
-    "azure.ai.inference": "azure",
-    "anthropic": "anthropic",
-    "aws.bedrock": "aws",
-    "gcp.gemini": "google",
-    "gcp.vertex_ai": "google",
-    "mistral_ai": "mistral",
-    "x_ai": "x-ai",
-}
+PROVIDER_IDS = {p.name: p.prices_id for p in providers.PROVIDERS if p.prices_id}
 # Our service tiers → genai-prices price context.
 PRICE_CONTEXTS: dict[str, dict[str, str]] = {
     "batch": {"processing": "batch"},
@@ -419,6 +410,6 @@ class Pricer:
 def server_declaration(host: str, provider: str) -> str:
     """The prices file entry that bills calls to `host` at a vendor's list prices: the span's provider, or
     OpenAI (the wire format) for what an instrumentation named `self_hosted`."""
-    vendor = "openai" if provider in ("", "self_hosted") else provider
+    vendor = providers.OPENAI.name if provider in ("", providers.SELF_HOSTED.name) else provider
     return f"servers:\n  - address: {host}\n    provider: {vendor}"
 

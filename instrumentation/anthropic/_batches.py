@@ -15,6 +15,7 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from llmsight import attributes as attr
+from llmsight import providers
 from llmsight._batch import (
     REGISTRY,
     BatchApi,
@@ -35,7 +36,7 @@ _COUNT_FIELDS = ("processing", "succeeded", "errored", "canceled", "expired")
 
 def server_attributes(instance: Any) -> dict[str, Any]:
     client = instance._client
-    values: dict[str, Any] = {attr.GEN_AI_PROVIDER_NAME: CLOUD_PROVIDERS.get(type(client).__name__, "anthropic")}
+    values: dict[str, Any] = {attr.GEN_AI_PROVIDER_NAME: CLOUD_PROVIDERS.get(type(client).__name__, providers.ANTHROPIC.name)}
     url = client.base_url
     if url.host:
         values[attr.SERVER_ADDRESS] = url.host

@@ -7,6 +7,7 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from llmsight import attributes as attr
+from llmsight import providers
 from llmsight._call import LLMCall
 from llmsight._common import given, sampling_attributes
 from llmsight._operation_base import BaseOperation
@@ -15,12 +16,7 @@ from llmsight.prefix_hash import prefix_hash
 
 # Claude through a cloud's own endpoint (the SDK's AnthropicBedrock / AnthropicVertex clients) is billed
 # by that cloud: the provider name says whose price list applies.
-CLOUD_PROVIDERS = {
-    "AnthropicBedrock": "aws.bedrock",
-    "AsyncAnthropicBedrock": "aws.bedrock",
-    "AnthropicVertex": "gcp.vertex_ai",
-    "AsyncAnthropicVertex": "gcp.vertex_ai",
-}
+CLOUD_PROVIDERS = {client: p.name for p in providers.PROVIDERS for client in p.anthropic_clients}
 _CONTENT_DELTAS = ("text_delta", "input_json_delta", "thinking_delta", "citations_delta")
 
 
@@ -40,7 +36,7 @@ class MessagesOperation(BaseOperation):
         model = model if isinstance(model, str) else ""
         streaming = kwargs.get("stream") is True if streaming is None else streaming
         values = self.ctx.base_attributes(attr.OPERATION_CHAT, model, streaming)
-        values[attr.GEN_AI_PROVIDER_NAME] = CLOUD_PROVIDERS.get(type(instance._client).__name__, "anthropic")
+        values[attr.GEN_AI_PROVIDER_NAME] = CLOUD_PROVIDERS.get(type(instance._client).__name__, providers.ANTHROPIC.name)
         values.update(self.ctx.key_hint_attributes(values[attr.GEN_AI_PROVIDER_NAME], instance._client))
         url = instance._client.base_url
         if url.host:

@@ -11,6 +11,7 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from llmsight import attributes as attr
+from llmsight import providers
 from llmsight._call import LLMCall
 from llmsight._common import CallContext, per_client, url_attributes
 from llmsight.anthropic._usage import message_usage
@@ -21,7 +22,7 @@ from llmsight.prefix_hash import prefix_hash
 
 logger = logging.getLogger("llmsight")
 
-PROVIDER = "aws.bedrock"
+PROVIDER = providers.AWS_BEDROCK.name
 CONVERSE = "Converse"
 CONVERSE_STREAM = "ConverseStream"
 INVOKE = "InvokeModel"

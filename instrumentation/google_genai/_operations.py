@@ -9,6 +9,7 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from llmsight import attributes as attr
+from llmsight import providers
 from llmsight._call import LLMCall
 from llmsight._common import CallContext, per_client, url_attributes
 from llmsight._operation_base import BaseOperation
@@ -16,8 +17,8 @@ from llmsight._streams import ResponseAccumulator
 from llmsight.google_genai._usage import embed_usage, generate_usage
 from llmsight.prefix_hash import prefix_hash
 
-PROVIDER_GEMINI = "gcp.gemini"
-PROVIDER_VERTEX = "gcp.vertex_ai"
+PROVIDER_GEMINI = providers.GCP_GEMINI.name
+PROVIDER_VERTEX = providers.GCP_VERTEX_AI.name
 
 
 def base_model(model: Any) -> str:

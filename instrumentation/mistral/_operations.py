@@ -7,6 +7,7 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from llmsight import attributes as attr
+from llmsight import providers
 from llmsight._call import LLMCall, Usage
 from llmsight._common import CallContext, given, url_attributes
 from llmsight._operation_base import BaseOperation
@@ -14,7 +15,7 @@ from llmsight._streams import ResponseAccumulator
 from llmsight.mistral._usage import chat_usage, service_tier
 from llmsight.prefix_hash import prefix_hash
 
-PROVIDER = "mistral_ai"
+PROVIDER = providers.MISTRAL_AI.name
 _STATIC_ROLES = ("system",)
 
 

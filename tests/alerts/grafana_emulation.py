@@ -1,6 +1,8 @@
 """Grafana's alert evaluation, re-implemented from Grafana's source for the tests (independent of our
 evaluator), so provisioned rules can be checked without a Grafana server:
 
+- the ClickHouse plugin's backend macros (tests/dashboards/grafana_backend.py, written from the plugin's docs and
+  tests, not llmsight's expander);
 - the ClickHouse plugin (grafana/clickhouse-datasource pkg/converters, grafana/sqlds query.go): a
   `format: 1` (table) query becomes one frame whose field types follow the ClickHouse column types;
 - the expression engine's result conversion (grafana pkg/expr/converter.go: isNumberTable /
@@ -24,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from llmsight.alerts.macros import expand
+from tests.dashboards.grafana_backend import expand
 
 EXPR_UID = "__expr__"
 Labels = dict[str, str]
@@ -257,8 +259,7 @@ def evaluate_rule(rule: dict[str, Any], query: Callable[[str], Any], now: dateti
                 datasource_refs.append(node["refId"])
                 span = node["relativeTimeRange"]
                 sql = expand(model["rawSql"], time_from=now - timedelta(seconds=span["from"]),
-                             time_to=now - timedelta(seconds=span["to"]), interval_s=model["intervalMs"] / 1000,
-                             server_side=True)
+                             time_to=now - timedelta(seconds=span["to"]), interval_s=model["intervalMs"] / 1000)
                 if model.get("format") != 1:
                     raise GrafanaError("only table-format queries are emulated")
                 variables[node["refId"]] = convert(run_table_query(query, sql))

@@ -16,8 +16,8 @@ import yaml
 
 from llmsight.alerts.evaluator import AlertEvaluator
 from llmsight.alerts.grafana import provisioning_files
-from llmsight.alerts.macros import expand
 from llmsight.alerts.rules import AlertsConfig, Webhook, load_rules
+from tests.dashboards.grafana_backend import expand
 from tests.dashboards.seed import Call, healthy_calls
 
 
@@ -163,7 +163,7 @@ def test_every_alert_query_runs_server_side_with_one_numeric_column(empty_store)
             sql = rule.query_sql(ref, {})
             assert "$__conditionalAll" not in sql and "${" not in sql and "{" not in sql.replace("{{", ""), (rule.id, ref)
             expanded = expand(sql, time_from=empty_store.now - timedelta(seconds=rule.lookback_seconds),
-                              time_to=empty_store.now, server_side=True)
+                              time_to=empty_store.now)
             assert "$" not in expanded, (rule.id, ref)
             described = empty_store.query(f"DESCRIBE TABLE ({expanded})").rows
             assert [row[0] for row in described] == [*rule.labels, *query.labels, "value"], (rule.id, ref)

@@ -29,6 +29,7 @@ from llmsight.collector.report.render import print_report, to_csv
 from llmsight.collector.report.window import Window
 from llmsight.dashboards.build import render_all
 from tests.dashboards.conftest import CHEAPER_MODELS, Seeded
+from tests.dashboards.grafana_backend import expand as grafana_expand
 from tests.dashboards.seed import Call, healthy_calls, write_prices
 
 
@@ -223,7 +224,7 @@ def test_the_budgets_dashboard_shows_the_forecast_the_alerts_use(store: Seeded) 
     panels = {panel["title"]: panel for panel in document["panels"]}
 
     def rows(title: str) -> list[dict[str, Any]]:
-        sql = expand(panels[title]["targets"][0]["rawSql"], time_from=at - timedelta(days=7), time_to=at)
+        sql = grafana_expand(panels[title]["targets"][0]["rawSql"], time_from=at - timedelta(days=7), time_to=at)
         return list(store.query(sql).dicts())
 
     table = {(r["budget"], r["scope"]): r for r in rows("Budgets this period")}

@@ -1,6 +1,7 @@
 """The provisioned Grafana rules, evaluated as Grafana evaluates them (tests/alerts/grafana_emulation.py,
-from Grafana's source) against chDB seeded with four incidents, fire exactly what the built-in evaluator
-fires, with the same annotation text rendered from the provisioned Go templates."""
+from Grafana's source, with the plugin's macros from tests/dashboards/grafana_backend.py) against chDB seeded with
+four incidents, fire exactly what the built-in evaluator fires, with the same annotation text: the provisioned
+templates expanded by Go's text/template (tests/alerts/gotemplate_go)."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ import pytest
 import yaml
 
 from llmsight.alerts.evaluator import AlertEvaluator
-from llmsight.alerts.gotemplate import Labels, Value, render
 from llmsight.alerts.grafana import DATASOURCE_UID, EXPRESSION_UID
 from llmsight.alerts.rules import AlertsConfig
+from tests.alerts.go_templates import expand_in_go, go_case
 from tests.alerts.grafana_emulation import Frame, Number, alerting, convert, math_expression, union
 from tests.alerts.test_alerts import baseline, recent
 
@@ -55,28 +56,29 @@ def incidents(empty_store):
     return store
 
 
-def test_grafana_fires_exactly_what_the_builtin_evaluator_fires(incidents) -> None:
+def test_grafana_fires_exactly_what_the_builtin_evaluator_fires(incidents, go_expander: Path) -> None:
     store = incidents
     config = AlertsConfig()
     builtin = {(t.rule_id, tuple(sorted(t.labels.items()))): t
                for t in AlertEvaluator(store.query, config).evaluate_once(store.now) if t.status == "firing"}
-    grafana = {}
-    for rule in provisioned_rules():
-        for instance in alerting(rule, store.query, store.now):
-            values = {ref: Value(Labels(labels), float("nan") if v is None else v)
-                      for ref, (labels, v) in instance.values.items()}
-            summary = render(rule["annotations"]["summary"], {**rule["labels"], **instance.labels}, values)
-            grafana[(rule["labels"]["rule_id"], tuple(sorted(instance.labels.items())))] = (instance, summary)
+    fired = [(rule, instance) for rule in provisioned_rules() for instance in alerting(rule, store.query, store.now)]
+    rendered = expand_in_go(go_expander, [
+        go_case(rule["annotations"]["summary"], {**rule["labels"], **instance.labels}, instance.values)
+        for rule, instance in fired
+    ])
+    assert [r["error"] for r in rendered] == [""] * len(fired)
+    grafana = {(rule["labels"]["rule_id"], tuple(sorted(instance.labels.items()))): (instance, result["output"])
+               for (rule, instance), result in zip(fired, rendered, strict=True)}
 
     assert set(grafana) == set(builtin)
     for key, (instance, summary) in grafana.items():
         assert summary == builtin[key].summary, key
         assert instance.values["value"][1] == pytest.approx(builtin[key].value, rel=1e-12), key
 
-    fired = {rule_id: dict(labels) for rule_id, labels in grafana}
+    fired_labels = {rule_id: dict(labels) for rule_id, labels in grafana}
     assert ("spend_rate_spike", (("service", "api"), ("task", "summarise"))) in grafana
-    assert fired["rate_limit_spike"] == {"provider": "acme"}
-    assert fired["ttft_p95_regression"] == {"request_model": "acme-large"}
+    assert fired_labels["rate_limit_spike"] == {"provider": "acme"}
+    assert fired_labels["ttft_p95_regression"] == {"request_model": "acme-large"}
     cache = {labels["prompt_name"]: (labels, s) for (rid, lab), (_, s) in grafana.items()
              if rid == "cache_hit_ratio_regression" for labels in [dict(lab)]}
     assert cache["support"][0] == {"prompt_name": "support", "request_model": "acme-small"}
@@ -111,7 +113,7 @@ def test_the_three_numeric_columns_shape_is_what_grafana_rejects() -> None:
     assert math_expression("$a / $b", {"a": [Number({"p": "x"}, 1.0)], "b": [Number({"p": "z"}, 4.0)]}) == [Number(None, 0.25)]
 
 
-def test_provisioning_is_valid_for_grafana() -> None:
+def test_provisioning_is_valid_for_grafana(go_expander: Path) -> None:
     rules = provisioned_rules()
     uids = [r["uid"] for r in rules]
     assert len(uids) == len(set(uids)) and all(len(u) <= 40 for u in uids)
@@ -128,8 +130,10 @@ def test_provisioning_is_valid_for_grafana() -> None:
                 used = [model["expression"]] if model["type"] in ("reduce", "threshold") else \
                     [v.lstrip("$") for v in model["expression"].split() if v.startswith("$")]
                 assert all(u in refs[: refs.index(node["refId"])] for u in used), (rule["uid"], node["refId"])
-        # The annotation parses and renders for an instance with every query captured.
-        values = {ref: Value(Labels({"prefix_change": "x"}), 1.0) for ref in refs}
-        text = render(rule["annotations"]["summary"], {"service": "s", "tenant": "t", "task": "k", "provider": "p",
-                                                       "prompt_name": "n", "request_model": "m", "model": "m"}, values)
-        assert "{" not in text and "[no value]" not in text, (rule["uid"], text)
+        # The annotation parses and renders in Go for an instance with every query captured.
+        values = {ref: ({"prefix_change": "x"}, 1.0) for ref in refs}
+        labels = {"service": "s", "tenant": "t", "task": "k", "provider": "p", "prompt_name": "n",
+                  "request_model": "m", "model": "m"}
+        (result,) = expand_in_go(go_expander, [go_case(rule["annotations"]["summary"], labels, values)])
+        assert result["error"] == "", (rule["uid"], result["error"])
+        assert "{" not in result["output"] and "[no value]" not in result["output"], (rule["uid"], result["output"])

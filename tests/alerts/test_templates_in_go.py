@@ -5,42 +5,18 @@ sample values and for the NoData case (Grafana expands annotations with no `$val
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
-import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from llmsight.alerts.budgets import Budget
 from llmsight.alerts.gotemplate import Labels, Value, render
 from llmsight.alerts.rules import VALUE_REF, AlertsConfig, Rule, active_rules
+from tests.alerts.go_templates import expand_in_go, go_case
 
-GO_SOURCE = Path(__file__).parent / "gotemplate_go" / "main.go"
 CONFIG = AlertsConfig(budgets=[Budget(name="org", amount=1000, timezone="Europe/Paris"),
                                Budget(name="tenants", scope="tenant", period="week", amount=50)])
 RULES = active_rules(CONFIG)  # the built-in rules and the budgets' rules
-
-
-@pytest.fixture(scope="module")
-def go_expander(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    go = shutil.which("go")
-    if go is None:
-        if os.environ.get("CI"):
-            pytest.fail("CI must check alert templates with real Go: install golang-go (.ci/run does)")
-        pytest.skip("Go is not installed (apt-get install golang-go)")
-    binary = tmp_path_factory.mktemp("gotemplate") / "expand"
-    subprocess.run([go, "build", "-o", str(binary), str(GO_SOURCE)], check=True, timeout=120,
-                   env={**os.environ, "GOFLAGS": "-mod=mod", "GO111MODULE": "off"})
-    return binary
-
-
-def expand_in_go(binary: Path, cases: list[dict[str, Any]]) -> list[dict[str, str]]:
-    done = subprocess.run([str(binary)], input=json.dumps(cases), capture_output=True, text=True, timeout=60, check=True)
-    results: list[dict[str, str]] = json.loads(done.stdout)
-    return results
 
 
 def sample(rule: Rule) -> tuple[dict[str, str], dict[str, Value]]:
@@ -52,16 +28,15 @@ def sample(rule: Rule) -> tuple[dict[str, str], dict[str, Value]]:
     return labels, values
 
 
-def go_case(template: str, labels: dict[str, str], values: dict[str, Value]) -> dict[str, Any]:
-    return {"template": template, "labels": labels, "value": "",
-            "values": {ref: {"labels": dict(v.Labels), "value": v.Value} for ref, v in values.items()}}
+def go_values(values: dict[str, Value]) -> dict[str, tuple[Labels, float]]:
+    return {ref: (v.Labels, v.Value) for ref, v in values.items()}
 
 
 @pytest.mark.parametrize("rule", RULES, ids=[rule.id for rule in RULES])
 def test_summary_renders_the_same_in_go_with_values_and_without(go_expander: Path, rule: Rule) -> None:
     template = rule.summary_template(CONFIG.params)
     labels, values = sample(rule)
-    firing, no_data = expand_in_go(go_expander, [go_case(template, labels, values), go_case(template, labels, {})])
+    firing, no_data = expand_in_go(go_expander, [go_case(template, labels, go_values(values)), go_case(template, labels, {})])
     for case, result in (("firing", firing), ("no data", no_data)):
         assert result["error"] == "", f"{rule.id} ({case}): Go cannot expand it: {result['error']}"
         assert "%!" not in result["output"] and "[no value]" not in result["output"], (case, result["output"])

@@ -58,8 +58,10 @@ SCOPES = {  # a real scope name of each source (tests/peers run the libraries th
     "OpenLLMetry": "opentelemetry.instrumentation.anthropic",
     "OTel openai-v2": "opentelemetry.util.genai.handler", "OpenLIT": "openlit.otel.tracing",
     "OTel botocore (contrib)": "opentelemetry.instrumentation.botocore.bedrock-runtime",
+    "OTel google-genai (contrib; Logfire's instrument_google_genai)": "opentelemetry.instrumentation.google_genai",
     "OpenInference": "openinference.instrumentation.anthropic",
-    "Logfire": "logfire.anthropic", "mistralai SDK built-in": "mistralai_sdk_tracer", "unknown": "some.other.library",
+    "Logfire": "logfire.anthropic", "mistralai SDK built-in": "mistralai_sdk_tracer", "LiteLLM (proxy or SDK)": "litellm",
+    "unknown": "some.other.library",
 }
 
 
@@ -206,6 +208,48 @@ def test_logfire_stream_span_without_response_id_joins_the_sdk_span_of_that_stre
     records, merged = merge_calls(_records(sdk, stream_log, other_usage))
     assert merged == 1 and len(records) == 2
     assert records[0].instrumentation == "com.anthropic.sdk.python" and records[1].streaming
+
+
+def test_mistralai_sdk_span_inside_the_wrappers_span_of_its_call_joins_it() -> None:
+    """OpenLLMetry's mistralai span is not current: mistralai 1.x's own span of the call (no id, no cache count)
+    lands in a trace of its own, inside the wrapper's span in time, with the same input and output."""
+    from llmsight.collector.normalise.merge import merge_calls
+
+    model = {"gen_ai.request.model": "mistral-small-latest"}
+    wrapper = _call("opentelemetry.instrumentation.mistralai", 0, {
+        **model, "gen_ai.system": "MistralAI", "gen_ai.response.id": "cmpl_1", "gen_ai.usage.input_tokens": 1402,
+        "gen_ai.usage.cache_read.input_tokens": 1280, "gen_ai.usage.output_tokens": 37})
+    sdk_usage = {**model, "gen_ai.provider.name": "mistral_ai", "gen_ai.usage.prompt_tokens": 1402,
+                 "gen_ai.usage.output_tokens": 37}
+    inside = _call("mistralai_sdk_tracer", 1, sdk_usage, offset_s=0.1)
+    inside.resource_spans[0].scope_spans[0].spans[0].end_time_unix_nano -= 200_000_000
+    overlapping = _call("mistralai_sdk_tracer", 2, sdk_usage, offset_s=0.1)  # ends after the wrapper: another call
+    records, merged = merge_calls(_records(wrapper, inside, overlapping))
+    assert merged == 1
+    assert [(r.instrumentation, r.cache_read_tokens) for r in records] == [
+        ("opentelemetry.instrumentation.mistralai", 1280), ("mistralai_sdk_tracer", 0)]
+
+
+def test_openinference_span_joins_by_the_provider_id_in_its_output_json() -> None:
+    """OpenInference records no response id; its `output.value` is the response, with the provider's id (Gemini's
+    `response_id`, Anthropic's `id`): a stream span in no trace with the other span of its call joins by it."""
+    from llmsight.collector.normalise.merge import merge_calls
+
+    usage = {"llm.provider": "google", "llm.model_name": "gemini-2.5-flash", "openinference.span.kind": "LLM",
+             "llm.token_count.prompt": 1407, "llm.token_count.completion": 45}
+    gemini = _call("openinference.instrumentation.google_genai", 0, {
+        **usage, "output.value": '{"candidates": [], "model_version": "gemini-2.5-flash", "response_id": "cedde4"}'})
+    ours = _call("llmsight.google_genai", 1, {
+        "gen_ai.provider.name": "gcp.gemini", "gen_ai.request.model": "gemini-2.5-flash", "gen_ai.response.id": "cedde4",
+        "gen_ai.usage.input_tokens": 1407, "gen_ai.usage.output_tokens": 45, "gen_ai.request.stream": True})
+    (record,), merged = merge_calls(_records(gemini, ours))
+    assert (merged, record.instrumentation, record.attributes["output.value"][:1]) == (1, "llmsight.google_genai", "{")
+    # Bedrock's identity is the request id: the message id in its output is not read (parentage joins those).
+    bedrock = _call("openinference.instrumentation.bedrock", 2, {
+        **usage, "llm.provider": "aws", "output.value": '{"id": "msg_bdrk_1", "type": "message"}'})
+    not_json = _call("openinference.instrumentation.anthropic", 3, {**usage, "llm.provider": "anthropic",
+                                                                      "output.value": "hello"})
+    assert ["gen_ai.response.id" in r.attributes for r in _records(gemini, bedrock, not_json)] == [True, False, False]
 
 
 def test_logfire_raw_usage_gives_cache_and_reasoning() -> None:

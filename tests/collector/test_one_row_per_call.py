@@ -166,3 +166,35 @@ def test_an_idless_span_inside_or_around_its_call_is_one_row_in_either_order(tmp
         (row,) = collector.rows()
         assert row["input_tokens"] == 1402
         assert collector.stop() == 0
+
+
+def _bedrock_stream(llmsight_first: bool) -> list[ExportTraceServiceRequest]:
+    """llmsight's InvokeModelWithResponseStream span (the request id and the message id) and OpenLLMetry's span of
+    the same stream (the message id alone, in a trace of its own), as tests/peers records them."""
+    usage = {"gen_ai.provider.name": "aws.bedrock", "gen_ai.usage.input_tokens": 1853, "gen_ai.usage.output_tokens": 21,
+             "gen_ai.response.id": "msg_da7e", "gen_ai.usage.cache_read.input_tokens": 1398}
+    ours = _request("llmsight.bedrock", 9, {**usage, "gen_ai.request.model": "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+                                            "aws.request_id": "da7e", "gen_ai.request.stream": True})
+    theirs = _request("opentelemetry.instrumentation.bedrock", 10, {
+        **usage, "gen_ai.request.model": "claude-sonnet-4-5-20250929-v1:0", "gen_ai.usage.input_tokens": 455,
+        "gen_ai.usage.cache_read.input_tokens": 0})
+    return [ours, theirs] if llmsight_first else [theirs, ours]
+
+
+def test_a_bedrock_span_with_the_response_id_alone_is_one_row_in_either_order(tmp_path: Path) -> None:
+    """Bedrock's identity is the request id; a span that records only the message id of the same call joins it
+    through the row's `llmsight.response_call_id`, in the batch and from the store, whichever is stored first."""
+    for llmsight_first in (True, False):
+        collector = CollectorProcess(tmp_path / f"c{llmsight_first}", []).start()
+        for request in _bedrock_stream(llmsight_first):
+            assert post_protobuf(collector.http_endpoint, request) == 200
+            _drain(collector)
+        assert _settle(collector) == (1, 1, 1), llmsight_first
+        assert collector.stop() == 0
+    together = CollectorProcess(tmp_path / "together", []).start()
+    for request in _bedrock_stream(True):
+        assert post_protobuf(together.http_endpoint, request) == 200
+    assert _settle(together)[:2] == (1, 1)
+    (row,) = together.rows()
+    assert (row["instrumentation"], row["input_tokens"], row["cache_read_tokens"]) == ("llmsight.bedrock", 1853, 1398)
+    assert together.stop() == 0

@@ -13,13 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from llmsight.alerts.macros import expand
 from llmsight.collector.pricing import Pricer
 from llmsight.collector.record import CallRecord
 from llmsight.collector.report.queries import build_report
 from llmsight.collector.report.window import Window
 from llmsight.collector.store import Store
 from llmsight.dashboards.build import JSON_DIR
+from tests.dashboards.grafana_backend import expand
 from tests.dashboards.grafana_frontend import Scene, apply_template_variables, variables_from_dashboard
 
 DOCUMENTS = [json.loads(path.read_text()) for path in sorted(JSON_DIR.glob("*.json"))]

@@ -1,7 +1,7 @@
 """Grafana, emulated end to end without a Grafana server: every panel query, annotation query and variable query of
 the committed dashboard JSON goes through the browser steps (the plugin's $__conditionalAll, scenes' template
 interpolation with the plugin's format function — grafana_frontend.py) and the plugin's backend macros
-(llmsight.alerts.macros), then runs on real ClickHouse (chDB) holding calls sent through the real collector.
+(grafana_backend.py), then runs on real ClickHouse (chDB) holding calls sent through the real collector.
 Every result is compared with sums computed here from the seeded calls — for All, one value of each variable, a
 two-value selection, a range that starts and ends mid-hour, and an empty range."""
 
@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 
-from llmsight.alerts.macros import expand
 from llmsight.dashboards.build import JSON_DIR
 from llmsight.dashboards.panels import DAILY_BUDGET_USD, EXACT_QUANTILE_MAX_CALLS, TRACE_URL_TEMPLATE
 from tests.reconcile.bill_panels import BILL_TITLES, check_bill_panel, reconciled
 
 from .conftest import CHEAPER_MODELS, Seeded
+from .grafana_backend import expand
 from .grafana_frontend import (
     Scene,
     active_threshold_color,

@@ -10,7 +10,7 @@ import openai
 import pytest
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 import llmsight
 from llmsight.testing.faults import Fault
@@ -96,3 +96,21 @@ def test_collector_down_changes_nothing(server) -> None:
         llmsight.uninstrument()
         provider.shutdown()
     assert instrumented == bare
+
+
+class _UnhashableProvider(TracerProvider):
+    __hash__ = None  # type: ignore[assignment]  # like Logfire's ProxyTracerProvider, a dataclass
+
+
+def test_an_unhashable_tracer_provider_is_instrumented(server, span_exporter) -> None:
+    """instrument() with Logfire's provider raised TypeError (it remembered providers in a WeakSet)."""
+    provider = _UnhashableProvider()
+    provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+    llmsight.instrument(tracer_provider=provider)
+    try:
+        oa = openai.OpenAI(base_url=server.openai_base_url, api_key="test", max_retries=0)
+        oa.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
+    finally:
+        llmsight.uninstrument()
+        provider.shutdown()
+    assert [s.instrumentation_scope.name for s in span_exporter.get_finished_spans()] == ["llmsight.openai"]

@@ -91,7 +91,7 @@ def llmsight_late(endpoint: str, openai_url: str, anthropic_url: str) -> None:
 
 
 def openlit_app(endpoint: str, *urls: str | None) -> None:
-    """OpenLIT (its own venv: it pins OTel, anthropic<1 and mistralai<2; tests/peers/record_peers.py)."""
+    """OpenLIT (its own venv: it pins OTel, anthropic<1 and mistralai<2; recorded, record_peers.py)."""
     import openlit
 
     openlit.init(otlp_endpoint=endpoint.removesuffix("/v1/traces"), application_name="openlit-app",
@@ -108,39 +108,73 @@ def _others(urls: tuple[str | None, ...]) -> tuple[str | None, str | None, str |
     return gemini, bedrock, mistral
 
 
-def openllmetry_others(endpoint: str, *urls: str | None) -> None:
-    """OpenLLMetry's google-generativeai (it traces google-genai) and bedrock instrumentors; its mistralai one
-    needs mistralai 1.x (recorded: record_peers.py)."""
-    from opentelemetry.instrumentation.bedrock import BedrockInstrumentor
-    from opentelemetry.instrumentation.google_generativeai import GoogleGenerativeAiInstrumentor
-
-    provider = _provider(endpoint, "openllmetry")
-    GoogleGenerativeAiInstrumentor().instrument()
-    BedrockInstrumentor().instrument()
-    if urls[4]:
-        from opentelemetry.instrumentation.mistralai import MistralAiInstrumentor
-
-        MistralAiInstrumentor().instrument()
+def _beside_llmsight(provider) -> None:  # type: ignore[no-untyped-def]
+    """`llmsight.instrument()` too when the app's last argument is `llmsight`."""
     if len(sys.argv) > 8 and sys.argv[8] == "llmsight":
         import llmsight
 
         llmsight.instrument(tracer_provider=provider)
+
+
+def openllmetry_others(endpoint: str, *urls: str | None) -> None:
+    """OpenLLMetry's google-generativeai (it traces google-genai), bedrock and mistralai instrumentors, each for
+    its provider's URL; the mistralai one needs mistralai 1.x (recorded: record_peers.py)."""
+    provider = _provider(endpoint, "openllmetry")
+    if urls[2]:
+        from opentelemetry.instrumentation.google_generativeai import GoogleGenerativeAiInstrumentor
+
+        GoogleGenerativeAiInstrumentor().instrument()
+    if urls[3]:
+        from opentelemetry.instrumentation.bedrock import BedrockInstrumentor
+
+        BedrockInstrumentor().instrument()
+    if urls[4]:
+        from opentelemetry.instrumentation.mistralai import MistralAiInstrumentor
+
+        MistralAiInstrumentor().instrument()
+    _beside_llmsight(provider)
     workload.run_others(*_others(urls[2:]))
     provider.shutdown()
+
+
+def otel_google_genai(endpoint: str, *urls: str | None) -> None:
+    """OTel contrib's google-genai instrumentation (it needs google-genai < 3: recorded, record_peers.py)."""
+    from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor
+
+    _one_instrumentor(endpoint, "otel-google-genai", GoogleGenAiSdkInstrumentor, urls)
+
+
+def _one_instrumentor(endpoint: str, service: str, instrumentor, urls: tuple[str | None, ...]) -> None:  # type: ignore[no-untyped-def]
+    """An app traced by one OTel instrumentor (and llmsight when asked) calling Gemini, Bedrock and Mistral."""
+    provider = _provider(endpoint, service)
+    instrumentor().instrument()
+    _beside_llmsight(provider)
+    workload.run_others(*_others(urls[2:]))
+    provider.shutdown()
+
+
+def logfire_google_genai(endpoint: str, *urls: str | None) -> None:
+    """Logfire's google-genai integration (the contrib instrumentation: recorded, record_peers.py)."""
+    import logfire
+    from opentelemetry import trace
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+    logfire.configure(
+        send_to_logfire=False, service_name="logfire-google-genai", console=False,
+        additional_span_processors=[SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint))],
+    )
+    logfire.instrument_google_genai()
+    _beside_llmsight(trace.get_tracer_provider())
+    workload.run_others(*_others(urls[2:]))
+    logfire.shutdown()
 
 
 def botocore_app(endpoint: str, *urls: str | None) -> None:
     """OTel contrib's botocore instrumentation (Bedrock runtime spans)."""
     from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 
-    provider = _provider(endpoint, "botocore")
-    BotocoreInstrumentor().instrument()
-    if len(sys.argv) > 8 and sys.argv[8] == "llmsight":
-        import llmsight
-
-        llmsight.instrument(tracer_provider=provider)
-    workload.run_others(*_others(urls[2:]))
-    provider.shutdown()
+    _one_instrumentor(endpoint, "botocore", BotocoreInstrumentor, urls)
 
 
 def openinference_app(endpoint: str, *urls: str | None) -> None:
@@ -155,10 +189,7 @@ def openinference_app(endpoint: str, *urls: str | None) -> None:
     for instrumentor in (OpenAIInstrumentor, AnthropicInstrumentor, GoogleGenAIInstrumentor, BedrockInstrumentor,
                          MistralAIInstrumentor):
         instrumentor().instrument(tracer_provider=provider)
-    if len(sys.argv) > 8 and sys.argv[8] == "llmsight":
-        import llmsight
-
-        llmsight.instrument(tracer_provider=provider)
+    _beside_llmsight(provider)
     workload.run(urls[0], urls[1])
     workload.run_others(*_others(urls[2:]))
     provider.shutdown()
@@ -188,6 +219,8 @@ OTHER_APPS = {
     "openinference": openinference_app,
     "llmsight": llmsight_app,
     "openlit": openlit_app,
+    "otel-google-genai": otel_google_genai,
+    "logfire-google-genai": logfire_google_genai,
 }
 
 if __name__ == "__main__":

@@ -65,15 +65,15 @@ def provider_urls(server: ProviderServer, providers: tuple[str, ...] = PROVIDERS
 
 
 def record(source: str, python: str, out: Path, *, app: Path = APP, notice: str = "", versions: dict[str, str] | None = None,
-           providers: tuple[str, ...] = PROVIDERS) -> dict[str, Any]:
-    """Run `python app SOURCE ENDPOINT OPENAI_URL ANTHROPIC_URL GEMINI_URL BEDROCK_URL MISTRAL_URL` and save its
-    export requests and the ledger."""
+           providers: tuple[str, ...] = PROVIDERS, extra_args: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Run `python app SOURCE ENDPOINT OPENAI_URL ANTHROPIC_URL GEMINI_URL BEDROCK_URL MISTRAL_URL [EXTRA_ARGS]`
+    (`llmsight`: beside llmsight) and save its export requests and the ledger."""
     recorder = _Recorder()
     threading.Thread(target=recorder.serve_forever, daemon=True).start()
     try:
         with ProviderServer(seed=7) as provider:
             endpoint = f"http://127.0.0.1:{recorder.server_address[1]}/v1/traces"
-            done = subprocess.run([python, str(app), source, endpoint, *provider_urls(provider, providers)],
+            done = subprocess.run([python, str(app), source, endpoint, *provider_urls(provider, providers), *extra_args],
                                   capture_output=True, text=True, timeout=300)
             if done.returncode != 0:
                 raise RuntimeError(f"{source} app failed:\n{done.stderr[-4000:]}")

@@ -8,8 +8,8 @@ import json
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
-from llmsight.alerts.macros import expand
 from llmsight.dashboards.build import JSON_DIR
+from tests.dashboards.grafana_backend import expand
 
 from .bill_panels import BILL_TITLES, check_bill_panel, reconciled
 from .test_reconcile import OPENAI_MODEL, _instrumented_calls, _run, _uninstrumented_calls
