@@ -7,6 +7,9 @@
 - `emit_result`: one CLIENT span for one request inside a batch, timed at the batch's completion.
 - `management_span`: the span of a batch API call (submission, retrieve, list, cancel, results read); it carries
   no `gen_ai.*` usage, so the collector never counts it as a call.
+- `CreateBatch`, `BatchState`, `ListBatches`: the submission / retrieve and cancel / list spans of both providers,
+  over the `BatchApi` each provider module implements; `sync_management_wrapper` / `async_management_wrapper`
+  install them.
 """
 
 from __future__ import annotations
