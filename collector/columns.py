@@ -33,6 +33,17 @@ MATERIALIZED_CALL_COLUMNS: Final[tuple[tuple[int, str, str, str], ...]] = (
     (6, API_KEY_HINT_COLUMN, "LowCardinality(String)", "attributes['llmsight.api_key.hint']"),
 )
 
+# A call's token counts (input includes cache reads and writes, output includes reasoning): columns of the call
+# row, summed per hour under the same names by the rollup.
+TOKEN_COLUMNS: Final[tuple[str, ...]] = (
+    "input_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+)
+
 # The hourly rollup (AggregatingMergeTree fed by a materialized view). The report and the dashboards read it for
 # the whole hours of every aggregate (raw rows for partial edge hours), so they agree for any window; it has no
 # TTL, so aggregates outlive the raw rows' TTL (per-call panels show only calls younger than that).
@@ -62,12 +73,7 @@ HOURLY_SUM_COLUMNS: Final[tuple[str, ...]] = (
     "unpriced_calls",
     "retries",
     "retried_calls",  # retries > 0
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
+    *TOKEN_COLUMNS,
     "input_cost",
     "cache_read_cost",
     "cache_write_cost",

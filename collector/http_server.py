@@ -199,6 +199,11 @@ def header(scope: Scope, name: bytes) -> bytes | None:
     return value
 
 
+def media_type(scope: Scope) -> str:
+    """The request's media type: its Content-Type without parameters, lower case (media types ignore case)."""
+    return (header(scope, b"content-type") or b"").split(b";")[0].strip().lower().decode("latin-1")
+
+
 def bearer_ok(scope: Scope, token: str | None) -> bool:
     """True when no token is required, or the request carries it. Byte comparison: a non-ASCII header
     value is simply wrong (401), never an exception."""

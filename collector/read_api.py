@@ -60,6 +60,7 @@ from llmsight.collector.http_server import (
     Send,
     bearer_ok,
     header,
+    media_type,
     read_body,
     respond,
 )
@@ -262,8 +263,7 @@ class ReadApiApp:
             return _problem(404, f"no such operation; the read API runs no SQL. Operations: {', '.join(_ROUTES)}")
         if scope["method"] != "POST":
             return _problem(405, "operations are POSTs")
-        content_type = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower()
-        if content_type != b"application/json":
+        if media_type(scope) != "application/json":
             return _problem(415, "the body must be application/json")
         try:
             raw = await read_body(receive, MAX_REQUEST_BYTES, 10.0)
@@ -322,7 +322,7 @@ class ReadApiApp:
         return 200, json.dumps(json_safe(result), default=str, allow_nan=False).encode()
 
     async def _hello(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
-        if scope["method"] != "POST" or (header(scope, b"content-type") or b"").split(b";")[0].strip() != b"application/json":
+        if scope["method"] != "POST" or media_type(scope) != "application/json":
             return _problem(415, "POST application/json {\"nonce\": hex}")
         try:
             request = HelloRequest.model_validate_json(await read_body(receive, 1024, 10.0) or b"{}")

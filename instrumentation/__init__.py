@@ -7,8 +7,9 @@
         client.chat.completions.create(...)
 """
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from llmsight._lazy import lazy_names
 from llmsight._version import __version__
 from llmsight.errors import ConfigurationError, LLMSightError
 
@@ -20,23 +21,11 @@ if TYPE_CHECKING:  # what type checkers and IDEs see; at run time the same names
 __all__ = ["ConfigurationError", "LLMSightError", "__version__", "configure", "instrument", "tags", "uninstrument"]
 
 # Lazy: importing llmsight must stay cheap and must not import provider SDKs or the OTel SDK.
-_LAZY = {
-    "instrument": "llmsight._instrument",
-    "uninstrument": "llmsight._instrument",
-    "configure": "llmsight.sdk",
-    "tags": "llmsight._tags",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'llmsight' has no attribute {name!r}")
-    import importlib
-
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value  # later lookups skip this function
-    return value
+__getattr__ = lazy_names(__name__, {
+    "llmsight._instrument": ("instrument", "uninstrument"),
+    "llmsight.sdk": ("configure",),
+    "llmsight._tags": ("tags",),
+}, globals())
 
 
 def __dir__() -> list[str]:

@@ -7,6 +7,9 @@
 - `emit_result`: one CLIENT span for one request inside a batch, timed at the batch's completion.
 - `management_span`: the span of a batch API call (submission, retrieve, list, cancel, results read); it carries
   no `gen_ai.*` usage, so the collector never counts it as a call.
+- `CreateBatch`, `BatchState`, `ListBatches`: the submission / retrieve and cancel / list spans of both providers,
+  over the `BatchApi` each provider module implements; `sync_management_wrapper` / `async_management_wrapper`
+  install them.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer
 
 from llmsight import attributes as attr
-from llmsight._call import Usage
+from llmsight._call import Usage, response_attributes
 from llmsight._tags import current_tag_attributes
 
 logger = logging.getLogger("llmsight")
@@ -236,16 +239,10 @@ def emit_result(
     if file_id:
         values[attr.LLMSIGHT_BATCH_FILE_ID] = file_id
     values.update(tags_for(info))
-    if model:
-        values[attr.GEN_AI_RESPONSE_MODEL] = model
-    if outcome.response_id:
-        values[attr.GEN_AI_RESPONSE_ID] = outcome.response_id
-    if outcome.usage is not None:
-        values.update(outcome.usage.as_attributes())
-    elif outcome.result != "succeeded":  # nothing was processed: nothing is billed
-        values.update(Usage(input_tokens=0, output_tokens=0).as_attributes())
-    if outcome.finish_reasons:
-        values[attr.GEN_AI_RESPONSE_FINISH_REASONS] = outcome.finish_reasons
+    usage = outcome.usage
+    if usage is None and outcome.result != "succeeded":  # nothing was processed: nothing is billed
+        usage = Usage(input_tokens=0, output_tokens=0)
+    values.update(response_attributes(usage, model, outcome.response_id, outcome.finish_reasons))
     if outcome.http_status:
         values[attr.HTTP_RESPONSE_STATUS_CODE] = outcome.http_status
     if outcome.error_type:
@@ -263,7 +260,7 @@ def parent_context(span: Span) -> Context:
 
 class ManagementCall:
     """One batch API method: the span's name and request attributes, and what its result adds (and teaches the
-    registry). Provider modules subclass it."""
+    registry)."""
 
     name = "batch"
 
@@ -275,40 +272,133 @@ class ManagementCall:
         raise NotImplementedError
 
 
-def _begin(op: ManagementCall, tracer: Tracer, instance: Any, args: tuple[Any, ...],
-           kwargs: dict[str, Any]) -> tuple[Span, Any] | None:
-    try:
-        span = management_span(tracer, op.name, op.start(instance, args, kwargs))
-        return span, otel_context.attach(trace.set_span_in_context(span))
-    except Exception:
-        logger.debug("llmsight: could not start a batch span", exc_info=True)
-        return None
+class BatchApi:
+    """What the management calls need to know of one provider's batch API. Provider modules subclass it."""
+
+    batch_id_keyword = "batch_id"  # the SDK methods' keyword for the batch id
+
+    def server(self, instance: Any) -> dict[str, Any]:
+        """The provider and server attributes of the SDK resource's client, as a dict of the caller's own."""
+        raise NotImplementedError
+
+    def submission(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        """What a `create` request's arguments say about the batch."""
+        raise NotImplementedError
+
+    def batch_attributes(self, batch: Any) -> dict[str, Any]:
+        """The span attributes of a batch object the API returned."""
+        raise NotImplementedError
+
+    def learn(self, provider: str, batch: Any, tags: Mapping[str, str] | None = None) -> BatchInfo:
+        """Teach the registry what a batch object says."""
+        raise NotImplementedError
 
 
-def _done(op: ManagementCall, span: Span, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
-          tags: Mapping[str, str]) -> None:
-    try:
-        op.on_result(span, instance, args, kwargs, result, tags)
-    except Exception:
-        logger.debug("llmsight: could not read a batch API result", exc_info=True)
-    end_management_span(span)
+def without_provider(server: Mapping[str, Any]) -> dict[str, Any]:
+    """The attributes of a batch API span other than the submission's: the server, never `gen_ai.provider.name`."""
+    return {k: v for k, v in server.items() if k != attr.GEN_AI_PROVIDER_NAME}
+
+
+class CreateBatch(ManagementCall):
+    """The submission: the collector keeps its tags for the batch's results (`gen_ai.operation.name=batch.create`)."""
+
+    name = "batch.create"
+
+    def __init__(self, api: BatchApi) -> None:
+        self.api = api
+
+    def start(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        values = self.api.server(instance)
+        values[attr.GEN_AI_OPERATION_NAME] = attr.OPERATION_BATCH_CREATE
+        values.update(self.api.submission(kwargs))
+        return values
+
+    def on_result(self, span: Span, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
+                  tags: Mapping[str, str]) -> None:
+        span.set_attributes({**self.api.batch_attributes(result), **tags})
+        self.api.learn(self.api.server(instance)[attr.GEN_AI_PROVIDER_NAME], result, dict(tags))
+
+
+class BatchState(ManagementCall):
+    """retrieve / cancel: status, request counts, usage."""
+
+    def __init__(self, api: BatchApi, name: str) -> None:
+        self.api = api
+        self.name = name
+
+    def start(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        values = without_provider(self.api.server(instance))
+        batch_id = args[0] if args else kwargs.get(self.api.batch_id_keyword)
+        if isinstance(batch_id, str):
+            values[attr.LLMSIGHT_BATCH_ID] = batch_id
+        return values
+
+    def on_result(self, span: Span, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
+                  tags: Mapping[str, str]) -> None:
+        span.set_attributes(self.api.batch_attributes(result))
+        self.api.learn(self.api.server(instance)[attr.GEN_AI_PROVIDER_NAME], result)
+
+
+class ListBatches(BatchState):
+    def on_result(self, span: Span, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
+                  tags: Mapping[str, str]) -> None:
+        """The first page teaches the registry (later pages are fetched by the SDK's paginator itself; an async
+        paginator has fetched nothing yet)."""
+        data = getattr(result, "data", None)
+        if not isinstance(data, list):
+            return
+        provider = self.api.server(instance)[attr.GEN_AI_PROVIDER_NAME]
+        for batch in data:
+            self.api.learn(provider, batch)
+        span.set_attribute("llmsight.batch.listed", len(data))
+
+
+class _Managed:
+    """`with _Managed(...) as managed: result = <the SDK call>`, then `managed.done(result)`: the span of one batch API
+    call, current while the SDK sends it, ended with the error it raises or with what its result says. When the span
+    cannot start, the SDK call runs bare."""
+
+    __slots__ = ("op", "args", "kwargs", "instance", "tags", "span", "token")
+
+    def __init__(self, op: ManagementCall, tracer: Tracer, instance: Any, args: tuple[Any, ...],
+                 kwargs: dict[str, Any]) -> None:
+        self.op, self.instance, self.args, self.kwargs = op, instance, args, kwargs
+        self.tags = current_tag_attributes()
+        self.span: Span | None = None
+        try:
+            self.span = management_span(tracer, op.name, op.start(instance, args, kwargs))
+        except Exception:
+            logger.debug("llmsight: could not start a batch span", exc_info=True)
+
+    def __enter__(self) -> _Managed:
+        if self.span is not None:
+            self.token = otel_context.attach(trace.set_span_in_context(self.span))
+        return self
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        if self.span is None:
+            return
+        try:
+            if exc is not None:
+                end_management_span(self.span, exc)
+        finally:
+            otel_context.detach(self.token)
+
+    def done(self, result: Any) -> None:
+        if self.span is None:
+            return
+        try:
+            self.op.on_result(self.span, self.instance, self.args, self.kwargs, result, self.tags)
+        except Exception:
+            logger.debug("llmsight: could not read a batch API result", exc_info=True)
+        end_management_span(self.span)
 
 
 def sync_management_wrapper(op: ManagementCall, get_tracer: Callable[[], Tracer]) -> Callable[..., Any]:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        tags = current_tag_attributes()
-        started = _begin(op, get_tracer(), instance, args, kwargs)
-        if started is None:
-            return wrapped(*args, **kwargs)
-        span, token = started
-        try:
+        with _Managed(op, get_tracer(), instance, args, kwargs) as managed:
             result = wrapped(*args, **kwargs)
-        except BaseException as exc:
-            end_management_span(span, exc)
-            raise
-        finally:
-            otel_context.detach(token)
-        _done(op, span, instance, args, kwargs, result, tags)
+        managed.done(result)
         return result
 
     return wrapper
@@ -317,19 +407,9 @@ def sync_management_wrapper(op: ManagementCall, get_tracer: Callable[[], Tracer]
 def async_management_wrapper(op: ManagementCall, get_tracer: Callable[[], Tracer]) -> Callable[..., Any]:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         async def run() -> Any:
-            tags = current_tag_attributes()
-            started = _begin(op, get_tracer(), instance, args, kwargs)
-            if started is None:
-                return await wrapped(*args, **kwargs)
-            span, token = started
-            try:
+            with _Managed(op, get_tracer(), instance, args, kwargs) as managed:
                 result = await wrapped(*args, **kwargs)
-            except BaseException as exc:
-                end_management_span(span, exc)
-                raise
-            finally:
-                otel_context.detach(token)
-            _done(op, span, instance, args, kwargs, result, tags)
+            managed.done(result)
             return result
 
         return run()
@@ -347,14 +427,3 @@ def prefixed(prefix: str, values: Any, fields: tuple[str, ...]) -> dict[str, Any
         if isinstance(value, int) and not isinstance(value, bool):
             out[prefix + name] = value
     return out
-
-
-def learn_listed(span: Span, result: Any, learn: Callable[[Any], Any]) -> None:
-    """A list result's first page teaches the registry (later pages are fetched by the SDK's paginator itself; an
-    async paginator has fetched nothing yet)."""
-    data = getattr(result, "data", None)
-    if not isinstance(data, list):
-        return
-    for batch in data:
-        learn(batch)
-    span.set_attribute("llmsight.batch.listed", len(data))

@@ -51,6 +51,19 @@ class Usage:
         return {name: value for name, value in pairs if value is not None}
 
 
+def response_attributes(usage: Usage | None, model: str | None, response_id: str | None,
+                        finish_reasons: list[str] | None) -> dict[str, Any]:
+    """What a response says of itself, as span attributes: its usage, model, id and finish reasons, those it gave."""
+    values: dict[str, Any] = usage.as_attributes() if usage is not None else {}
+    if model:
+        values[attr.GEN_AI_RESPONSE_MODEL] = model
+    if response_id:
+        values[attr.GEN_AI_RESPONSE_ID] = response_id
+    if finish_reasons:
+        values[attr.GEN_AI_RESPONSE_FINISH_REASONS] = finish_reasons
+    return values
+
+
 class LLMCall:
     """The span of one API call (every retry and the whole stream included)."""
 
@@ -136,15 +149,7 @@ class LLMCall:
                 logger.debug("llmsight: failed to end span", exc_info=True)
 
     def _write_attributes(self, error: BaseException | None, completed: bool | None) -> None:
-        values: dict[str, Any] = {}
-        if self.usage is not None:
-            values.update(self.usage.as_attributes())
-        if self.response_model:
-            values[attr.GEN_AI_RESPONSE_MODEL] = self.response_model
-        if self.response_id:
-            values[attr.GEN_AI_RESPONSE_ID] = self.response_id
-        if self.finish_reasons:
-            values[attr.GEN_AI_RESPONSE_FINISH_REASONS] = self.finish_reasons
+        values = response_attributes(self.usage, self.response_model, self.response_id, self.finish_reasons)
         if self.service_tier:
             values[attr.LLMSIGHT_SERVICE_TIER] = self.service_tier
         if self.first_chunk_ns and self.streaming:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from llmsight import attributes as attr
 from llmsight._tags import current_tag_attributes
@@ -67,6 +69,48 @@ def _jsonable(value: Any) -> Any:
     if callable(dump):
         return dump(mode="json", exclude_none=True)
     return repr(value)
+
+
+def per_client(client: Any, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """A copy of `compute()` (an SDK client's provider and server attributes), computed once per client object and
+    kept on it."""
+    cached = getattr(client, "_llmsight_attributes", None)
+    if cached is None:
+        cached = compute()
+        try:
+            client._llmsight_attributes = cached
+        except Exception:  # a client that refuses new attributes: computed again next time
+            pass
+    return dict(cached)
+
+
+def url_attributes(base_url: Callable[[], Any]) -> dict[str, Any]:
+    """`server.address` and `server.port` of the base URL `base_url()` returns; what cannot be read is left out."""
+    values: dict[str, Any] = {}
+    try:
+        url = urlsplit(base_url() or "")
+        if url.hostname:
+            values[attr.SERVER_ADDRESS] = url.hostname
+        if url.port:
+            values[attr.SERVER_PORT] = url.port
+    except Exception:
+        pass
+    return values
+
+
+def sampling_attributes(kwargs: dict[str, Any], *max_tokens_keys: str) -> dict[str, Any]:
+    """`gen_ai.request.max_tokens` (the first of `max_tokens_keys` the app gave) and `gen_ai.request.temperature`,
+    from an SDK method's keyword arguments."""
+    values: dict[str, Any] = {}
+    for key in max_tokens_keys:
+        max_tokens = kwargs.get(key)
+        if given(max_tokens):
+            values[attr.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
+            break
+    temperature = kwargs.get("temperature")
+    if given(temperature):
+        values[attr.GEN_AI_REQUEST_TEMPERATURE] = temperature
+    return values
 
 
 def given(value: Any) -> bool:

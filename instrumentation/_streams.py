@@ -10,7 +10,7 @@ context attached across yields: the span travels inside the proxy.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, Protocol
 
 import wrapt
@@ -62,53 +62,79 @@ def _end(call: LLMCall, accumulator: StreamAccumulator, *, completed: bool, erro
     call.end(error=error, completed=completed)
 
 
-class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[type-arg, misc, unused-ignore]  # generic in wrapt 2 only
+def feed(on_item: Callable[[Any], None], item: Any) -> Any:
+    """`item`, after the accumulator has read it; an accumulator that fails is logged, never raised into the app."""
+    try:
+        on_item(item)
+    except Exception:
+        logger.debug("llmsight: stream accumulator rejected an item", exc_info=True)
+    return item
+
+
+class _StreamProxy(wrapt.ObjectProxy):  # type: ignore[type-arg, misc, unused-ignore]  # generic in wrapt 2 only
+    """What the sync and async proxies share: the call, its accumulator, and how the call ends."""
+
     def __init__(self, wrapped: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
         super().__init__(wrapped)
         self._self_call = call
         self._self_accumulator = accumulator
         self._self_on_item = accumulator.on_item
-        self._self_next = wrapped.__next__  # bound once: __next__ runs per chunk
+
+    # Method names unlike any SDK stream's: the proxy's own attributes hide the wrapped object's.
+    def _stream_ended(self, *, completed: bool, error: BaseException | None = None) -> None:
+        _end(self._self_call, self._self_accumulator, completed=completed, error=error)
+
+    def _stream_raised(self, exc: BaseException) -> None:
+        """Reading the next item raised `exc`: the stream's end, or its failure."""
+        if isinstance(exc, (StopIteration, StopAsyncIteration)):
+            self._stream_ended(completed=True)
+        else:
+            self._stream_ended(completed=False, error=exc)
+
+    def __del__(self) -> None:
+        try:
+            self._stream_ended(completed=False)
+        except Exception:
+            pass
+
+
+class SyncStreamProxy(_StreamProxy):
+    def __init__(self, wrapped: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
+        super().__init__(wrapped, call, accumulator)
+        self._self_next = self._stream_next(wrapped)  # bound once: __next__ runs per chunk
+
+    @staticmethod
+    def _stream_next(wrapped: Any) -> Callable[[], Any]:
+        next_item: Callable[[], Any] = wrapped.__next__
+        return next_item
 
     def __iter__(self) -> Iterator[Any]:
         # A generator, like the SDK's own Stream.__iter__: resuming it per chunk costs less than a
         # Python-level __next__ call. Leaving the loop early (break) closes this generator but not the
         # stream: the app may keep reading it, so the span ends on exhaustion, close() or the proxy's GC.
-        on_item, call, accumulator = self._self_on_item, self._self_call, self._self_accumulator
+        on_item = self._self_on_item
         try:
             for item in self.__wrapped__:
-                try:
-                    on_item(item)
-                except Exception:
-                    logger.debug("llmsight: stream accumulator rejected an item", exc_info=True)
-                yield item
+                yield feed(on_item, item)
         except GeneratorExit:
             raise
         except BaseException as exc:
-            _end(call, accumulator, completed=False, error=exc)
+            self._stream_raised(exc)
             raise
-        _end(call, accumulator, completed=True)
+        self._stream_ended(completed=True)
 
     def __next__(self) -> Any:
         try:
-            item = self._self_next()
-        except StopIteration:
-            _end(self._self_call, self._self_accumulator, completed=True)
-            raise
+            return feed(self._self_on_item, self._self_next())
         except BaseException as exc:
-            _end(self._self_call, self._self_accumulator, completed=False, error=exc)
+            self._stream_raised(exc)
             raise
-        try:
-            self._self_on_item(item)
-        except Exception:
-            logger.debug("llmsight: stream accumulator rejected an item", exc_info=True)
-        return item
 
     def close(self) -> Any:
         try:
             return self.__wrapped__.close()
         finally:
-            _end(self._self_call, self._self_accumulator, completed=False)
+            self._stream_ended(completed=False)
 
     def __enter__(self) -> SyncStreamProxy:
         self.__wrapped__.__enter__()
@@ -118,24 +144,15 @@ class SyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[type-arg, misc, unused
         try:
             return self.__wrapped__.__exit__(exc_type, exc, tb)
         finally:
-            _end(self._self_call, self._self_accumulator, completed=False, error=exc)
-
-    def __del__(self) -> None:
-        try:
-            _end(self._self_call, self._self_accumulator, completed=False)
-        except Exception:
-            pass
+            self._stream_ended(completed=False, error=exc)
 
     def __reduce_ex__(self, protocol: Any) -> Any:  # streams are not picklable; keep wrapt's error away
         return self.__wrapped__.__reduce_ex__(protocol)
 
 
-class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[type-arg, misc, unused-ignore]  # generic in wrapt 2 only
+class AsyncStreamProxy(_StreamProxy):
     def __init__(self, wrapped: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
-        super().__init__(wrapped)
-        self._self_call = call
-        self._self_accumulator = accumulator
-        self._self_on_item = accumulator.on_item
+        super().__init__(wrapped, call, accumulator)
         self._self_anext = wrapped.__anext__
 
     def __aiter__(self) -> AsyncStreamProxy:
@@ -143,24 +160,16 @@ class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[type-arg, misc, unuse
 
     async def __anext__(self) -> Any:
         try:
-            item = await self._self_anext()
-        except StopAsyncIteration:
-            _end(self._self_call, self._self_accumulator, completed=True)
-            raise
+            return feed(self._self_on_item, await self._self_anext())
         except BaseException as exc:
-            _end(self._self_call, self._self_accumulator, completed=False, error=exc)
+            self._stream_raised(exc)
             raise
-        try:
-            self._self_on_item(item)
-        except Exception:
-            logger.debug("llmsight: stream accumulator rejected an item", exc_info=True)
-        return item
 
     async def close(self) -> Any:
         try:
             return await self.__wrapped__.close()
         finally:
-            _end(self._self_call, self._self_accumulator, completed=False)
+            self._stream_ended(completed=False)
 
     async def __aenter__(self) -> AsyncStreamProxy:
         await self.__wrapped__.__aenter__()
@@ -170,10 +179,4 @@ class AsyncStreamProxy(wrapt.ObjectProxy):  # type: ignore[type-arg, misc, unuse
         try:
             return await self.__wrapped__.__aexit__(exc_type, exc, tb)
         finally:
-            _end(self._self_call, self._self_accumulator, completed=False, error=exc)
-
-    def __del__(self) -> None:
-        try:
-            _end(self._self_call, self._self_accumulator, completed=False)
-        except Exception:
-            pass
+            self._stream_ended(completed=False, error=exc)

@@ -6,8 +6,9 @@ light install (no yaml, no genai-prices) and explain the missing extra when they
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from llmsight._lazy import lazy_names
 
 if TYPE_CHECKING:
     from llmsight.collector.pricing.overrides import OverridesError, PriceOverrides, load_overrides
@@ -15,16 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["OverridesError", "PriceOverrides", "Pricer", "load_overrides"]
 
-_HOMES = {
-    "OverridesError": "llmsight.collector.pricing.overrides",
-    "PriceOverrides": "llmsight.collector.pricing.overrides",
-    "load_overrides": "llmsight.collector.pricing.overrides",
-    "Pricer": "llmsight.collector.pricing.pricer",
-}
-
-
-def __getattr__(name: str) -> Any:
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__ = lazy_names(__name__, {
+    "llmsight.collector.pricing.overrides": ("OverridesError", "PriceOverrides", "load_overrides"),
+    "llmsight.collector.pricing.pricer": ("Pricer",),
+}, globals())

@@ -32,6 +32,7 @@ from llmsight.collector.http_server import (
     Send,
     bearer_ok,
     header,
+    media_type,
     read_body,
     respond,
 )
@@ -63,7 +64,7 @@ class OtlpHttpApp:
         if scope["type"] != "http":
             return
         path, method = scope["path"], scope["method"]
-        content_type = (header(scope, b"content-type") or b"").split(b";")[0].strip().lower().decode("latin-1")
+        content_type = media_type(scope)
         as_json = content_type not in _PROTOBUF_TYPES  # errors go back in the request's encoding, JSON when unknown
         if path == "/healthz" and method == "GET":
             # 200 while the process serves; the body says 'degraded' (and why) while the spool cannot be

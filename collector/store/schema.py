@@ -51,6 +51,7 @@ from llmsight.collector.columns import (
     PRICE_COLUMNS,
     PRICES_TABLE,
     QUANTILE_LEVELS,
+    TOKEN_COLUMNS,
 )
 from llmsight.collector.normalise.variants import CONTENT_PREFIXES
 from llmsight.collector.reconcile.tables import reconcile_tables_ddl
@@ -73,16 +74,7 @@ _CODECS = {
 }
 CALL_ID_INDEX = "call_id_idx call_id TYPE bloom_filter(0.01) GRANULARITY 4"
 _COUNTER_CODEC = "CODEC(T64, ZSTD(1))"
-_COUNTERS = {
-    "input_tokens",
-    "cache_read_tokens",
-    "cache_write_tokens",
-    "cache_write_1h_tokens",
-    "output_tokens",
-    "reasoning_tokens",
-    "retries",
-    "http_status",
-}
+_COUNTERS = {*TOKEN_COLUMNS, "retries", "http_status"}
 
 # Expressions the materialized view sums per hour (name -> expression over llm_calls).
 # Column references are qualified (src.) because the view's aliases reuse the column names.
@@ -96,12 +88,7 @@ _HOURLY_SUMS = {
     "unpriced_calls": "countIf(src.total_cost IS NULL AND src.status = 'ok')",
     "retries": "sum(src.retries)",
     "retried_calls": "countIf(src.retries > 0)",
-    "input_tokens": "sum(src.input_tokens)",
-    "cache_read_tokens": "sum(src.cache_read_tokens)",
-    "cache_write_tokens": "sum(src.cache_write_tokens)",
-    "cache_write_1h_tokens": "sum(src.cache_write_1h_tokens)",
-    "output_tokens": "sum(src.output_tokens)",
-    "reasoning_tokens": "sum(src.reasoning_tokens)",
+    **{name: f"sum(src.{name})" for name in TOKEN_COLUMNS},
     "input_cost": "sum(ifNull(src.input_cost, 0))",
     "cache_read_cost": "sum(ifNull(src.cache_read_cost, 0))",
     "cache_write_cost": "sum(ifNull(src.cache_write_cost, 0))",

@@ -118,22 +118,24 @@ class AnthropicInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return modules
 
     def _instrument_batches(self, ctx: CallContext, get_tracer_: Any) -> None:
-        from llmsight._batch import async_management_wrapper, sync_management_wrapper
-        from llmsight.anthropic._batches import (
+        from llmsight._batch import (
             BatchState,
             CreateBatch,
             ListBatches,
-            async_results_wrapper,
-            results_wrapper,
+            async_management_wrapper,
+            sync_management_wrapper,
         )
+        from llmsight.anthropic._batches import AnthropicBatches, async_results_wrapper, results_wrapper
 
-        calls = {"create": CreateBatch(), "retrieve": BatchState("batch.retrieve"), "cancel": BatchState("batch.cancel")}
+        api = AnthropicBatches()
+        calls = {"create": CreateBatch(api), "retrieve": BatchState(api, "batch.retrieve"),
+                 "cancel": BatchState(api, "batch.cancel")}
         for module in self._batch_modules():
             for method, call in calls.items():
                 wrap_function_wrapper(module, f"Batches.{method}", sync_management_wrapper(call, get_tracer_))
                 wrap_function_wrapper(module, f"AsyncBatches.{method}", async_management_wrapper(call, get_tracer_))
             # AsyncBatches.list returns a paginator, not a coroutine: only the sync one is read.
-            wrap_function_wrapper(module, "Batches.list", sync_management_wrapper(ListBatches("batch.list"), get_tracer_))
+            wrap_function_wrapper(module, "Batches.list", sync_management_wrapper(ListBatches(api, "batch.list"), get_tracer_))
             wrap_function_wrapper(module, "Batches.results", results_wrapper(ctx, get_tracer_))
             wrap_function_wrapper(module, "AsyncBatches.results", async_results_wrapper(ctx, get_tracer_))
 

@@ -12,18 +12,18 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sized
 from typing import Any
 
-from opentelemetry.trace import Span, Tracer
+from opentelemetry.trace import Tracer
 
 from llmsight import attributes as attr
 from llmsight import providers
 from llmsight._batch import (
     REGISTRY,
+    BatchApi,
     BatchInfo,
     BatchResult,
-    ManagementCall,
     emit_result,
-    learn_listed,
     prefixed,
+    without_provider,
 )
 from llmsight._call import LLMCall, start_call
 from llmsight._common import CallContext, given
@@ -49,65 +49,35 @@ def _seconds(moment: Any) -> float | None:
     return moment.timestamp() if moment is not None else None
 
 
-def learn(provider: str, batch: Any, tags: Mapping[str, str] | None = None) -> BatchInfo:
-    ended = _seconds(batch.ended_at)
-    return REGISTRY.learn(BatchInfo(
-        provider=provider, batch_id=batch.id, completed_at_ns=int(ended * 1e9) if ended else None,
-        created_at_ns=int(batch.created_at.timestamp() * 1e9) if batch.created_at else None, tags=tags,
-    ))
+class AnthropicBatches(BatchApi):
+    batch_id_keyword = "message_batch_id"
 
+    def server(self, instance: Any) -> dict[str, Any]:
+        return server_attributes(instance)
 
-def batch_attributes(batch: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        attr.LLMSIGHT_BATCH_ID: batch.id,
-        attr.LLMSIGHT_BATCH_STATUS: batch.processing_status,
-        attr.LLMSIGHT_BATCH_CREATED_AT: _seconds(batch.created_at),
-        attr.LLMSIGHT_BATCH_COMPLETED_AT: _seconds(batch.ended_at),
-    }
-    values.update(prefixed(attr.LLMSIGHT_BATCH_REQUESTS_PREFIX, batch.request_counts, _COUNT_FIELDS))
-    return {k: v for k, v in values.items() if v is not None}
-
-
-class CreateBatch(ManagementCall):
-    name = "batch.create"
-
-    def start(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        values = server_attributes(instance)
-        values[attr.GEN_AI_OPERATION_NAME] = attr.OPERATION_BATCH_CREATE
-        values[attr.LLMSIGHT_BATCH_ENDPOINT] = "/v1/messages"
+    def submission(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {attr.LLMSIGHT_BATCH_ENDPOINT: "/v1/messages"}
         requests = kwargs.get("requests")
         if given(requests) and isinstance(requests, Sized):
             values[attr.LLMSIGHT_BATCH_REQUEST_COUNT] = len(requests)
         return values
 
-    def on_result(self, span: Span, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
-                  tags: Mapping[str, str]) -> None:
-        span.set_attributes({**batch_attributes(result), **tags})
-        learn(server_attributes(instance)[attr.GEN_AI_PROVIDER_NAME], result, dict(tags))
+    def batch_attributes(self, batch: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            attr.LLMSIGHT_BATCH_ID: batch.id,
+            attr.LLMSIGHT_BATCH_STATUS: batch.processing_status,
+            attr.LLMSIGHT_BATCH_CREATED_AT: _seconds(batch.created_at),
+            attr.LLMSIGHT_BATCH_COMPLETED_AT: _seconds(batch.ended_at),
+        }
+        values.update(prefixed(attr.LLMSIGHT_BATCH_REQUESTS_PREFIX, batch.request_counts, _COUNT_FIELDS))
+        return {k: v for k, v in values.items() if v is not None}
 
-
-class BatchState(ManagementCall):
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def start(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        values = {k: v for k, v in server_attributes(instance).items() if k != attr.GEN_AI_PROVIDER_NAME}
-        batch_id = args[0] if args else kwargs.get("message_batch_id")
-        if isinstance(batch_id, str):
-            values[attr.LLMSIGHT_BATCH_ID] = batch_id
-        return values
-
-    def on_result(self, span: Span, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
-                  tags: Mapping[str, str]) -> None:
-        span.set_attributes(batch_attributes(result))
-        learn(server_attributes(instance)[attr.GEN_AI_PROVIDER_NAME], result)
-
-
-class ListBatches(BatchState):
-    def on_result(self, span: Span, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
-                  tags: Mapping[str, str]) -> None:
-        provider = server_attributes(instance)[attr.GEN_AI_PROVIDER_NAME]
-        learn_listed(span, result, lambda batch: learn(provider, batch))
+    def learn(self, provider: str, batch: Any, tags: Mapping[str, str] | None = None) -> BatchInfo:
+        ended = _seconds(batch.ended_at)
+        return REGISTRY.learn(BatchInfo(
+            provider=provider, batch_id=batch.id, completed_at_ns=int(ended * 1e9) if ended else None,
+            created_at_ns=int(batch.created_at.timestamp() * 1e9) if batch.created_at else None, tags=tags,
+        ))
 
 
 def read_result(item: Any) -> BatchResult:
@@ -154,40 +124,53 @@ class ResultsAccumulator:
 
 
 def _start_read(tracer: Tracer, instance: Any, batch_id: str) -> LLMCall:
-    values = {k: v for k, v in server_attributes(instance).items() if k != attr.GEN_AI_PROVIDER_NAME}
+    values = without_provider(server_attributes(instance))
     values[attr.LLMSIGHT_BATCH_ID] = batch_id
     return LLMCall(tracer, "batch.results", values, streaming=True)
 
 
-def _batch_id(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+class _ResultsRead:
+    """One `results(batch_id)` call: its span, and the decoder's proxy that makes each result the app reads a call."""
+
+    __slots__ = ("ctx", "tracer", "instance", "batch_id", "call")
+
+    def __init__(self, ctx: CallContext, tracer: Tracer, instance: Any, batch_id: str, call: LLMCall) -> None:
+        self.ctx, self.tracer, self.instance, self.batch_id, self.call = ctx, tracer, instance, batch_id, call
+
+    def proxy(self, decoder: Any, proxy: type) -> Any:
+        try:
+            base = server_attributes(self.instance)
+            provider = base[attr.GEN_AI_PROVIDER_NAME]
+            base.update(self.ctx.key_hint_attributes(provider, self.instance._client))  # the bill's key
+            info = REGISTRY.get(provider, self.batch_id)  # results() has just retrieved it
+            return proxy(decoder, self.call, ResultsAccumulator(self.tracer, base, info, self.batch_id, self.call))
+        except Exception:
+            self.call.end()
+            return decoder
+
+
+def _begin_read(ctx: CallContext, tracer: Tracer, instance: Any, args: tuple[Any, ...],
+                kwargs: dict[str, Any]) -> _ResultsRead | None:
+    """The read's span; None (the SDK call runs bare) when telemetry fails or no batch id was given."""
     value = args[0] if args else kwargs.get("message_batch_id")
-    return value if isinstance(value, str) else ""
-
-
-def _proxy(ctx: CallContext, tracer: Tracer, instance: Any, batch_id: str, call: LLMCall, decoder: Any,
-           proxy: type) -> Any:
-    try:
-        base = server_attributes(instance)
-        base.update(ctx.key_hint_attributes(base[attr.GEN_AI_PROVIDER_NAME], instance._client))  # the bill's key
-        info = REGISTRY.get(base[attr.GEN_AI_PROVIDER_NAME], batch_id)  # results() has just retrieved it
-        return proxy(decoder, call, ResultsAccumulator(tracer, base, info, batch_id, call))
-    except Exception:
+    batch_id = value if isinstance(value, str) else ""
+    call = start_call(_start_read, tracer, instance, batch_id)
+    if call is None:
+        return None
+    if not batch_id:
         call.end()
-        return decoder
+        return None
+    return _ResultsRead(ctx, tracer, instance, batch_id, call)
 
 
 def results_wrapper(ctx: CallContext, get_tracer: Callable[[], Tracer]) -> Callable[..., Any]:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        batch_id = _batch_id(args, kwargs)
-        tracer = get_tracer()
-        call = start_call(_start_read, tracer, instance, batch_id)
-        if call is None or not batch_id:
-            if call is not None:
-                call.end()
+        read = _begin_read(ctx, get_tracer(), instance, args, kwargs)
+        if read is None:
             return wrapped(*args, **kwargs)
-        with call.in_flight():
+        with read.call.in_flight():
             decoder = wrapped(*args, **kwargs)
-        return _proxy(ctx, tracer, instance, batch_id, call, decoder, SyncStreamProxy)
+        return read.proxy(decoder, SyncStreamProxy)
 
     return wrapper
 
@@ -195,16 +178,12 @@ def results_wrapper(ctx: CallContext, get_tracer: Callable[[], Tracer]) -> Calla
 def async_results_wrapper(ctx: CallContext, get_tracer: Callable[[], Tracer]) -> Callable[..., Any]:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         async def run() -> Any:
-            batch_id = _batch_id(args, kwargs)
-            tracer = get_tracer()
-            call = start_call(_start_read, tracer, instance, batch_id)
-            if call is None or not batch_id:
-                if call is not None:
-                    call.end()
+            read = _begin_read(ctx, get_tracer(), instance, args, kwargs)
+            if read is None:
                 return await wrapped(*args, **kwargs)
-            with call.in_flight():
+            with read.call.in_flight():
                 decoder = await wrapped(*args, **kwargs)
-            return _proxy(ctx, tracer, instance, batch_id, call, decoder, AsyncStreamProxy)
+            return read.proxy(decoder, AsyncStreamProxy)
 
         return run()
 

@@ -9,7 +9,8 @@ from opentelemetry.trace import Tracer
 from llmsight import attributes as attr
 from llmsight import providers
 from llmsight._call import LLMCall
-from llmsight._common import CallContext, given
+from llmsight._common import given, sampling_attributes
+from llmsight._operation_base import BaseOperation
 from llmsight.anthropic._usage import MergedUsage, message_usage
 from llmsight.prefix_hash import prefix_hash
 
@@ -29,13 +30,7 @@ def _cached_blocks(messages: Any) -> list[Any]:
     return marked
 
 
-class MessagesOperation:
-    def __init__(self, ctx: CallContext) -> None:
-        self.ctx = ctx
-
-    def prepare_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return kwargs
-
+class MessagesOperation(BaseOperation):
     def start(self, tracer: Tracer, instance: Any, kwargs: dict[str, Any], *, streaming: bool | None = None) -> LLMCall:
         model = kwargs.get("model")
         model = model if isinstance(model, str) else ""
@@ -48,12 +43,7 @@ class MessagesOperation:
             values[attr.SERVER_ADDRESS] = url.host
         if url.port:
             values[attr.SERVER_PORT] = url.port
-        max_tokens = kwargs.get("max_tokens")
-        if given(max_tokens):
-            values[attr.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-        temperature = kwargs.get("temperature")
-        if given(temperature):
-            values[attr.GEN_AI_REQUEST_TEMPERATURE] = temperature
+        values.update(sampling_attributes(kwargs, "max_tokens"))
         tier = kwargs.get("service_tier")
         if given(tier) and tier:
             values[attr.LLMSIGHT_SERVICE_TIER] = tier

@@ -7,14 +7,13 @@ import io
 import json
 import logging
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.trace import Tracer
 
 from llmsight import attributes as attr
 from llmsight import providers
 from llmsight._call import LLMCall
-from llmsight._common import CallContext
+from llmsight._common import CallContext, per_client, url_attributes
 from llmsight.anthropic._usage import message_usage
 from llmsight.bedrock._streams import ConverseStreamAccumulator, EventStreamProxy, InvokeStreamAccumulator
 from llmsight.bedrock._usage import as_object, converse_usage, header_usage, nova_usage
@@ -45,20 +44,8 @@ def vendor(model: str) -> str:
 
 
 def _server_attributes(client: Any) -> dict[str, Any]:
-    cached = getattr(client, "_llmsight_attributes", None)
-    if cached is not None:
-        return dict(cached)  # set by us below: a dict of span attributes
-    values: dict[str, Any] = {attr.GEN_AI_PROVIDER_NAME: PROVIDER}
-    url = urlsplit(client.meta.endpoint_url or "")
-    if url.hostname:
-        values[attr.SERVER_ADDRESS] = url.hostname
-    if url.port:
-        values[attr.SERVER_PORT] = url.port
-    try:
-        client._llmsight_attributes = values
-    except Exception:
-        pass
-    return values
+    return per_client(client, lambda: {
+        attr.GEN_AI_PROVIDER_NAME: PROVIDER, **url_attributes(lambda: client.meta.endpoint_url)})
 
 
 def _invoke_request(body: Any) -> dict[str, Any]:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
-import wrapt
-
 from llmsight._call import LLMCall
-from llmsight._streams import StreamAccumulator, SyncStreamProxy
+from llmsight._streams import SyncStreamProxy
 from llmsight.anthropic._usage import MergedUsage
 from llmsight.bedrock._usage import as_object, converse_usage, metrics_usage, nova_usage
 
@@ -25,12 +24,10 @@ logger = logging.getLogger("llmsight")
 class EventStreamProxy(SyncStreamProxy):
     """The shared sync stream proxy over an `EventStream`, which is iterable but has no `__next__`."""
 
-    def __init__(self, wrapped: Any, call: LLMCall, accumulator: StreamAccumulator) -> None:
-        wrapt.ObjectProxy.__init__(self, wrapped)
-        self._self_call = call
-        self._self_accumulator = accumulator
-        self._self_on_item = accumulator.on_item
-        self._self_next = iter(wrapped).__next__  # EventStream.__iter__ resumes one shared event generator
+    @staticmethod
+    def _stream_next(wrapped: Any) -> Callable[[], Any]:
+        next_item: Callable[[], Any] = iter(wrapped).__next__  # EventStream.__iter__ resumes one shared event generator
+        return next_item
 
 
 class ConverseStreamAccumulator:

@@ -9,16 +9,14 @@ status of the last one, for whichever `LLMCall` is current.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from typing import Any
 
 from llmsight._attempts import count_attempt
 from llmsight._call import LLMCall, current_call
-from llmsight._streams import StreamAccumulator
+from llmsight._streams import StreamAccumulator, feed
 from llmsight._streams import _end as end_stream
 
-logger = logging.getLogger("llmsight")
 
 def _status_of(exc: BaseException) -> int:
     code = getattr(exc, "code", None)
@@ -90,17 +88,9 @@ def traced_stream(chunks: Iterator[Any], call: LLMCall, accumulator: StreamAccum
         if failure is not None:
             raise failure
         if first is not _DONE:
-            try:
-                on_item(first)
-            except Exception:
-                logger.debug("llmsight: stream accumulator rejected an item", exc_info=True)
-            yield first
+            yield feed(on_item, first)
             for item in chunks:
-                try:
-                    on_item(item)
-                except Exception:
-                    logger.debug("llmsight: stream accumulator rejected an item", exc_info=True)
-                yield item
+                yield feed(on_item, item)
     except GeneratorExit:
         _end(call, accumulator, completed=False)
         raise

@@ -5,14 +5,13 @@ automatic continuation, which send several billed requests for one public call, 
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.trace import Tracer
 
 from llmsight import attributes as attr
 from llmsight import providers
 from llmsight._call import LLMCall
-from llmsight._common import CallContext
+from llmsight._common import CallContext, per_client, url_attributes
 from llmsight._operation_base import BaseOperation
 from llmsight._streams import ResponseAccumulator
 from llmsight.google_genai._usage import embed_usage, generate_usage
@@ -42,23 +41,11 @@ def config_value(config: Any, name: str, camel: str) -> Any:
 
 
 def client_attributes(api_client: Any) -> dict[str, Any]:
-    cached = getattr(api_client, "_llmsight_attributes", None)
-    if cached is not None:
-        return dict(cached)  # set by us below: a dict of span attributes
-    values: dict[str, Any] = {attr.GEN_AI_PROVIDER_NAME: PROVIDER_VERTEX if api_client.vertexai else PROVIDER_GEMINI}
-    try:
-        url = urlsplit(api_client._http_options.base_url or "")
-        if url.hostname:
-            values[attr.SERVER_ADDRESS] = url.hostname
-        if url.port:
-            values[attr.SERVER_PORT] = url.port
-    except Exception:
-        pass
-    try:
-        api_client._llmsight_attributes = values
-    except Exception:
-        pass
-    return values
+    def compute() -> dict[str, Any]:
+        provider = PROVIDER_VERTEX if api_client.vertexai else PROVIDER_GEMINI
+        return {attr.GEN_AI_PROVIDER_NAME: provider, **url_attributes(lambda: api_client._http_options.base_url)}
+
+    return per_client(api_client, compute)
 
 
 def _start(ctx: CallContext, tracer: Tracer, instance: Any, operation: str, kwargs: dict[str, Any],

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 from opentelemetry.trace import Tracer
 
 from llmsight import attributes as attr
 from llmsight import providers
 from llmsight._call import LLMCall, Usage
-from llmsight._common import CallContext, given
+from llmsight._common import CallContext, given, url_attributes
 from llmsight._operation_base import BaseOperation
 from llmsight._streams import ResponseAccumulator
 from llmsight.mistral._usage import chat_usage, service_tier
@@ -22,14 +21,7 @@ _STATIC_ROLES = ("system",)
 
 def _server_attributes(sdk: Any) -> dict[str, Any]:
     values: dict[str, Any] = {attr.GEN_AI_PROVIDER_NAME: PROVIDER}
-    try:
-        url = urlsplit(sdk.sdk_configuration.get_server_details()[0])
-        if url.hostname:
-            values[attr.SERVER_ADDRESS] = url.hostname
-        if url.port:
-            values[attr.SERVER_PORT] = url.port
-    except Exception:
-        pass
+    values.update(url_attributes(lambda: sdk.sdk_configuration.get_server_details()[0]))
     return values
 
 

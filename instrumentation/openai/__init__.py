@@ -82,11 +82,18 @@ class OpenAIInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _instrument_batches(ctx: CallContext, tracer: Tracer, get_tracer_: Any) -> None:
         from openai._legacy_response import HttpxBinaryResponseContent
 
-        from llmsight._batch import async_management_wrapper, sync_management_wrapper
-        from llmsight.openai._batches import BatchState, CreateBatch, ListBatches, wrap_file
+        from llmsight._batch import (
+            BatchState,
+            CreateBatch,
+            ListBatches,
+            async_management_wrapper,
+            sync_management_wrapper,
+        )
+        from llmsight.openai._batches import OpenAIBatches, wrap_file
 
-        calls = {"create": CreateBatch(ctx), "retrieve": BatchState(ctx, "batch.retrieve"),
-                 "cancel": BatchState(ctx, "batch.cancel"), "list": ListBatches(ctx, "batch.list")}
+        api = OpenAIBatches(ctx)
+        calls = {"create": CreateBatch(api), "retrieve": BatchState(api, "batch.retrieve"),
+                 "cancel": BatchState(api, "batch.cancel"), "list": ListBatches(api, "batch.list")}
         for method, call in calls.items():
             wrap_function_wrapper(_BATCHES, f"Batches.{method}", sync_management_wrapper(call, get_tracer_))
             if method != "list":  # AsyncBatches.list returns a paginator, not a coroutine

@@ -15,7 +15,7 @@ per file object.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,17 +25,17 @@ from opentelemetry.trace import Span, Tracer
 from llmsight import attributes as attr
 from llmsight._batch import (
     REGISTRY,
+    BatchApi,
     BatchInfo,
     BatchResult,
     JsonLines,
-    ManagementCall,
     emit_result,
     end_management_span,
-    learn_listed,
     management_span,
     parent_context,
     prefixed,
     unix_ns,
+    without_provider,
 )
 from llmsight._common import CallContext, given
 from llmsight.openai._provider import client_attributes
@@ -51,46 +51,15 @@ def _server(ctx: CallContext, instance: Any) -> dict[str, Any]:
     return dict(client_attributes(instance._client, ctx.provider_hosts))
 
 
-def learn(provider: str, batch: Any, tags: Mapping[str, str] | None = None) -> BatchInfo:
-    files = tuple(f for f in (batch.output_file_id, batch.error_file_id) if f)
-    return REGISTRY.learn(BatchInfo(
-        provider=provider, batch_id=batch.id, completed_at_ns=unix_ns(batch.completed_at),
-        created_at_ns=unix_ns(batch.created_at), model=getattr(batch, "model", None) or "",
-        endpoint=batch.endpoint or "", file_ids=files, tags=tags,
-    ))
-
-
-def batch_attributes(batch: Any) -> dict[str, Any]:
-    values: dict[str, Any] = {
-        attr.LLMSIGHT_BATCH_ID: batch.id,
-        attr.LLMSIGHT_BATCH_STATUS: batch.status,
-        attr.LLMSIGHT_BATCH_ENDPOINT: batch.endpoint,
-        attr.LLMSIGHT_BATCH_INPUT_FILE_ID: batch.input_file_id,
-        attr.LLMSIGHT_BATCH_OUTPUT_FILE_ID: batch.output_file_id,
-        attr.LLMSIGHT_BATCH_ERROR_FILE_ID: batch.error_file_id,
-        attr.LLMSIGHT_BATCH_CREATED_AT: batch.created_at,
-        attr.LLMSIGHT_BATCH_COMPLETED_AT: batch.completed_at,
-    }
-    values.update(prefixed(attr.LLMSIGHT_BATCH_REQUESTS_PREFIX, batch.request_counts, _COUNT_FIELDS))
-    usage = getattr(batch, "usage", None)
-    if usage is not None:
-        values.update(prefixed(attr.LLMSIGHT_BATCH_USAGE_PREFIX, usage, _USAGE_FIELDS))
-        values.update(prefixed(attr.LLMSIGHT_BATCH_USAGE_PREFIX, usage.input_tokens_details, ("cached_tokens",)))
-        values.update(prefixed(attr.LLMSIGHT_BATCH_USAGE_PREFIX, usage.output_tokens_details, ("reasoning_tokens",)))
-    return {k: v for k, v in values.items() if v is not None}
-
-
-class CreateBatch(ManagementCall):
-    """The submission: the collector keeps its tags for the batch's results (`gen_ai.operation.name=batch.create`)."""
-
-    name = "batch.create"
-
+class OpenAIBatches(BatchApi):
     def __init__(self, ctx: CallContext) -> None:
         self.ctx = ctx
 
-    def start(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        values = _server(self.ctx, instance)
-        values[attr.GEN_AI_OPERATION_NAME] = attr.OPERATION_BATCH_CREATE
+    def server(self, instance: Any) -> dict[str, Any]:
+        return _server(self.ctx, instance)
+
+    def submission(self, kwargs: dict[str, Any]) -> dict[str, Any]:
+        values: dict[str, Any] = {}
         for key, name in ((attr.LLMSIGHT_BATCH_ENDPOINT, "endpoint"),
                           (attr.LLMSIGHT_BATCH_COMPLETION_WINDOW, "completion_window"),
                           (attr.LLMSIGHT_BATCH_INPUT_FILE_ID, "input_file_id")):
@@ -99,37 +68,32 @@ class CreateBatch(ManagementCall):
                 values[key] = value
         return values
 
-    def on_result(self, span: Span, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
-                  tags: Mapping[str, str]) -> None:
-        span.set_attributes({**batch_attributes(result), **tags})
-        learn(_server(self.ctx, instance)[attr.GEN_AI_PROVIDER_NAME], result, dict(tags))
+    def batch_attributes(self, batch: Any) -> dict[str, Any]:
+        values: dict[str, Any] = {
+            attr.LLMSIGHT_BATCH_ID: batch.id,
+            attr.LLMSIGHT_BATCH_STATUS: batch.status,
+            attr.LLMSIGHT_BATCH_ENDPOINT: batch.endpoint,
+            attr.LLMSIGHT_BATCH_INPUT_FILE_ID: batch.input_file_id,
+            attr.LLMSIGHT_BATCH_OUTPUT_FILE_ID: batch.output_file_id,
+            attr.LLMSIGHT_BATCH_ERROR_FILE_ID: batch.error_file_id,
+            attr.LLMSIGHT_BATCH_CREATED_AT: batch.created_at,
+            attr.LLMSIGHT_BATCH_COMPLETED_AT: batch.completed_at,
+        }
+        values.update(prefixed(attr.LLMSIGHT_BATCH_REQUESTS_PREFIX, batch.request_counts, _COUNT_FIELDS))
+        usage = getattr(batch, "usage", None)
+        if usage is not None:
+            values.update(prefixed(attr.LLMSIGHT_BATCH_USAGE_PREFIX, usage, _USAGE_FIELDS))
+            values.update(prefixed(attr.LLMSIGHT_BATCH_USAGE_PREFIX, usage.input_tokens_details, ("cached_tokens",)))
+            values.update(prefixed(attr.LLMSIGHT_BATCH_USAGE_PREFIX, usage.output_tokens_details, ("reasoning_tokens",)))
+        return {k: v for k, v in values.items() if v is not None}
 
-
-class BatchState(ManagementCall):
-    """retrieve / cancel: status, request counts, usage."""
-
-    def __init__(self, ctx: CallContext, name: str) -> None:
-        self.ctx = ctx
-        self.name = name
-
-    def start(self, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
-        values = {k: v for k, v in _server(self.ctx, instance).items() if k != attr.GEN_AI_PROVIDER_NAME}
-        batch_id = args[0] if args else kwargs.get("batch_id")
-        if isinstance(batch_id, str):
-            values[attr.LLMSIGHT_BATCH_ID] = batch_id
-        return values
-
-    def on_result(self, span: Span, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
-                  tags: Mapping[str, str]) -> None:
-        span.set_attributes(batch_attributes(result))
-        learn(_server(self.ctx, instance)[attr.GEN_AI_PROVIDER_NAME], result)
-
-
-class ListBatches(BatchState):
-    def on_result(self, span: Span, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any,
-                  tags: Mapping[str, str]) -> None:
-        provider = _server(self.ctx, instance)[attr.GEN_AI_PROVIDER_NAME]
-        learn_listed(span, result, lambda batch: learn(provider, batch))
+    def learn(self, provider: str, batch: Any, tags: Mapping[str, str] | None = None) -> BatchInfo:
+        files = tuple(f for f in (batch.output_file_id, batch.error_file_id) if f)
+        return REGISTRY.learn(BatchInfo(
+            provider=provider, batch_id=batch.id, completed_at_ns=unix_ns(batch.completed_at),
+            created_at_ns=unix_ns(batch.created_at), model=getattr(batch, "model", None) or "",
+            endpoint=batch.endpoint or "", file_ids=files, tags=tags,
+        ))
 
 
 # --- result files -------------------------------------------------------------------------------------------------
@@ -208,7 +172,7 @@ class ResultReader:
     def _read_span(self) -> Span:
         """The span of this read, started at its first result line (a file that is not results gets none)."""
         if self.span is None:
-            values = {k: v for k, v in self.base.items() if k != attr.GEN_AI_PROVIDER_NAME}
+            values = without_provider(self.base)
             values[attr.LLMSIGHT_BATCH_FILE_ID] = self.file_id
             if self.info is not None:
                 values[attr.LLMSIGHT_BATCH_ID] = self.info.batch_id
@@ -251,41 +215,47 @@ class ResultReader:
         except Exception:
             logger.debug("llmsight: could not read batch results", exc_info=True)
 
-    def feeding(self, chunks: Iterator[Any], newline: bool = False) -> Iterator[Any]:
+    def _feeder(self, newline: bool) -> Callable[[Any], Any] | None:
+        """What each chunk of a read that starts now passes through on its way to the app (the parser reads it);
+        None when the file was read (or found not to be results) already."""
         try:
             parser = self.begin()
         except Exception:
             parser = None
         if parser is None:
+            return None
+
+        def fed(chunk: Any) -> Any:
+            parser.feed(chunk)
+            if newline:  # iter_lines() strips the line ends the parser splits on
+                parser.feed(b"\n")
+            return chunk
+
+        return fed
+
+    def feeding(self, chunks: Iterator[Any], newline: bool = False) -> Iterator[Any]:
+        fed = self._feeder(newline)
+        if fed is None:
             yield from chunks
             return
         completed = False
         try:
             for chunk in chunks:
-                parser.feed(chunk)
-                if newline:
-                    parser.feed(b"\n")
-                yield chunk
+                yield fed(chunk)
             completed = True
         finally:
             self.end(completed)
 
     async def afeeding(self, chunks: AsyncIterator[Any], newline: bool = False) -> AsyncIterator[Any]:
-        try:
-            parser = self.begin()
-        except Exception:
-            parser = None
-        if parser is None:
+        fed = self._feeder(newline)
+        if fed is None:
             async for chunk in chunks:
                 yield chunk
             return
         completed = False
         try:
             async for chunk in chunks:
-                parser.feed(chunk)
-                if newline:
-                    parser.feed(b"\n")
-                yield chunk
+                yield fed(chunk)
             completed = True
         finally:
             self.end(completed)

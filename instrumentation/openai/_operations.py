@@ -8,7 +8,8 @@ from opentelemetry.trace import Tracer
 
 from llmsight import attributes as attr
 from llmsight._call import LLMCall
-from llmsight._common import CallContext, given
+from llmsight._common import CallContext, given, sampling_attributes
+from llmsight._operation_base import BaseOperation
 from llmsight.openai._provider import client_attributes
 from llmsight.openai._usage import chat_usage, embeddings_usage, responses_usage
 from llmsight.prefix_hash import prefix_hash
@@ -32,11 +33,8 @@ def _start(
     return LLMCall(tracer, f"{operation} {model}".rstrip(), values, streaming=streaming)
 
 
-class ChatOperation:
+class ChatOperation(BaseOperation):
     """`chat.completions.create` / `.parse` (and `.stream`, which calls `create(stream=True)`)."""
-
-    def __init__(self, ctx: CallContext) -> None:
-        self.ctx = ctx
 
     def prepare_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
         if self.ctx.settings.inject_stream_usage and kwargs.get("stream") is True and not given(
@@ -46,15 +44,7 @@ class ChatOperation:
         return kwargs
 
     def start(self, tracer: Tracer, instance: Any, kwargs: dict[str, Any]) -> LLMCall:
-        extra: dict[str, Any] = {}
-        max_tokens = kwargs.get("max_completion_tokens")
-        if not given(max_tokens):
-            max_tokens = kwargs.get("max_tokens")
-        if given(max_tokens):
-            extra[attr.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-        temperature = kwargs.get("temperature")
-        if given(temperature):
-            extra[attr.GEN_AI_REQUEST_TEMPERATURE] = temperature
+        extra = sampling_attributes(kwargs, "max_completion_tokens", "max_tokens")
         messages = kwargs.get("messages") or ()
         static = [m for m in messages if isinstance(m, dict) and m.get("role") in _STATIC_ROLES]
         tools = kwargs.get("tools")
@@ -124,23 +114,11 @@ class ChatStreamAccumulator:
             )
 
 
-class ResponsesOperation:
+class ResponsesOperation(BaseOperation):
     """`responses.create` / `.parse` (and `.stream`, which calls `create(stream=True)`)."""
 
-    def __init__(self, ctx: CallContext) -> None:
-        self.ctx = ctx
-
-    def prepare_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return kwargs
-
     def start(self, tracer: Tracer, instance: Any, kwargs: dict[str, Any]) -> LLMCall:
-        extra: dict[str, Any] = {}
-        max_tokens = kwargs.get("max_output_tokens")
-        if given(max_tokens):
-            extra[attr.GEN_AI_REQUEST_MAX_TOKENS] = max_tokens
-        temperature = kwargs.get("temperature")
-        if given(temperature):
-            extra[attr.GEN_AI_REQUEST_TEMPERATURE] = temperature
+        extra = sampling_attributes(kwargs, "max_output_tokens")
         instructions = kwargs.get("instructions")
         items = kwargs.get("input")
         static = (
@@ -206,12 +184,8 @@ class ResponsesStreamAccumulator:
                 call.finish_reasons = None
 
 
-class EmbeddingsOperation:
-    def __init__(self, ctx: CallContext) -> None:
-        self.ctx = ctx
-
-    def prepare_kwargs(self, kwargs: dict[str, Any]) -> dict[str, Any]:
-        return kwargs
+class EmbeddingsOperation(BaseOperation):
+    """Embeddings never stream."""
 
     def start(self, tracer: Tracer, instance: Any, kwargs: dict[str, Any]) -> LLMCall:
         return _start(self.ctx, tracer, instance, attr.OPERATION_EMBEDDINGS, kwargs, {})
@@ -219,6 +193,3 @@ class EmbeddingsOperation:
     def on_response(self, call: LLMCall, response: Any) -> None:
         call.usage = embeddings_usage(response.usage)
         call.response_model = response.model
-
-    def accumulator(self, call: LLMCall) -> Any:  # embeddings never stream
-        raise TypeError("embeddings do not stream")

@@ -15,34 +15,29 @@ def _reported(details: Any, field: str) -> int | None:
     return getattr(details, field, None) if details is not None else None
 
 
-def chat_usage(usage: Any) -> Usage | None:
-    """Chat Completions: `prompt_tokens` already INCLUDES `prompt_tokens_details.cached_tokens`."""
+def _usage(usage: Any, inputs: str, outputs: str) -> Usage | None:
+    """`inputs` (tokens) INCLUDES its details' `cached_tokens`; `outputs` includes its details' reasoning tokens."""
     if usage is None:
         return None
-    prompt = getattr(usage, "prompt_tokens_details", None)
-    completion = getattr(usage, "completion_tokens_details", None)
+    input_details = getattr(usage, f"{inputs}_details", None)
+    output_details = getattr(usage, f"{outputs}_details", None)
     return Usage(
-        input_tokens=usage.prompt_tokens,
-        cache_read_tokens=_reported(prompt, "cached_tokens"),
-        cache_write_tokens=_reported(prompt, "cache_write_tokens"),
-        output_tokens=usage.completion_tokens,
-        reasoning_tokens=_reported(completion, "reasoning_tokens"),
+        input_tokens=getattr(usage, inputs),
+        cache_read_tokens=_reported(input_details, "cached_tokens"),
+        cache_write_tokens=_reported(input_details, "cache_write_tokens"),
+        output_tokens=getattr(usage, outputs),
+        reasoning_tokens=_reported(output_details, "reasoning_tokens"),
     )
+
+
+def chat_usage(usage: Any) -> Usage | None:
+    """Chat Completions: `prompt_tokens` already INCLUDES `prompt_tokens_details.cached_tokens`."""
+    return _usage(usage, "prompt_tokens", "completion_tokens")
 
 
 def responses_usage(usage: Any) -> Usage | None:
     """Responses API: `input_tokens` INCLUDES `input_tokens_details.cached_tokens`."""
-    if usage is None:
-        return None
-    details = getattr(usage, "input_tokens_details", None)
-    out_details = getattr(usage, "output_tokens_details", None)
-    return Usage(
-        input_tokens=usage.input_tokens,
-        cache_read_tokens=_reported(details, "cached_tokens"),
-        cache_write_tokens=_reported(details, "cache_write_tokens"),
-        output_tokens=usage.output_tokens,
-        reasoning_tokens=_reported(out_details, "reasoning_tokens"),
-    )
+    return _usage(usage, "input_tokens", "output_tokens")
 
 
 def embeddings_usage(usage: Any) -> Usage | None:

@@ -156,3 +156,28 @@ def cache_breakpoints(parts: list[tuple[Any, str | None]], cache: PromptCache, s
     if cache.lookup_or_store(prefix_key(scope, model, prefix), _TTL_SECONDS.get(ttl, 300.0)):
         return prefix_tokens, 0, 0
     return (0, 0, prefix_tokens) if ttl == "1h" else (0, prefix_tokens, 0)
+
+
+@dataclass(slots=True)
+class CachedPromptReply:
+    """The reply to a prompt with explicit cache breakpoints: its usage (input EXCLUDES the cache) and its words."""
+
+    input_tokens: int
+    cache_read: int
+    cache_write_5m: int
+    cache_write_1h: int
+    words: list[str]
+    truncated: bool  # cut at the request's output limit
+
+
+def cached_prompt_reply(parts: list[tuple[Any, str | None]], cache: PromptCache, scope: str, model: str,
+                        min_tokens: int, seed: int, limit: Any, reply_tokens: int | None) -> CachedPromptReply:
+    """`parts` as for `cache_breakpoints`; `limit` the request's output limit (an int, or not given)."""
+    total = sum(count_tokens(p) for p, _ in parts)
+    read, write_5m, write_1h = cache_breakpoints(parts, cache, scope, model, min_tokens)
+    key = prefix_key([p for p, _ in parts])
+    wanted = reply_tokens or reply_length(key, seed)
+    truncated = isinstance(limit, int) and limit < wanted
+    return CachedPromptReply(input_tokens=total - read - write_5m - write_1h, cache_read=read, cache_write_5m=write_5m,
+                             cache_write_1h=write_1h, words=reply_words(key, seed, limit if truncated else wanted),
+                             truncated=truncated)

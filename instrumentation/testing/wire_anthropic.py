@@ -8,15 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from llmsight.testing.simulation import (
-    Billed,
-    PromptCache,
-    cache_breakpoints,
-    count_tokens,
-    prefix_key,
-    reply_length,
-    reply_words,
-)
+from llmsight.testing.simulation import Billed, PromptCache, cached_prompt_reply
 
 ANTHROPIC_CACHE_MIN_TOKENS = 1024  # shorter prefixes are not cached (Sonnet/Opus minimum)
 
@@ -48,15 +40,11 @@ class AnthropicReply:
             for block in _blocks(message.get("content")):
                 control = block.get("cache_control") if isinstance(block, dict) else None
                 parts.append(({"role": message.get("role"), "block": block}, (control.get("ttl") or "5m") if control else None))
-        total = sum(count_tokens(p) for p, _ in parts)
-        self.cache_read, self.cache_write_5m, self.cache_write_1h = cache_breakpoints(
-            parts, cache, "anthropic", self.model, ANTHROPIC_CACHE_MIN_TOKENS)
-        self.input_tokens = total - self.cache_read - self.cache_write_5m - self.cache_write_1h  # excludes cache
-        key = prefix_key([p for p, _ in parts])
-        wanted = reply_tokens or reply_length(key, seed)
-        limit = body.get("max_tokens")
-        self.truncated = isinstance(limit, int) and limit < wanted
-        self.words = reply_words(key, seed, limit if isinstance(limit, int) and limit < wanted else wanted)
+        reply = cached_prompt_reply(parts, cache, "anthropic", self.model, ANTHROPIC_CACHE_MIN_TOKENS, seed,
+                                    body.get("max_tokens"), reply_tokens)
+        self.input_tokens, self.cache_read = reply.input_tokens, reply.cache_read  # input excludes the cache
+        self.cache_write_5m, self.cache_write_1h = reply.cache_write_5m, reply.cache_write_1h
+        self.truncated, self.words = reply.truncated, reply.words
         thinking = body.get("thinking") or {}
         self.thinking_tokens = 2 * len(self.words) if thinking.get("type") == "enabled" else 0
         self.output_tokens = len(self.words) + self.thinking_tokens

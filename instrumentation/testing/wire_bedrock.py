@@ -28,7 +28,7 @@ from llmsight.testing import wire_anthropic
 from llmsight.testing.simulation import (
     Billed,
     PromptCache,
-    cache_breakpoints,
+    cached_prompt_reply,
     count_tokens,
     prefix_key,
     reply_length,
@@ -109,16 +109,12 @@ class ConverseReply:
         for message in body.get("messages") or []:
             for block, ttl in _text_parts(message.get("content")):
                 parts.append(({"role": message.get("role"), "block": block}, ttl))
-        total = sum(count_tokens(p) for p, _ in parts)
-        self.cache_read, self.cache_write_5m, self.cache_write_1h = cache_breakpoints(
-            parts, cache, "bedrock", model, BEDROCK_CACHE_MIN_TOKENS)
-        self.input_tokens = total - self.cache_read - self.cache_write_5m - self.cache_write_1h  # excludes cache
         config = body.get("inferenceConfig") or {}
-        limit = config.get("maxTokens", config.get("max_new_tokens"))
-        key = prefix_key([p for p, _ in parts])
-        wanted = reply_tokens or reply_length(key, seed)
-        self.truncated = isinstance(limit, int) and limit < wanted
-        self.words = reply_words(key, seed, limit if self.truncated and isinstance(limit, int) else wanted)
+        reply = cached_prompt_reply(parts, cache, "bedrock", model, BEDROCK_CACHE_MIN_TOKENS, seed,
+                                    config.get("maxTokens", config.get("max_new_tokens")), reply_tokens)
+        self.input_tokens, self.cache_read = reply.input_tokens, reply.cache_read  # input excludes the cache
+        self.cache_write_5m, self.cache_write_1h = reply.cache_write_5m, reply.cache_write_1h
+        self.truncated, self.words = reply.truncated, reply.words
         self.output_tokens = len(self.words)
         tier = (body.get("serviceTier") or {}).get("type")
         self.service_tier = tier or "default"

@@ -15,6 +15,7 @@ import httpx
 import openai
 import pytest
 from openai._legacy_response import HttpxBinaryResponseContent
+from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 
 import llmsight
@@ -142,6 +143,51 @@ def test_openai_async_batch(instrumented, provider_server, span_exporter) -> Non
     assert len(calls) == 3 and len(data.splitlines()) == 3
     assert {s.attributes[attr.LLMSIGHT_TASK] for s in calls} == {"async-triage"}
     assert sorted(_span_usage(s) for s in calls) == _ledger_usage(provider_server)
+
+
+async def _async_read(content: Any, how: str) -> bytes:
+    if how == "aiter_lines":
+        return "".join([line + "\n" async for line in await content.aiter_lines()]).encode()
+    if how == "aiter_text":
+        return "".join([text async for text in await content.aiter_text(chunk_size=97)]).encode()
+    return b"".join([data async for data in await content.aiter_bytes(chunk_size=97)])
+
+
+@pytest.mark.parametrize("how", ["aiter_bytes", "aiter_text", "aiter_lines"])
+def test_openai_async_streamed_reads_become_call_spans(instrumented, provider_server, span_exporter,
+                                                       how: str) -> None:
+    client = _openai(provider_server)
+    batch = work.wait_openai_batch(client, work.submit_openai_batch(client, requests=5, errored=1).id)
+
+    async def read() -> bytes:
+        client = openai.AsyncOpenAI(base_url=provider_server.openai_base_url, api_key="test", max_retries=0)
+        return await _async_read(await client.files.content(batch.output_file_id), how)
+
+    received = asyncio.run(read())
+    assert received == httpx.get(f"{provider_server.openai_base_url}/files/{batch.output_file_id}/content").content
+    calls = _calls(span_exporter.get_finished_spans())
+    assert len(calls) == 4 and sorted(_span_usage(s) for s in calls) == _ledger_usage(provider_server)
+    reads = [s.attributes for s in span_exporter.get_finished_spans() if s.name == "batch.results"]
+    assert [(a[attr.LLMSIGHT_BATCH_LINES], a[attr.LLMSIGHT_STREAM_COMPLETED]) for a in reads] == [(4, True)]
+
+
+def test_a_failed_batch_api_call_ends_its_span_with_the_error(instrumented, provider_server, span_exporter) -> None:
+    with pytest.raises(openai.NotFoundError):
+        _openai(provider_server).batches.retrieve("batch_missing")
+
+    async def cancel() -> None:
+        client = anthropic.AsyncAnthropic(base_url=provider_server.anthropic_base_url, api_key="test", max_retries=0)
+        await client.messages.batches.cancel("msgbatch_missing")
+
+    with pytest.raises(anthropic.NotFoundError):
+        asyncio.run(cancel())
+    spans = {s.name: s for s in span_exporter.get_finished_spans()}
+    for name, batch_id in (("batch.retrieve", "batch_missing"), ("batch.cancel", "msgbatch_missing")):
+        a = spans[name].attributes
+        assert (a[attr.LLMSIGHT_BATCH_ID], a[attr.ERROR_TYPE], a[attr.HTTP_RESPONSE_STATUS_CODE]) == (
+            batch_id, "NotFoundError", 404)
+        assert not spans[name].status.is_ok
+    assert not trace.get_current_span().is_recording()  # each call's span was current only while it ran
 
 
 def test_an_unknown_file_of_results_is_sniffed_and_bad_lines_are_counted(instrumented, provider_server,
