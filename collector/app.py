@@ -116,7 +116,7 @@ class Collector:
                     http_port=settings.otlp_http_port, grpc_port=settings.otlp_grpc_port,
                     auth_token=settings.auth_token, default_service=settings.service_name_default,
                     provider_hosts=settings.provider_hosts,
-                    limits=self.accept_limits, log_level=settings.log_level,
+                    limits=self.accept_limits, read_timeout_s=settings.request_read_timeout_s, log_level=settings.log_level,
                 )
             )
             self._receiver.start()  # opens (and repairs) the spool before the writer reads it

@@ -90,6 +90,12 @@ class CollectorSettings(BaseSettings):
     accept_past_days: float = Field(default=30, gt=0, le=36_500, description="Oldest span start accepted, in days.")
     accept_future_minutes: float = Field(default=60, ge=0, le=10_080, description="Clock skew allowed ahead, in minutes.")
     content_ttl_days: int = Field(default=7, ge=1, description="Days captured prompts and completions are kept.")
+    request_read_timeout_s: float | None = Field(
+        default=None, gt=0, le=600,
+        description="Seconds an OTLP client may take to send a request head, each piece of a body, or (gRPC) its "
+        "message; then the connection or call is closed, so stalled clients hold no slot. Unset: the receiver's "
+        "REQUEST_READ_TIMEOUT_S (collector/receive/limits.py).",
+    )
     log_level: LogLevel = Field(default="warning", description="Level of llmsight's own log messages, both processes.")
 
     @field_validator("clickhouse_dsn")

@@ -37,9 +37,10 @@ def grpc_address(host: str, port: int) -> str:
 
 
 class _TraceService(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships no type information
-    def __init__(self, ingest: Ingest, auth_token: str | None) -> None:
+    def __init__(self, ingest: Ingest, auth_token: str | None, read_timeout_s: float) -> None:
         self.ingest = ingest
         self.auth_token = auth_token
+        self.read_timeout_s = read_timeout_s
         self._decoding = threading.BoundedSemaphore(limits.MAX_CONCURRENT_REQUESTS)
 
     def service(self, handler_call_details: Any) -> grpc.RpcMethodHandler | None:
@@ -55,7 +56,7 @@ class _TraceService(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships
             sent_bytes = sent if isinstance(sent, bytes) else str(sent).encode("utf-8", "surrogateescape")
             if not hmac.compare_digest(sent_bytes, f"Bearer {self.auth_token}".encode()):
                 context.abort(grpc.StatusCode.UNAUTHENTICATED, "missing or wrong bearer token")
-        timer = threading.Timer(limits.REQUEST_READ_TIMEOUT_S, context.cancel)  # no message: the call ends
+        timer = threading.Timer(self.read_timeout_s, context.cancel)  # no message: the call ends
         timer.start()
         try:
             body = next(messages, None)
@@ -88,10 +89,13 @@ class _TraceService(grpc.GenericRpcHandler):  # type: ignore[misc]  # grpc ships
 
 
 class OtlpGrpcReceiver:
-    def __init__(self, ingest: Ingest, host: str, port: int, *, auth_token: str | None) -> None:
+    def __init__(
+        self, ingest: Ingest, host: str, port: int, *, auth_token: str | None,
+        read_timeout_s: float = limits.REQUEST_READ_TIMEOUT_S,
+    ) -> None:
         self._server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=limits.MAX_GRPC_STREAMS, thread_name_prefix="llmsight-otlp-grpc"),
-            handlers=[_TraceService(ingest, auth_token)],
+            handlers=[_TraceService(ingest, auth_token, read_timeout_s)],
             maximum_concurrent_rpcs=limits.MAX_GRPC_STREAMS,
             options=[
                 ("grpc.max_receive_message_length", limits.MAX_DECOMPRESSED_BYTES),

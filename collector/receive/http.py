@@ -26,6 +26,7 @@ from llmsight.collector.http_server import (
     BodyTooLarge,
     ByteBudget,
     ClientGone,
+    ConnectionLimits,
     OverBudget,
     Receive,
     Scope,
@@ -53,10 +54,14 @@ def _error(status: int, message: str, as_json: bool, headers: tuple[tuple[str, s
 
 
 class OtlpHttpApp:
-    def __init__(self, ingest: Ingest, *, auth_token: str | None, metrics: Callable[[], dict[str, Any]]) -> None:
+    def __init__(
+        self, ingest: Ingest, *, auth_token: str | None, metrics: Callable[[], dict[str, Any]],
+        read_timeout_s: float = limits.REQUEST_READ_TIMEOUT_S,
+    ) -> None:
         self.ingest = ingest
         self.auth_token = auth_token
         self.metrics = metrics
+        self.read_timeout_s = read_timeout_s
         self._pool = ThreadPoolExecutor(limits.MAX_CONCURRENT_REQUESTS, thread_name_prefix="llmsight-otlp-http")
         self._bodies = ByteBudget(limits.MAX_BODIES_BYTES)
 
@@ -91,7 +96,7 @@ class OtlpHttpApp:
             await self._reply(send, _error(413, f"body of {declared} bytes exceeds {limits.MAX_BODY_BYTES}", as_json), close=True)
             return
         try:
-            body = await read_body(receive, limits.MAX_BODY_BYTES, limits.REQUEST_READ_TIMEOUT_S, self._bodies)
+            body = await read_body(receive, limits.MAX_BODY_BYTES, self.read_timeout_s, self._bodies)
         except BodyTooLarge:
             await self._reply(send, _error(413, f"body exceeds {limits.MAX_BODY_BYTES} bytes", as_json), close=True)
             return
@@ -153,10 +158,11 @@ class OtlpHttpApp:
 
 class OtlpHttpReceiver(BackgroundHTTPServer):
     def __init__(
-        self, ingest: Ingest, host: str, port: int, *, auth_token: str | None, metrics: Callable[[], dict[str, Any]]
+        self, ingest: Ingest, host: str, port: int, *, auth_token: str | None, metrics: Callable[[], dict[str, Any]],
+        read_timeout_s: float = limits.REQUEST_READ_TIMEOUT_S,
     ) -> None:
-        self.app = OtlpHttpApp(ingest, auth_token=auth_token, metrics=metrics)
-        super().__init__(self.app, host, port, name="OTLP/HTTP")
+        self.app = OtlpHttpApp(ingest, auth_token=auth_token, metrics=metrics, read_timeout_s=read_timeout_s)
+        super().__init__(self.app, host, port, name="OTLP/HTTP", limits=ConnectionLimits(read_timeout_s=read_timeout_s))
 
     def stop(self) -> None:
         super().stop()

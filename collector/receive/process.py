@@ -51,6 +51,7 @@ class ReceiverConfig(BaseModel):
     default_service: str
     provider_hosts: dict[str, str] = {}
     limits: AcceptLimits
+    read_timeout_s: float | None = None  # None: limits.REQUEST_READ_TIMEOUT_S
     log_level: LogLevel = "warning"
 
 
@@ -183,6 +184,7 @@ def serve(config: ReceiverConfig, messages: IO[str], commands: IO[str]) -> None:
     from llmsight.collector.receive.grpc import OtlpGrpcReceiver
     from llmsight.collector.receive.http import OtlpHttpReceiver
     from llmsight.collector.receive.ingest import Ingest
+    from llmsight.collector.receive.limits import REQUEST_READ_TIMEOUT_S
     from llmsight.collector.shared import SharedState
     from llmsight.collector.spool import Spool
 
@@ -197,8 +199,11 @@ def serve(config: ReceiverConfig, messages: IO[str], commands: IO[str]) -> None:
             Acceptor(spool, shared, config.limits), default_service=config.default_service,
             provider_hosts=tuple(config.provider_hosts.items()),
         )
-        http = OtlpHttpReceiver(ingest, config.host, config.http_port, auth_token=config.auth_token, metrics=shared.metrics)
-        grpc = OtlpGrpcReceiver(ingest, config.host, config.grpc_port, auth_token=config.auth_token)
+        read_timeout_s = config.read_timeout_s or REQUEST_READ_TIMEOUT_S
+        http = OtlpHttpReceiver(ingest, config.host, config.http_port, auth_token=config.auth_token,
+                                metrics=shared.metrics, read_timeout_s=read_timeout_s)
+        grpc = OtlpGrpcReceiver(ingest, config.host, config.grpc_port, auth_token=config.auth_token,
+                                read_timeout_s=read_timeout_s)
         http.start()
         grpc.start()
     except Exception as exc:  # noqa: BLE001 - whatever stops start-up is reported to the store process

@@ -209,14 +209,20 @@ def test_half_open_grpc_calls_without_the_token_hold_no_slot(tmp_path: Path) -> 
         collector.stop()
 
 
-def test_half_open_grpc_calls_are_cancelled_after_the_read_timeout(collector: CollectorProcess) -> None:
-    """Without a token every call is let in: one that sends no message is ended after REQUEST_READ_TIMEOUT_S,
-    so a real exporter's retries get through."""
+HALF_OPEN_TIMEOUT_S = 2.0  # the read timeout of the next test's collector: well under the default
+
+
+def test_half_open_grpc_calls_are_cancelled_after_the_read_timeout(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without a token every call is let in: one that sends no message is ended after the read timeout
+    (LLMSIGHT_REQUEST_READ_TIMEOUT_S, here shorter than the default), so a real exporter's retries get through."""
+    monkeypatch.setenv("LLMSIGHT_REQUEST_READ_TIMEOUT_S", str(HALF_OPEN_TIMEOUT_S))
+    collector = CollectorProcess(tmp_path / "data", []).start()
     idle = _HalfOpenExports(collector.grpc_port, MAX_GRPC_STREAMS, token=None)
+    opened = time.monotonic()
     try:
         with grpc.insecure_channel(f"127.0.0.1:{collector.grpc_port}") as channel:
             export = channel.unary_unary(EXPORT_METHOD)
-            deadline = time.monotonic() + REQUEST_READ_TIMEOUT_S + 50  # a loaded machine's start-up included
+            deadline = time.monotonic() + HALF_OPEN_TIMEOUT_S + 50  # a loaded machine's start-up included
             while True:
                 try:
                     export(genai_request(20, spans=1).SerializeToString(), timeout=60)
@@ -227,8 +233,11 @@ def test_half_open_grpc_calls_are_cancelled_after_the_read_timeout(collector: Co
                     time.sleep(0.5)
         codes = {call.exception(timeout=30).code() for call in idle.calls}  # none is left open
         assert grpc.StatusCode.CANCELLED in codes and codes <= {grpc.StatusCode.CANCELLED, grpc.StatusCode.RESOURCE_EXHAUSTED}, codes
+        held = time.monotonic() - opened
+        assert held < REQUEST_READ_TIMEOUT_S, f"the half-open calls were open {held:.1f} s: not the setting's timeout"
     finally:
         idle.close()
+        collector.stop()
 
 
 @pytest.mark.parametrize(("start", "end"), [("0001-01-01T00:00:00", "2026-01-01T00:00:00"),
@@ -236,8 +245,9 @@ def test_half_open_grpc_calls_are_cancelled_after_the_read_timeout(collector: Co
 def test_a_report_window_out_of_range_is_400_with_a_message(shared_collector: CollectorProcess, start: str, end: str) -> None:
     from llmsight.collector.read_api import TOKEN_FILE
 
-    collector = shared_collector
     from .rawhttp import exchange
+
+    collector = shared_collector
 
     body = json.dumps({"start": start, "end": end}).encode()
     token = (collector.data_dir / TOKEN_FILE).read_text().strip()

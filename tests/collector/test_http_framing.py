@@ -131,10 +131,14 @@ def _sockets(pid: int) -> set[str]:
     return {link for fd in fds.iterdir() if (link := os.readlink(fd)).startswith("socket:")} if fds.exists() else set()
 
 
+HALF_OPEN_TIMEOUT_S = 2.0  # the half-open test's read timeout: well under the default, which it must not wait for
+
+
 @pytest.fixture
-def own_collector(tmp_path: Path) -> Iterator[CollectorProcess]:
+def own_collector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[CollectorProcess]:
     """A collector of the test's own: its receiver's threads and sockets are counted, which the module's other
-    tests (and their leftovers on the shared collector) must not move."""
+    tests (and their leftovers on the shared collector) must not move. Its read timeout is short (the setting)."""
+    monkeypatch.setenv("LLMSIGHT_REQUEST_READ_TIMEOUT_S", str(HALF_OPEN_TIMEOUT_S))
     process = _started(tmp_path)
     yield process
     if process.process and process.process.poll() is None:
@@ -155,15 +159,17 @@ def test_half_open_connections_hold_no_thread_and_are_closed(own_collector: Coll
                 sock.sendall(b"POST /v1/traces HTTP/1.1\r\nHost: x\r\ncontent-type: application/x-protobuf\r\n"
                              b"content-length: 1000\r\n\r\nabc")
             idle.append(sock)
-        deadline = time.monotonic() + 30  # until the receiver has accepted every one of them
+        opened = time.monotonic()
+        deadline = opened + 30  # until the receiver has accepted every one of them
         while len(_sockets(receiver) - sockets_before) < len(idle) and time.monotonic() < deadline:
             time.sleep(0.05)
         accepted = len(_sockets(receiver) - sockets_before)
         assert accepted >= len(idle), f"the receiver accepted {accepted} of {len(idle)} connections"
         assert _threads(receiver) <= threads_before + 4  # no thread per connection
         still_ingests(collector)  # they do not crowd out a real exporter
-        # The server closes them once the read timeout has passed.
-        deadline = time.monotonic() + REQUEST_READ_TIMEOUT_S + 15
+        # The server closes them once the configured read timeout has passed: before the default one would.
+        assert HALF_OPEN_TIMEOUT_S + 6 < REQUEST_READ_TIMEOUT_S
+        deadline = opened + HALF_OPEN_TIMEOUT_S + 6
         for sock in idle:
             sock.settimeout(max(0.1, deadline - time.monotonic()))
             try:
