@@ -42,6 +42,7 @@ _LONG_FILES = (
     "tests/dashboards/test_dashboards.py",
     "tests/collector/test_spool_frames.py",
     "tests/collector/test_http_framing.py",
+    "tests/peers/test_recorded.py",
     "tests/collector/test_one_row_per_call.py",
     "tests/reconcile/test_commands.py",
     "tests/collector/test_batches.py",
