@@ -192,7 +192,10 @@ OTHER_APPS = {
 }
 # Spans that carry no key to join them with the other span of their call: (app, beside llmsight) -> {scope: how
 # many stay extra rows}. OpenLLMetry's Bedrock ConverseStream span is not the current span while the SDK runs, so
-# llmsight cannot hand it its id, and records none. (Its InvokeModelWithResponseStream span records the message id
+# llmsight cannot hand it its id, and records none: its wrapper on the client's method starts it (`start_span`, never
+# attached) before botocore's `_make_api_call`, where llmsight's span starts, and ends it when the `metadata` event
+# passes through its `_parse_event` hook, before the stream is exhausted. Both are roots of their own traces, and a
+# parent fixed at start is out of reach of anything llmsight does while the stream is read. (Its InvokeModelWithResponseStream span records the message id
 # alone, joined by llmsight's `llmsight.response_call_id`; OpenInference's Gemini stream spans and its span of
 # anthropic's `messages.stream` helper are neither around nor inside the other span either, but carry the
 # provider's id in their `output.value`.)
