@@ -27,10 +27,14 @@ class Provider:
 
 
 OPENAI = Provider("openai", "openai", ("api.openai.com",), cheaper_model="gpt-4o-mini")
-AZURE_OPENAI = Provider("azure.ai.openai", "azure", (".openai.azure.com",), ("az.ai.openai", "azure_openai"),
+# Azure OpenAI resources answer at `.openai.azure.com` or `.cognitiveservices.azure.com`; `.azure-api.net` is an
+# Azure API Management front for them (genai-prices bills all three as azure).
+AZURE_OPENAI = Provider("azure.ai.openai", "azure", (".openai.azure.com", ".cognitiveservices.azure.com", ".azure-api.net"),
+                        ("az.ai.openai", "azure_openai"),
                         cheaper_model="gpt-4o-mini")
 AZURE_INFERENCE = Provider("azure.ai.inference", "azure", (".services.ai.azure.com",))
-ANTHROPIC = Provider("anthropic", "anthropic", cheaper_model="claude-haiku-4-5")
+# Anthropic's OpenAI SDK compatibility endpoint (`https://api.anthropic.com/v1/`) is billed by Anthropic.
+ANTHROPIC = Provider("anthropic", "anthropic", ("api.anthropic.com",), cheaper_model="claude-haiku-4-5")
 GROQ = Provider("groq", "groq", ("api.groq.com",))
 DEEPSEEK = Provider("deepseek", "deepseek", ("api.deepseek.com",))
 MISTRAL_AI = Provider("mistral_ai", "mistral", ("api.mistral.ai",), ("mistralai",), cheaper_model="mistral-small-latest")
@@ -48,7 +52,7 @@ AWS_BEDROCK = Provider("aws.bedrock", "aws", ("bedrock-runtime",), ("bedrock", "
                        ("AnthropicBedrock", "AsyncAnthropicBedrock"), cheaper_model="amazon.nova-micro-v1:0")
 GCP_VERTEX_AI = Provider("gcp.vertex_ai", "google", ("aiplatform.googleapis.com",), ("vertex_ai",),
                          ("AnthropicVertex", "AsyncAnthropicVertex"), cheaper_model="gemini-2.5-flash-lite")
-COHERE = Provider("cohere", "cohere")
+COHERE = Provider("cohere", "cohere", ("api.cohere.ai", "api.cohere.com"))
 # An OpenAI-compatible server on a local or private host (provider_hosts.py): nobody's list price.
 SELF_HOSTED = Provider("self_hosted", None, aliases=("self-hosted",))
 

@@ -23,7 +23,11 @@ from llmsight.provider_hosts import provider_for
 # Base URLs from each provider's documentation of its OpenAI-compatible (or native) API.
 DOCUMENTED_URLS = {
     "openai": ("https://api.openai.com/v1",),
-    "azure.ai.openai": ("https://my-resource.openai.azure.com/openai/v1",),
+    "azure.ai.openai": ("https://my-resource.openai.azure.com/openai/v1",
+                        "https://my-resource.cognitiveservices.azure.com/openai/v1",
+                        "https://my-gateway.azure-api.net/openai/v1"),
+    "anthropic": ("https://api.anthropic.com/v1/",),
+    "cohere": ("https://api.cohere.ai/compatibility/v1", "https://api.cohere.com/compatibility/v1"),
     "azure.ai.inference": ("https://my-resource.services.ai.azure.com/models",),
     "groq": ("https://api.groq.com/openai/v1",),
     "deepseek": ("https://api.deepseek.com",),
