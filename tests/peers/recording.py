@@ -99,14 +99,19 @@ def record(source: str, python: str, out: Path, *, app: Path = APP, notice: str 
     return document
 
 
+def decoded(items: list[dict[str, str]], where: object) -> list[ExportTraceServiceRequest]:
+    """A run's recorded `requests` as the export requests they were."""
+    requests = []
+    for item in items:
+        if "protobuf" not in item["content_type"]:
+            raise ValueError(f"{where}: only protobuf exports are recorded, got {item['content_type']!r}")
+        requests.append(ExportTraceServiceRequest.FromString(base64.b64decode(item["body"])))
+    return requests
+
+
 def load(path: Path) -> tuple[list[ExportTraceServiceRequest], list[Billed]]:
     document = json.loads(path.read_text())
-    requests = []
-    for item in document["requests"]:
-        if "protobuf" not in item["content_type"]:
-            raise ValueError(f"{path}: only protobuf exports are recorded, got {item['content_type']!r}")
-        requests.append(ExportTraceServiceRequest.FromString(base64.b64decode(item["body"])))
-    return requests, [Billed(**entry) for entry in document["ledger"]]
+    return decoded(document["requests"], path), [Billed(**entry) for entry in document["ledger"]]
 
 
 def shifted_to(requests: list[ExportTraceServiceRequest], now_ns: int) -> list[ExportTraceServiceRequest]:
