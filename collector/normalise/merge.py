@@ -307,8 +307,8 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
     # A gateway's span and the app's span of the call through it (two services): by LiteLLM's call id, or by
     # response id, only for the spans that are one of the two (an app span that recorded the proxy's call id).
     halves = [record for record in with_ids if _is_gateway(record) or gateway.CALL_ID in record.attributes]
-    stored_across = {key: _stored_across(store, sorted({r.attributes[key] for r in halves if key in r.attributes}),
-                                         key, low, high) for key in _HALF_KEYS if any(key in r.attributes for r in halves)}
+    across = {key: sorted({r.attributes[key] for r in halves if key in r.attributes}) for key in _HALF_KEYS}
+    stored_across = {key: _stored_across(store, values, key, low, high) for key, values in across.items() if values}
     if (not stored and not stored_parents and not stored_children and not stored_aliased
             and not any(stored_across.values())):
         return list(records), 0, 0
