@@ -15,7 +15,6 @@ from typing import Any
 from opentelemetry.trace import Tracer
 
 from llmsight import attributes as attr
-from llmsight import providers
 from llmsight._batch import (
     REGISTRY,
     BatchApi,
@@ -28,21 +27,10 @@ from llmsight._batch import (
 from llmsight._call import LLMCall, start_call
 from llmsight._common import CallContext, given
 from llmsight._streams import AsyncStreamProxy, SyncStreamProxy
-from llmsight.anthropic._operations import CLOUD_PROVIDERS
+from llmsight.anthropic._operations import server_attributes
 from llmsight.anthropic._usage import message_usage
 
 _COUNT_FIELDS = ("processing", "succeeded", "errored", "canceled", "expired")
-
-
-def server_attributes(instance: Any) -> dict[str, Any]:
-    client = instance._client
-    values: dict[str, Any] = {attr.GEN_AI_PROVIDER_NAME: CLOUD_PROVIDERS.get(type(client).__name__, providers.ANTHROPIC.name)}
-    url = client.base_url
-    if url.host:
-        values[attr.SERVER_ADDRESS] = url.host
-    if url.port:
-        values[attr.SERVER_PORT] = url.port
-    return values
 
 
 def _seconds(moment: Any) -> float | None:

@@ -17,6 +17,20 @@ from llmsight.prefix_hash import prefix_hash
 # Claude through a cloud's own endpoint (the SDK's AnthropicBedrock / AnthropicVertex clients) is billed
 # by that cloud: the provider name says whose price list applies.
 CLOUD_PROVIDERS = {client: p.name for p in providers.PROVIDERS for client in p.anthropic_clients}
+
+
+def server_attributes(instance: Any) -> dict[str, Any]:
+    """The provider and server attributes of an SDK resource's client."""
+    client = instance._client
+    values: dict[str, Any] = {attr.GEN_AI_PROVIDER_NAME: CLOUD_PROVIDERS.get(type(client).__name__, providers.ANTHROPIC.name)}
+    url = client.base_url
+    if url.host:
+        values[attr.SERVER_ADDRESS] = url.host
+    if url.port:
+        values[attr.SERVER_PORT] = url.port
+    return values
+
+
 _CONTENT_DELTAS = ("text_delta", "input_json_delta", "thinking_delta", "citations_delta")
 
 
@@ -36,13 +50,8 @@ class MessagesOperation(BaseOperation):
         model = model if isinstance(model, str) else ""
         streaming = kwargs.get("stream") is True if streaming is None else streaming
         values = self.ctx.base_attributes(attr.OPERATION_CHAT, model, streaming)
-        values[attr.GEN_AI_PROVIDER_NAME] = CLOUD_PROVIDERS.get(type(instance._client).__name__, providers.ANTHROPIC.name)
+        values.update(server_attributes(instance))
         values.update(self.ctx.key_hint_attributes(values[attr.GEN_AI_PROVIDER_NAME], instance._client))
-        url = instance._client.base_url
-        if url.host:
-            values[attr.SERVER_ADDRESS] = url.host
-        if url.port:
-            values[attr.SERVER_PORT] = url.port
         values.update(sampling_attributes(kwargs, "max_tokens"))
         tier = kwargs.get("service_tier")
         if given(tier) and tier:

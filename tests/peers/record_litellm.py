@@ -20,27 +20,23 @@ protobuf requests of the app and of the proxy, and the provider's ledger of that
 from __future__ import annotations
 
 import argparse
-import base64
+import json
 import os
 import secrets
 import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
-import venv
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parents[1]))
 
-from llmsight.testing.server import ProviderServer  # noqa: E402
-from tests.peers.record_peers import _pip  # noqa: E402
-from tests.peers.recording import _Recorder  # noqa: E402
+from tests.peers.record_peers import environment, installed, pip, write_constraints  # noqa: E402
+from tests.peers.recording import recording  # noqa: E402
 
 VERSION = "1.110.2"  # never 1.107.0 (a compromised release)
 CONSTRAINTS = HERE / "constraints-litellm.txt"
@@ -117,85 +113,59 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float = 180
 
 def run(python: Path, integration: str, mode: str, work: Path) -> dict[str, Any]:
     """One proxy (integration `v1` or `v2`) and one app run (`plain` or `llmsight`): its requests and ledger."""
-    recorder = _Recorder()
-    threading.Thread(target=recorder.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{recorder.server_address[1]}/v1/traces"
-    try:
-        with ProviderServer(seed=11) as provider:
-            (work / "config.yaml").write_text(CONFIG.format(openai=provider.openai_base_url,
-                                                            anthropic=provider.anthropic_base_url,
-                                                            gemini=provider.gemini_base_url,
-                                                            mistral=provider.mistral_server_url,
-                                                            bedrock=provider.bedrock_endpoint_url,
-                                                            master_key="sk-" + secrets.token_hex(32)))
-            (work / "custom_auth.py").write_text(CUSTOM_AUTH)
-            port = _free_port()
-            env = {**os.environ, "OTEL_EXPORTER": "otlp_http", "OTEL_ENDPOINT": endpoint,
-                   "OTEL_SERVICE_NAME": "litellm-proxy", "PYTHONPATH": str(work), "LITELLM_LOG": "ERROR", "LITELLM_LOCAL_MODEL_COST_MAP": "True",
-                   "LITELLM_OTEL_V2": "true" if integration == "v2" else "false", "NO_PROXY": "*"}
-            proxy = subprocess.Popen([str(python.parent / "litellm"), "--config", str(work / "config.yaml"),
-                                      "--host", "127.0.0.1", "--port", str(port)],
-                                     cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(work / "proxy.log", "wb"))
-            try:
-                _wait_ready(f"http://127.0.0.1:{port}/health/liveliness", proxy)
-                done = subprocess.run([sys.executable, str(APP), mode, endpoint, f"http://127.0.0.1:{port}/v1"],
-                                      capture_output=True, text=True, timeout=300)
-                if done.returncode != 0:
-                    raise RuntimeError(f"the app failed:\n{done.stderr[-4000:]}")
-                time.sleep(8)  # the proxy's batch span processor exports every 5 s: let it
-            finally:
-                proxy.terminate()
-                proxy.wait(30)
-            ledger = [asdict(entry) for entry in provider.ledger.entries()]
-    finally:
-        recorder.shutdown()
-    return {
-        "integration": integration, "app": mode, "ledger": ledger,
-        "requests": [{"content_type": content_type, "body": base64.b64encode(body).decode()}
-                     for path, content_type, body in recorder.bodies if path.endswith("/v1/traces")],
-    }
+    with recording(seed=11) as (endpoint, provider, run):
+        (work / "config.yaml").write_text(CONFIG.format(openai=provider.openai_base_url,
+                                                        anthropic=provider.anthropic_base_url,
+                                                        gemini=provider.gemini_base_url,
+                                                        mistral=provider.mistral_server_url,
+                                                        bedrock=provider.bedrock_endpoint_url,
+                                                        master_key="sk-" + secrets.token_hex(32)))
+        (work / "custom_auth.py").write_text(CUSTOM_AUTH)
+        port = _free_port()
+        env = {**os.environ, "OTEL_EXPORTER": "otlp_http", "OTEL_ENDPOINT": endpoint,
+               "OTEL_SERVICE_NAME": "litellm-proxy", "PYTHONPATH": str(work), "LITELLM_LOG": "ERROR",
+               "LITELLM_LOCAL_MODEL_COST_MAP": "True", "LITELLM_OTEL_V2": "true" if integration == "v2" else "false",
+               "NO_PROXY": "*"}
+        proxy = subprocess.Popen([str(python.parent / "litellm"), "--config", str(work / "config.yaml"),
+                                  "--host", "127.0.0.1", "--port", str(port)],
+                                 cwd=work, env=env, stdout=subprocess.DEVNULL, stderr=open(work / "proxy.log", "wb"))
+        try:
+            _wait_ready(f"http://127.0.0.1:{port}/health/liveliness", proxy)
+            done = subprocess.run([sys.executable, str(APP), mode, endpoint, f"http://127.0.0.1:{port}/v1"],
+                                  capture_output=True, text=True, timeout=300)
+            if done.returncode != 0:
+                raise RuntimeError(f"the app failed:\n{done.stderr[-4000:]}")
+            time.sleep(8)  # the proxy's batch span processor exports every 5 s: let it
+        finally:
+            proxy.terminate()
+            proxy.wait(30)
+    return {"integration": integration, "app": mode, **run}
 
 
 def run_sdk(python: Path) -> dict[str, Any]:
     """LiteLLM as an SDK (`litellm.completion` with the `otel` callback) in its own venv: its requests and ledger."""
-    recorder = _Recorder()
-    threading.Thread(target=recorder.serve_forever, daemon=True).start()
-    endpoint = f"http://127.0.0.1:{recorder.server_address[1]}/v1/traces"
-    try:
-        with ProviderServer(seed=13) as provider:
-            env = {**os.environ, "OTEL_EXPORTER": "otlp_http", "OTEL_ENDPOINT": endpoint,
-                   "OTEL_SERVICE_NAME": "litellm-sdk-app", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "NO_PROXY": "*"}
-            done = subprocess.run([str(python), str(SDK_APP), provider.openai_base_url, provider.anthropic_base_url],
-                                  capture_output=True, text=True, timeout=300, env=env)
-            if done.returncode != 0:
-                raise RuntimeError(f"the SDK app failed:\n{done.stderr[-4000:]}")
-            ledger = [asdict(entry) for entry in provider.ledger.entries()]
-    finally:
-        recorder.shutdown()
-    return {
-        "integration": "v1", "app": "sdk", "ledger": ledger,
-        "requests": [{"content_type": content_type, "body": base64.b64encode(body).decode()}
-                     for path, content_type, body in recorder.bodies if path.endswith("/v1/traces")],
-    }
+    with recording(seed=13) as (endpoint, provider, run):
+        env = {**os.environ, "OTEL_EXPORTER": "otlp_http", "OTEL_ENDPOINT": endpoint,
+               "OTEL_SERVICE_NAME": "litellm-sdk-app", "LITELLM_LOCAL_MODEL_COST_MAP": "True", "NO_PROXY": "*"}
+        done = subprocess.run([str(python), str(SDK_APP), provider.openai_base_url, provider.anthropic_base_url],
+                              capture_output=True, text=True, timeout=300, env=env)
+        if done.returncode != 0:
+            raise RuntimeError(f"the SDK app failed:\n{done.stderr[-4000:]}")
+    return {"integration": "v1", "app": "sdk", **run}
 
 
 def main() -> None:
-    import json
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--venv", type=Path, default=Path.home() / ".cache" / "llmsight-peers" / "litellm")
     args = parser.parse_args()
-    python = args.venv / "bin" / "python"
-    if not python.exists():
-        venv.create(args.venv, with_pip=True)
-    pins = ["-c", str(CONSTRAINTS)] if CONSTRAINTS.exists() else []  # the first recording writes the file
-    _pip(python, "install", "-q", *pins, f"litellm=={VERSION}", *PROXY_REQUIREMENTS)
-    installed = dict(line.split("==", 1) for line in _pip(python, "freeze").splitlines() if "==" in line)
-    if not pins:
-        CONSTRAINTS.write_text("# Exact versions LiteLLM was recorded with (tests/peers/record_litellm.py).\n"
-                               + "".join(f"{name}=={version}\n" for name, version in sorted(installed.items())))
+    python = environment(args.venv)
+    first = not CONSTRAINTS.exists()  # the first recording writes the file
+    pip(python, "install", "-q", *([] if first else ["-c", str(CONSTRAINTS)]), f"litellm=={VERSION}", *PROXY_REQUIREMENTS)
+    packages = installed(python)
+    if first:
+        write_constraints(CONSTRAINTS, packages, "LiteLLM", "tests/peers/record_litellm.py")
     wanted = ("litellm", "openai", "opentelemetry-sdk", "opentelemetry-api", "fastapi")
-    versions = {name: version for name, version in installed.items() if name.lower() in wanted}
+    versions = {name: version for name, version in packages.items() if name.lower() in wanted}
     import openai
 
     import llmsight

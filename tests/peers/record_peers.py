@@ -89,8 +89,26 @@ PEERS = {peer.name: peer for peer in (
 )}
 
 
-def _pip(python: Path, *args: str) -> str:
+def pip(python: Path, *args: str) -> str:
     return subprocess.run([str(python), "-m", "pip", *args], check=True, stdout=subprocess.PIPE, text=True).stdout
+
+
+def environment(directory: Path) -> Path:
+    """The python of the virtual environment in `directory`, created when missing."""
+    python = directory / "bin" / "python"
+    if not python.exists():
+        venv.create(directory, with_pip=True)
+    return python
+
+
+def installed(python: Path) -> dict[str, str]:
+    """name -> version of every distribution in `python`'s environment."""
+    return dict(line.split("==", 1) for line in pip(python, "freeze").splitlines() if "==" in line)
+
+
+def write_constraints(path: Path, packages: dict[str, str], what: str, script: str) -> None:
+    path.write_text(f"# Exact versions {what} was recorded with ({script}).\n"
+                    + "".join(f"{name}=={version}\n" for name, version in sorted(packages.items())))
 
 
 def main() -> None:
@@ -100,20 +118,17 @@ def main() -> None:
     parser.add_argument("--freeze", action="store_true", help="write each peer's constraints file from its install")
     args = parser.parse_args()
     for peer in map(PEERS.__getitem__, args.peers):
-        python = args.venvs / peer.name / "bin" / "python"
-        if not python.exists():
-            venv.create(python.parents[1], with_pip=True)
+        python = environment(args.venvs / peer.name)
         pins = [] if args.freeze else ["-c", str(peer.constraints)]
         # llmsight (this checkout) is resolved with the peer's packages: the app imports it only when beside it.
-        _pip(python, "install", "-q", *pins, *peer.packages, *([str(ROOT)] if peer.beside_llmsight else []))
+        pip(python, "install", "-q", *pins, *peer.packages, *([str(ROOT)] if peer.beside_llmsight else []))
         if peer.beside_llmsight:  # the checkout as it is now, even if its version number is the one installed
-            _pip(python, "install", "-q", "--no-deps", "--force-reinstall", str(ROOT))
-        installed = dict(line.split("==", 1) for line in _pip(python, "freeze").splitlines() if "==" in line)
+            pip(python, "install", "-q", "--no-deps", "--force-reinstall", str(ROOT))
+        packages = installed(python)
         if args.freeze:
-            peer.constraints.write_text(f"# Exact versions {peer.name} was recorded with (tests/peers/record_peers.py).\n"
-                                        + "".join(f"{name}=={version}\n" for name, version in sorted(installed.items())))
+            write_constraints(peer.constraints, packages, peer.name, "tests/peers/record_peers.py")
         wanted = {re.split("[^A-Za-z0-9_.-]", package)[0] for package in peer.packages} | {"opentelemetry-sdk", "opentelemetry-api"}
-        versions = {name: version for name, version in installed.items() if name.lower() in wanted}
+        versions = {name: version for name, version in packages.items() if name.lower() in wanted}
         commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True,
                                 text=True).stdout.strip()
         for beside in [False, True] if peer.beside_llmsight else [False]:

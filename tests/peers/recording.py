@@ -13,6 +13,8 @@ import gzip
 import json
 import subprocess
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -64,44 +66,52 @@ def provider_urls(server: ProviderServer, providers: tuple[str, ...] = PROVIDERS
     return [url if name in providers else "-" for name, url in zip(PROVIDERS, urls, strict=True)]
 
 
+@contextmanager
+def recording(seed: int) -> Iterator[tuple[str, ProviderServer, dict[str, Any]]]:
+    """A local provider and an OTLP/HTTP recorder for one app run: yields (the exporter's endpoint, the provider,
+    the run), whose `ledger` (the provider's) and `requests` (the trace exports, base64) are filled in at the end."""
+    recorder = _Recorder()
+    threading.Thread(target=recorder.serve_forever, daemon=True).start()
+    run: dict[str, Any] = {}
+    try:
+        with ProviderServer(seed=seed) as provider:
+            yield f"http://127.0.0.1:{recorder.server_address[1]}/v1/traces", provider, run
+            run["ledger"] = [asdict(entry) for entry in provider.ledger.entries()]
+    finally:
+        recorder.shutdown()
+    run["requests"] = [
+        {"content_type": content_type, "body": base64.b64encode(body).decode()}
+        for path, content_type, body in recorder.bodies if path.endswith("/v1/traces")  # not logs or metrics
+    ]
+
+
 def record(source: str, python: str, out: Path, *, app: Path = APP, notice: str = "", versions: dict[str, str] | None = None,
            providers: tuple[str, ...] = PROVIDERS, extra_args: tuple[str, ...] = ()) -> dict[str, Any]:
     """Run `python app SOURCE ENDPOINT OPENAI_URL ANTHROPIC_URL GEMINI_URL BEDROCK_URL MISTRAL_URL [EXTRA_ARGS]`
     (`llmsight`: beside llmsight) and save its export requests and the ledger."""
-    recorder = _Recorder()
-    threading.Thread(target=recorder.serve_forever, daemon=True).start()
-    try:
-        with ProviderServer(seed=7) as provider:
-            endpoint = f"http://127.0.0.1:{recorder.server_address[1]}/v1/traces"
-            done = subprocess.run([python, str(app), source, endpoint, *provider_urls(provider, providers), *extra_args],
-                                  capture_output=True, text=True, timeout=300)
-            if done.returncode != 0:
-                raise RuntimeError(f"{source} app failed:\n{done.stderr[-4000:]}")
-            ledger = [asdict(entry) for entry in provider.ledger.entries()]
-    finally:
-        recorder.shutdown()
-    document = {
-        "source": source,
-        "notice": notice,
-        "versions": versions or {},
-        "ledger": ledger,
-        "requests": [
-            {"content_type": content_type, "body": base64.b64encode(body).decode()}
-            for path, content_type, body in recorder.bodies if path.endswith("/v1/traces")  # not logs or metrics
-        ],
-    }
+    with recording(seed=7) as (endpoint, provider, run):
+        done = subprocess.run([python, str(app), source, endpoint, *provider_urls(provider, providers), *extra_args],
+                              capture_output=True, text=True, timeout=300)
+        if done.returncode != 0:
+            raise RuntimeError(f"{source} app failed:\n{done.stderr[-4000:]}")
+    document = {"source": source, "notice": notice, "versions": versions or {}, **run}
     out.write_text(json.dumps(document, indent=1) + "\n")
     return document
 
 
+def decoded(items: list[dict[str, str]], where: object) -> list[ExportTraceServiceRequest]:
+    """A run's recorded `requests` as the export requests they were."""
+    requests = []
+    for item in items:
+        if "protobuf" not in item["content_type"]:
+            raise ValueError(f"{where}: only protobuf exports are recorded, got {item['content_type']!r}")
+        requests.append(ExportTraceServiceRequest.FromString(base64.b64decode(item["body"])))
+    return requests
+
+
 def load(path: Path) -> tuple[list[ExportTraceServiceRequest], list[Billed]]:
     document = json.loads(path.read_text())
-    requests = []
-    for item in document["requests"]:
-        if "protobuf" not in item["content_type"]:
-            raise ValueError(f"{path}: only protobuf exports are recorded, got {item['content_type']!r}")
-        requests.append(ExportTraceServiceRequest.FromString(base64.b64decode(item["body"])))
-    return requests, [Billed(**entry) for entry in document["ledger"]]
+    return decoded(document["requests"], path), [Billed(**entry) for entry in document["ledger"]]
 
 
 def shifted_to(requests: list[ExportTraceServiceRequest], now_ns: int) -> list[ExportTraceServiceRequest]:

@@ -7,7 +7,6 @@ and LiteLLM's own cost kept beside llmsight's."""
 
 from __future__ import annotations
 
-import base64
 import json
 import time
 from pathlib import Path
@@ -21,7 +20,7 @@ from llmsight.collector.normalise.merge import merge_calls
 from llmsight.collector.normalise.spans import normalise_request
 from llmsight.testing.simulation import Billed
 from tests.collector.spans import post_protobuf
-from tests.peers.recording import shifted_to
+from tests.peers.recording import decoded, shifted_to
 from tests.peers.test_peers import FIELDS, actual, expected, ledger_price, settled_rows
 
 RECORDING = Path(__file__).parent / "recordings" / "litellm.json"
@@ -42,7 +41,7 @@ def _runs() -> list[dict[str, Any]]:
 
 def _requests(run: dict[str, Any], prefix: str) -> list[ExportTraceServiceRequest]:
     """The run's requests, each resource's service renamed `PREFIX/service`: several runs in one collector."""
-    requests = [ExportTraceServiceRequest.FromString(base64.b64decode(item["body"])) for item in run["requests"]]
+    requests = decoded(run["requests"], prefix)
     for request in requests:
         for resource_spans in request.resource_spans:
             for attribute in resource_spans.resource.attributes:
