@@ -290,7 +290,10 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
         return list(records), 0, 0
     low = min(record.ts for record in with_ids) - SAME_CALL_WINDOW
     high = max(record.ts for record in with_ids) + SAME_CALL_WINDOW
-    stored = _stored_calls(store, sorted({record.call_id for record in with_ids}), "call_id", low, high)
+    # A Bedrock call stored under its request id or under its response id alone (RESPONSE_CALL), either first:
+    # the aliases are call ids too, looked up with the records' own.
+    aliases = {record.attributes[RESPONSE_CALL] for record in with_ids if RESPONSE_CALL in record.attributes}
+    stored = _stored_calls(store, sorted({record.call_id for record in with_ids} | aliases), "call_id", low, high)
     # The parent / child lookups only for records that can be one half of such a pair: the common batch (every
     # span with its provider's id) pays for the call id lookup alone.
     linkable = [record for record in with_ids if not _has_identity(record) or record.provider in IDLESS_SDK_SPANS]
@@ -298,24 +301,21 @@ def drop_stored(store: Any, records: Sequence[CallRecord]) -> tuple[list[CallRec
     stored_parents = _stored_calls(store, parents, "span_id", low, high) if parents else {}
     children = sorted({record.span_id for record in linkable})
     stored_children = _stored_calls(store, children, f"attributes['{PARENT_SPAN}']", low, high) if children else {}
-    # A Bedrock call stored under its request id or under its response id alone (RESPONSE_CALL), either first.
-    aliases = sorted({record.attributes[RESPONSE_CALL] for record in with_ids if RESPONSE_CALL in record.attributes})
-    stored_aliases = _stored_calls(store, aliases, "call_id", low, high) if aliases else {}
     response_only = sorted({r.call_id for r in with_ids if r.provider == providers.AWS_BEDROCK.name
                             and _REQUEST_ID not in r.attributes and _RESPONSE_ID in r.attributes})
     stored_aliased = _stored_calls(store, response_only, f"attributes['{RESPONSE_CALL}']", low, high) if response_only else {}
     # A gateway's span and the app's span of the call through it (two services): by LiteLLM's call id, or by
     # response id, only for the spans that are one of the two (an app span that recorded the proxy's call id).
     halves = [record for record in with_ids if _is_gateway(record) or gateway.CALL_ID in record.attributes]
-    stored_across = {key: _stored_across(store, sorted({r.attributes[key] for r in halves if key in r.attributes}),
-                                         key, low, high) for key in _HALF_KEYS if any(key in r.attributes for r in halves)}
-    if (not stored and not stored_parents and not stored_children and not stored_aliases and not stored_aliased
+    across = {key: sorted({r.attributes[key] for r in halves if key in r.attributes}) for key in _HALF_KEYS}
+    stored_across = {key: _stored_across(store, values, key, low, high) for key, values in across.items() if values}
+    if (not stored and not stored_parents and not stored_children and not stored_aliased
             and not any(stored_across.values())):
         return list(records), 0, 0
     kept, merged, replayed = [], 0, 0
     for record in records:
         naive = utc_parameter(record.ts)
-        candidates = (stored.get(record.call_id, []) + stored_aliases.get(record.attributes.get(RESPONSE_CALL, ""), [])
+        candidates = (stored.get(record.call_id, []) + stored.get(record.attributes.get(RESPONSE_CALL, ""), [])
                       + stored_aliased.get(record.call_id, []))
         same = [span for span, ts, *_ in candidates if abs(utc_parameter(ts) - naive) <= SAME_CALL_WINDOW]
         linked = stored_parents.get(record.attributes.get(PARENT_SPAN, ""), []) + stored_children.get(record.span_id, [])
