@@ -73,12 +73,12 @@ def _jsonable(value: Any) -> Any:
 
 def per_client(client: Any, compute: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """A copy of `compute()` (an SDK client's provider and server attributes), computed once per client object and
-    kept on it."""
-    cached = getattr(client, "_llmsight_attributes", None)
+    kept on it (not under openai/_provider.py's attribute, which holds another shape)."""
+    cached = getattr(client, "_llmsight_client_attributes", None)
     if cached is None:
         cached = compute()
         try:
-            client._llmsight_attributes = cached
+            client._llmsight_client_attributes = cached
         except Exception:  # a client that refuses new attributes: computed again next time
             pass
     return dict(cached)
